@@ -1,0 +1,47 @@
+//! `connect(2)` events.
+
+use crate::task::TaskInfo;
+
+/// Length of `sockaddr_un.sun_path`.
+pub const UNIX_PATH_LEN: usize = 108;
+
+/// One `connect(2)` call: recorded at `sys_enter_connect`, completed at `sys_exit_connect`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectEvent {
+    /// The calling task.
+    pub task: TaskInfo,
+    /// `CLOCK_BOOTTIME` nanoseconds at syscall exit.
+    pub ts_ns: u64,
+    /// Time spent inside the syscall, in nanoseconds.
+    pub syscall_ns: u64,
+    /// Kernel address of the `struct sock` behind the fd (0 when the fd is not a socket);
+    /// joins this event with TCP outcomes and drops.
+    pub sock: u64,
+    /// Syscall return value (0 or a negative errno).
+    pub ret: i64,
+    /// The file descriptor passed to `connect`.
+    pub fd: u32,
+    /// `addrlen` passed to `connect` (for UNIX sockets it bounds the path).
+    pub addrlen: u32,
+    /// Address family of the destination (`AF_*`), read from the user's sockaddr.
+    pub family: u16,
+    /// Destination port, host byte order (IP families only).
+    pub dport: u16,
+    /// The socket's real type (`sk->sk_type`, e.g. `SOCK_STREAM`), 0 when unknown.
+    pub sock_type: u16,
+    /// The socket's real protocol (`sk->sk_protocol`, e.g. `IPPROTO_TCP`), 0 when unknown.
+    pub protocol: u16,
+    /// Destination address: IPv4 in the first 4 bytes, or IPv6.
+    pub daddr: [u8; 16],
+    /// `sun_path` for `AF_UNIX` (abstract names start with a NUL byte).
+    pub path: [u8; UNIX_PATH_LEN],
+    /// Explicit padding (always zero).
+    pub _pad: [u8; 4],
+}
+
+const _: () = assert!(size_of::<ConnectEvent>() == 216);
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integers and arrays only, explicit padding.
+unsafe impl aya::Pod for ConnectEvent {}

@@ -1,0 +1,14 @@
+//! Indexes of the `COUNTERS` per-CPU array: what the kernel side could not deliver.
+
+/// A connect event was lost: its ring buffer was full.
+pub const LOST_CONNECT: u32 = 0;
+/// A TCP outcome event was lost: its ring buffer was full.
+pub const LOST_TCP: u32 = 1;
+/// A drop event was lost: its ring buffer was full.
+pub const LOST_DROP: u32 = 2;
+/// A connect could not be remembered between enter and exit (pending map full).
+pub const PENDING_FULL: u32 = 3;
+/// A kernel read failed inside a probe (the event was skipped or sent incomplete).
+pub const READ_ERROR: u32 = 4;
+/// Number of counters.
+pub const COUNT: u32 = 5;

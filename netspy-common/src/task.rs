@@ -1,0 +1,41 @@
+//! The task an event belongs to.
+
+/// Length of a kernel task command name (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+
+/// Who did something: captured from the current task in process context, or remembered per
+/// socket so that events raised later in softirq context are attributed to the socket's owner.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// Process id (the kernel's tgid).
+    pub tgid: u32,
+    /// Thread id (the kernel's pid).
+    pub pid: u32,
+    /// Real user id.
+    pub uid: u32,
+    /// Explicit padding (always zero).
+    pub _pad: u32,
+    /// cgroup v2 id of the task (the inode number of its cgroup directory).
+    pub cgroup_id: u64,
+    /// Command name, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+const _: () = assert!(size_of::<TaskInfo>() == 40);
+
+impl TaskInfo {
+    /// A task with every field zero ("unknown").
+    pub const EMPTY: Self = Self {
+        tgid: 0,
+        pid: 0,
+        uid: 0,
+        _pad: 0,
+        cgroup_id: 0,
+        comm: [0; COMM_LEN],
+    };
+}
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integers and arrays only, no padding bytes left implicit.
+unsafe impl aya::Pod for TaskInfo {}

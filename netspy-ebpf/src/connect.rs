@@ -1,0 +1,176 @@
+//! `connect(2)`: `sys_enter_connect` records the destination and the socket behind the fd,
+//! `sys_exit_connect` adds the return value and emits one `ConnectEvent`.
+//!
+//! Kernel: `SYSCALL_DEFINE3(connect, int, fd, struct sockaddr __user *, uservaddr, int, addrlen)`
+//! <https://elixir.bootlin.com/linux/v6.18/source/net/socket.c#L2110>.
+//! Minimum kernel: 5.8 (ring buffers), 5.5 (`bpf_probe_read_user`).
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_user, generated},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use netspy_common::{
+    connect::{ConnectEvent, UNIX_PATH_LEN},
+    counters, family,
+};
+
+use crate::{
+    kernel::{Failure, config, current_task, ignored, now_ns, read_field, read_kernel, run},
+    maps::{CONNECT_EVENTS, PENDING_CONNECTS, SOCK_OWNERS, SockOwner},
+};
+
+#[tracepoint]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    run(|| try_sys_enter_connect(&ctx))
+}
+
+fn try_sys_enter_connect(ctx: &TracePointContext) -> Result<(), Failure> {
+    let task = current_task();
+    if ignored(task.tgid) {
+        return Ok(());
+    }
+    // Syscall arguments are 8 bytes wide in the record whatever their C type.
+    let fd: u64 = read_field(ctx, config(|c| &c.tp_connect_fd))?;
+    let uaddr: u64 = read_field(ctx, config(|c| &c.tp_connect_uservaddr))?;
+    let addrlen: u64 = read_field(ctx, config(|c| &c.tp_connect_addrlen))?;
+    let mut ev = ConnectEvent {
+        task,
+        ts_ns: now_ns(),
+        syscall_ns: 0,
+        sock: 0,
+        ret: 0,
+        fd: fd as u32,
+        addrlen: addrlen as u32,
+        family: 0,
+        dport: 0,
+        sock_type: 0,
+        protocol: 0,
+        daddr: [0; 16],
+        path: [0; UNIX_PATH_LEN],
+        _pad: [0; 4],
+    };
+    read_destination(&mut ev, uaddr, addrlen);
+    if let Some(sock) = socket_of_fd(fd) {
+        ev.sock = sock.sk;
+        ev.sock_type = sock.sock_type;
+        ev.protocol = sock.protocol;
+        if ev.family == family::INET || ev.family == family::INET6 {
+            // Best effort: a full LRU evicts the oldest owner.
+            let owner = SockOwner {
+                task,
+                syn_sent_ns: 0,
+            };
+            let _ = SOCK_OWNERS.insert(&sock.sk, &owner, 0);
+        }
+    }
+    PENDING_CONNECTS
+        .insert(&bpf_get_current_pid_tgid(), &ev, 0)
+        .map_err(|_| Failure(counters::PENDING_FULL))
+}
+
+/// Copies family, address and port (or UNIX path) out of the user's sockaddr. A bad pointer
+/// leaves them zero: the syscall itself then fails with EFAULT, which the event reports.
+#[inline(always)]
+fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
+    // SAFETY: bpf_probe_read_user checks the user address.
+    let Ok(fam) = (unsafe { bpf_probe_read_user(uaddr as *const u16) }) else {
+        return;
+    };
+    ev.family = fam;
+    match fam {
+        family::INET => {
+            // SAFETY: as above.
+            if let Ok(sin) = unsafe { bpf_probe_read_user((uaddr + 2) as *const [u8; 6]) } {
+                ev.dport = u16::from_be_bytes([sin[0], sin[1]]);
+                ev.daddr[..4].copy_from_slice(&sin[2..6]);
+            }
+        }
+        family::INET6 => {
+            // SAFETY: as above.
+            if let Ok(port) = unsafe { bpf_probe_read_user((uaddr + 2) as *const [u8; 2]) } {
+                ev.dport = u16::from_be_bytes(port);
+            }
+            // SAFETY: as above.
+            if let Ok(addr) = unsafe { bpf_probe_read_user((uaddr + 8) as *const [u8; 16]) } {
+                ev.daddr = addr;
+            }
+        }
+        family::UNIX => {
+            // Read only what the caller passed: sun_path may end right at addrlen.
+            let mut len = addrlen.saturating_sub(2);
+            if len > UNIX_PATH_LEN as u64 {
+                len = UNIX_PATH_LEN as u64;
+            }
+            // SAFETY: `len` <= sun_path's size, the destination is our own buffer.
+            unsafe {
+                generated::bpf_probe_read_user(
+                    ev.path.as_mut_ptr().cast(),
+                    len as u32,
+                    (uaddr + 2) as *const _,
+                )
+            };
+        }
+        _ => {}
+    }
+}
+
+struct SocketInfo {
+    sk: u64,
+    sock_type: u16,
+    protocol: u16,
+}
+
+/// The `struct sock` behind `fd` of the current task, with its real type and protocol:
+/// current->files->fdt->fd[fd]->private_data (a `struct socket` whose `file` points back).
+#[inline(always)]
+fn socket_of_fd(fd: u64) -> Option<SocketInfo> {
+    // SAFETY: no arguments; the pointer is only used through bpf_probe_read_kernel.
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = read_kernel(task + config(|c| &c.task_files) as u64).ok()?;
+    let fdt: u64 = read_kernel(files + config(|c| &c.files_fdt) as u64).ok()?;
+    let max_fds: u32 = read_kernel(fdt + config(|c| &c.fdtable_max_fds) as u64).ok()?;
+    if fd >= max_fds as u64 {
+        return None;
+    }
+    let fds: u64 = read_kernel(fdt + config(|c| &c.fdtable_fd) as u64).ok()?;
+    let file: u64 = read_kernel(fds + fd * 8).ok()?;
+    if file == 0 {
+        return None;
+    }
+    let socket: u64 = read_kernel(file + config(|c| &c.file_private_data) as u64).ok()?;
+    // Not every file is a socket: a socket's `file` points back at its file.
+    let back: u64 = read_kernel(socket + config(|c| &c.socket_file) as u64).ok()?;
+    if socket == 0 || back != file {
+        return None;
+    }
+    let sk: u64 = read_kernel(socket + config(|c| &c.socket_sk) as u64).ok()?;
+    Some(SocketInfo {
+        sk,
+        sock_type: read_kernel(sk + config(|c| &c.sock_type) as u64).ok()?,
+        protocol: read_kernel(sk + config(|c| &c.sock_protocol) as u64).ok()?,
+    })
+}
+
+#[tracepoint]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    run(|| try_sys_exit_connect(&ctx))
+}
+
+fn try_sys_exit_connect(ctx: &TracePointContext) -> Result<(), Failure> {
+    let id = bpf_get_current_pid_tgid();
+    let Some(pending) = PENDING_CONNECTS.get_ptr_mut(&id) else {
+        return Ok(()); // ignored process, or the enter was lost (counted there)
+    };
+    let ret: i64 = read_field(ctx, config(|c| &c.tp_connect_ret))?;
+    let now = now_ns();
+    // SAFETY: a map value pointer stays valid for this program run; only this thread's
+    // syscall uses its key.
+    let ev = unsafe { &mut *pending };
+    ev.ret = ret;
+    ev.syscall_ns = now.saturating_sub(ev.ts_ns);
+    ev.ts_ns = now;
+    let sent = CONNECT_EVENTS.output::<ConnectEvent>(&*ev, 0);
+    let _ = PENDING_CONNECTS.remove(&id);
+    sent.map_err(|_| Failure(counters::LOST_CONNECT))
+}

@@ -1,0 +1,145 @@
+//! Packet drops from `skb/kfree_skb` (with `reason`, Linux 5.17+), falling back to the raw
+//! tracepoint of the same name. Frees that are not drops (`SKB_NOT_DROPPED_YET`,
+//! `SKB_CONSUMED`) are skipped. The 5-tuple is parsed from the packet's network header; the
+//! owner comes from the socket (`skb->sk`, else `rx_sk`), never from the current task, which
+//! in softirq is whoever happened to run.
+//! Kernel: `TRACE_EVENT(kfree_skb, TP_PROTO(struct sk_buff *skb, void *location,
+//! enum skb_drop_reason reason, struct sock *rx_sk))`
+//! <https://elixir.bootlin.com/linux/v6.18/source/include/trace/events/skb.h#L24>.
+
+use aya_ebpf::{
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use netspy_common::{config::ABSENT, counters, drop::DropEvent, family, flags, task::TaskInfo};
+
+use crate::{
+    kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run},
+    maps::{DROP_EVENTS, SOCK_OWNERS},
+};
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+#[tracepoint]
+pub fn kfree_skb(ctx: TracePointContext) -> u32 {
+    run(|| {
+        let skb: u64 = read_field(&ctx, config(|c| &c.tp_drop_skbaddr))?;
+        let location: u64 = read_field(&ctx, config(|c| &c.tp_drop_location))?;
+        let reason_off = config(|c| &c.tp_drop_reason);
+        let reason: u32 = if reason_off == ABSENT {
+            0
+        } else {
+            read_field(&ctx, reason_off)?
+        };
+        let rx_sk_off = config(|c| &c.tp_drop_rx_sk);
+        let rx_sk: u64 = if rx_sk_off == ABSENT {
+            0
+        } else {
+            read_field(&ctx, rx_sk_off)?
+        };
+        handle_drop(skb, location, reason, rx_sk)
+    })
+}
+
+/// Fallback when the classic tracepoint is refused. Reads the first three arguments only:
+/// `rx_sk` (the fourth) does not exist before 6.10, and reading past the last argument makes
+/// the attach fail.
+#[raw_tracepoint(tracepoint = "kfree_skb")]
+pub fn kfree_skb_raw(ctx: RawTracePointContext) -> i32 {
+    let skb: u64 = ctx.arg(0);
+    let location: u64 = ctx.arg(1);
+    let reason: u64 = ctx.arg(2);
+    run(|| handle_drop(skb, location, reason as u32, 0)) as i32
+}
+
+#[inline(always)]
+fn handle_drop(skb: u64, location: u64, reason: u32, rx_sk: u64) -> Result<(), Failure> {
+    if reason_off_is_present() && is_not_a_drop(reason) {
+        return Ok(());
+    }
+    let skb_sk: u64 = read_kernel(skb + config(|c| &c.skb_sk) as u64)?;
+    let sk = if skb_sk != 0 { skb_sk } else { rx_sk };
+    let mut ev = DropEvent {
+        owner: TaskInfo::EMPTY,
+        ts_ns: now_ns(),
+        location,
+        sock: sk,
+        reason,
+        flags: 0,
+        ethertype: 0,
+        family: 0,
+        protocol: 0,
+        sport: 0,
+        dport: 0,
+        _pad: [0; 6],
+        saddr: [0; 16],
+        daddr: [0; 16],
+    };
+    if sk != 0 {
+        // SAFETY: the value is copied out at once.
+        if let Some(owner) = unsafe { SOCK_OWNERS.get(&sk) } {
+            if ignored(owner.task.tgid) {
+                return Ok(());
+            }
+            ev.owner = owner.task;
+            ev.flags = flags::OWNER_KNOWN;
+        }
+    }
+    let ethertype: u16 = read_kernel(skb + config(|c| &c.skb_protocol) as u64)?;
+    ev.ethertype = u16::from_be(ethertype);
+    // A header we cannot read still leaves a drop worth reporting (reason, location, owner).
+    let _ = parse_headers(skb, &mut ev);
+    DROP_EVENTS
+        .output::<DropEvent>(&ev, 0)
+        .map_err(|_| Failure(counters::LOST_DROP))
+}
+
+#[inline(always)]
+fn reason_off_is_present() -> bool {
+    config(|c| &c.tp_drop_reason) != ABSENT
+}
+
+#[inline(always)]
+fn is_not_a_drop(reason: u32) -> bool {
+    reason == config(|c| &c.reason_not_dropped) || reason == config(|c| &c.reason_consumed)
+}
+
+/// Fills family, protocol, addresses and ports from the IPv4/IPv6 header at
+/// `skb->head + skb->network_header`.
+#[inline(always)]
+fn parse_headers(skb: u64, ev: &mut DropEvent) -> Result<(), Failure> {
+    let head: u64 = read_kernel(skb + config(|c| &c.skb_head) as u64)?;
+    let nh: u16 = read_kernel(skb + config(|c| &c.skb_network_header) as u64)?;
+    if head == 0 || nh == 0xffff {
+        return Ok(()); // network header not set yet
+    }
+    let l3 = head + nh as u64;
+    let (proto, l4) = match ev.ethertype {
+        ETH_P_IP => {
+            let ip: [u8; 20] = read_kernel(l3)?;
+            ev.family = family::INET;
+            ev.saddr[..4].copy_from_slice(&ip[12..16]);
+            ev.daddr[..4].copy_from_slice(&ip[16..20]);
+            (ip[9], l3 + ((ip[0] & 0x0f) as u64) * 4)
+        }
+        ETH_P_IPV6 => {
+            let ip: [u8; 40] = read_kernel(l3)?;
+            ev.family = family::INET6;
+            ev.saddr.copy_from_slice(&ip[8..24]);
+            ev.daddr.copy_from_slice(&ip[24..40]);
+            // Extension headers are not walked: the ports then stay 0.
+            (ip[6], l3 + 40)
+        }
+        _ => return Ok(()),
+    };
+    ev.protocol = proto as u16;
+    if proto == IPPROTO_TCP || proto == IPPROTO_UDP {
+        let ports: [u8; 4] = read_kernel(l4)?;
+        ev.sport = u16::from_be_bytes([ports[0], ports[1]]);
+        ev.dport = u16::from_be_bytes([ports[2], ports[3]]);
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Every map and load-time global of the kernel programs.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+};
+use netspy_common::{config::Config, connect::ConnectEvent, counters, task::TaskInfo};
+
+/// Connect events. Separate rings per kind: a flood of drops cannot starve connect events.
+#[map]
+pub static CONNECT_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// TCP connect outcomes.
+#[map]
+pub static TCP_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// Packet drops (the burstiest source).
+#[map]
+pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
+
+/// Connects between syscall enter and exit, keyed by pid_tgid. LRU: a thread killed inside
+/// connect leaves an entry behind, which must not fill the map forever.
+#[map]
+pub static PENDING_CONNECTS: LruHashMap<u64, ConnectEvent> = LruHashMap::with_max_entries(16384, 0);
+
+/// Who owns a socket, keyed by `struct sock` address: filled in process context (connect,
+/// SYN_SENT) so that outcomes and drops raised later in softirq are attributed to the owner.
+#[map]
+pub static SOCK_OWNERS: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(65536, 0);
+
+/// Per-CPU counters indexed by `netspy_common::counters`.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
+
+/// Offsets and filters written by userspace before load (`EbpfLoader::override_global`).
+#[unsafe(no_mangle)]
+// SAFETY: Config is plain u32 fields; all-zero is a valid value (userspace overwrites it).
+pub static CONFIG: Config = unsafe { core::mem::zeroed() };
+
+/// The owner of a socket and when its SYN went out.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SockOwner {
+    pub task: TaskInfo,
+    /// `CLOCK_BOOTTIME` ns of the `SYN_SENT` transition, 0 before it.
+    pub syn_sent_ns: u64,
+}

@@ -1,0 +1,222 @@
+//! Rendering events for people (one line each) or machines (JSON lines). The only place
+//! that writes to stdout.
+
+use std::io::{self, Write};
+
+use chrono::Local;
+
+use crate::events::{ConnectionEvent, Event, PacketDrop, Process, TcpOutcome, TcpResult};
+
+/// Output style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `14:02:11 curl(4312) TCP 10.0.0.5:51234 -> 93.184.216.34:443 refused (ECONNREFUSED) 0.4ms`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Writes events to stdout.
+pub struct Printer {
+    format: Format,
+    out: io::Stdout,
+}
+
+impl Printer {
+    /// A printer on stdout.
+    pub fn stdout(format: Format) -> Self {
+        Self {
+            format,
+            out: io::stdout(),
+        }
+    }
+
+    /// Prints one event. `Ok(false)` when stdout was closed by the reader.
+    pub fn print(&mut self, event: &Event) -> anyhow::Result<bool> {
+        let line = match self.format {
+            Format::Text => Line(event).to_string(),
+            Format::Json => serde_json::to_string(event)?,
+        };
+        let mut out = self.out.lock();
+        match writeln!(out, "{line}").and_then(|()| out.flush()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The one-line text form of an event.
+pub struct Line<'a>(pub &'a Event);
+
+impl std::fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ",
+            self.0.time().with_timezone(&Local).format("%H:%M:%S")
+        )?;
+        match self.0 {
+            Event::Connection(e) => connection(f, e),
+            Event::TcpOutcome(e) => outcome(f, e),
+            Event::PacketDrop(e) => packet_drop(f, e),
+        }
+    }
+}
+
+fn who(process: Option<&Process>) -> String {
+    match process {
+        Some(p) => format!("{}({})", p.command, p.pid),
+        None => "unattributed".to_owned(),
+    }
+}
+
+fn millis(ns: u64) -> String {
+    format!("{:.1}ms", ns as f64 / 1e6)
+}
+
+fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt::Result {
+    let result = match (&e.error, e.return_code) {
+        (_, 0) => "ok".to_owned(),
+        (Some(name), _) => name.clone(),
+        (None, code) => format!("error {code}"),
+    };
+    write!(
+        f,
+        "{} connect {} {} {} {}",
+        who(Some(&e.process)),
+        e.protocol,
+        e.destination,
+        result,
+        millis(e.syscall_ns)
+    )
+}
+
+fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result {
+    write!(
+        f,
+        "{} TCP {} -> {} {}",
+        who(e.process.as_ref()),
+        e.source,
+        e.destination,
+        e.result.describe()
+    )?;
+    if let (Some(error), false) = (&e.error, e.result == TcpResult::Established) {
+        write!(f, " ({error})")?;
+    }
+    if let Some(ns) = e.latency_ns {
+        write!(f, " {}", millis(ns))?;
+    }
+    Ok(())
+}
+
+fn packet_drop(f: &mut std::fmt::Formatter<'_>, e: &PacketDrop) -> std::fmt::Result {
+    write!(f, "{} drop {}", who(e.process.as_ref()), e.drop_reason)?;
+    match (&e.protocol, e.source_ip, e.destination_ip) {
+        (Some(proto), Some(src), Some(dst)) => {
+            // SocketAddr brackets IPv6 ([::1]:53); without ports the bare address is clearer.
+            let endpoint = |ip: std::net::IpAddr, port: Option<u16>| match port {
+                Some(port) => std::net::SocketAddr::new(ip, port).to_string(),
+                None => ip.to_string(),
+            };
+            write!(
+                f,
+                " {proto} {} -> {}",
+                endpoint(src, e.source_port),
+                endpoint(dst, e.destination_port)
+            )?;
+        }
+        _ => write!(f, " ethertype {:#06x}", e.ethertype)?,
+    }
+    write!(f, " at {}", e.location)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::events::Destination;
+
+    fn process() -> Process {
+        Process {
+            pid: 4312,
+            tid: 4312,
+            uid: 0,
+            cgroup_id: 1,
+            command: Arc::from("curl"),
+        }
+    }
+
+    fn strip_time(line: String) -> String {
+        line.split_once(' ')
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or(line)
+    }
+
+    #[test]
+    fn outcome_line_reads_like_the_issue_example() {
+        let ev = Event::TcpOutcome(TcpOutcome {
+            time: Utc.timestamp_opt(0, 0).unwrap(),
+            timestamp_ns: 0,
+            process: Some(process()),
+            source: "10.0.0.5:51234".parse().unwrap(),
+            destination: "93.184.216.34:443".parse().unwrap(),
+            result: TcpResult::Refused,
+            error: Some("ECONNREFUSED".into()),
+            latency_ns: Some(400_000),
+            sock: 1,
+        });
+        assert_eq!(
+            strip_time(Line(&ev).to_string()),
+            "curl(4312) TCP 10.0.0.5:51234 -> 93.184.216.34:443 refused (ECONNREFUSED) 0.4ms"
+        );
+    }
+
+    #[test]
+    fn connection_and_drop_lines() {
+        let conn = Event::Connection(ConnectionEvent {
+            time: Utc.timestamp_opt(0, 0).unwrap(),
+            timestamp_ns: 0,
+            process: process(),
+            fd: 3,
+            destination: Destination::Unix {
+                path: "@bus".into(),
+            },
+            address_family: 1,
+            protocol: "UNIX".into(),
+            socket_type: Some("SOCK_STREAM".into()),
+            raw_protocol: 0,
+            raw_socktype: 1,
+            return_code: -111,
+            error: Some("ECONNREFUSED".into()),
+            syscall_ns: 20_000,
+            sock: 1,
+        });
+        assert_eq!(
+            strip_time(Line(&conn).to_string()),
+            "curl(4312) connect UNIX @bus ECONNREFUSED 0.0ms"
+        );
+        let drop = Event::PacketDrop(PacketDrop {
+            time: Utc.timestamp_opt(0, 0).unwrap(),
+            timestamp_ns: 0,
+            process: None,
+            drop_reason: Arc::from("NO_SOCKET"),
+            drop_reason_code: 3,
+            location: "tcp_v4_rcv+0x91".into(),
+            ethertype: 0x800,
+            protocol: Some("TCP".into()),
+            source_ip: Some("127.0.0.1".parse().unwrap()),
+            source_port: Some(40000),
+            destination_ip: Some("127.0.0.1".parse().unwrap()),
+            destination_port: Some(9),
+            sock: 0,
+        });
+        assert_eq!(
+            strip_time(Line(&drop).to_string()),
+            "unattributed drop NO_SOCKET TCP 127.0.0.1:40000 -> 127.0.0.1:9 at tcp_v4_rcv+0x91"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! `netspy trace`: live events on stdout until Ctrl-C / SIGTERM.
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::output::{Format, Printer};
+use crate::{
+    events::Event,
+    probes::{ProbeOptions, Probes, Stats},
+};
+
+/// Options of `netspy trace`.
+#[derive(Clone, Debug, Default, Args)]
+pub struct TraceArgs {
+    /// Only events of this process id.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+
+    /// Only events of processes with this command name (as `ps -o comm` shows it, at most 15
+    /// characters).
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Do not use this hook (e.g. `tracepoint:skb/kfree_skb` to use the raw-tracepoint
+    /// fallback). Repeatable.
+    #[arg(long, value_name = "HOOK")]
+    pub disable_hook: Vec<String>,
+}
+
+impl TraceArgs {
+    /// True when the event passes the --pid and --process filters. Unattributed drops pass
+    /// only when no filter is set.
+    pub fn matches(&self, event: &Event) -> bool {
+        if self.pid.is_none() && self.process.is_none() {
+            return true;
+        }
+        let Some(process) = event.process() else {
+            return false;
+        };
+        self.pid.is_none_or(|pid| process.pid == pid)
+            && self
+                .process
+                .as_deref()
+                .is_none_or(|name| &*process.command == name)
+    }
+}
+
+/// Runs the trace until a signal or until the probes stop.
+pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
+    let options = ProbeOptions {
+        ignore_tgid: Some(std::process::id()),
+        disabled_hooks: args.disable_hook.clone(),
+    };
+    let (probes, mut events) = Probes::start(&options)?;
+    for status in probes.status() {
+        match &status.hook {
+            Some(hook) => tracing::info!("probe {}: {hook}", status.name),
+            None => tracing::warn!(
+                "probe {}: no hook attached, its events are missing",
+                status.name
+            ),
+        }
+    }
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    let mut printer = Printer::stdout(format);
+    tracing::info!("tracing; Ctrl-C to stop");
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            event = events.recv() => match event {
+                Some(event) if args.matches(&event) => {
+                    if !printer.print(&event)? {
+                        break; // stdout closed (e.g. piped into head)
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+    print_summary(&probes.stats());
+    Ok(())
+}
+
+/// The summary goes to stderr, so that stdout stays pure events (JSON lines stay parseable).
+fn print_summary(stats: &Stats) {
+    eprintln!(
+        "netspy trace: received {} events (connect {}, tcp {}, drop {}); lost in the kernel {} (connect {}, tcp {}, drop {})",
+        stats.received.total(),
+        stats.received.connection,
+        stats.received.tcp_outcome,
+        stats.received.packet_drop,
+        stats.lost.total(),
+        stats.lost.connection,
+        stats.lost.tcp_outcome,
+        stats.lost.packet_drop,
+    );
+}

@@ -1,0 +1,213 @@
+//! Domain events: the kernel's wire structs decoded once, here, into typed values that the
+//! rest of netspy (trace output, store, API) works with.
+//!
+//! Decoding is pure: bytes plus the kernel's names ([`KernelNames`]) in, an [`Event`] out.
+
+mod clock;
+mod connect;
+mod drop;
+mod names;
+mod symbols;
+mod tcp;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use self::{
+    clock::BootClock,
+    connect::{ConnectionEvent, Destination},
+    drop::PacketDrop,
+    names::{errno_name, protocol_name, socket_type_name},
+    symbols::Kallsyms,
+    tcp::{TcpOutcome, TcpResult},
+};
+
+/// One thing netspy saw.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A `connect(2)` call returned.
+    Connection(ConnectionEvent),
+    /// A TCP connect got its result (established, refused, timed out).
+    TcpOutcome(TcpOutcome),
+    /// The kernel dropped a packet.
+    PacketDrop(PacketDrop),
+}
+
+impl Event {
+    /// The process the event belongs to, if known (drops may be unattributed).
+    pub fn process(&self) -> Option<&Process> {
+        match self {
+            Self::Connection(e) => Some(&e.process),
+            Self::TcpOutcome(e) => e.process.as_ref(),
+            Self::PacketDrop(e) => e.process.as_ref(),
+        }
+    }
+
+    /// Wall-clock time of the event.
+    pub fn time(&self) -> DateTime<Utc> {
+        match self {
+            Self::Connection(e) => e.time,
+            Self::TcpOutcome(e) => e.time,
+            Self::PacketDrop(e) => e.time,
+        }
+    }
+}
+
+/// Which ring buffer a record came from; selects its wire type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `ConnectEvent` records.
+    Connection,
+    /// `TcpOutcomeEvent` records.
+    TcpOutcome,
+    /// `DropEvent` records.
+    PacketDrop,
+}
+
+impl Kind {
+    /// Every kind, in ring-buffer order.
+    pub const ALL: [Self; 3] = [Self::Connection, Self::TcpOutcome, Self::PacketDrop];
+}
+
+/// The process (and thread) an event belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Process {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Real user id.
+    pub uid: u32,
+    /// cgroup v2 id (matches the inode of the cgroup's directory).
+    pub cgroup_id: u64,
+    /// Command name (at most 15 bytes, as the kernel keeps it).
+    pub command: Arc<str>,
+}
+
+impl Process {
+    fn from_wire(task: &netspy_common::task::TaskInfo) -> Self {
+        Self {
+            pid: task.tgid,
+            tid: task.pid,
+            uid: task.uid,
+            cgroup_id: task.cgroup_id,
+            command: c_string(&task.comm).into(),
+        }
+    }
+}
+
+/// A record that could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{kind:?} record of {got} bytes, expected {want}")]
+pub struct DecodeError {
+    /// Ring the record came from.
+    pub kind: Kind,
+    /// Bytes received.
+    pub got: usize,
+    /// Bytes expected.
+    pub want: usize,
+}
+
+/// What decoding needs from the running kernel: drop-reason names (from BTF), kernel
+/// symbols (for drop locations) and the boot-time clock.
+#[derive(Debug, Default)]
+pub struct KernelNames {
+    /// `enum skb_drop_reason` value -> name without the `SKB_DROP_REASON_` prefix.
+    pub drop_reasons: std::collections::HashMap<u32, Arc<str>>,
+    /// Kernel text symbols.
+    pub symbols: Kallsyms,
+    /// Converts kernel boot-time stamps into wall-clock time.
+    pub clock: BootClock,
+}
+
+impl KernelNames {
+    /// Decodes one ring-buffer record.
+    pub fn decode(&self, kind: Kind, bytes: &[u8]) -> Result<Event, DecodeError> {
+        Ok(match kind {
+            Kind::Connection => {
+                Event::Connection(ConnectionEvent::decode(&read_wire(kind, bytes)?, self))
+            }
+            Kind::TcpOutcome => {
+                Event::TcpOutcome(TcpOutcome::decode(&read_wire(kind, bytes)?, self))
+            }
+            Kind::PacketDrop => {
+                Event::PacketDrop(PacketDrop::decode(&read_wire(kind, bytes)?, self))
+            }
+        })
+    }
+
+    /// The name of a drop reason, or its number when this kernel's BTF does not name it.
+    pub fn drop_reason(&self, reason: u32) -> Arc<str> {
+        self.drop_reasons
+            .get(&reason)
+            .cloned()
+            .unwrap_or_else(|| format!("UNKNOWN_{reason}").into())
+    }
+}
+
+/// Copies a wire struct out of a ring-buffer record (records are not aligned for `T`).
+fn read_wire<T: aya::Pod>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
+    let want = size_of::<T>();
+    if bytes.len() < want {
+        return Err(DecodeError {
+            kind,
+            got: bytes.len(),
+            want,
+        });
+    }
+    // SAFETY: `bytes` holds at least size_of::<T>() bytes, and T: Pod is valid for any bits.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// A NUL-terminated (or full) byte string as UTF-8, lossy.
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// An address out of a 16-byte wire field for `family` (IPv4 in the first 4 bytes).
+fn ip_addr(family: u16, bytes: &[u8; 16]) -> Option<std::net::IpAddr> {
+    use netspy_common::family;
+    match family {
+        family::INET => {
+            Some(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into())
+        }
+        family::INET6 => Some(std::net::Ipv6Addr::from(*bytes).into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_wire_rejects_truncated_record() {
+        let err =
+            read_wire::<netspy_common::task::TaskInfo>(Kind::Connection, &[0; 39]).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError {
+                kind: Kind::Connection,
+                got: 39,
+                want: 40
+            }
+        );
+    }
+
+    #[test]
+    fn c_string_stops_at_nul_and_keeps_full_buffers() {
+        assert_eq!(c_string(b"curl\0\0junk"), "curl");
+        assert_eq!(c_string(b"0123456789abcdef"), "0123456789abcdef");
+    }
+
+    #[test]
+    fn unnamed_drop_reason_says_its_number() {
+        let names = KernelNames::default();
+        assert_eq!(&*names.drop_reason(77), "UNKNOWN_77");
+    }
+}

@@ -1,0 +1,56 @@
+//! Names of kernel numbers that are stable ABI (socket types, IP protocols, errno).
+
+/// `SOCK_*` name of a socket type (`sk->sk_type`).
+pub fn socket_type_name(sock_type: u16) -> Option<&'static str> {
+    Some(match sock_type {
+        1 => "SOCK_STREAM",
+        2 => "SOCK_DGRAM",
+        3 => "SOCK_RAW",
+        4 => "SOCK_RDM",
+        5 => "SOCK_SEQPACKET",
+        6 => "SOCK_DCCP",
+        10 => "SOCK_PACKET",
+        _ => return None,
+    })
+}
+
+/// Name of an IP protocol number (`sk->sk_protocol` or the IP header's protocol).
+pub fn protocol_name(protocol: u16) -> Option<&'static str> {
+    Some(match protocol {
+        1 => "ICMP",
+        6 => "TCP",
+        17 => "UDP",
+        58 => "ICMPv6",
+        132 => "SCTP",
+        136 => "UDPLite",
+        262 => "MPTCP",
+        _ => return None,
+    })
+}
+
+/// Symbolic name of an errno value (`ECONNREFUSED`), from the C library's table.
+pub fn errno_name(errno: i32) -> Option<String> {
+    match nix::errno::Errno::from_raw(errno) {
+        nix::errno::Errno::UnknownErrno => None,
+        e => Some(format!("{e:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_known_values_and_refuses_unknown_ones() {
+        assert_eq!(socket_type_name(1), Some("SOCK_STREAM"));
+        assert_eq!(socket_type_name(2), Some("SOCK_DGRAM"));
+        assert_eq!(socket_type_name(99), None);
+        assert_eq!(protocol_name(6), Some("TCP"));
+        assert_eq!(protocol_name(17), Some("UDP"));
+        assert_eq!(protocol_name(250), None);
+        assert_eq!(errno_name(111).as_deref(), Some("ECONNREFUSED"));
+        assert_eq!(errno_name(115).as_deref(), Some("EINPROGRESS"));
+        assert_eq!(errno_name(110).as_deref(), Some("ETIMEDOUT"));
+        assert_eq!(errno_name(100_000), None);
+    }
+}

@@ -1,0 +1,251 @@
+//! Attaching each probe through a chain of hooks: the first that loads and attaches wins;
+//! every refusal is recorded with the kernel's reason, and a probe with no working hook is
+//! reported while the others keep working.
+
+use aya::{
+    Ebpf,
+    programs::{ProgramError, RawTracePoint, TracePoint},
+};
+use serde::Serialize;
+
+/// One way to attach one program.
+#[derive(Clone, Copy, Debug)]
+enum Attachment {
+    /// A classic tracepoint `category/name`.
+    TracePoint {
+        program: &'static str,
+        category: &'static str,
+        name: &'static str,
+    },
+    /// A raw tracepoint.
+    RawTracePoint {
+        program: &'static str,
+        name: &'static str,
+    },
+}
+
+impl Attachment {
+    fn describe(&self) -> String {
+        match self {
+            Self::TracePoint { category, name, .. } => format!("tracepoint:{category}/{name}"),
+            Self::RawTracePoint { name, .. } => format!("raw_tracepoint:{name}"),
+        }
+    }
+
+    fn attach(&self, ebpf: &mut Ebpf) -> Result<(), String> {
+        let (program, result) = match *self {
+            Self::TracePoint {
+                program,
+                category,
+                name,
+            } => (program, attach_tracepoint(ebpf, program, category, name)),
+            Self::RawTracePoint { program, name } => (program, attach_raw(ebpf, program, name)),
+        };
+        result.map_err(|e| format!("{program}: {}", error_chain(&e)))
+    }
+}
+
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    program: &str,
+    category: &str,
+    name: &str,
+) -> Result<(), ProgramError> {
+    let prog: &mut TracePoint = program_mut(ebpf, program)?.try_into()?;
+    prog.load()?;
+    prog.attach(category, name).map(drop)
+}
+
+fn attach_raw(ebpf: &mut Ebpf, program: &str, name: &str) -> Result<(), ProgramError> {
+    let prog: &mut RawTracePoint = program_mut(ebpf, program)?.try_into()?;
+    prog.load()?;
+    prog.attach(name).map(drop)
+}
+
+fn program_mut<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &str,
+) -> Result<&'a mut aya::programs::Program, ProgramError> {
+    ebpf.program_mut(name).ok_or_else(|| {
+        ProgramError::IOError(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("program {name} is not in the object"),
+        ))
+    })
+}
+
+/// "outer: inner: innermost", so that the kernel's own words reach the user.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A hook: one or more attachments that only work together (connect needs enter and exit).
+#[derive(Clone, Copy, Debug)]
+struct Hook {
+    attachments: &'static [Attachment],
+}
+
+impl Hook {
+    fn describe(&self) -> String {
+        self.attachments
+            .iter()
+            .map(Attachment::describe)
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+/// A probe: what it watches and the hooks to try, best first.
+struct Probe {
+    name: &'static str,
+    hooks: &'static [Hook],
+}
+
+const PROBES: &[Probe] = &[
+    Probe {
+        name: "connect",
+        hooks: &[Hook {
+            attachments: &[
+                Attachment::TracePoint {
+                    program: "sys_enter_connect",
+                    category: "syscalls",
+                    name: "sys_enter_connect",
+                },
+                Attachment::TracePoint {
+                    program: "sys_exit_connect",
+                    category: "syscalls",
+                    name: "sys_exit_connect",
+                },
+            ],
+        }],
+    },
+    Probe {
+        name: "tcp_outcome",
+        hooks: &[Hook {
+            attachments: &[Attachment::TracePoint {
+                program: "inet_sock_set_state",
+                category: "sock",
+                name: "inet_sock_set_state",
+            }],
+        }],
+    },
+    Probe {
+        name: "packet_drop",
+        hooks: &[
+            Hook {
+                attachments: &[Attachment::TracePoint {
+                    program: "kfree_skb",
+                    category: "skb",
+                    name: "kfree_skb",
+                }],
+            },
+            Hook {
+                attachments: &[Attachment::RawTracePoint {
+                    program: "kfree_skb_raw",
+                    name: "kfree_skb",
+                }],
+            },
+        ],
+    },
+];
+
+/// Every hook netspy can attach (`tracepoint:skb/kfree_skb`), for `--disable-hook`.
+pub fn known_hooks() -> Vec<String> {
+    PROBES
+        .iter()
+        .flat_map(|p| {
+            p.hooks
+                .iter()
+                .flat_map(|h| h.attachments.iter().map(Attachment::describe))
+        })
+        .collect()
+}
+
+/// A hook that was tried and refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The hook (`tracepoint:skb/kfree_skb`).
+    pub hook: String,
+    /// Why: the kernel's or aya's words, or "disabled by configuration".
+    pub reason: String,
+}
+
+/// How one probe is attached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbeStatus {
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`.
+    pub name: String,
+    /// The hook in use, None when every hook was refused.
+    pub hook: Option<String>,
+    /// Hooks tried before (or instead of) the one in use.
+    pub refused: Vec<Refusal>,
+}
+
+impl ProbeStatus {
+    /// True when the probe is delivering events.
+    pub fn attached(&self) -> bool {
+        self.hook.is_some()
+    }
+}
+
+/// Attaches every probe, each through its chain. A hook with an attachment named in
+/// `disabled` is skipped.
+pub fn attach_all(ebpf: &mut Ebpf, disabled: &[String]) -> Vec<ProbeStatus> {
+    PROBES
+        .iter()
+        .map(|probe| {
+            let mut status = ProbeStatus { name: probe.name.to_owned(), hook: None, refused: Vec::new() };
+            for hook in probe.hooks {
+                let hook_name = hook.describe();
+                if hook.attachments.iter().any(|a| disabled.contains(&a.describe())) {
+                    status.refused.push(Refusal { hook: hook_name, reason: "disabled by configuration".into() });
+                    continue;
+                }
+                // Links of a partly attached hook stay until the Ebpf is dropped; they only
+                // feed maps nobody reads for this hook, which is harmless.
+                match hook.attachments.iter().try_for_each(|a| a.attach(ebpf)) {
+                    Ok(()) => {
+                        tracing::info!(probe = probe.name, hook = %hook_name, "attached");
+                        status.hook = Some(hook_name);
+                        break;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(probe = probe.name, hook = %hook_name, %reason, "hook refused");
+                        status.refused.push(Refusal { hook: hook_name, reason });
+                    }
+                }
+            }
+            if status.hook.is_none() {
+                tracing::error!(probe = probe.name, "no hook works: this probe reports nothing");
+            }
+            status
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_probe_has_a_hook_and_names_are_unique() {
+        let hooks = known_hooks();
+        let mut unique = hooks.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(hooks.len(), unique.len());
+        assert!(hooks.contains(&"tracepoint:syscalls/sys_exit_connect".to_owned()));
+        assert!(hooks.contains(&"raw_tracepoint:kfree_skb".to_owned()));
+        assert!(PROBES.iter().all(|p| !p.hooks.is_empty()));
+    }
+}

@@ -1,0 +1,258 @@
+//! The kernel side, seen from userspace: checks privileges, reads what the programs need
+//! about the running kernel, loads and attaches them (with fallbacks), and streams decoded
+//! events out of the ring buffers while counting what was received and what was lost.
+//!
+//! aya types stay inside this module.
+
+mod attach;
+mod kernel_info;
+mod privilege;
+mod reader;
+mod tracefs;
+
+use std::sync::Arc;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+};
+use netspy_common::counters;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use self::attach::{ProbeStatus, Refusal, known_hooks};
+use self::{kernel_info::KernelInfo, reader::Received};
+use crate::events::{BootClock, Event, Kallsyms, KernelNames, Kind};
+
+/// The compiled kernel programs (built by build.rs).
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netspy"));
+
+/// Capacity of the decoded-event channel. When the consumer is slower, readers wait, the
+/// kernel rings fill up and the kernel counts what it could not deliver as lost.
+const CHANNEL_CAPACITY: usize = 8192;
+
+/// Why the probes could not start at all. Single hooks that fail are not errors: they are
+/// reported in [`ProbeStatus`].
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Not privileged enough to load eBPF.
+    #[error("{}", privilege::NEEDS)]
+    NotPrivileged,
+    /// tracefs is missing or unreadable.
+    #[error("tracefs: {0}")]
+    Tracefs(String),
+    /// Kernel BTF is missing or lacks something netspy needs.
+    #[error("kernel BTF: {0}")]
+    Btf(String),
+    /// The kernel refused the object (maps or BTF).
+    #[error("loading the eBPF object: {0}")]
+    Load(String),
+    /// A hook named in the options does not exist.
+    #[error("unknown hook {0:?}; known hooks: {1}")]
+    UnknownHook(String, String),
+    /// No probe could attach at all.
+    #[error("no probe could attach: {0}")]
+    NothingAttached(String),
+}
+
+/// How to start the probes.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeOptions {
+    /// Process whose events are ignored (netspy's own, so its traffic is not reported).
+    pub ignore_tgid: Option<u32>,
+    /// Hooks not to use (`tracepoint:skb/kfree_skb`), e.g. to force a fallback.
+    pub disabled_hooks: Vec<String>,
+}
+
+/// Events received from and lost in the kernel, per kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Records read from each ring buffer.
+    pub received: KindCounts,
+    /// Records the kernel could not queue because a ring buffer was full.
+    pub lost: KindCounts,
+    /// Records that could not be decoded (should stay 0).
+    pub decode_errors: u64,
+    /// Connects whose syscall entry could not be remembered (pending map full).
+    pub pending_full: u64,
+    /// Failed kernel reads inside probes.
+    pub read_errors: u64,
+}
+
+/// One number per event kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KindCounts {
+    /// Connect events.
+    pub connection: u64,
+    /// TCP outcome events.
+    pub tcp_outcome: u64,
+    /// Packet drop events.
+    pub packet_drop: u64,
+}
+
+impl KindCounts {
+    /// Sum over kinds.
+    pub fn total(&self) -> u64 {
+        self.connection + self.tcp_outcome + self.packet_drop
+    }
+}
+
+/// Loaded and attached probes. Dropping this detaches every program and stops the readers.
+pub struct Probes {
+    // Field order: readers stop before the programs go away.
+    cancel: CancellationToken,
+    counters: PerCpuArray<MapData, u64>,
+    received: Arc<Received>,
+    status: Vec<ProbeStatus>,
+    names: Arc<KernelNames>,
+    _ebpf: Ebpf,
+}
+
+impl Probes {
+    /// Loads and attaches the probes and starts one reader per ring buffer on the current
+    /// tokio runtime. Decoded events arrive on the returned channel.
+    pub fn start(options: &ProbeOptions) -> Result<(Self, mpsc::Receiver<Event>), ProbeError> {
+        let known = known_hooks();
+        if let Some(unknown) = options.disabled_hooks.iter().find(|h| !known.contains(h)) {
+            return Err(ProbeError::UnknownHook(unknown.clone(), known.join(", ")));
+        }
+        if !privilege::can_load_bpf() {
+            return Err(ProbeError::NotPrivileged);
+        }
+        raise_memlock_limit();
+        let tracefs = tracefs::ensure_mounted()?;
+        let info = KernelInfo::read(&tracefs)?;
+        let mut config = info.config;
+        config.ignore_tgid = options.ignore_tgid.unwrap_or(0);
+
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .load(EBPF_OBJECT)
+            .map_err(load_error)?;
+        let status = attach::attach_all(&mut ebpf, &options.disabled_hooks);
+        if status.iter().all(|s| !s.attached()) {
+            let why = status
+                .iter()
+                .flat_map(|s| &s.refused)
+                .map(|r| format!("{} ({})", r.hook, r.reason))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(ProbeError::NothingAttached(why));
+        }
+
+        let names = Arc::new(KernelNames {
+            drop_reasons: info.drop_reasons,
+            symbols: Kallsyms::load(),
+            clock: BootClock::now(),
+        });
+        let counters = take_map(&mut ebpf, "COUNTERS").and_then(|m| {
+            PerCpuArray::try_from(m).map_err(|e| ProbeError::Load(format!("COUNTERS: {e}")))
+        })?;
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let received = Arc::new(Received::default());
+        let cancel = CancellationToken::new();
+        for (kind, map) in [
+            (Kind::Connection, "CONNECT_EVENTS"),
+            (Kind::TcpOutcome, "TCP_EVENTS"),
+            (Kind::PacketDrop, "DROP_EVENTS"),
+        ] {
+            let ring = take_map(&mut ebpf, map).and_then(|m| {
+                RingBuf::try_from(m).map_err(|e| ProbeError::Load(format!("{map}: {e}")))
+            })?;
+            reader::spawn(
+                ring,
+                kind,
+                names.clone(),
+                tx.clone(),
+                received.clone(),
+                cancel.clone(),
+            )
+            .map_err(|e| ProbeError::Load(format!("{map}: {e}")))?;
+        }
+        let probes = Self {
+            cancel,
+            counters,
+            received,
+            status,
+            names,
+            _ebpf: ebpf,
+        };
+        Ok((probes, rx))
+    }
+
+    /// How each probe is attached.
+    pub fn status(&self) -> &[ProbeStatus] {
+        &self.status
+    }
+
+    /// What decoding uses (drop reason names, symbols, clock).
+    pub fn names(&self) -> &Arc<KernelNames> {
+        &self.names
+    }
+
+    /// Current counters: received (userspace) and lost (kernel, summed over CPUs).
+    pub fn stats(&self) -> Stats {
+        let kernel = |index: u32| -> u64 {
+            self.counters
+                .get(&index, 0)
+                .map(|per_cpu| per_cpu.iter().sum())
+                .unwrap_or_else(|e| {
+                    tracing::warn!("reading kernel counter {index}: {e}");
+                    0
+                })
+        };
+        Stats {
+            received: self.received.counts(),
+            lost: KindCounts {
+                connection: kernel(counters::LOST_CONNECT),
+                tcp_outcome: kernel(counters::LOST_TCP),
+                packet_drop: kernel(counters::LOST_DROP),
+            },
+            decode_errors: self.received.decode_errors(),
+            pending_full: kernel(counters::PENDING_FULL),
+            read_errors: kernel(counters::READ_ERROR),
+        }
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, ProbeError> {
+    ebpf.take_map(name)
+        .ok_or_else(|| ProbeError::Load(format!("map {name} is not in the object")))
+}
+
+fn load_error(e: aya::EbpfError) -> ProbeError {
+    let text = attach_error_text(&e);
+    if text.contains("Operation not permitted") || text.contains("EPERM") {
+        ProbeError::NotPrivileged
+    } else {
+        ProbeError::Load(text)
+    }
+}
+
+fn attach_error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK. Newer ones use memcg, and
+/// without CAP_SYS_RESOURCE the call fails harmlessly.
+fn raise_memlock_limit() {
+    use nix::sys::resource::{Resource, setrlimit};
+    let unlimited = nix::sys::resource::RLIM_INFINITY;
+    if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, unlimited, unlimited) {
+        tracing::debug!("raising RLIMIT_MEMLOCK failed ({e}); fine on Linux >= 5.11");
+    }
+}

@@ -1,0 +1,157 @@
+//! Shared test harness: real probes loaded in this process (CI runs as root), events
+//! collected until a predicate matches.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+pub mod netns;
+
+use std::time::{Duration, Instant};
+
+use netspy::{
+    events::Event,
+    probes::{ProbeOptions, Probes},
+};
+use tokio::{runtime::Runtime, sync::mpsc::Receiver};
+
+/// How long an expected event may take to arrive.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Loaded probes plus everything they delivered so far.
+pub struct Kernel {
+    probes: Option<Probes>,
+    events: Receiver<Event>,
+    seen: Vec<Event>,
+    rt: Runtime,
+}
+
+impl Kernel {
+    /// Loads and attaches every probe, watching every process (the test's own included).
+    pub fn start() -> Self {
+        Self::start_with(ProbeOptions::default())
+    }
+
+    /// Loads the probes with options.
+    pub fn start_with(options: ProbeOptions) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (probes, events) = {
+            let _guard = rt.enter();
+            Probes::start(&options)
+                .expect("probes must load: the suite runs as root on a BTF kernel")
+        };
+        Self {
+            probes: Some(probes),
+            events,
+            seen: Vec::new(),
+            rt,
+        }
+    }
+
+    /// The probes (status, stats).
+    pub fn probes(&self) -> &Probes {
+        self.probes.as_ref().unwrap()
+    }
+
+    /// Waits until `pick` returns Some for an event, and returns that. Panics after a while
+    /// with every event of this process seen so far.
+    pub fn wait_for<T>(&mut self, what: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
+        if let Some(found) = self.seen.iter().find_map(&pick) {
+            return found;
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let events = &mut self.events;
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout(left, events.recv()).await });
+            match next {
+                Ok(Some(event)) => {
+                    let found = pick(&event);
+                    self.seen.push(event);
+                    if let Some(found) = found {
+                        return found;
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let mine: Vec<String> = self
+                        .seen
+                        .iter()
+                        .filter(|e| e.process().is_some_and(|p| p.pid == std::process::id()))
+                        .map(|e| format!("{}", netspy::cli::Line(e)))
+                        .collect();
+                    panic!(
+                        "no {what} within {WAIT:?}; this process's events:\n{}",
+                        mine.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Collects events for `period` and returns those `pick` keeps.
+    pub fn collect_for<T>(
+        &mut self,
+        period: Duration,
+        pick: impl Fn(&Event) -> Option<T>,
+    ) -> Vec<T> {
+        let deadline = Instant::now() + period;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let events = &mut self.events;
+            match self
+                .rt
+                .block_on(async { tokio::time::timeout(left, events.recv()).await })
+            {
+                Ok(Some(event)) => self.seen.push(event),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.seen.iter().filter_map(pick).collect()
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        // Detach inside the runtime that owns the reader tasks.
+        let _guard = self.rt.enter();
+        self.probes.take();
+    }
+}
+
+/// The calling thread's id: connect events carry it, so parallel tests never mix.
+pub fn my_tid() -> u32 {
+    nix::unistd::gettid().as_raw() as u32
+}
+
+/// A loopback TCP port nothing listens on (bound then released).
+pub fn closed_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A loopback UDP port nothing listens on (bound then released).
+pub fn closed_udp_port(ip: &str) -> u16 {
+    std::net::UdpSocket::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a shell command, returning whether it succeeded.
+pub fn sh(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,355 @@
+//! Real probes, real traffic: each test loads the programs, makes its own connects and drops,
+//! and checks the exact fields of the events that belong to it (matched by thread id, ports
+//! or paths, since tests run in parallel in one process).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns fail loudly on purpose"
+)]
+
+mod common;
+
+use std::{
+    io::ErrorKind,
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    os::{linux::net::SocketAddrExt, unix::net::UnixListener},
+    time::Duration,
+};
+
+use common::{Kernel, closed_tcp_port, closed_udp_port, my_tid};
+use netspy::{
+    events::{ConnectionEvent, Destination, Event, PacketDrop, TcpOutcome, TcpResult},
+    probes::ProbeOptions,
+};
+use socket2::{Domain, Socket, Type};
+
+fn my_connect(dest: Destination) -> impl Fn(&Event) -> Option<ConnectionEvent> {
+    let tid = my_tid();
+    move |e| match e {
+        Event::Connection(c) if c.process.tid == tid && c.destination == dest => Some(c.clone()),
+        _ => None,
+    }
+}
+
+fn outcome_to(dest: SocketAddr) -> impl Fn(&Event) -> Option<TcpOutcome> {
+    move |e| match e {
+        Event::TcpOutcome(o) if o.destination == dest => Some(o.clone()),
+        _ => None,
+    }
+}
+
+fn drop_to(port: u16, reason: &'static str) -> impl Fn(&Event) -> Option<PacketDrop> {
+    move |e| match e {
+        Event::PacketDrop(d) if d.destination_port == Some(port) && &*d.drop_reason == reason => {
+            Some(d.clone())
+        }
+        _ => None,
+    }
+}
+
+fn ip(addr: SocketAddr) -> Destination {
+    Destination::Ip {
+        ip: addr.ip(),
+        port: addr.port(),
+    }
+}
+
+#[test]
+fn tcp_connect_to_listener_is_established_with_latency() {
+    let mut kernel = Kernel::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dest = listener.local_addr().unwrap();
+    let stream = TcpStream::connect(dest).unwrap();
+    let src = stream.local_addr().unwrap();
+
+    let conn = kernel.wait_for("connect event", my_connect(ip(dest)));
+    assert_eq!(conn.return_code, 0);
+    assert_eq!(conn.error, None);
+    assert_eq!(conn.protocol, "TCP");
+    assert_eq!(conn.socket_type.as_deref(), Some("SOCK_STREAM"));
+    assert_eq!(conn.address_family, 2);
+    assert_eq!(conn.process.pid, std::process::id());
+    assert_eq!(conn.process.uid, nix::unistd::getuid().as_raw());
+    assert_eq!(&*conn.process.command, thread_comm().as_str());
+    assert_eq!(conn.fd as i32, std::os::fd::AsRawFd::as_raw_fd(&stream));
+    assert_ne!(conn.sock, 0);
+
+    let outcome = kernel.wait_for("established outcome", outcome_to(dest));
+    assert_eq!(outcome.result, TcpResult::Established);
+    assert_eq!(outcome.source, src);
+    assert_eq!(outcome.error, None);
+    assert!(
+        outcome.latency_ns.is_some_and(|ns| ns > 0),
+        "latency {:?}",
+        outcome.latency_ns
+    );
+    assert_eq!(
+        outcome.process.as_ref().map(|p| (p.pid, p.tid)),
+        Some((std::process::id(), my_tid()))
+    );
+    assert_eq!(
+        outcome.sock, conn.sock,
+        "outcome and connect name the same socket"
+    );
+}
+
+#[test]
+fn connect_to_closed_port_is_refused_with_a_no_socket_drop() {
+    let mut kernel = Kernel::start();
+    let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_tcp_port()));
+    let err = TcpStream::connect(dest).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+
+    let conn = kernel.wait_for("refused connect", my_connect(ip(dest)));
+    assert_eq!(conn.return_code, -111);
+    assert_eq!(conn.error.as_deref(), Some("ECONNREFUSED"));
+    assert_eq!(conn.protocol, "TCP");
+
+    let outcome = kernel.wait_for("refused outcome", outcome_to(dest));
+    assert_eq!(outcome.result, TcpResult::Refused);
+    assert_eq!(outcome.error.as_deref(), Some("ECONNREFUSED"));
+    assert_eq!(
+        outcome.process.as_ref().map(|p| p.pid),
+        Some(std::process::id())
+    );
+
+    let drop = kernel.wait_for("NO_SOCKET drop", drop_to(dest.port(), "NO_SOCKET"));
+    assert_eq!(drop.protocol.as_deref(), Some("TCP"));
+    assert_eq!(drop.ethertype, 0x0800);
+    assert_eq!(drop.source_ip, Some(outcome.source.ip()));
+    assert_eq!(drop.source_port, Some(outcome.source.port()));
+    assert_eq!(drop.destination_ip, Some(dest.ip()));
+    assert!(
+        drop.location.starts_with("tcp_v4_rcv+"),
+        "location {}",
+        drop.location
+    );
+    // The SYN was orphaned on loopback: either its owner is known, or it says unattributed.
+    assert!(
+        drop.process
+            .as_ref()
+            .is_none_or(|p| p.pid == std::process::id())
+    );
+}
+
+#[test]
+fn nonblocking_connect_gets_its_result_from_the_tcp_state() {
+    let mut kernel = Kernel::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dest = listener.local_addr().unwrap();
+    let refused = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_tcp_port()));
+    for target in [dest, refused] {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM.nonblocking(), None).unwrap();
+        let err = socket.connect(&target.into()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::EINPROGRESS));
+        std::thread::sleep(Duration::from_millis(50));
+        let conn = kernel.wait_for("EINPROGRESS connect", my_connect(ip(target)));
+        assert_eq!(conn.return_code, -115);
+        assert_eq!(conn.error.as_deref(), Some("EINPROGRESS"));
+        let outcome = kernel.wait_for("outcome", outcome_to(target));
+        let expected = if target == dest {
+            TcpResult::Established
+        } else {
+            TcpResult::Refused
+        };
+        assert_eq!(outcome.result, expected, "{target}");
+        assert_eq!(outcome.process.as_ref().map(|p| p.tid), Some(my_tid()));
+        assert_eq!(outcome.sock, conn.sock);
+    }
+}
+
+#[test]
+fn udp_connect_reports_the_real_socket_type() {
+    let mut kernel = Kernel::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_udp_port("127.0.0.1")));
+    socket.connect(dest).unwrap();
+    // 443 and 53 are "TCP ports" and "UDP ports" to a guesser; the kernel socket decides.
+    let conn = kernel.wait_for("UDP connect", my_connect(ip(dest)));
+    assert_eq!(conn.return_code, 0);
+    assert_eq!(conn.protocol, "UDP");
+    assert_eq!(conn.socket_type.as_deref(), Some("SOCK_DGRAM"));
+    assert_eq!((conn.raw_protocol, conn.raw_socktype), (17, 2));
+
+    socket.send(b"nobody home").unwrap();
+    let drop = kernel.wait_for("UDP NO_SOCKET drop", drop_to(dest.port(), "NO_SOCKET"));
+    assert_eq!(drop.protocol.as_deref(), Some("UDP"));
+    assert_eq!(drop.source_port, Some(socket.local_addr().unwrap().port()));
+    assert!(
+        drop.location.starts_with("__udp4_lib_rcv+"),
+        "location {}",
+        drop.location
+    );
+}
+
+#[test]
+fn ipv6_connect_to_loopback() {
+    let mut kernel = Kernel::start();
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let dest = listener.local_addr().unwrap();
+    let stream = TcpStream::connect(dest).unwrap();
+
+    let conn = kernel.wait_for("IPv6 connect", my_connect(ip(dest)));
+    assert_eq!(conn.address_family, 10);
+    assert_eq!(conn.protocol, "TCP");
+    assert_eq!(
+        conn.destination.to_string(),
+        format!("[::1]:{}", dest.port())
+    );
+    let outcome = kernel.wait_for("IPv6 outcome", outcome_to(dest));
+    assert_eq!(outcome.result, TcpResult::Established);
+    assert_eq!(outcome.source, stream.local_addr().unwrap());
+}
+
+#[test]
+fn unix_connects_report_path_and_abstract_name() {
+    let mut kernel = Kernel::start();
+    let dir = std::env::temp_dir().join(format!("netspy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("probe.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+
+    let name = format!("netspy-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let _abstract_listener = UnixListener::bind_addr(&addr).unwrap();
+    let _abstract_client = std::os::unix::net::UnixStream::connect_addr(&addr).unwrap();
+    let missing = dir.join("missing.sock");
+    assert!(std::os::unix::net::UnixStream::connect(&missing).is_err());
+
+    let conn = kernel.wait_for(
+        "UNIX path connect",
+        my_connect(Destination::Unix {
+            path: path.display().to_string(),
+        }),
+    );
+    assert_eq!(conn.return_code, 0);
+    assert_eq!(conn.address_family, 1);
+    assert_eq!(conn.protocol, "UNIX");
+    assert_eq!(conn.socket_type.as_deref(), Some("SOCK_STREAM"));
+    let conn = kernel.wait_for(
+        "abstract connect",
+        my_connect(Destination::Unix {
+            path: format!("@{name}"),
+        }),
+    );
+    assert_eq!(conn.return_code, 0);
+    let conn = kernel.wait_for(
+        "missing path",
+        my_connect(Destination::Unix {
+            path: missing.display().to_string(),
+        }),
+    );
+    assert_eq!(conn.error.as_deref(), Some("ENOENT"));
+
+    drop(listener);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn netfilter_drop_in_a_network_namespace_has_reason_and_5_tuple() {
+    let netns = common::netns::Netns::create();
+    let mut kernel = Kernel::start();
+    let socket = UdpSocket::bind((netns.host_ip.as_str(), 0)).unwrap();
+    let sport = socket.local_addr().unwrap().port();
+    socket
+        .send_to(
+            b"drop me",
+            (netns.peer_ip.as_str(), common::netns::DROPPED_UDP_PORT),
+        )
+        .unwrap();
+
+    let drop = kernel.wait_for(
+        "NETFILTER_DROP",
+        drop_to(common::netns::DROPPED_UDP_PORT, "NETFILTER_DROP"),
+    );
+    assert_eq!(drop.protocol.as_deref(), Some("UDP"));
+    assert_eq!(drop.source_ip, Some(netns.host_ip.parse().unwrap()));
+    assert_eq!(drop.source_port, Some(sport));
+    assert_eq!(drop.destination_ip, Some(netns.peer_ip.parse().unwrap()));
+    assert_eq!(drop.ethertype, 0x0800);
+    assert!(
+        drop.location.starts_with("nft_do_chain+"),
+        "location {}",
+        drop.location
+    );
+}
+
+#[test]
+fn drop_probe_falls_back_to_the_raw_tracepoint() {
+    let mut kernel = Kernel::start_with(ProbeOptions {
+        disabled_hooks: vec!["tracepoint:skb/kfree_skb".into()],
+        ..Default::default()
+    });
+    let status = kernel
+        .probes()
+        .status()
+        .iter()
+        .find(|s| s.name == "packet_drop")
+        .unwrap()
+        .clone();
+    assert_eq!(status.hook.as_deref(), Some("raw_tracepoint:kfree_skb"));
+    assert_eq!(status.refused.len(), 1);
+    assert_eq!(status.refused[0].reason, "disabled by configuration");
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = closed_udp_port("127.0.0.1");
+    socket.send_to(b"x", ("127.0.0.1", port)).unwrap();
+    let drop = kernel.wait_for("drop through raw tracepoint", drop_to(port, "NO_SOCKET"));
+    assert_eq!(drop.source_port, Some(socket.local_addr().unwrap().port()));
+}
+
+#[test]
+fn ignored_process_is_not_reported_but_others_are() {
+    let mut kernel = Kernel::start_with(ProbeOptions {
+        ignore_tgid: Some(std::process::id()),
+        ..Default::default()
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dest = listener.local_addr().unwrap();
+    let _mine = TcpStream::connect(dest).unwrap();
+    let child = std::process::Command::new("bash")
+        .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{}", dest.port())])
+        .status()
+        .unwrap();
+    assert!(child.success());
+
+    let theirs = kernel.wait_for("the child's connect", |e| match e {
+        Event::Connection(c) if c.destination == ip(dest) => Some(c.clone()),
+        _ => None,
+    });
+    assert_eq!(&*theirs.process.command, "bash");
+    assert_ne!(theirs.process.pid, std::process::id());
+    let mine = kernel.collect_for(Duration::from_millis(500), |e| {
+        e.process()
+            .filter(|p| p.pid == std::process::id())
+            .map(|_| e.clone())
+    });
+    assert!(mine.is_empty(), "events of the ignored process: {mine:?}");
+}
+
+#[test]
+fn counters_count_what_was_received() {
+    let mut kernel = Kernel::start();
+    let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_tcp_port()));
+    let _ = TcpStream::connect(dest);
+    kernel.wait_for("connect", my_connect(ip(dest)));
+    kernel.wait_for("outcome", outcome_to(dest));
+    let stats = kernel.probes().stats();
+    assert!(stats.received.connection >= 1, "{stats:?}");
+    assert!(stats.received.tcp_outcome >= 1, "{stats:?}");
+    assert_eq!(stats.decode_errors, 0);
+    assert_eq!(
+        stats.lost.total(),
+        0,
+        "nothing should be lost at this rate: {stats:?}"
+    );
+}
+
+/// The kernel's comm of this thread (test threads are named after the test, truncated).
+fn thread_comm() -> String {
+    let path = format!("/proc/self/task/{}/comm", my_tid());
+    std::fs::read_to_string(path).unwrap().trim_end().to_owned()
+}

@@ -1,0 +1,164 @@
+//! `netspy trace` as a user runs it: the real binary, real traffic, signals, exit codes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns fail loudly on purpose"
+)]
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+const NETSPY: &str = env!("CARGO_BIN_EXE_netspy");
+
+/// A running `netspy trace` whose stdout lines arrive on a channel.
+struct Trace {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Trace {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(NETSPY)
+            .arg("trace")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Repeats `traffic` until a line satisfies `pick` (the probes attach in the background).
+    fn line_after(&mut self, mut traffic: impl FnMut(), pick: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            traffic();
+            while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
+                if pick(&line) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("no matching line; saw:\n{}", seen.join("\n"));
+    }
+
+    /// SIGTERM, then the exit status and stderr.
+    fn stop(self) -> (std::process::ExitStatus, String) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let output = self.child.wait_with_output().unwrap();
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn json_lines_for_own_pid_and_clean_exit_with_counts() {
+    let pid = std::process::id().to_string();
+    let mut trace = Trace::start(&["--json", "--pid", &pid]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let line = trace.line_after(
+        || drop(TcpStream::connect(("127.0.0.1", port)).unwrap()),
+        |l| l.contains("\"type\":\"connection\"") && l.contains(&format!("\"port\":{port}")),
+    );
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["process"]["pid"], std::process::id());
+    assert_eq!(event["protocol"], "TCP");
+    assert_eq!(event["socket_type"], "SOCK_STREAM");
+    assert_eq!(event["return_code"], 0);
+    assert_eq!(event["destination"]["ip"], "127.0.0.1");
+    assert!(event["time"].as_str().unwrap().ends_with('Z'));
+
+    let (status, stderr) = trace.stop();
+    assert!(status.success(), "exit {status}, stderr:\n{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("netspy trace: received"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(summary.contains("lost in the kernel 0"), "{summary}");
+    assert!(!summary.contains("received 0 events"), "{summary}");
+}
+
+#[test]
+fn text_lines_show_refused_outcomes() {
+    let pid = std::process::id().to_string();
+    let mut trace = Trace::start(&["--pid", &pid]);
+    let port = common::closed_tcp_port();
+    let line = trace.line_after(
+        || drop(TcpStream::connect(("127.0.0.1", port))),
+        |l| l.contains(&format!("-> 127.0.0.1:{port} refused (ECONNREFUSED)")),
+    );
+    // 14:02:11 trace_cli(4312) TCP 127.0.0.1:51234 -> 127.0.0.1:9 refused (ECONNREFUSED) 0.1ms
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[0].len(), 8, "{line}");
+    assert!(fields[1].ends_with(&format!("({pid})")), "{line}");
+    assert_eq!(fields[2], "TCP", "{line}");
+    assert!(fields.last().unwrap().ends_with("ms"), "{line}");
+    let (status, _) = trace.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn unprivileged_user_is_told_what_is_needed() {
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            NETSPY,
+            "trace",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs root or CAP_BPF + CAP_PERFMON"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_flags_are_refused_with_a_message() {
+    let output = Command::new(NETSPY)
+        .args(["trace", "--pid", "abc"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("invalid value 'abc' for '--pid <N>'")
+    );
+
+    let output = Command::new(NETSPY)
+        .args(["trace", "--disable-hook", "kprobe:nope"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unknown hook \"kprobe:nope\""), "{stderr}");
+    assert!(stderr.contains("tracepoint:skb/kfree_skb"), "{stderr}");
+}

@@ -1,0 +1,107 @@
+//! Developer tasks that are more than one cargo command: `cargo xtask test` (the whole
+//! suite CI runs: set-up, format and lint checks, every test) and `cargo xtask lint`.
+
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the tests need (nftables), check format and lints, run every test.
+    Test,
+    /// `cargo fmt --check` and clippy with -D warnings on userspace and eBPF crates.
+    Lint,
+    /// Install what the tests need (nftables from apt, when `nft` is missing).
+    Setup,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Test => {
+            setup()?;
+            lint()?;
+            cargo(&["test", "--workspace", "--exclude", "netspy-ebpf"])
+        }
+        Task::Lint => lint(),
+        Task::Setup => setup(),
+    }
+}
+
+fn setup() -> anyhow::Result<()> {
+    if found("nft") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing nftables (the netns drop test uses nft)");
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "nftables",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn lint() -> anyhow::Result<()> {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "netspy-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    // The eBPF crate only builds for bpfel-unknown-none, with nightly and build-std.
+    run(Command::new("rustup")
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            "clippy",
+            "--package",
+            "netspy-ebpf",
+        ])
+        .args([
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--release",
+        ])
+        .args(["--", "-D", "warnings"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO"))
+}
+
+fn found(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args(args))
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
