@@ -278,6 +278,38 @@ fn netfilter_drop_in_a_network_namespace_has_reason_and_5_tuple() {
 }
 
 #[test]
+fn tcp_connect_whose_syn_is_dropped_times_out() {
+    let netns = common::netns::Netns::create();
+    let mut kernel = Kernel::start();
+    let dest: SocketAddr = format!("{}:{}", netns.peer_ip, common::netns::DROPPED_TCP_PORT)
+        .parse()
+        .unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    // Bounds the SYN retries: the connect fails at the first retransmission (about 1 s).
+    socket
+        .set_tcp_user_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let err = socket.connect(&dest.into()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(nix::libc::ETIMEDOUT), "{err}");
+
+    let conn = kernel.wait_for("timed-out connect", my_connect(ip(dest)));
+    assert_eq!(conn.error.as_deref(), Some("ETIMEDOUT"));
+    let outcome = kernel.wait_for("timed-out outcome", outcome_to(dest));
+    assert_eq!(outcome.result, TcpResult::TimedOut);
+    assert_eq!(outcome.error.as_deref(), Some("ETIMEDOUT"));
+    assert!(
+        outcome.latency_ns.is_some_and(|ns| ns >= 300_000_000),
+        "latency {:?}",
+        outcome.latency_ns
+    );
+    assert_eq!(outcome.process.as_ref().map(|p| p.tid), Some(my_tid()));
+    let drop = kernel.wait_for("SYN dropped by nft", drop_to(dest.port(), "NETFILTER_DROP"));
+    assert_eq!(drop.protocol.as_deref(), Some("TCP"));
+    assert_eq!(drop.source_ip, Some(outcome.source.ip()));
+    assert_eq!(drop.source_port, Some(outcome.source.port()));
+}
+
+#[test]
 fn drop_probe_falls_back_to_the_raw_tracepoint() {
     let mut kernel = Kernel::start_with(ProbeOptions {
         disabled_hooks: vec!["tracepoint:skb/kfree_skb".into()],

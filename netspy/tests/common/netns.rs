@@ -1,10 +1,15 @@
 //! A network namespace of the test's own: a veth pair with 10.x addresses inside it only,
-//! and an nft rule in the namespace that drops UDP to [`DROPPED_UDP_PORT`]. Removed on drop.
+//! and nft rules in the namespace that drop UDP to [`DROPPED_UDP_PORT`] and TCP to
+//! [`DROPPED_TCP_PORT`]. Removed on drop.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::sh;
 
 /// UDP port the namespace's nft rule drops.
 pub const DROPPED_UDP_PORT: u16 = 9999;
+/// TCP port the namespace's nft rule drops (connects to it time out).
+pub const DROPPED_TCP_PORT: u16 = 8888;
 
 /// The namespace and its addresses.
 pub struct Netns {
@@ -19,17 +24,18 @@ pub struct Netns {
 impl Netns {
     /// Creates it; panics with the failing command's output if that fails.
     pub fn create() -> Self {
-        let id = std::process::id();
-        // Distinct per process, so parallel test binaries never collide.
-        let (a, b) = ((id >> 8) % 250 + 1, id % 250 + 1);
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        // Distinct per process and per call: tests in one binary run in parallel.
+        let (pid, n) = (std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let (a, b) = (pid % 250 + 1, n % 250 + 1);
         let ns = Self {
-            name: format!("netspy-test-{id}"),
-            host_if: format!("nsp{id}h"),
+            name: format!("netspy-test-{pid}-{n}"),
+            host_if: format!("nsp{pid}-{n}h"),
             host_ip: format!("10.{a}.{b}.1"),
             peer_ip: format!("10.{a}.{b}.2"),
         };
         ns.remove();
-        let peer_if = format!("nsp{id}n");
+        let peer_if = format!("nsp{pid}-{n}n");
         let script = format!(
             "set -e
             ip netns add {name}
@@ -45,6 +51,7 @@ table inet netspy_test {{
   chain input {{
     type filter hook input priority 0; policy accept;
     udp dport {DROPPED_UDP_PORT} drop
+    tcp dport {DROPPED_TCP_PORT} drop
   }}
 }}
 NFT",
