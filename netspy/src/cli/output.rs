@@ -166,6 +166,7 @@ mod tests {
             destination: "93.184.216.34:443".parse().unwrap(),
             result: TcpResult::Refused,
             error: Some("ECONNREFUSED".into()),
+            raw_error: 111,
             latency_ns: Some(400_000),
             sock: 1,
         });
@@ -208,6 +209,7 @@ mod tests {
             location: "tcp_v4_rcv+0x91".into(),
             ethertype: 0x800,
             protocol: Some("TCP".into()),
+            raw_protocol: 6,
             source_ip: Some("127.0.0.1".parse().unwrap()),
             source_port: Some(40000),
             destination_ip: Some("127.0.0.1".parse().unwrap()),

@@ -28,6 +28,8 @@ pub struct PacketDrop {
     pub ethertype: u16,
     /// L4 protocol name ("TCP", "UDP", "ICMP", or the number).
     pub protocol: Option<String>,
+    /// L4 protocol number from the IP header (0 when not IP).
+    pub raw_protocol: u16,
     /// Source address (None when not IP).
     pub source_ip: Option<IpAddr>,
     /// Source port (TCP/UDP).
@@ -57,6 +59,7 @@ impl PacketDrop {
                 protocol_name(wire.protocol)
                     .map_or_else(|| wire.protocol.to_string(), str::to_owned)
             }),
+            raw_protocol: if is_ip { wire.protocol } else { 0 },
             source_ip: ip_addr(wire.family, &wire.saddr),
             source_port: has_ports.then_some(wire.sport),
             destination_ip: ip_addr(wire.family, &wire.daddr),

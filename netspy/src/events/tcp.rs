@@ -54,6 +54,8 @@ pub struct TcpOutcome {
     pub result: TcpResult,
     /// Errno name behind a failure (`ECONNREFUSED`, `ETIMEDOUT`).
     pub error: Option<String>,
+    /// The errno number (`sk->sk_err`), 0 when none.
+    pub raw_error: u32,
     /// `SYN_SENT` to the result, nanoseconds (None when `SYN_SENT` was not seen).
     pub latency_ns: Option<u64>,
     /// Kernel socket address (joins with the connect event's `sock`).
@@ -82,6 +84,7 @@ impl TcpOutcome {
             destination: addr(&wire.daddr, wire.dport),
             result,
             error: error.and_then(errno_name),
+            raw_error: wire.error,
             latency_ns: (wire.latency_ns != 0).then_some(wire.latency_ns),
             sock: wire.sock,
         }

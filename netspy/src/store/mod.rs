@@ -1,0 +1,381 @@
+//! The bounded, indexed history of events the daemon serves.
+//!
+//! Events are kept as compact records (`records.rs`) in two time-ordered tables
+//! (`table.rs`), indexed by pid and by process name; strings and addresses are interned with
+//! reference counts (`intern.rs`). History is bounded by age and by count; every eviction is
+//! counted. TCP outcomes are joined into their connect record through the kernel socket
+//! address, whichever of the two arrives first.
+
+mod intern;
+mod records;
+mod table;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use serde::Serialize;
+
+#[cfg(test)]
+mod tests;
+
+use self::{intern::Interner, records::protocol_code};
+pub use self::{
+    intern::Sym,
+    records::{Endpoint, Outcome, StoredConnection, StoredDrop, protocol_of_code},
+    table::{Record, Selection, Table},
+};
+use crate::events::{ConnectionEvent, Destination, Event, PacketDrop, TcpOutcome, TcpResult};
+
+/// Outcomes that arrived before their connect event wait at most this many.
+const EARLY_OUTCOMES_MAX: usize = 4096;
+/// Connects waiting for their outcome (a SYN in flight) are tracked up to this many.
+const AWAITING_MAX: usize = 65_536;
+
+/// How much history to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Events older than this are evicted.
+    pub max_age: Duration,
+    /// At most this many events of each kind (connections, drops).
+    pub max_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(3600),
+            max_events: 1_000_000,
+        }
+    }
+}
+
+/// Counters describing the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct StoreStats {
+    /// Connection events held.
+    pub connections: u64,
+    /// Drop events held.
+    pub drops: u64,
+    /// Events evicted because they were older than the retention.
+    pub evicted_by_age: u64,
+    /// Events evicted because the count limit was reached.
+    pub evicted_by_count: u64,
+    /// TCP outcomes whose connect event was never seen (connects made before netspy
+    /// started, or lost).
+    pub unmatched_outcomes: u64,
+    /// Distinct interned values (names, addresses, kernel symbols, cgroups).
+    pub interned_values: u64,
+}
+
+/// The history.
+pub struct Store {
+    limits: Limits,
+    connections: Table<StoredConnection>,
+    drops: Table<StoredDrop>,
+    commands: Interner<Arc<str>>,
+    endpoints: Interner<Endpoint>,
+    kernel_names: Interner<Arc<str>>,
+    cgroups: Interner<u64>,
+    awaiting_outcome: HashMap<u64, u64>,
+    early_outcomes: HashMap<u64, TcpOutcome>,
+    stats: StoreStats,
+}
+
+impl Store {
+    /// An empty store with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            connections: Table::default(),
+            drops: Table::default(),
+            commands: Interner::default(),
+            endpoints: Interner::default(),
+            kernel_names: Interner::default(),
+            cgroups: Interner::default(),
+            awaiting_outcome: HashMap::new(),
+            early_outcomes: HashMap::new(),
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Adds one event.
+    pub fn ingest(&mut self, event: Event) {
+        match event {
+            Event::Connection(c) => self.add_connection(c),
+            Event::TcpOutcome(o) => self.add_outcome(o),
+            Event::PacketDrop(d) => self.add_drop(d),
+        }
+    }
+
+    fn add_connection(&mut self, c: ConnectionEvent) {
+        let (Some(command), destination) = (
+            self.commands.intern(c.process.command.clone()),
+            self.destination(&c.destination),
+        ) else {
+            return;
+        };
+        let record = StoredConnection {
+            time_ns: nanos(c.time),
+            pid: c.process.pid,
+            uid: c.process.uid,
+            command,
+            cgroup: self.cgroups.intern(c.process.cgroup_id),
+            destination,
+            source: None,
+            latency_us: 0,
+            dport: match c.destination {
+                Destination::Ip { port, .. } => port,
+                _ => 0,
+            },
+            sport: 0,
+            ret: i16::try_from(c.return_code).unwrap_or(i16::MIN),
+            family: u8::try_from(c.address_family).unwrap_or(0),
+            protocol: protocol_code(c.raw_protocol),
+            socktype: u8::try_from(c.raw_socktype).unwrap_or(0),
+            outcome: Outcome::Unknown,
+            outcome_errno: 0,
+        };
+        let is_tcp = matches!(c.raw_protocol, 6 | 262) && c.sock != 0;
+        let seq = self.connections.push(record);
+        if is_tcp {
+            match self.early_outcomes.remove(&c.sock) {
+                Some(outcome) => self.apply_outcome(seq, &outcome),
+                None if self.awaiting_outcome.len() < AWAITING_MAX => {
+                    self.awaiting_outcome.insert(c.sock, seq);
+                }
+                None => {}
+            }
+        }
+        self.enforce_count();
+    }
+
+    fn destination(&mut self, destination: &Destination) -> Option<Sym> {
+        match destination {
+            Destination::Ip { ip, .. } => self.endpoints.intern(Endpoint::Ip(*ip)),
+            Destination::Unix { path } => {
+                self.endpoints.intern(Endpoint::Unix(path.as_str().into()))
+            }
+            Destination::Other { .. } => None,
+        }
+    }
+
+    fn add_outcome(&mut self, outcome: TcpOutcome) {
+        match self.awaiting_outcome.remove(&outcome.sock) {
+            Some(seq) => self.apply_outcome(seq, &outcome),
+            // The outcome of a blocking connect is decided inside the syscall, so it can
+            // overtake its connect event (they travel in different ring buffers).
+            None if self.early_outcomes.len() < EARLY_OUTCOMES_MAX => {
+                self.early_outcomes.insert(outcome.sock, outcome);
+            }
+            None => self.stats.unmatched_outcomes += 1,
+        }
+    }
+
+    fn apply_outcome(&mut self, seq: u64, outcome: &TcpOutcome) {
+        let source = match self.connections.get_mut(seq) {
+            Some(record) if record.source.is_none() => {
+                self.endpoints.intern(Endpoint::Ip(outcome.source.ip()))
+            }
+            _ => return,
+        };
+        let Some(record) = self.connections.get_mut(seq) else {
+            return;
+        };
+        record.source = source;
+        record.sport = outcome.source.port();
+        record.latency_us = outcome
+            .latency_ns
+            .map_or(0, |ns| u32::try_from(ns / 1000).unwrap_or(u32::MAX));
+        record.outcome = match outcome.result {
+            TcpResult::Established => Outcome::Established,
+            TcpResult::Refused => Outcome::Refused,
+            TcpResult::TimedOut => Outcome::TimedOut,
+            TcpResult::Failed => Outcome::Failed,
+            TcpResult::Aborted => Outcome::Aborted,
+        };
+        record.outcome_errno = u8::try_from(outcome.raw_error).unwrap_or(0);
+    }
+
+    fn add_drop(&mut self, d: PacketDrop) {
+        let (Some(reason), Some(location)) = (
+            self.kernel_names.intern(d.drop_reason.clone()),
+            self.kernel_names.intern(d.location.as_str().into()),
+        ) else {
+            return;
+        };
+        let (pid, uid, command, cgroup) = match &d.process {
+            Some(p) => (
+                p.pid,
+                p.uid,
+                self.commands.intern(p.command.clone()),
+                self.cgroups.intern(p.cgroup_id),
+            ),
+            None => (0, 0, None, None),
+        };
+        let record = StoredDrop {
+            time_ns: nanos(d.time),
+            pid,
+            uid,
+            command,
+            cgroup,
+            reason,
+            location,
+            source: d
+                .source_ip
+                .and_then(|ip| self.endpoints.intern(Endpoint::Ip(ip))),
+            destination: d
+                .destination_ip
+                .and_then(|ip| self.endpoints.intern(Endpoint::Ip(ip))),
+            reason_code: u16::try_from(d.drop_reason_code).unwrap_or(u16::MAX),
+            sport: d.source_port.unwrap_or(0),
+            dport: d.destination_port.unwrap_or(0),
+            ethertype: d.ethertype,
+            protocol: protocol_code(d.raw_protocol),
+            has_ports: d.source_port.is_some(),
+        };
+        self.drops.push(record);
+        self.enforce_count();
+    }
+
+    fn enforce_count(&mut self) {
+        while self.connections.len() > self.limits.max_events {
+            self.pop_connection();
+            self.stats.evicted_by_count += 1;
+        }
+        while self.drops.len() > self.limits.max_events {
+            self.pop_drop();
+            self.stats.evicted_by_count += 1;
+        }
+    }
+
+    /// Evicts what is older than the retention at `now_ns`, and forgets joins that can no
+    /// longer happen. Run periodically.
+    pub fn evict_expired(&mut self, now_ns: i64) {
+        let cutoff = now_ns
+            .saturating_sub(i64::try_from(self.limits.max_age.as_nanos()).unwrap_or(i64::MAX));
+        while self.connections.front().is_some_and(|r| r.time_ns < cutoff) {
+            self.pop_connection();
+            self.stats.evicted_by_age += 1;
+        }
+        while self.drops.front().is_some_and(|r| r.time_ns < cutoff) {
+            self.pop_drop();
+            self.stats.evicted_by_age += 1;
+        }
+        // An early outcome waits a few seconds at most for its connect event.
+        let early_cutoff = now_ns.saturating_sub(10_000_000_000);
+        let before = self.early_outcomes.len();
+        self.early_outcomes
+            .retain(|_, o| nanos(o.time) >= early_cutoff);
+        self.stats.unmatched_outcomes += (before - self.early_outcomes.len()) as u64;
+        let connections = &mut self.connections;
+        self.awaiting_outcome
+            .retain(|_, seq| connections.get_mut(*seq).is_some());
+    }
+
+    fn pop_connection(&mut self) {
+        if let Some(r) = self.connections.pop_front() {
+            self.commands.release(r.command);
+            for sym in [r.cgroup.map(Ok), r.destination.map(Err), r.source.map(Err)]
+                .into_iter()
+                .flatten()
+            {
+                match sym {
+                    Ok(cgroup) => self.cgroups.release(cgroup),
+                    Err(endpoint) => self.endpoints.release(endpoint),
+                }
+            }
+        }
+    }
+
+    fn pop_drop(&mut self) {
+        if let Some(r) = self.drops.pop_front() {
+            if let Some(c) = r.command {
+                self.commands.release(c);
+            }
+            if let Some(c) = r.cgroup {
+                self.cgroups.release(c);
+            }
+            self.kernel_names.release(r.reason);
+            self.kernel_names.release(r.location);
+            for e in [r.source, r.destination].into_iter().flatten() {
+                self.endpoints.release(e);
+            }
+        }
+    }
+
+    /// Connection records.
+    pub fn connections(&self) -> &Table<StoredConnection> {
+        &self.connections
+    }
+
+    /// Drop records.
+    pub fn drops(&self) -> &Table<StoredDrop> {
+        &self.drops
+    }
+
+    /// A process name.
+    pub fn command(&self, sym: Sym) -> Arc<str> {
+        self.commands
+            .get(sym)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// The symbols of every process name `matches` accepts.
+    pub fn commands_matching(&self, matches: impl Fn(&str) -> bool) -> Vec<Sym> {
+        self.commands
+            .iter()
+            .filter(|(_, name)| matches(name))
+            .map(|(sym, _)| sym)
+            .collect()
+    }
+
+    /// An address or path.
+    pub fn endpoint(&self, sym: Sym) -> Option<&Endpoint> {
+        self.endpoints.get(sym)
+    }
+
+    /// A drop reason or kernel location.
+    pub fn kernel_name(&self, sym: Sym) -> Arc<str> {
+        self.kernel_names
+            .get(sym)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// The symbols of every drop reason or kernel location `matches` accepts.
+    pub fn kernel_names_matching(&self, matches: impl Fn(&str) -> bool) -> Vec<Sym> {
+        self.kernel_names
+            .iter()
+            .filter(|(_, name)| matches(name))
+            .map(|(sym, _)| sym)
+            .collect()
+    }
+
+    /// A cgroup id.
+    pub fn cgroup(&self, sym: Option<Sym>) -> u64 {
+        sym.and_then(|s| self.cgroups.get(s)).copied().unwrap_or(0)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> StoreStats {
+        let interned = self.commands.len()
+            + self.endpoints.len()
+            + self.kernel_names.len()
+            + self.cgroups.len();
+        StoreStats {
+            connections: self.connections.len() as u64,
+            drops: self.drops.len() as u64,
+            interned_values: interned as u64,
+            ..self.stats
+        }
+    }
+}
+
+fn nanos(time: chrono::DateTime<chrono::Utc>) -> i64 {
+    time.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}

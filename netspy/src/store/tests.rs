@@ -1,0 +1,163 @@
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use chrono::DateTime;
+
+use super::*;
+use crate::events::{
+    ConnectionEvent, Destination, Event, PacketDrop, Process, TcpOutcome, TcpResult,
+};
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+fn process(pid: u32, command: &str) -> Process {
+    Process {
+        pid,
+        tid: pid,
+        uid: 0,
+        cgroup_id: 7,
+        command: Arc::from(command),
+    }
+}
+
+fn connect(t: i64, pid: u32, command: &str, sock: u64, port: u16) -> Event {
+    Event::Connection(ConnectionEvent {
+        time: DateTime::from_timestamp_nanos(t),
+        timestamp_ns: 0,
+        process: process(pid, command),
+        fd: 3,
+        destination: Destination::Ip {
+            ip: "10.0.0.1".parse().unwrap(),
+            port,
+        },
+        address_family: 2,
+        protocol: "TCP".into(),
+        socket_type: Some("SOCK_STREAM".into()),
+        raw_protocol: 6,
+        raw_socktype: 1,
+        return_code: -115,
+        error: Some("EINPROGRESS".into()),
+        syscall_ns: 1000,
+        sock,
+    })
+}
+
+fn outcome(t: i64, sock: u64, result: TcpResult, errno: u32) -> Event {
+    Event::TcpOutcome(TcpOutcome {
+        time: DateTime::from_timestamp_nanos(t),
+        timestamp_ns: 0,
+        process: None,
+        source: "10.0.0.5:40000".parse::<SocketAddr>().unwrap(),
+        destination: "10.0.0.1:443".parse().unwrap(),
+        result,
+        error: None,
+        raw_error: errno,
+        latency_ns: Some(2_500_000),
+        sock,
+    })
+}
+
+fn drop_event(t: i64, reason: &str) -> Event {
+    Event::PacketDrop(PacketDrop {
+        time: DateTime::from_timestamp_nanos(t),
+        timestamp_ns: 0,
+        process: None,
+        drop_reason: Arc::from(reason),
+        drop_reason_code: 3,
+        location: "tcp_v4_rcv+0x91".into(),
+        ethertype: 0x800,
+        protocol: Some("TCP".into()),
+        raw_protocol: 6,
+        source_ip: Some("127.0.0.1".parse().unwrap()),
+        source_port: Some(1),
+        destination_ip: Some("127.0.0.1".parse().unwrap()),
+        destination_port: Some(2),
+        sock: 0,
+    })
+}
+
+fn all() -> Selection {
+    Selection {
+        until_ns: i64::MAX,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn outcome_joins_its_connect_in_either_order() {
+    let mut store = Store::new(Limits::default());
+    store.ingest(connect(T0, 1, "curl", 0xa, 443));
+    store.ingest(outcome(T0 + 1, 0xa, TcpResult::Refused, 111));
+    // The outcome of a blocking connect can arrive first.
+    store.ingest(outcome(T0 + 2, 0xb, TcpResult::Established, 0));
+    store.ingest(connect(T0 + 3, 1, "curl", 0xb, 443));
+    let records: Vec<_> = store.connections().select(&all()).cloned().collect();
+    assert_eq!(records[0].outcome, Outcome::Refused);
+    assert_eq!(records[0].outcome_errno, 111);
+    assert_eq!(records[0].sport, 40000);
+    assert_eq!(records[0].latency_us, 2500);
+    assert_eq!(records[1].outcome, Outcome::Established);
+    assert!(
+        matches!(store.endpoint(records[1].source.unwrap()), Some(Endpoint::Ip(ip)) if ip.to_string() == "10.0.0.5")
+    );
+}
+
+#[test]
+fn count_limit_evicts_oldest_and_releases_names() {
+    let mut store = Store::new(Limits {
+        max_age: Duration::from_secs(3600),
+        max_events: 2,
+    });
+    store.ingest(connect(T0, 1, "first", 0, 1));
+    store.ingest(connect(T0 + 1, 2, "second", 0, 2));
+    store.ingest(connect(T0 + 2, 3, "third", 0, 3));
+    let names: Vec<_> = store
+        .connections()
+        .select(&all())
+        .map(|r| store.command(r.command))
+        .collect();
+    assert_eq!(names, vec![Arc::from("second"), Arc::from("third")]);
+    assert!(
+        store.commands_matching(|n| n == "first").is_empty(),
+        "evicted name released"
+    );
+    assert_eq!(store.stats().evicted_by_count, 1);
+    assert_eq!(store.stats().connections, 2);
+}
+
+#[test]
+fn age_limit_evicts_expired_history_of_both_kinds() {
+    let mut store = Store::new(Limits {
+        max_age: Duration::from_secs(60),
+        max_events: 100,
+    });
+    store.ingest(connect(T0, 1, "old", 0, 1));
+    store.ingest(drop_event(T0, "NO_SOCKET"));
+    store.ingest(connect(T0 + 50_000_000_000, 1, "new", 0, 1));
+    store.evict_expired(T0 + 70_000_000_000);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.connections, stats.drops, stats.evicted_by_age),
+        (1, 0, 2)
+    );
+    assert!(store.kernel_names_matching(|n| n == "NO_SOCKET").is_empty());
+}
+
+#[test]
+fn outcome_without_connect_is_counted_unmatched_after_a_while() {
+    let mut store = Store::new(Limits::default());
+    store.ingest(outcome(T0, 0xc, TcpResult::Established, 0));
+    store.evict_expired(T0 + 1_000_000_000);
+    assert_eq!(store.stats().unmatched_outcomes, 0, "still waiting");
+    store.evict_expired(T0 + 11_000_000_000);
+    assert_eq!(store.stats().unmatched_outcomes, 1);
+}
+
+#[test]
+fn drops_keep_reason_location_and_tuple() {
+    let mut store = Store::new(Limits::default());
+    store.ingest(drop_event(T0, "NETFILTER_DROP"));
+    let r = store.drops().select(&all()).next().unwrap().clone();
+    assert_eq!(&*store.kernel_name(r.reason), "NETFILTER_DROP");
+    assert_eq!(&*store.kernel_name(r.location), "tcp_v4_rcv+0x91");
+    assert_eq!((r.sport, r.dport, r.protocol, r.pid), (1, 2, 6, 0));
+}
