@@ -4,10 +4,19 @@
 //! - [`probes`]: loads and attaches the kernel programs (netspy-ebpf) with per-probe
 //!   fallbacks, reads their ring buffers and counts received and lost events.
 //! - [`events`]: decodes the kernel's wire structs into domain events, once.
+//! - [`store`]: the bounded, indexed history (compact records, interned strings).
+//! - [`query`]: every question, answered in one place; request/answer types for REST and MCP.
+//! - [`api`]: the REST API (axum) over the query layer.
+//! - [`daemon`]: `netspy daemon`, the composition root.
 //! - [`cli`]: the `netspy` command line (the only code that writes to stdout).
 //!
-//! Data flows one way: kernel -> probes -> events -> consumers (today `netspy trace`).
+//! Data flows one way: kernel -> probes -> events -> store -> query -> api (or `netspy trace`
+//! straight from events).
 
+pub mod api;
 pub mod cli;
+pub mod daemon;
 pub mod events;
 pub mod probes;
+pub mod query;
+pub mod store;

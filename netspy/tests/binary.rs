@@ -1,4 +1,5 @@
-//! `netspy trace` as a user runs it: the real binary, real traffic, signals, exit codes.
+//! The real `netspy` binary as a user runs it: `trace` and `daemon` with real traffic,
+//! signals, exit codes and messages.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -161,4 +162,75 @@ fn bad_flags_are_refused_with_a_message() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown hook \"kprobe:nope\""), "{stderr}");
     assert!(stderr.contains("tracepoint:skb/kfree_skb"), "{stderr}");
+}
+
+#[test]
+fn daemon_binary_serves_counts_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(NETSPY)
+        .args(["daemon", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no address in {log:?}"));
+        if let Some(rest) = line.split("serving the API on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+        log.push(line);
+    };
+    let http = common::daemon::client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http
+        .get(format!("http://{address}/health"))
+        .send()
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "daemon never became healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Traffic from a child process: the daemon ignores only its own pid.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bash = Command::new("bash")
+        .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
+        .spawn()
+        .unwrap();
+    let pid = bash.id();
+    assert!(bash.wait_with_output().unwrap().status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body: serde_json::Value = http
+            .post(format!("http://{address}/api/connection-summary"))
+            .body(format!("{{\"pid\": {pid}}}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if body["count"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "count never reached 1: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status}");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
 }

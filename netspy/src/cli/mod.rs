@@ -29,6 +29,9 @@ pub enum Command {
     /// Stream live connect, TCP-outcome and packet-drop events (needs root or CAP_BPF +
     /// CAP_PERFMON). Ends on Ctrl-C or SIGTERM and prints what was received and lost.
     Trace(TraceArgs),
+    /// Run the telemetry daemon: probes in the kernel, history in memory, REST API on
+    /// 127.0.0.1:8080 (needs root or CAP_BPF + CAP_PERFMON).
+    Daemon(crate::daemon::DaemonArgs),
 }
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Trace(args) => trace::run(args).await,
+            Command::Daemon(args) => crate::daemon::run(args).await,
         }
     });
     match result {

@@ -81,7 +81,7 @@ pub struct Stats {
 }
 
 /// One number per event kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KindCounts {
     /// Connect events.
     pub connection: u64,

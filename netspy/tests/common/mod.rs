@@ -6,6 +6,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod daemon;
 pub mod netns;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,47 @@
+//! The request extractor every data endpoint uses: parameters from the query string, or from
+//! a JSON body (whatever its content type: `curl -d '{...}'` sends form encoding), never both.
+
+use axum::{
+    extract::{FromRequest, Query, Request},
+    http::StatusCode,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Request parameters of type `T`.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let uri = req.uri().clone();
+        let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body too large (over {MAX_BODY_BYTES} bytes)"),
+                )
+            })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Query::<T>::try_from_uri(&uri)
+                .map(|Query(v)| Self(v))
+                .map_err(|e| {
+                    ApiError::bad_request(format!("invalid query parameters: {}", e.body_text()))
+                });
+        }
+        if uri.query().is_some_and(|q| !q.is_empty()) {
+            return Err(ApiError::bad_request(
+                "give parameters in the query string or in a JSON body, not both",
+            ));
+        }
+        serde_json::from_slice(&body)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}

@@ -1,0 +1,360 @@
+//! Packet-drop questions: summary and list, with routine drops told apart from problems.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{ListRequest, Query, QueryError, SummaryRequest};
+use crate::{
+    events::protocol_name,
+    store::{Endpoint, Selection, Store, StoredDrop, Sym, protocol_of_code},
+};
+
+/// Reasons that are part of normal socket life (closing, purging, filtering what was not
+/// ours): kept, but left out of lists and counts unless asked for.
+const ROUTINE: &[&str] = &[
+    "SOCKET_CLOSE",
+    "QUEUE_PURGE",
+    "UNIX_DISCONNECT",
+    "UNIX_SKIP_OOB",
+    "SOCKET_FILTER",
+    "TAP_FILTER",
+    "TAP_TXFILTER",
+    "OTHERHOST",
+    "UNICAST_IN_L2_MULTICAST",
+    "IPV6_NDISC_NS_OTHERHOST",
+    "TCP_OLD_DATA",
+    "TCP_OFOMERGE",
+    "TCP_CLOSE",
+];
+
+/// True when a drop reason is routine rather than a sign of trouble.
+pub fn is_routine(reason: &str) -> bool {
+    ROUTINE.contains(&reason)
+}
+
+/// What kind of problem a drop reason points at: `no_socket`, `policy` (netfilter, BPF,
+/// XFRM, security), `checksum`, `queue_full`, `routing`, `tcp`, `routine`, or `other`.
+pub fn category(reason: &str) -> &'static str {
+    const QUEUE_FULL: &[&str] = &[
+        "SOCKET_RCVBUFF",
+        "SOCKET_BACKLOG",
+        "PROTO_MEM",
+        "TCP_LISTEN_OVERFLOW",
+        "CPU_BACKLOG",
+        "FULL_RING",
+        "NOMEM",
+        "NEIGH_QUEUEFULL",
+        "CAKE_FLOOD",
+        "TCP_ZEROWINDOW",
+        "TCP_OFO_QUEUE_PRUNE",
+    ];
+    const POLICY: &[&str] = &[
+        "NETFILTER_DROP",
+        "BPF_CGROUP_EGRESS",
+        "XFRM_POLICY",
+        "SECURITY_HOOK",
+        "XDP",
+    ];
+    match reason {
+        "NO_SOCKET" => "no_socket",
+        r if is_routine(r) => "routine",
+        r if POLICY.contains(&r) || r.starts_with("TC_") => "policy",
+        r if r.ends_with("_CSUM") => "checksum",
+        r if QUEUE_FULL.contains(&r) || r.starts_with("QDISC_") || r.starts_with("FQ_") => {
+            "queue_full"
+        }
+        r if r.starts_with("IP_")
+            && (r.contains("ROUTES") || r.contains("INVALID") || r.contains("LOCAL"))
+            || r.starts_with("NEIGH_")
+            || r == "IP_RPFILTER"
+            || r == "IP_INADDRERRORS"
+            || r == "NO_TX_TARGET" =>
+        {
+            "routing"
+        }
+        r if r.starts_with("TCP_") => "tcp",
+        _ => "other",
+    }
+}
+
+/// How many packets of a process were dropped over a window.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct DropSummary {
+    /// Drops in the window, routine ones excluded.
+    pub count: u64,
+    /// The pid filter (0 when none).
+    pub pid: u32,
+    /// The process name filter ("" when none).
+    pub command: String,
+    /// Window length in seconds.
+    pub duration_seconds: u64,
+    /// When the question was answered.
+    pub query_time: DateTime<Utc>,
+    /// A note for people (what was left out).
+    pub message: Option<String>,
+    /// Counts by reason, largest first.
+    pub by_reason: Vec<ReasonCount>,
+    /// Routine drops in the window that `count` leaves out.
+    pub routine_excluded: u64,
+    /// Drops without a known owning process among `count` (only without a process filter).
+    pub unattributed: u64,
+}
+
+/// Drops of one reason.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct ReasonCount {
+    /// Kernel drop reason (`NO_SOCKET`, `NETFILTER_DROP`, ...).
+    pub reason: String,
+    /// Its category (see `category`).
+    pub category: &'static str,
+    /// How many.
+    pub count: u64,
+}
+
+/// Recent drops grouped by owning pid ("0" = unattributed).
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct DropList {
+    /// Drops returned.
+    pub total_events: usize,
+    /// Distinct pids among them (unattributed counts as one, "0").
+    pub total_pids: usize,
+    /// Drops by pid, oldest first within each pid.
+    pub events_by_pid: BTreeMap<String, Vec<DropView>>,
+    /// When the question was answered.
+    pub query_time: DateTime<Utc>,
+    /// A note for people (what was left out).
+    pub message: Option<String>,
+    /// Drops that matched before the limit applied.
+    pub matched_events: u64,
+    /// Routine drops left out (see `include_routine`).
+    pub routine_excluded: u64,
+    /// The limit applied.
+    pub limit: usize,
+    /// True when the requested limit was above the daemon's maximum and was lowered.
+    pub limit_capped: bool,
+}
+
+/// One dropped packet.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct DropView {
+    /// Stable id within this daemon's history.
+    pub id: String,
+    /// Always "packet_drop".
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Owning process id, 0 when unattributed.
+    pub pid: u32,
+    /// Owning process name, "" when unattributed.
+    pub command: String,
+    /// Kernel drop reason (`NO_SOCKET`, `NETFILTER_DROP`, ...), named by the running kernel.
+    pub drop_reason: String,
+    /// Reason number on this kernel.
+    pub drop_reason_code: u16,
+    /// `no_socket`, `policy`, `checksum`, `queue_full`, `routing`, `tcp`, `routine`, `other`.
+    pub category: &'static str,
+    /// True for routine drops.
+    pub routine: bool,
+    /// Nanoseconds since the epoch.
+    pub timestamp: i64,
+    /// Wall-clock time (RFC 3339, nanoseconds).
+    pub time: DateTime<Utc>,
+    /// Kernel function that dropped it (`tcp_v4_rcv+0x91`).
+    pub location: String,
+    /// "TCP", "UDP", "ICMP", ... ("" when not IP).
+    pub protocol: String,
+    /// Source address ("" when not IP).
+    pub source_ip: String,
+    /// Source port (TCP/UDP).
+    pub source_port: Option<u16>,
+    /// Destination address.
+    pub destination_ip: String,
+    /// Destination port (TCP/UDP).
+    pub destination_port: Option<u16>,
+    /// Ethertype (2048 IPv4, 34525 IPv6).
+    pub ethertype: u16,
+    /// True when the owning process is known.
+    pub attributed: bool,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's cgroup v2 id.
+    pub cgroup_id: u64,
+}
+
+impl DropView {
+    fn new(r: &StoredDrop, store: &Store) -> Self {
+        let reason = store.kernel_name(r.reason).to_string();
+        let ip = |sym: Option<Sym>| match sym.and_then(|s| store.endpoint(s)) {
+            Some(Endpoint::Ip(ip)) => ip.to_string(),
+            _ => String::new(),
+        };
+        let raw_protocol = protocol_of_code(r.protocol);
+        Self {
+            id: format!("d{:x}-{}", r.time_ns, r.reason_code),
+            kind: "packet_drop",
+            pid: r.pid,
+            command: r
+                .command
+                .map(|c| store.command(c).to_string())
+                .unwrap_or_default(),
+            category: category(&reason),
+            routine: is_routine(&reason),
+            drop_reason: reason,
+            drop_reason_code: r.reason_code,
+            timestamp: r.time_ns,
+            time: DateTime::from_timestamp_nanos(r.time_ns),
+            location: store.kernel_name(r.location).to_string(),
+            protocol: match (r.source.is_some(), protocol_name(raw_protocol)) {
+                (false, _) => String::new(),
+                (true, Some(name)) => name.to_owned(),
+                (true, None) => raw_protocol.to_string(),
+            },
+            source_ip: ip(r.source),
+            source_port: r.has_ports.then_some(r.sport),
+            destination_ip: ip(r.destination),
+            destination_port: r.has_ports.then_some(r.dport),
+            ethertype: r.ethertype,
+            attributed: r.pid != 0,
+            uid: r.uid,
+            cgroup_id: store.cgroup(r.cgroup),
+        }
+    }
+}
+
+/// The symbols of the routine reasons present in the store (a handful at most).
+fn routine_reasons(store: &Store) -> Vec<Sym> {
+    store.kernel_names_matching(is_routine)
+}
+
+fn routine_note(excluded: u64) -> Option<String> {
+    (excluded > 0).then(|| {
+        format!("{excluded} routine drops (sockets closing, queues purged) left out; include_routine=true lists them")
+    })
+}
+
+impl Query {
+    /// Drops over a window, by reason; routine drops counted apart.
+    pub fn drop_summary(&self, req: &SummaryRequest) -> Result<DropSummary, QueryError> {
+        let store = self.read();
+        let scope = req.scope().resolve(&store, Some(60))?;
+        let routine = routine_reasons(&store);
+        let mut by_reason: HashMap<Sym, u64> = HashMap::new();
+        let mut routine_excluded = 0;
+        let mut unattributed = 0;
+        for r in store.drops().select(&scope.selection) {
+            if routine.contains(&r.reason) {
+                routine_excluded += 1;
+                continue;
+            }
+            *by_reason.entry(r.reason).or_default() += 1;
+            if r.pid == 0 {
+                unattributed += 1;
+            }
+        }
+        let mut by_reason: Vec<ReasonCount> = by_reason
+            .into_iter()
+            .map(|(sym, count)| {
+                let reason = store.kernel_name(sym).to_string();
+                ReasonCount {
+                    category: category(&reason),
+                    reason,
+                    count,
+                }
+            })
+            .collect();
+        by_reason.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        Ok(DropSummary {
+            count: by_reason.iter().map(|r| r.count).sum(),
+            pid: req.pid.unwrap_or(0),
+            command: scope.command,
+            duration_seconds: scope.duration_seconds,
+            query_time: Utc::now(),
+            message: routine_note(routine_excluded),
+            by_reason,
+            routine_excluded,
+            unattributed,
+        })
+    }
+
+    /// The most recent matching drops, grouped by owning pid.
+    pub fn list_drops(&self, req: &ListRequest) -> Result<DropList, QueryError> {
+        let (limit, limit_capped) = self.limit(req.limit)?;
+        let store = self.read();
+        let scope = req.scope().resolve(&store, None)?;
+        let include_routine = req.include_routine.unwrap_or(false);
+        let (views, matched, routine_excluded) =
+            drop_views(&store, &scope.selection, limit, include_routine);
+        let total_events = views.len();
+        let mut events_by_pid: BTreeMap<String, Vec<DropView>> = BTreeMap::new();
+        for view in views {
+            events_by_pid
+                .entry(view.pid.to_string())
+                .or_default()
+                .push(view);
+        }
+        Ok(DropList {
+            total_events,
+            total_pids: events_by_pid.len(),
+            events_by_pid,
+            query_time: Utc::now(),
+            message: routine_note(routine_excluded),
+            matched_events: matched,
+            routine_excluded,
+            limit,
+            limit_capped,
+        })
+    }
+}
+
+/// Views of the most recent matching drops, oldest first, with the matched and the routine
+/// counts.
+pub(super) fn drop_views(
+    store: &Store,
+    selection: &Selection,
+    limit: usize,
+    include_routine: bool,
+) -> (Vec<DropView>, u64, u64) {
+    let routine_reasons = if include_routine {
+        Vec::new()
+    } else {
+        routine_reasons(store)
+    };
+    let (mut matched, mut routine) = (0, 0);
+    let mut views = Vec::new();
+    for r in store.drops().select(selection).rev() {
+        if routine_reasons.contains(&r.reason) {
+            routine += 1;
+            continue;
+        }
+        matched += 1;
+        if views.len() < limit {
+            views.push(DropView::new(r, store));
+        }
+    }
+    views.reverse();
+    (views, matched, routine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_point_at_the_problem() {
+        assert_eq!(category("NO_SOCKET"), "no_socket");
+        assert_eq!(category("NETFILTER_DROP"), "policy");
+        assert_eq!(category("TC_INGRESS"), "policy");
+        assert_eq!(category("TCP_CSUM"), "checksum");
+        assert_eq!(category("SOCKET_RCVBUFF"), "queue_full");
+        assert_eq!(category("QDISC_DROP"), "queue_full");
+        assert_eq!(category("IP_OUTNOROUTES"), "routing");
+        assert_eq!(category("NEIGH_FAILED"), "routing");
+        assert_eq!(category("TCP_INVALID_SEQUENCE"), "tcp");
+        assert_eq!(category("QUEUE_PURGE"), "routine");
+        assert_eq!(category("NOT_SPECIFIED"), "other");
+        assert!(is_routine("SOCKET_CLOSE"));
+        assert!(!is_routine("NO_SOCKET"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Generic event search (`/api/events`).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{ConnectionView, DropView, EventsRequest, Query, QueryError, drops::drop_views};
+use crate::store::Outcome;
+
+/// One event of either kind (each carries its `type`).
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum EventView {
+    /// A connect attempt.
+    Connection(ConnectionView),
+    /// A packet drop.
+    PacketDrop(DropView),
+}
+
+impl EventView {
+    fn timestamp(&self) -> i64 {
+        match self {
+            Self::Connection(c) => c.timestamp,
+            Self::PacketDrop(d) => d.timestamp,
+        }
+    }
+}
+
+/// Search results.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct EventsAnswer {
+    /// The most recent matching events, oldest first.
+    pub events: Vec<EventView>,
+    /// Events returned.
+    pub count: usize,
+    /// Events that matched before the limit applied.
+    pub total_count: u64,
+    /// When the question was answered.
+    pub query_time: DateTime<Utc>,
+    /// The filters applied.
+    pub filters: EventsFilters,
+    /// True when the requested limit was above the daemon's maximum and was lowered.
+    pub limit_capped: bool,
+}
+
+/// The filters an event search applied.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct EventsFilters {
+    /// Event type filter ("" = all).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// pid filter (0 = none).
+    pub pid: u32,
+    /// Process name filter ("" = none).
+    pub command: String,
+    /// Window start.
+    pub since: Option<DateTime<Utc>>,
+    /// Window end.
+    pub until: Option<DateTime<Utc>>,
+    /// Limit applied.
+    pub limit: usize,
+}
+
+fn parse_outcome(name: &str) -> Result<Outcome, QueryError> {
+    Ok(match name {
+        "established" => Outcome::Established,
+        "refused" => Outcome::Refused,
+        "timed_out" => Outcome::TimedOut,
+        "failed" => Outcome::Failed,
+        "aborted" => Outcome::Aborted,
+        "unknown" => Outcome::Unknown,
+        other => {
+            return Err(QueryError::BadRequest(format!(
+                "unknown outcome {other:?}; use established, refused, timed_out, failed, aborted or unknown"
+            )));
+        }
+    })
+}
+
+impl Query {
+    /// Events of one or both kinds, filtered.
+    pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
+        let (limit, limit_capped) = self.limit(req.limit)?;
+        let (connections, drops) = match req.kind.as_deref() {
+            None | Some("") => (true, true),
+            Some("connection") => (true, false),
+            Some("packet_drop") => (false, true),
+            Some(other) => {
+                return Err(QueryError::BadRequest(format!(
+                    "unknown type {other:?}; use connection or packet_drop"
+                )));
+            }
+        };
+        let outcome = req.outcome.as_deref().map(parse_outcome).transpose()?;
+        if outcome.is_some() && !connections {
+            return Err(QueryError::BadRequest(
+                "outcome applies to connection events only".into(),
+            ));
+        }
+        let store = self.read();
+        let scope = req.scope().resolve(&store, None)?;
+        let mut events = Vec::new();
+        let mut total = 0;
+        if connections {
+            let (views, matched) = Self::connection_views(&store, &scope.selection, limit, outcome);
+            events.extend(views.into_iter().map(EventView::Connection));
+            total += matched;
+        }
+        if drops && outcome.is_none() {
+            let include_routine = req.include_routine.unwrap_or(false);
+            let (views, matched, _) = drop_views(&store, &scope.selection, limit, include_routine);
+            events.extend(views.into_iter().map(EventView::PacketDrop));
+            total += matched;
+        }
+        // Keep the most recent `limit` of both kinds together, oldest first.
+        events.sort_by_key(EventView::timestamp);
+        let excess = events.len().saturating_sub(limit);
+        events.drain(..excess);
+        Ok(EventsAnswer {
+            count: events.len(),
+            events,
+            total_count: total,
+            query_time: Utc::now(),
+            filters: EventsFilters {
+                kind: req.kind.clone().unwrap_or_default(),
+                pid: req.pid.unwrap_or(0),
+                command: scope.command,
+                since: req.since,
+                until: req.until,
+                limit,
+            },
+            limit_capped,
+        })
+    }
+}

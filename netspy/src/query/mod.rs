@@ -1,0 +1,90 @@
+//! The query layer: every question the REST API (and later MCP and the CLI) can ask, answered
+//! from the store in one place. Request and answer types derive serde + JsonSchema, so the
+//! same struct is the REST body, the MCP arguments and the OpenAPI schema.
+
+mod analysis;
+mod connections;
+mod drops;
+mod events;
+mod request;
+mod scope;
+mod status;
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use self::{
+    analysis::{Analysis, Count},
+    connections::{ConnectionList, ConnectionSummary, ConnectionView, OutcomeCounts},
+    drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
+    events::{EventView, EventsAnswer, EventsFilters},
+    request::{EventsRequest, ListRequest, Scope, SummaryRequest},
+    status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
+};
+use crate::store::Store;
+
+/// Default and maximum number of events a list returns.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// A question that cannot be answered as asked.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    /// The request is wrong; the text says how (shown to the client).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The daemon is not ready to answer (probes still loading).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The store, the probe status, and the limits, behind one handle that REST and MCP share.
+#[derive(Clone)]
+pub struct Query {
+    store: Arc<RwLock<Store>>,
+    status: Arc<Status>,
+    max_list: usize,
+}
+
+impl Query {
+    /// A query handle. `max_list` caps every list.
+    pub fn new(store: Arc<RwLock<Store>>, status: Arc<Status>, max_list: usize) -> Self {
+        Self {
+            store,
+            status,
+            max_list: max_list.max(1),
+        }
+    }
+
+    /// The probe status.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.status
+    }
+
+    /// The store, for reading. A panic while writing cannot leave it half-updated in a way
+    /// that matters for reads, so a poisoned lock is used as is.
+    fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The store, for writing (the daemon's ingest task).
+    pub fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The number of events a list returns for a requested `limit`, and whether the cap cut it.
+    fn limit(&self, requested: Option<i64>) -> Result<(usize, bool), QueryError> {
+        match requested {
+            None => Ok((DEFAULT_LIMIT.min(self.max_list), false)),
+            Some(n) if n < 1 => Err(QueryError::BadRequest(format!(
+                "limit must be at least 1, got {n}"
+            ))),
+            Some(n) => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                Ok((n.min(self.max_list), n > self.max_list))
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Request types: one flat struct per kind of question, taken by the REST API from a query
+//! string or a JSON body (flat on purpose: serde's `flatten` breaks numbers in query strings).
+//! Field docs become schema descriptions.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which process, over which time window: the filter every question shares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only this process id.
+    pub pid: Option<u32>,
+    /// Only this process name or glob.
+    pub command: Option<String>,
+    /// Alias of `command`.
+    pub process_name: Option<String>,
+    /// Look back this many seconds.
+    pub duration_seconds: Option<i64>,
+    /// Window start.
+    pub since: Option<DateTime<Utc>>,
+    /// Window end.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A count over a window: connection and packet-drop summaries, pattern analysis.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryRequest {
+    /// Only this process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
+    /// `[...]` make it a glob: `python*`.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Same as `command` (the original API accepted both).
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// Look back this many seconds from now (default 60). Ignored when `since` is given.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    /// Start of the window (RFC 3339), inclusive.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// End of the window (RFC 3339), exclusive; default now.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl SummaryRequest {
+    /// The process and window filter.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            pid: self.pid,
+            command: self.command.clone(),
+            process_name: self.process_name.clone(),
+            duration_seconds: self.duration_seconds,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+/// A list of events: `list-connections`, `list-packet-drops`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListRequest {
+    /// Only this process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
+    /// `[...]` make it a glob: `python*`.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Same as `command` (the original API accepted both).
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// Look back this many seconds from now (default the whole history). Ignored when `since` is given.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    /// Start of the window (RFC 3339), inclusive.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// End of the window (RFC 3339), exclusive; default now.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many events, the most recent (default 100; capped by the daemon's
+    /// maximum, which the answer reports).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Drops: include routine drops (sockets closing, queues purged), left out by default.
+    #[serde(default)]
+    pub include_routine: Option<bool>,
+}
+
+impl ListRequest {
+    /// The process and window filter.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            pid: self.pid,
+            command: self.command.clone(),
+            process_name: self.process_name.clone(),
+            duration_seconds: self.duration_seconds,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+/// Generic event search: `/api/events`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EventsRequest {
+    /// Only this process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
+    /// `[...]` make it a glob: `python*`.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Same as `command` (the original API accepted both).
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// Look back this many seconds from now (default the whole history). Ignored when `since` is given.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    /// Start of the window (RFC 3339), inclusive.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// End of the window (RFC 3339), exclusive; default now.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    /// `connection` or `packet_drop` (default both).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// At most this many events, the most recent (default 100; capped by the daemon's
+    /// maximum, which the answer reports).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Connections only: `established`, `refused`, `timed_out`, `failed`, `aborted`,
+    /// `unknown`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Drops: include routine drops (sockets closing, queues purged), left out by default.
+    #[serde(default)]
+    pub include_routine: Option<bool>,
+}
+
+impl EventsRequest {
+    /// The process and window filter.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            pid: self.pid,
+            command: self.command.clone(),
+            process_name: self.process_name.clone(),
+            duration_seconds: self.duration_seconds,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Daemon and probe status: `/health` and `/api/programs`.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::Query;
+use crate::{
+    probes::{KindCounts, ProbeStatus, Probes, Stats},
+    store::StoreStats,
+};
+
+/// Where the probes are.
+pub enum ProbeState {
+    /// Loading and attaching.
+    Starting,
+    /// Attached (some probes may have no hook: see their status).
+    Running(Arc<Probes>),
+    /// Could not start; the text says why.
+    Failed(String),
+    /// Detached at shutdown.
+    Stopped,
+}
+
+/// Shared, updatable status of the daemon.
+pub struct Status {
+    started: Instant,
+    state: RwLock<ProbeState>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            state: RwLock::new(ProbeState::Starting),
+        }
+    }
+}
+
+impl Status {
+    /// Replaces the probe state; returns the previous one (so that `Stopped` can detach).
+    pub fn set(&self, state: ProbeState) -> ProbeState {
+        let mut guard = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *guard, state)
+    }
+
+    fn snapshot(&self) -> (&'static str, Vec<ProbeStatus>, Stats) {
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*guard {
+            ProbeState::Starting => ("starting", Vec::new(), Stats::default()),
+            ProbeState::Failed(_) => ("failed", Vec::new(), Stats::default()),
+            ProbeState::Stopped => ("stopped", Vec::new(), Stats::default()),
+            ProbeState::Running(probes) => {
+                let status = probes.status().to_vec();
+                let state = if status.iter().all(ProbeStatus::attached) {
+                    "healthy"
+                } else {
+                    "degraded"
+                };
+                (state, status, probes.stats())
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        match &*self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            ProbeState::Failed(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// `/health`: the original fields plus probe and event counters.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct Health {
+    /// `healthy`, `degraded` (a probe has no hook), `starting`, `failed` or `stopped`.
+    pub status: &'static str,
+    /// Always "netspy".
+    pub component: &'static str,
+    /// Time since start, as Go prints durations (`1h30m5s`).
+    pub uptime: String,
+    /// Time since start in seconds.
+    pub uptime_seconds: u64,
+    /// netspy version.
+    pub version: &'static str,
+    /// True once the probes are attached (the HTTP status is 503 before).
+    pub ready: bool,
+    /// Why the probes could not start, when they could not.
+    pub error: Option<String>,
+    /// Per-probe hook in use, or why none.
+    pub probes: Vec<ProbeStatus>,
+    /// Events received from and lost in the kernel.
+    pub events: EventCounters,
+    /// History held and evicted.
+    pub store: StoreStats,
+}
+
+/// Kernel event counters.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct EventCounters {
+    /// Read from the ring buffers, per kind.
+    pub received: KindCounts,
+    /// Lost in the kernel because a ring buffer was full, per kind.
+    pub lost_in_kernel: KindCounts,
+    /// Records that did not decode.
+    pub decode_errors: u64,
+    /// Failed kernel reads inside probes.
+    pub read_errors: u64,
+}
+
+/// `/api/programs`: one entry per probe.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct Programs {
+    /// The probes.
+    pub programs: Vec<ProgramInfo>,
+    /// How many.
+    pub total_count: usize,
+    /// When the question was answered.
+    pub query_time: DateTime<Utc>,
+}
+
+/// A probe as the original API described programs.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct ProgramInfo {
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`.
+    pub name: String,
+    /// What it watches.
+    pub description: String,
+    /// Hook kind in use: `tracepoint`, `raw_tracepoint`, or `none`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `attached` or `failed`.
+    pub status: &'static str,
+    /// 1-based position.
+    pub id: u32,
+    /// True when loaded in the kernel.
+    pub loaded: bool,
+    /// True when attached to a hook.
+    pub attached: bool,
+    /// Events received.
+    pub event_count: u64,
+    /// Events lost in the kernel.
+    pub dropped_count: u64,
+    /// dropped / (received + dropped).
+    pub drop_rate: f64,
+    /// The hook in use (`tracepoint:skb/kfree_skb`).
+    pub hook: Option<String>,
+    /// Hooks refused, with the kernel's reasons.
+    pub refused: Vec<crate::probes::Refusal>,
+}
+
+/// Go's `time.Duration.String()` for whole seconds: `45s`, `5m3s`, `1h30m0s`.
+pub fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec}s"),
+        (h, min, sec) => format!("{h}h{min}m{sec}s"),
+    }
+}
+
+impl Query {
+    /// Daemon health; `ready` says whether the probes are attached.
+    pub fn health(&self) -> Health {
+        let (state, probes, stats) = self.status().snapshot();
+        let uptime = self.status().started.elapsed();
+        Health {
+            status: state,
+            component: "netspy",
+            uptime: go_duration(uptime),
+            uptime_seconds: uptime.as_secs(),
+            version: env!("CARGO_PKG_VERSION"),
+            ready: matches!(state, "healthy" | "degraded"),
+            error: self.status().failure(),
+            probes,
+            events: EventCounters {
+                received: stats.received,
+                lost_in_kernel: stats.lost,
+                decode_errors: stats.decode_errors,
+                read_errors: stats.read_errors,
+            },
+            store: self.read().stats(),
+        }
+    }
+
+    /// The probes as programs, with their counters.
+    pub fn programs(&self) -> Programs {
+        let (_, probes, stats) = self.status().snapshot();
+        let programs: Vec<ProgramInfo> = probes
+            .into_iter()
+            .zip(1..)
+            .map(|(p, id)| {
+                let (received, lost, description) = match p.name.as_str() {
+                    "connect" => (
+                        stats.received.connection,
+                        stats.lost.connection,
+                        "connect(2) calls: destination, socket type and protocol, result",
+                    ),
+                    "tcp_outcome" => (
+                        stats.received.tcp_outcome,
+                        stats.lost.tcp_outcome,
+                        "TCP connect results (established, refused, timed out) and latency",
+                    ),
+                    _ => (
+                        stats.received.packet_drop,
+                        stats.lost.packet_drop,
+                        "packet drops with the kernel's drop reason, 5-tuple and owner",
+                    ),
+                };
+                let kind = p
+                    .hook
+                    .as_deref()
+                    .and_then(|h| h.split(':').next())
+                    .unwrap_or("none")
+                    .to_owned();
+                ProgramInfo {
+                    name: p.name.clone(),
+                    description: description.to_owned(),
+                    kind,
+                    status: if p.attached() { "attached" } else { "failed" },
+                    id,
+                    loaded: p.attached(),
+                    attached: p.attached(),
+                    event_count: received,
+                    dropped_count: lost,
+                    drop_rate: if received + lost == 0 {
+                        0.0
+                    } else {
+                        lost as f64 / (received + lost) as f64
+                    },
+                    hook: p.hook,
+                    refused: p.refused,
+                }
+            })
+            .collect();
+        Programs {
+            total_count: programs.len(),
+            programs,
+            query_time: Utc::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(go_duration(Duration::from_secs(303)), "5m3s");
+        assert_eq!(go_duration(Duration::from_secs(5400)), "1h30m0s");
+    }
+}
