@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api,
     events::Event,
+    mcp,
     probes::{ProbeOptions, Probes},
     query::{ProbeState, Query, Status},
     store::{Limits, Store},
@@ -61,6 +62,11 @@ pub struct DaemonArgs {
     /// Do not use this hook (e.g. `tracepoint:skb/kfree_skb`). Repeatable.
     #[arg(long, value_name = "HOOK")]
     pub disable_hook: Vec<String>,
+
+    /// A browser origin allowed to use MCP over HTTP besides localhost ones
+    /// (`https://app.example.com`). Repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
 }
 
 fn parse_retention(text: &str) -> Result<Duration, String> {
@@ -83,6 +89,8 @@ pub struct DaemonConfig {
     pub max_list: usize,
     /// Probe options (ignore netspy's own pid in production).
     pub probes: ProbeOptions,
+    /// Extra browser origins allowed on the MCP routes.
+    pub allowed_origins: Vec<String>,
 }
 
 impl DaemonArgs {
@@ -118,6 +126,7 @@ impl DaemonArgs {
                 ignore_tgid: Some(std::process::id()),
                 disabled_hooks: self.disable_hook.clone(),
             },
+            allowed_origins: self.allow_origin.clone(),
         })
     }
 }
@@ -173,14 +182,18 @@ pub async fn serve(
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
-    let app = api::router(query.clone(), config.token.clone());
+    let policy = mcp::OriginPolicy::for_listen(address, config.allowed_origins.clone());
+    let mcp_routes = mcp::router(query.clone(), policy, shutdown.clone());
+    let app = api::router(query.clone(), config.token.clone(), mcp_routes);
     let server_stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(server_stop.cancelled_owned())
             .await
     });
-    tracing::info!("serving the API on http://{address} (docs: http://{address}/docs)");
+    tracing::info!(
+        "serving the API on http://{address} (docs: http://{address}/docs, MCP: http://{address}/mcp)"
+    );
 
     let options = config.probes.clone();
     let started = tokio::task::spawn_blocking(move || Probes::start(&options)).await;

@@ -15,8 +15,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod daemon;
 pub mod events;
+pub mod mcp;
 pub mod probes;
 pub mod query;
 pub mod store;

@@ -310,6 +310,32 @@ fn tcp_connect_whose_syn_is_dropped_times_out() {
 }
 
 #[test]
+fn receive_queue_overflow_is_attributed_through_the_receiving_socket() {
+    let mut kernel = Kernel::start();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let receiver = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    receiver
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    receiver.set_recv_buffer_size(1).unwrap(); // the kernel rounds up to its minimum
+    // connect() is where netspy learns who owns the socket.
+    receiver
+        .connect(&sender.local_addr().unwrap().into())
+        .unwrap();
+    let port = receiver.local_addr().unwrap().as_socket().unwrap().port();
+    for _ in 0..64 {
+        sender.send_to(&[0u8; 1024], ("127.0.0.1", port)).unwrap();
+    }
+    let drop = kernel.wait_for("receive buffer drop", drop_to(port, "SOCKET_RCVBUFF"));
+    let owner = drop
+        .process
+        .expect("attributed through rx_sk to the receiving socket's owner");
+    assert_eq!((owner.pid, owner.tid), (std::process::id(), my_tid()));
+    assert_eq!(drop.protocol.as_deref(), Some("UDP"));
+    assert_eq!(drop.source_port, Some(sender.local_addr().unwrap().port()));
+}
+
+#[test]
 fn drop_probe_falls_back_to_the_raw_tracepoint() {
     let mut kernel = Kernel::start_with(ProbeOptions {
         disabled_hooks: vec!["tracepoint:skb/kfree_skb".into()],

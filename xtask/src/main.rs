@@ -15,11 +15,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what the tests need (nftables), check format and lints, run every test.
+    /// Install what the tests need (nftables, the Python MCP SDK), check format and lints, run
+    /// every test.
     Test,
     /// `cargo fmt --check` and clippy with -D warnings on userspace and eBPF crates.
     Lint,
-    /// Install what the tests need (nftables from apt, when `nft` is missing).
+    /// Install what the tests need: nftables from apt when `nft` is missing, and a Python venv
+    /// with the official MCP SDK (target/mcp-venv) for the MCP client tests.
     Setup,
 }
 

@@ -65,8 +65,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Gives every error response a JSON body, including the ones axum and tower make themselves
-/// (405 with its `Allow` header, 413, ...), keeping their headers.
+/// Gives every error response a JSON body, including the ones axum, tower and rmcp make
+/// themselves (405 with its `Allow` header, 413, 406, ...), keeping their headers and their
+/// words.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
@@ -76,13 +77,20 @@ pub async fn json_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let (mut parts, _) = response.into_parts();
-    let message = match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let message = match (status, text) {
+        (StatusCode::METHOD_NOT_ALLOWED, _) => {
             "method not allowed here; the Allow header lists the ones that are".to_owned()
         }
-        StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
-        other => other.canonical_reason().unwrap_or("error").to_lowercase(),
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => "request body too large".to_owned(),
+        (_, Some(text)) => text,
+        (other, None) => other.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     let body = Json(ErrorBody { error: message }).into_response();

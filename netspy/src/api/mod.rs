@@ -125,8 +125,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
 ];
 
-/// The whole API. With a token, every route needs `Authorization: Bearer <token>`.
-pub fn router(query: Query, token: Option<Arc<str>>) -> Router {
+/// The whole API, plus `extra` routes (MCP) under the same protection. With a token, every
+/// route needs `Authorization: Bearer <token>`.
+pub fn router(query: Query, token: Option<Arc<str>>, extra: Router) -> Router {
     let mut router = Router::new();
     for endpoint in ENDPOINTS {
         router = router.route(endpoint.path, (endpoint.handler)());
@@ -136,7 +137,7 @@ pub fn router(query: Query, token: Option<Arc<str>>) -> Router {
         .route("/docs", get(docs::docs_page))
         .route("/docs/", get(docs::docs_page))
         .fallback(handlers::not_found);
-    let mut router = router.with_state(query);
+    let mut router = router.with_state(query).merge(extra);
     if let Some(token) = token {
         router = router.layer(axum::middleware::from_fn_with_state(
             token,

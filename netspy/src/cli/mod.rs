@@ -1,5 +1,6 @@
 //! The `netspy` command line: argument parsing (clap), logging set-up, and dispatch.
 
+mod mcp;
 mod output;
 mod trace;
 
@@ -32,6 +33,9 @@ pub enum Command {
     /// Run the telemetry daemon: probes in the kernel, history in memory, REST API on
     /// 127.0.0.1:8080 (needs root or CAP_BPF + CAP_PERFMON).
     Daemon(crate::daemon::DaemonArgs),
+    /// Serve the MCP tools on stdio for desktop MCP clients (Claude Desktop, ...), answering
+    /// from a running daemon. Needs no privileges.
+    Mcp(mcp::McpArgs),
 }
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
@@ -49,6 +53,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Trace(args) => trace::run(args).await,
             Command::Daemon(args) => crate::daemon::run(args).await,
+            Command::Mcp(args) => mcp::run(args).await,
         }
     });
     match result {

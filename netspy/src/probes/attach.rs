@@ -172,7 +172,7 @@ pub fn known_hooks() -> Vec<String> {
 }
 
 /// A hook that was tried and refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Refusal {
     /// The hook (`tracepoint:skb/kfree_skb`).
     pub hook: String,
@@ -181,7 +181,7 @@ pub struct Refusal {
 }
 
 /// How one probe is attached.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProbeStatus {
     /// Probe name: `connect`, `tcp_outcome`, `packet_drop`.
     pub name: String,

@@ -81,7 +81,9 @@ pub struct Stats {
 }
 
 /// One number per event kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct KindCounts {
     /// Connect events.
     pub connection: u64,

@@ -4,7 +4,7 @@ use std::{collections::HashMap, hash::Hash};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{OutcomeCounts, Query, QueryError, SummaryRequest};
 use crate::{
@@ -16,7 +16,7 @@ use crate::{
 const TOP: usize = 10;
 
 /// Connection patterns over a window.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Analysis {
     /// The pid filter (0 when none).
     pub pid: u32,
@@ -47,7 +47,7 @@ pub struct Analysis {
 }
 
 /// Something and how often it happened.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct Count {
     /// What.
     pub name: String,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ListRequest, Query, QueryError, SummaryRequest};
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// How many connect attempts a process made over a window.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ConnectionSummary {
     /// Connect attempts in the window.
     pub count: u64,
@@ -32,7 +32,7 @@ pub struct ConnectionSummary {
 }
 
 /// TCP connect results.
-#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct OutcomeCounts {
     /// Handshake completed.
     pub established: u64,
@@ -62,7 +62,7 @@ impl OutcomeCounts {
 }
 
 /// Recent connection events grouped by process id.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ConnectionList {
     /// Events returned.
     pub total_events: usize,
@@ -81,13 +81,13 @@ pub struct ConnectionList {
 }
 
 /// One connect attempt, with the original API's field names plus richer ones.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ConnectionView {
     /// Stable id within this daemon's history.
     pub id: String,
     /// Always "connection".
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     /// Process id.
     pub pid: u32,
     /// Process name.
@@ -125,7 +125,7 @@ pub struct ConnectionView {
     /// cgroup v2 id.
     pub cgroup_id: u64,
     /// TCP result: established, refused, timed_out, failed, aborted; None when not known.
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<String>,
     /// Errno name behind a failed TCP result.
     pub outcome_error: Option<String>,
     /// SYN to result, milliseconds.
@@ -165,7 +165,7 @@ impl ConnectionView {
         };
         Self {
             id: format!("c{:x}-{}", r.time_ns, r.pid),
-            kind: "connection",
+            kind: "connection".to_owned(),
             pid: r.pid,
             command: store.command(r.command).to_string(),
             time: DateTime::from_timestamp_nanos(r.time_ns),
@@ -186,7 +186,7 @@ impl ConnectionView {
             raw_socktype: r.socktype,
             uid: r.uid,
             cgroup_id: store.cgroup(r.cgroup),
-            outcome: outcome_name(r.outcome),
+            outcome: outcome_name(r.outcome).map(str::to_owned),
             outcome_error: (r.outcome_errno != 0)
                 .then(|| errno_name(i32::from(r.outcome_errno)))
                 .flatten(),

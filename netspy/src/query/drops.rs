@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ListRequest, Query, QueryError, SummaryRequest};
 use crate::{
@@ -81,7 +81,7 @@ pub fn category(reason: &str) -> &'static str {
 }
 
 /// How many packets of a process were dropped over a window.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct DropSummary {
     /// Drops in the window, routine ones excluded.
     pub count: u64,
@@ -104,18 +104,18 @@ pub struct DropSummary {
 }
 
 /// Drops of one reason.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct ReasonCount {
     /// Kernel drop reason (`NO_SOCKET`, `NETFILTER_DROP`, ...).
     pub reason: String,
     /// Its category (see `category`).
-    pub category: &'static str,
+    pub category: String,
     /// How many.
     pub count: u64,
 }
 
 /// Recent drops grouped by owning pid ("0" = unattributed).
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct DropList {
     /// Drops returned.
     pub total_events: usize,
@@ -138,13 +138,13 @@ pub struct DropList {
 }
 
 /// One dropped packet.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct DropView {
     /// Stable id within this daemon's history.
     pub id: String,
     /// Always "packet_drop".
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     /// Owning process id, 0 when unattributed.
     pub pid: u32,
     /// Owning process name, "" when unattributed.
@@ -154,7 +154,7 @@ pub struct DropView {
     /// Reason number on this kernel.
     pub drop_reason_code: u16,
     /// `no_socket`, `policy`, `checksum`, `queue_full`, `routing`, `tcp`, `routine`, `other`.
-    pub category: &'static str,
+    pub category: String,
     /// True for routine drops.
     pub routine: bool,
     /// Nanoseconds since the epoch.
@@ -193,13 +193,13 @@ impl DropView {
         let raw_protocol = protocol_of_code(r.protocol);
         Self {
             id: format!("d{:x}-{}", r.time_ns, r.reason_code),
-            kind: "packet_drop",
+            kind: "packet_drop".to_owned(),
             pid: r.pid,
             command: r
                 .command
                 .map(|c| store.command(c).to_string())
                 .unwrap_or_default(),
-            category: category(&reason),
+            category: category(&reason).to_owned(),
             routine: is_routine(&reason),
             drop_reason: reason,
             drop_reason_code: r.reason_code,
@@ -258,7 +258,7 @@ impl Query {
             .map(|(sym, count)| {
                 let reason = store.kernel_name(sym).to_string();
                 ReasonCount {
-                    category: category(&reason),
+                    category: category(&reason).to_owned(),
                     reason,
                     count,
                 }

@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConnectionView, DropView, EventsRequest, Query, QueryError, drops::drop_views};
 use crate::store::Outcome;
 
 /// One event of either kind (each carries its `type`).
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(untagged)]
 pub enum EventView {
     /// A connect attempt.
@@ -27,7 +27,7 @@ impl EventView {
 }
 
 /// Search results.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct EventsAnswer {
     /// The most recent matching events, oldest first.
     pub events: Vec<EventView>,
@@ -44,7 +44,7 @@ pub struct EventsAnswer {
 }
 
 /// The filters an event search applied.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct EventsFilters {
     /// Event type filter ("" = all).
     #[serde(rename = "type")]

@@ -9,6 +9,7 @@ mod events;
 mod request;
 mod scope;
 mod status;
+mod telemetry;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -19,6 +20,7 @@ pub use self::{
     events::{EventView, EventsAnswer, EventsFilters},
     request::{EventsRequest, ListRequest, Scope, SummaryRequest},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
+    telemetry::{Telemetry, TelemetryError},
 };
 use crate::store::Store;
 
@@ -72,6 +74,17 @@ impl Query {
         self.store
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Data questions are answered once the probes are attached (503 before, as the
+    /// original API did).
+    pub fn ensure_ready(&self) -> Result<(), QueryError> {
+        match self.status.is_ready() {
+            true => Ok(()),
+            false => Err(QueryError::Unavailable(
+                "netspy is starting: its probes are not attached yet".into(),
+            )),
+        }
     }
 
     /// The number of events a list returns for a requested `limit`, and whether the cap cut it.

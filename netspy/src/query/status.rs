@@ -7,7 +7,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Query;
 use crate::{
@@ -73,6 +73,17 @@ impl Status {
         }
     }
 
+    /// True once the probes are attached (cheap: no counters are read).
+    pub fn is_ready(&self) -> bool {
+        matches!(
+            &*self
+                .state
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ProbeState::Running(_)
+        )
+    }
+
     fn failure(&self) -> Option<String> {
         match &*self
             .state
@@ -86,18 +97,18 @@ impl Status {
 }
 
 /// `/health`: the original fields plus probe and event counters.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Health {
     /// `healthy`, `degraded` (a probe has no hook), `starting`, `failed` or `stopped`.
-    pub status: &'static str,
+    pub status: String,
     /// Always "netspy".
-    pub component: &'static str,
+    pub component: String,
     /// Time since start, as Go prints durations (`1h30m5s`).
     pub uptime: String,
     /// Time since start in seconds.
     pub uptime_seconds: u64,
     /// netspy version.
-    pub version: &'static str,
+    pub version: String,
     /// True once the probes are attached (the HTTP status is 503 before).
     pub ready: bool,
     /// Why the probes could not start, when they could not.
@@ -111,7 +122,7 @@ pub struct Health {
 }
 
 /// Kernel event counters.
-#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
 pub struct EventCounters {
     /// Read from the ring buffers, per kind.
     pub received: KindCounts,
@@ -124,7 +135,7 @@ pub struct EventCounters {
 }
 
 /// `/api/programs`: one entry per probe.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Programs {
     /// The probes.
     pub programs: Vec<ProgramInfo>,
@@ -135,7 +146,7 @@ pub struct Programs {
 }
 
 /// A probe as the original API described programs.
-#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ProgramInfo {
     /// Probe name: `connect`, `tcp_outcome`, `packet_drop`.
     pub name: String,
@@ -145,7 +156,7 @@ pub struct ProgramInfo {
     #[serde(rename = "type")]
     pub kind: String,
     /// `attached` or `failed`.
-    pub status: &'static str,
+    pub status: String,
     /// 1-based position.
     pub id: u32,
     /// True when loaded in the kernel.
@@ -180,11 +191,11 @@ impl Query {
         let (state, probes, stats) = self.status().snapshot();
         let uptime = self.status().started.elapsed();
         Health {
-            status: state,
-            component: "netspy",
+            status: state.to_owned(),
+            component: "netspy".to_owned(),
             uptime: go_duration(uptime),
             uptime_seconds: uptime.as_secs(),
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
             ready: matches!(state, "healthy" | "degraded"),
             error: self.status().failure(),
             probes,
@@ -232,7 +243,7 @@ impl Query {
                     name: p.name.clone(),
                     description: description.to_owned(),
                     kind,
-                    status: if p.attached() { "attached" } else { "failed" },
+                    status: if p.attached() { "attached" } else { "failed" }.to_owned(),
                     id,
                     loaded: p.attached(),
                     attached: p.attached(),

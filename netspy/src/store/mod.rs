@@ -49,7 +49,9 @@ impl Default for Limits {
 }
 
 /// Counters describing the store.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct StoreStats {
     /// Connection events held.
     pub connections: u64,

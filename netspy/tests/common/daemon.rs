@@ -27,6 +27,7 @@ pub fn url() -> &'static str {
             max_list: 500,
             // The test process makes the traffic it checks: watch it too.
             probes: ProbeOptions::default(),
+            allowed_origins: vec![],
         };
         let addr = spawn(move |listener| async move {
             serve(listener, config, CancellationToken::new())
@@ -49,7 +50,8 @@ pub fn url() -> &'static str {
     })
 }
 
-/// Serves the API alone (probes never attach, so /health says 503) with an optional token.
+/// Serves the API and MCP routes alone (probes never attach, so /health says 503) with an
+/// optional token.
 pub fn bare_api(token: Option<&str>) -> String {
     let token: Option<Arc<str>> = token.map(Arc::from);
     let addr = spawn(move |listener| async move {
@@ -58,7 +60,12 @@ pub fn bare_api(token: Option<&str>) -> String {
             Arc::new(Status::default()),
             100,
         );
-        let app = netspy::api::router(query, token);
+        let mcp = netspy::mcp::router(
+            query.clone(),
+            netspy::mcp::OriginPolicy::for_listen(listener.local_addr().unwrap(), vec![]),
+            CancellationToken::new(),
+        );
+        let app = netspy::api::router(query, token, mcp);
         axum_serve(listener, app).await;
     });
     format!("http://{addr}")
@@ -130,4 +137,46 @@ pub fn poll(path: &str, done: impl Fn(&Value) -> bool) -> Value {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The Python interpreter of the venv `cargo xtask setup` makes, with the official MCP SDK.
+pub fn mcp_python() -> String {
+    std::env::var("NETSPY_TEST_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/../target/mcp-venv/bin/python",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    })
+}
+
+/// Runs the MCP client script with `transport` and `target` and a plan of tool calls.
+pub fn mcp_client(args: &[&str], plan: &Value) -> Value {
+    use std::io::Write;
+    let python = mcp_python();
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: run `cargo xtask setup` (the README's test command does)"
+    );
+    let mut child = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp_client.py"))
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "MCP client {args:?} failed: {stderr}"
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("bad report {e}: {stderr}"))
 }

@@ -1,0 +1,140 @@
+//! The typed REST client of a netspy daemon. It implements [`Telemetry`], so the MCP server
+//! and the CLI answer the same questions from an unprivileged process.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), netspy::query::TelemetryError> {
+//! use netspy::{client::Client, query::{SummaryRequest, Telemetry}};
+//! let daemon = Client::new("http://localhost:8080", None)?;
+//! let summary = daemon
+//!     .connection_summary(SummaryRequest { command: Some("curl".into()), ..Default::default() })
+//!     .await?;
+//! println!("curl made {} connection attempts in the last minute", summary.count);
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::query::{
+    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Health, ListRequest,
+    SummaryRequest, Telemetry, TelemetryError,
+};
+
+/// Default address of the daemon.
+pub const DEFAULT_SERVER: &str = "http://localhost:8080";
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A daemon at a base URL.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of the daemon at `base` (`http://host:port`), sending `token` as a bearer
+    /// token when given.
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, TelemetryError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base)
+            .map_err(|e| TelemetryError::BadRequest(format!("invalid server URL {base:?}: {e}")))?;
+        if parsed.scheme() != "http" {
+            return Err(TelemetryError::BadRequest(format!(
+                "server URL {base:?}: only http:// is supported (the daemon serves plain HTTP; put TLS in front of it with a proxy)"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| TelemetryError::Protocol(format!("building the HTTP client: {e}")))?;
+        Ok(Self { http, base, token })
+    }
+
+    /// The daemon's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, TelemetryError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = match body {
+            Some(body) => self.http.post(&url).json(body),
+            None => self.http.get(&url),
+        };
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        if status.is_success() || (path == "/health" && status.as_u16() == 503) {
+            return serde_json::from_str(&text).map_err(|e| {
+                TelemetryError::Protocol(format!("unexpected answer from {url}: {e}"))
+            });
+        }
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(match status.as_u16() {
+            401 => TelemetryError::Unauthorized(format!(
+                "the daemon at {} refused the request: {message}. Set NETSPY_TOKEN (or --token) to its token",
+                self.base
+            )),
+            503 => TelemetryError::Unavailable(message),
+            400..=499 => TelemetryError::BadRequest(message),
+            _ => TelemetryError::Protocol(format!("{url}: {message}")),
+        })
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> TelemetryError {
+        let why = if e.is_timeout() {
+            format!("no answer within {}s", TIMEOUT.as_secs())
+        } else if e.is_connect() {
+            "connection refused".to_owned()
+        } else {
+            e.to_string()
+        };
+        TelemetryError::Unreachable(format!(
+            "the netspy daemon is not reachable at {base} ({why}). Start it with `sudo netspy daemon` \
+             and check it with `curl {base}/health`",
+            base = self.base
+        ))
+    }
+}
+
+impl Telemetry for Client {
+    async fn health(&self) -> Result<Health, TelemetryError> {
+        self.call("/health", None::<&()>).await
+    }
+
+    async fn connection_summary(
+        &self,
+        req: SummaryRequest,
+    ) -> Result<ConnectionSummary, TelemetryError> {
+        self.call("/api/connection-summary", Some(&req)).await
+    }
+
+    async fn list_connections(&self, req: ListRequest) -> Result<ConnectionList, TelemetryError> {
+        self.call("/api/list-connections", Some(&req)).await
+    }
+
+    async fn analyze_patterns(&self, req: SummaryRequest) -> Result<Analysis, TelemetryError> {
+        self.call("/api/analyze-patterns", Some(&req)).await
+    }
+
+    async fn drop_summary(&self, req: SummaryRequest) -> Result<DropSummary, TelemetryError> {
+        self.call("/api/packet-drop-summary", Some(&req)).await
+    }
+
+    async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
+        self.call("/api/list-packet-drops", Some(&req)).await
+    }
+}

@@ -1,0 +1,145 @@
+//! MCP tool arguments, named as the original netspy tools named them, and their mapping onto
+//! the query layer's requests.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::query::{ListRequest, SummaryRequest};
+
+/// A process filter and a look-back window.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowArgs {
+    /// Only this process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern,
+    /// e.g. `python*`).
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// Look back this many seconds (default 60).
+    #[serde(default)]
+    pub duration: Option<i64>,
+}
+
+/// A process filter and how many events to return.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Only this process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern).
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// At most this many events, the most recent (default 100).
+    #[serde(default)]
+    pub max_events: Option<i64>,
+    /// Only the last this many seconds (default: the daemon's whole history).
+    #[serde(default)]
+    pub duration: Option<i64>,
+}
+
+/// Text to analyse.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsightsArgs {
+    /// The network telemetry to analyse (for example the output of another tool).
+    pub summary_text: String,
+}
+
+/// A question for the AI analyst, who looks the data up itself.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextualArgs {
+    /// The question, in plain words ("why does curl fail?").
+    pub query: String,
+    /// Focus on this process id.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Focus on processes with this name.
+    #[serde(default)]
+    pub process_name: Option<String>,
+    /// Look back this many seconds (default 60).
+    #[serde(default)]
+    pub duration: Option<i64>,
+}
+
+/// Default look-back of the summary tools, in seconds.
+pub const DEFAULT_DURATION: i64 = 60;
+/// Default number of events of the list tools.
+pub const DEFAULT_MAX_EVENTS: i64 = 100;
+
+fn positive(name: &str, value: Option<i64>) -> Result<Option<i64>, String> {
+    match value {
+        Some(v) if v < 1 => Err(format!("{name} must be a positive number, got {v}")),
+        v => Ok(v),
+    }
+}
+
+impl WindowArgs {
+    /// The window in seconds, default applied.
+    pub fn duration(&self) -> i64 {
+        self.duration.unwrap_or(DEFAULT_DURATION)
+    }
+
+    /// The query-layer request, or why the arguments are wrong.
+    pub fn request(&self) -> Result<SummaryRequest, String> {
+        Ok(SummaryRequest {
+            pid: self.pid,
+            command: self.process_name.clone(),
+            duration_seconds: Some(
+                positive("duration", self.duration)?.unwrap_or(DEFAULT_DURATION),
+            ),
+            ..Default::default()
+        })
+    }
+}
+
+impl ListArgs {
+    /// The query-layer request, or why the arguments are wrong.
+    pub fn request(&self) -> Result<ListRequest, String> {
+        Ok(ListRequest {
+            pid: self.pid,
+            command: self.process_name.clone(),
+            duration_seconds: positive("duration", self.duration)?,
+            limit: Some(positive("max_events", self.max_events)?.unwrap_or(DEFAULT_MAX_EVENTS)),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let req = WindowArgs::default().request().unwrap();
+        assert_eq!(req.duration_seconds, Some(60));
+        let req = ListArgs {
+            process_name: Some("curl".into()),
+            ..Default::default()
+        }
+        .request()
+        .unwrap();
+        assert_eq!(
+            (req.limit, req.command.as_deref()),
+            (Some(100), Some("curl"))
+        );
+        let err = WindowArgs {
+            duration: Some(-5),
+            ..Default::default()
+        }
+        .request()
+        .unwrap_err();
+        assert_eq!(err, "duration must be a positive number, got -5");
+        let err = ListArgs {
+            max_events: Some(0),
+            ..Default::default()
+        }
+        .request()
+        .unwrap_err();
+        assert_eq!(err, "max_events must be a positive number, got 0");
+    }
+}
