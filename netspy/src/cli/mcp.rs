@@ -5,26 +5,20 @@ use anyhow::Context as _;
 use clap::Args;
 use rmcp::ServiceExt;
 
-use crate::{
-    client::{Client, DEFAULT_SERVER},
-    mcp::NetspyMcp,
-};
+use super::ServerArgs;
+use crate::{client::Client, mcp::NetspyMcp};
 
 /// Options of `netspy mcp`.
 #[derive(Clone, Debug, Args)]
 pub struct McpArgs {
-    /// The netspy daemon to answer from.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER, env = "NETSPY_SERVER")]
-    pub server: String,
-
-    /// Bearer token of the daemon, when it has one.
-    #[arg(long, env = "NETSPY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// The daemon to answer from.
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server, args.token)?;
+    let client = Client::new(&args.server.server, args.server.token)?;
     tracing::info!("MCP server on stdio, answering from {}", client.base());
     let running = NetspyMcp::new(client)
         .serve(rmcp::transport::stdio())

@@ -2,26 +2,59 @@
 
 mod mcp;
 mod output;
+mod repl;
+mod tool;
 mod trace;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-pub use self::{output::Line, trace::TraceArgs};
+pub use self::{
+    output::Line,
+    repl::PROMPT,
+    tool::{ServerArgs, ToolFlags},
+    trace::TraceArgs,
+};
 
 /// Per-process network telemetry for Linux: connections, TCP outcomes and packet drops,
 /// straight from the kernel (eBPF).
+///
+/// Without a subcommand: interactive mode (a `netspy-mcp>` prompt), or with `--tool NAME`
+/// one tool call. Both ask the daemon (`sudo netspy daemon`) through netspy's MCP server.
 #[derive(Debug, Parser)]
-#[command(name = "netspy", version, about, long_about = None)]
+#[command(
+    name = "netspy",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Log more (debug level) to stderr; RUST_LOG overrides.
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
-    /// What to do.
+    /// Run this MCP tool once and exit (get_network_summary, list_connections,
+    /// analyze_patterns, get_packet_drop_summary, list_packet_drops, ai_insights,
+    /// contextual_analysis).
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+
+    /// With --tool: print the structured answer as JSON instead of text.
+    #[arg(long, requires = "tool")]
+    pub json: bool,
+
+    /// Tool filters and inputs.
+    #[command(flatten)]
+    pub flags: ToolFlags,
+
+    /// The daemon to ask.
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// A subcommand instead of the tool modes.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Subcommands.
@@ -36,6 +69,13 @@ pub enum Command {
     /// Serve the MCP tools on stdio for desktop MCP clients (Claude Desktop, ...), answering
     /// from a running daemon. Needs no privileges.
     Mcp(mcp::McpArgs),
+    /// Print a shell completion script: `netspy completions bash > /etc/bash_completion.d/netspy`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `netspy man | man -l -`.
+    Man,
 }
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
@@ -49,21 +89,42 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("starting the async runtime: {e}")),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Trace(args) => trace::run(args).await,
-            Command::Daemon(args) => crate::daemon::run(args).await,
-            Command::Mcp(args) => mcp::run(args).await,
+    let result = match (cli.command, cli.tool) {
+        (None, None) => repl::run(&runtime, &cli.server).map(|()| true),
+        (None, Some(tool)) => {
+            runtime.block_on(tool::run_once(&cli.server, &tool, &cli.flags, cli.json))
         }
-    });
+        (Some(command), _) => runtime
+            .block_on(async {
+                match command {
+                    Command::Trace(args) => trace::run(args).await,
+                    Command::Daemon(args) => crate::daemon::run(args).await,
+                    Command::Mcp(args) => mcp::run(args).await,
+                    Command::Completions { shell } => {
+                        clap_complete::generate(
+                            shell,
+                            &mut Cli::command(),
+                            "netspy",
+                            &mut std::io::stdout(),
+                        );
+                        Ok(())
+                    }
+                    Command::Man => {
+                        Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?)
+                    }
+                }
+            })
+            .map(|()| true),
+    };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => fail(&e),
     }
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("netspy: error: {e:#}");
+    output::error(&format!("netspy: error: {e:#}"));
     ExitCode::FAILURE
 }
 

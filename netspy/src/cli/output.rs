@@ -1,5 +1,6 @@
-//! Rendering events for people (one line each) or machines (JSON lines). The only place
-//! that writes to stdout.
+//! What the CLI shows: events for people (one line each) or machines (JSON lines), tool
+//! answers, errors and warnings, with colour only on a terminal and never with NO_COLOR.
+//! The only place that writes to stdout.
 
 use std::io::{self, Write};
 
@@ -44,6 +45,51 @@ impl Printer {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// True when stdout is a terminal and NO_COLOR is not set.
+fn colour(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(text: &str, code: &str, terminal: bool) -> String {
+    if colour(terminal) {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A line of output on stdout (a closed stdout is not an error worth a panic).
+pub fn line(text: &str) {
+    let _ = writeln!(io::stdout().lock(), "{text}");
+}
+
+/// A heading on stdout, bold on a terminal.
+pub fn banner(text: &str) {
+    line(&paint(
+        text,
+        "1",
+        io::IsTerminal::is_terminal(&io::stdout()),
+    ));
+}
+
+/// An error for the user on stderr, red on a terminal.
+pub fn error(text: &str) {
+    let _ = writeln!(
+        io::stderr().lock(),
+        "{}",
+        paint(text, "31", io::IsTerminal::is_terminal(&io::stderr()))
+    );
+}
+
+/// A warning for the user on stderr, yellow on a terminal.
+pub fn warn(text: &str) {
+    let _ = writeln!(
+        io::stderr().lock(),
+        "{}",
+        paint(text, "33", io::IsTerminal::is_terminal(&io::stderr()))
+    );
 }
 
 /// The one-line text form of an event.

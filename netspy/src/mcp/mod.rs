@@ -1,15 +1,18 @@
 //! MCP: the "network-telemetry" server (tools over [`crate::query::Telemetry`]) and its
 //! transports: stdio (`netspy mcp`), Streamable HTTP at `/mcp` and the legacy HTTP+SSE
-//! transport at `/sse` + `/messages` on the daemon's listener.
+//! transport at `/sse` + `/messages` on the daemon's listener; and [`Session`], an MCP client
+//! with the server embedded in the same process (what the CLI uses).
 
 mod args;
 pub mod format;
 mod http;
+mod session;
 mod sse;
 mod tools;
 
 pub use self::{
     args::{ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
     http::{OriginPolicy, router},
+    session::{Session, SessionError, ToolAnswer, ToolInfo},
     tools::NetspyMcp,
 };

@@ -1,0 +1,160 @@
+//! Tool flags shared by single-command mode (`netspy --tool ...`) and interactive mode, and
+//! single-command mode itself.
+
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use super::output;
+use crate::{
+    client::{Client, DEFAULT_SERVER},
+    mcp::{Session, ToolInfo},
+};
+
+/// The daemon to ask (both modes).
+#[derive(Clone, Debug, Args)]
+pub struct ServerArgs {
+    /// The netspy daemon to ask.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER, env = "NETSPY_SERVER")]
+    pub server: String,
+
+    /// Bearer token of the daemon, when it has one.
+    #[arg(long, env = "NETSPY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl ServerArgs {
+    /// An MCP session with the embedded server over this daemon.
+    pub async fn session(&self) -> anyhow::Result<Session> {
+        let client = Client::new(&self.server, self.token.clone())?;
+        Ok(Session::connect(client).await?)
+    }
+}
+
+/// Filters and inputs a tool may take.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ToolFlags {
+    /// Only this process id.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+
+    /// Only processes with this name (`*` and `?` make a pattern).
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// Look back this many seconds (default 60 for summaries).
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(i64).range(1..))]
+    pub duration: Option<i64>,
+
+    /// At most this many events in lists (default 100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_events: Option<i64>,
+
+    /// Text for `ai_insights`.
+    #[arg(long, value_name = "TEXT")]
+    pub summary_text: Option<String>,
+
+    /// Question for `contextual_analysis`.
+    #[arg(long, value_name = "Q")]
+    pub query: Option<String>,
+}
+
+impl ToolFlags {
+    /// The tool arguments these flags give, keeping only those `tool` accepts; the others
+    /// are returned by their flag name so the caller can say they were ignored.
+    pub fn arguments(&self, tool: &ToolInfo) -> (Value, Vec<&'static str>) {
+        let given: [(&str, &'static str, Option<Value>); 6] = [
+            ("pid", "--pid", self.pid.map(|v| json!(v))),
+            (
+                "process_name",
+                "--process",
+                self.process.as_ref().map(|v| json!(v)),
+            ),
+            ("duration", "--duration", self.duration.map(|v| json!(v))),
+            (
+                "max_events",
+                "--max-events",
+                self.max_events.map(|v| json!(v)),
+            ),
+            (
+                "summary_text",
+                "--summary-text",
+                self.summary_text.as_ref().map(|v| json!(v)),
+            ),
+            ("query", "--query", self.query.as_ref().map(|v| json!(v))),
+        ];
+        let mut arguments = Map::new();
+        let mut ignored = Vec::new();
+        for (name, flag, value) in given {
+            match value {
+                Some(v) if tool.arguments.iter().any(|a| a == name) => {
+                    arguments.insert(name.to_owned(), v);
+                }
+                Some(_) => ignored.push(flag),
+                None => {}
+            }
+        }
+        (Value::Object(arguments), ignored)
+    }
+}
+
+/// Finds a tool by name, or says which exist.
+pub fn find<'a>(tools: &'a [ToolInfo], name: &str) -> anyhow::Result<&'a ToolInfo> {
+    tools.iter().find(|t| t.name == name).ok_or_else(|| {
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        anyhow::anyhow!("unknown tool {name:?}; the tools are: {}", names.join(", "))
+    })
+}
+
+/// `netspy --tool NAME ...`: one call, its text (or `--json` answer) on stdout. Returns
+/// whether the tool succeeded.
+pub async fn run_once(
+    server: &ServerArgs,
+    name: &str,
+    flags: &ToolFlags,
+    json_output: bool,
+) -> anyhow::Result<bool> {
+    let session = server.session().await?;
+    let tools = session.tools().await?;
+    let tool = find(&tools, name)?;
+    let (arguments, ignored) = flags.arguments(tool);
+    for flag in ignored {
+        output::warn(&format!("{flag} does not apply to {name}; ignored"));
+    }
+    let answer = session.call(name, arguments).await?;
+    if answer.is_error {
+        output::error(&answer.text);
+        return Ok(false);
+    }
+    if json_output {
+        let value = answer
+            .structured
+            .unwrap_or_else(|| json!({ "text": answer.text }));
+        output::line(&serde_json::to_string_pretty(&value)?);
+    } else {
+        output::line(&answer.text);
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_map_to_the_arguments_the_tool_takes() {
+        let tool = ToolInfo {
+            name: "get_network_summary".into(),
+            description: String::new(),
+            arguments: vec!["pid".into(), "process_name".into(), "duration".into()],
+        };
+        let flags = ToolFlags {
+            process: Some("curl".into()),
+            max_events: Some(5),
+            duration: Some(30),
+            ..Default::default()
+        };
+        let (args, ignored) = flags.arguments(&tool);
+        assert_eq!(args, json!({"process_name": "curl", "duration": 30}));
+        assert_eq!(ignored, vec!["--max-events"]);
+    }
+}

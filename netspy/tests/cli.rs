@@ -1,0 +1,323 @@
+//! The `netspy` CLI as a person uses it: interactive mode driven in a pseudo-terminal, and
+//! single-command mode for every tool, against a live daemon that saw the test's traffic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns fail loudly on purpose"
+)]
+
+mod common;
+
+use std::{
+    net::{TcpListener, TcpStream},
+    process::Command,
+    sync::OnceLock,
+};
+
+use common::daemon::{poll, url};
+use rexpect::session::spawn_command;
+
+const NETSPY: &str = env!("CARGO_BIN_EXE_netspy");
+const NAME: &str = "nsq-cli";
+
+/// Once: two connects under the command name `nsq-cli`, visible through the daemon.
+fn traffic() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        url();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::Builder::new()
+            .name(NAME.into())
+            .spawn(move || {
+                for _ in 0..2 {
+                    drop(TcpStream::connect(("127.0.0.1", port)).unwrap());
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        poll(&format!("/api/connection-summary?command={NAME}"), |b| {
+            b["count"] == 2
+        });
+    });
+}
+
+fn netspy(args: &[&str]) -> Command {
+    let mut command = Command::new(NETSPY);
+    command
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("NETSPY_TOKEN");
+    command
+}
+
+#[test]
+fn interactive_mode_in_a_terminal() {
+    traffic();
+    let data = std::env::temp_dir().join(format!("netspy-cli-test-{}", std::process::id()));
+    let mut command = netspy(&["--server", url()]);
+    command.env("XDG_DATA_HOME", &data);
+    let mut p = spawn_command(command, Some(30_000)).unwrap();
+    p.exp_string("Network Telemetry MCP Server").unwrap();
+    p.exp_string("Starting interactive mode...").unwrap();
+    p.exp_string("Connected to the netspy daemon").unwrap();
+    p.exp_string("Available commands:").unwrap();
+    p.exp_string("netspy-mcp> ").unwrap();
+
+    // rustyline flushes type-ahead when it enters raw mode: wait for each prompt.
+    let mut ask = |line: &str, answers: &[&str]| {
+        p.send_line(line).unwrap();
+        for answer in answers {
+            p.exp_string(answer)
+                .unwrap_or_else(|e| panic!("{line:?} should print {answer:?}: {e}"));
+        }
+        p.exp_string("netspy-mcp> ").unwrap();
+    };
+    ask(
+        &format!("summary --process {NAME}"),
+        &[&format!(
+            "Process '{NAME}' made 2 outbound connection attempts over the last 60 seconds"
+        )],
+    );
+    ask(
+        &format!("list --process {NAME} --max-events 1"),
+        &[
+            "Recent connection events (2 total):",
+            &format!(" | TCP | {NAME}"),
+            "... and 1 more events",
+        ],
+    );
+    ask(
+        &format!("analyze --process {NAME}"),
+        &["Connection Analysis:", "Protocols: TCP (2)"],
+    );
+    ask(
+        "dropsummary --process nsq-nobody",
+        &["No packet drops found for process 'nsq-nobody' in the last 60 seconds"],
+    );
+    ask(
+        "insights \"curl made 50 connections to 10.0.0.5\"",
+        &["AI Network Insights:"],
+    );
+    ask("tools", &["list_packet_drops"]);
+    // Mistakes are explained and the session goes on.
+    ask(
+        "frobnicate",
+        &["unknown command \"frobnicate\"; type help for the list"],
+    );
+    ask(
+        "summary --pid abc",
+        &["invalid value 'abc' for '--pid <N>'"],
+    );
+    ask("insights \"unclosed", &["close the quote"]);
+
+    // Tab completes commands; Ctrl-C drops the line being typed.
+    p.send("dropsu\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("dropsummary ").unwrap();
+    p.send_line("--process nsq-nobody").unwrap();
+    p.exp_string("No packet drops found for process 'nsq-nobody'")
+        .unwrap();
+    p.exp_string("netspy-mcp> ").unwrap();
+    p.send("summary --process this-is-dropped").unwrap();
+    p.flush().unwrap();
+    p.exp_string("this-is-dropped").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("netspy-mcp> ").unwrap();
+    p.send_line("help").unwrap();
+    p.exp_string("quit").unwrap();
+    p.exp_string("netspy-mcp> ").unwrap();
+
+    // Ctrl-D leaves.
+    p.send_control('d').unwrap();
+    p.exp_string("Goodbye!").unwrap();
+    p.exp_eof().unwrap();
+    let status = format!("{:?}", p.process().wait().unwrap());
+    assert!(
+        status.starts_with("Exited(") && status.ends_with(", 0)"),
+        "{status}"
+    );
+
+    let history = std::fs::read_to_string(data.join("netspy/history")).unwrap();
+    assert!(
+        history.contains(&format!("summary --process {NAME}")),
+        "{history}"
+    );
+    assert!(!history.contains("this-is-dropped"), "{history}");
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[test]
+fn single_command_mode_runs_every_tool() {
+    traffic();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--server", url()];
+        all.extend_from_slice(args);
+        let out = netspy(&all).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&["--tool", "get_network_summary", "--process", NAME]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with(&format!(
+            "Process '{NAME}' made 2 outbound connection attempts"
+        )),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&[
+        "--tool",
+        "list_connections",
+        "--process",
+        NAME,
+        "--max-events",
+        "1",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("Recent connection events (2 total):")
+            && out.contains("... and 1 more events"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&["--tool", "analyze_patterns", "--process", NAME]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("Connection Analysis:"), "{out}");
+
+    let (code, out, _) = run(&[
+        "--tool",
+        "get_packet_drop_summary",
+        "--process",
+        "nsq-nobody",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("No packet drops found for process 'nsq-nobody'"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&["--tool", "list_packet_drops", "--max-events", "3"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("Recent packet drops (") || out.starts_with("No packet drops found"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&[
+        "--tool",
+        "ai_insights",
+        "--summary-text",
+        "curl made 50 connections",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("AI Network Insights:"), "{out}");
+
+    let (code, out, _) = run(&[
+        "--tool",
+        "contextual_analysis",
+        "--query",
+        "why?",
+        "--process",
+        NAME,
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("AI Network Insights:"), "{out}");
+
+    // --json gives the structured answer.
+    let (code, out, _) = run(&["--tool", "get_network_summary", "--process", NAME, "--json"]);
+    assert_eq!(code, Some(0));
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["count"], 2);
+    assert_eq!(answer["command"], NAME);
+
+    // A flag the tool does not take is ignored with a word.
+    let (code, _, err) = run(&["--tool", "get_network_summary", "--max-events", "5"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("--max-events does not apply to get_network_summary; ignored"),
+        "{err}"
+    );
+}
+
+#[test]
+fn single_command_mode_failures_exit_non_zero_with_a_message() {
+    let out = netspy(&[
+        "--server",
+        "http://127.0.0.1:1",
+        "--tool",
+        "get_network_summary",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not reachable at http://127.0.0.1:1 (connection refused)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sudo netspy daemon") && err.contains("curl http://127.0.0.1:1/health"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = netspy(&["--server", url(), "--tool", "no_such_tool"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown tool \"no_such_tool\"; the tools are:")
+            && err.contains("list_connections"),
+        "{err}"
+    );
+
+    let out = netspy(&["--tool", "get_network_summary", "--duration", "-5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap refuses bad flags");
+    let out = netspy(&["--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--json needs --tool");
+    let out = netspy(&["--server", "ftp://x", "--tool", "get_network_summary"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only http:// is supported"));
+}
+
+#[test]
+fn version_help_completions_and_man_page() {
+    let out = netspy(&["--version"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("netspy {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = netspy(&["--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "--tool",
+        "--server",
+        "--process",
+        "--max-events",
+        "daemon",
+        "trace",
+        "mcp",
+        "completions",
+    ] {
+        assert!(help.contains(word), "{word} in --help");
+    }
+    let out = netspy(&["completions", "bash"]).output().unwrap();
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && script.contains("_netspy()") && script.contains("--max-events")
+    );
+    let out = netspy(&["man"]).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(".ie"));
+}
