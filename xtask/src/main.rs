@@ -37,21 +37,52 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The official Python MCP SDK version the MCP tests drive netspy with.
+const MCP_SDK: &str = "mcp==2.3.0";
+
 fn setup() -> anyhow::Result<()> {
-    if found("nft") {
-        return Ok(());
+    if !found("nft") {
+        eprintln!("xtask: installing nftables (the netns drop tests use nft)");
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "nftables",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
-    eprintln!("xtask: installing nftables (the netns drop test uses nft)");
-    run(Command::new("apt-get").arg("update").arg("-qq"))?;
-    run(Command::new("apt-get")
-        .args([
+    let venv = workspace_root().join("target/mcp-venv");
+    let python = venv.join("bin/python");
+    let has_sdk = Command::new(&python)
+        .args(["-c", "import mcp.client.streamable_http"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        eprintln!(
+            "xtask: installing the Python MCP SDK into {}",
+            venv.display()
+        );
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
             "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "nftables",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+            "--quiet",
+            "--disable-pip-version-check",
+            MCP_SDK,
+        ]))?;
+    }
+    Ok(())
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn lint() -> anyhow::Result<()> {
