@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 2. An MCP session with the embedded server: the same tools an AI assistant gets.
-    let session = Session::connect(daemon).await?;
+    let session = Session::connect(daemon, None).await?;
     for tool in session.tools().await? {
         println!("tool {}: {}", tool.name, tool.description);
     }

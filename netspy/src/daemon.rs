@@ -63,6 +63,10 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "HOOK")]
     pub disable_hook: Vec<String>,
 
+    /// Where the AI tools get their answers (OPENAI_API_KEY is read from the environment).
+    #[command(flatten)]
+    pub ai: crate::insights::AiArgs,
+
     /// A browser origin allowed to use MCP over HTTP besides localhost ones
     /// (`https://app.example.com`). Repeatable.
     #[arg(long, value_name = "ORIGIN")]
@@ -91,6 +95,8 @@ pub struct DaemonConfig {
     pub probes: ProbeOptions,
     /// Extra browser origins allowed on the MCP routes.
     pub allowed_origins: Vec<String>,
+    /// The AI analyst of the MCP AI tools, if configured.
+    pub insights: Option<crate::insights::Insights>,
 }
 
 impl DaemonArgs {
@@ -127,6 +133,7 @@ impl DaemonArgs {
                 disabled_hooks: self.disable_hook.clone(),
             },
             allowed_origins: self.allow_origin.clone(),
+            insights: crate::insights::Insights::from_env(&self.ai)?,
         })
     }
 }
@@ -183,7 +190,12 @@ pub async fn serve(
         .local_addr()
         .context("reading the listening address")?;
     let policy = mcp::OriginPolicy::for_listen(address, config.allowed_origins.clone());
-    let mcp_routes = mcp::router(query.clone(), policy, shutdown.clone());
+    let mcp_routes = mcp::router(
+        query.clone(),
+        config.insights.clone(),
+        policy,
+        shutdown.clone(),
+    );
     let app = api::router(query.clone(), config.token.clone(), mcp_routes);
     let server_stop = shutdown.clone();
     let server = tokio::spawn(async move {

@@ -8,6 +8,7 @@
 //! - [`query`]: every question, answered in one place; request/answer types for REST and MCP.
 //! - [`api`]: the REST API (axum) over the query layer.
 //! - [`daemon`]: `netspy daemon`, the composition root.
+//! - [`insights`]: AI analysis through any OpenAI-compatible endpoint (async-openai).
 //! - [`cli`]: the `netspy` command line (the only code that writes to stdout).
 //!
 //! Data flows one way: kernel -> probes -> events -> store -> query -> api (or `netspy trace`
@@ -18,7 +19,9 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod events;
+pub mod insights;
 pub mod mcp;
 pub mod probes;
 pub mod query;
 pub mod store;
+pub mod tls;

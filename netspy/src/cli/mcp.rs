@@ -14,13 +14,19 @@ pub struct McpArgs {
     /// The daemon to answer from.
     #[command(flatten)]
     pub server: ServerArgs,
+
+    /// Where the AI tools get their answers (OPENAI_API_KEY is read from the environment).
+    #[command(flatten)]
+    pub ai: crate::insights::AiArgs,
 }
 
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server.server, args.server.token)?;
     tracing::info!("MCP server on stdio, answering from {}", client.base());
+    let insights = crate::insights::Insights::from_env(&args.ai)?;
     let running = NetspyMcp::new(client)
+        .with_insights(insights)
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the MCP session on stdio")?;

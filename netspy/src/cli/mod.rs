@@ -52,6 +52,10 @@ pub struct Cli {
     #[command(flatten)]
     pub server: ServerArgs,
 
+    /// Where the AI tools get their answers (OPENAI_API_KEY is read from the environment).
+    #[command(flatten)]
+    pub ai: crate::insights::AiArgs,
+
     /// A subcommand instead of the tool modes.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -90,10 +94,14 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&anyhow::anyhow!("starting the async runtime: {e}")),
     };
     let result = match (cli.command, cli.tool) {
-        (None, None) => repl::run(&runtime, &cli.server).map(|()| true),
-        (None, Some(tool)) => {
-            runtime.block_on(tool::run_once(&cli.server, &tool, &cli.flags, cli.json))
-        }
+        (None, None) => repl::run(&runtime, &cli.server, &cli.ai).map(|()| true),
+        (None, Some(tool)) => runtime.block_on(tool::run_once(
+            &cli.server,
+            &cli.ai,
+            &tool,
+            &cli.flags,
+            cli.json,
+        )),
         (Some(command), _) => runtime
             .block_on(async {
                 match command {

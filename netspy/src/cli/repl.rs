@@ -203,10 +203,14 @@ fn history_path() -> Option<PathBuf> {
 }
 
 /// Runs interactive mode until quit, exit or Ctrl-D.
-pub fn run(runtime: &Runtime, server: &ServerArgs) -> anyhow::Result<()> {
+pub fn run(
+    runtime: &Runtime,
+    server: &ServerArgs,
+    ai: &crate::insights::AiArgs,
+) -> anyhow::Result<()> {
     output::banner("Network Telemetry MCP Server");
     output::line("Starting interactive mode...");
-    let session = runtime.block_on(server.session())?;
+    let session = runtime.block_on(server.session(ai))?;
     let client = crate::client::Client::new(&server.server, server.token.clone())?;
     match runtime.block_on(client.health()) {
         Ok(h) => output::line(&format!(

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::output;
 use crate::{
     client::{Client, DEFAULT_SERVER},
+    insights::{AiArgs, Insights},
     mcp::{Session, ToolInfo},
 };
 
@@ -23,10 +24,10 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// An MCP session with the embedded server over this daemon.
-    pub async fn session(&self) -> anyhow::Result<Session> {
+    /// An MCP session with the embedded server over this daemon, its AI tools using `ai`.
+    pub async fn session(&self, ai: &AiArgs) -> anyhow::Result<Session> {
         let client = Client::new(&self.server, self.token.clone())?;
-        Ok(Session::connect(client).await?)
+        Ok(Session::connect(client, Insights::from_env(ai)?).await?)
     }
 }
 
@@ -109,11 +110,12 @@ pub fn find<'a>(tools: &'a [ToolInfo], name: &str) -> anyhow::Result<&'a ToolInf
 /// whether the tool succeeded.
 pub async fn run_once(
     server: &ServerArgs,
+    ai: &AiArgs,
     name: &str,
     flags: &ToolFlags,
     json_output: bool,
 ) -> anyhow::Result<bool> {
-    let session = server.session().await?;
+    let session = server.session(ai).await?;
     let tools = session.tools().await?;
     let tool = find(&tools, name)?;
     let (arguments, ignored) = flags.arguments(tool);

@@ -46,6 +46,7 @@ impl Client {
                 "server URL {base:?}: only http:// is supported (the daemon serves plain HTTP; put TLS in front of it with a proxy)"
             )));
         }
+        crate::tls::install_provider();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()

@@ -18,7 +18,7 @@ use rmcp::transport::streamable_http_server::{
 use tokio_util::sync::CancellationToken;
 
 use super::{NetspyMcp, sse};
-use crate::{api::ErrorBody, query::Telemetry};
+use crate::{api::ErrorBody, insights::Insights, query::Telemetry};
 
 /// Largest MCP request body accepted.
 pub const MAX_MCP_BODY_BYTES: usize = 256 * 1024;
@@ -113,21 +113,26 @@ fn forbidden(message: String) -> Response {
 }
 
 /// The MCP routes over `telemetry`, to merge into the daemon's router.
+/// With `insights`, the AI tools use that endpoint.
 pub fn router<T: Telemetry>(
     telemetry: T,
+    insights: Option<Insights>,
     policy: OriginPolicy,
     shutdown: CancellationToken,
 ) -> Router {
     let factory_telemetry = telemetry.clone();
+    let factory_insights = insights.clone();
     let mut config = StreamableHttpServerConfig::default().disable_allowed_hosts();
     config.cancellation_token = shutdown.child_token();
     config.max_request_body_bytes = MAX_MCP_BODY_BYTES;
     let streamable = StreamableHttpService::new(
-        move || Ok(NetspyMcp::new(factory_telemetry.clone())),
+        move || {
+            Ok(NetspyMcp::new(factory_telemetry.clone()).with_insights(factory_insights.clone()))
+        },
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let sessions = sse::Sessions::new(telemetry, shutdown);
+    let sessions = sse::Sessions::new(telemetry, insights, shutdown);
     Router::new()
         .nest_service("/mcp", streamable)
         .route("/sse", get(sse::connect::<T>))

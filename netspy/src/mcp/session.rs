@@ -5,7 +5,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use netspy::{client::Client, mcp::Session};
-//! let session = Session::connect(Client::new("http://localhost:8080", None)?).await?;
+//! let session = Session::connect(Client::new("http://localhost:8080", None)?, None).await?;
 //! let answer = session.call("get_network_summary", serde_json::json!({"process_name": "curl"})).await?;
 //! println!("{}", answer.text);
 //! # Ok(()) }
@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::NetspyMcp;
-use crate::client::Client;
+use crate::{client::Client, insights::Insights};
 
 /// Why a session could not start or a call could not be made (tool failures are not errors:
 /// they are [`ToolAnswer`]s with `is_error`).
@@ -63,11 +63,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts the embedded server over `daemon` and connects to it (MCP initialize).
-    pub async fn connect(daemon: Client) -> Result<Self, SessionError> {
+    /// Starts the embedded server over `daemon` and connects to it (MCP initialize). With
+    /// `insights`, the AI tools use that endpoint.
+    pub async fn connect(daemon: Client, insights: Option<Insights>) -> Result<Self, SessionError> {
         let (client_io, server_io) = tokio::io::duplex(1 << 20);
         let server = tokio::spawn(async move {
-            match NetspyMcp::new(daemon).serve(server_io).await {
+            match NetspyMcp::new(daemon)
+                .with_insights(insights)
+                .serve(server_io)
+                .await
+            {
                 Ok(running) => {
                     let _ = running.waiting().await;
                 }

@@ -30,7 +30,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::{NetspyMcp, http::MAX_MCP_BODY_BYTES};
-use crate::{api::ErrorBody, query::Telemetry};
+use crate::{api::ErrorBody, insights::Insights, query::Telemetry};
 
 /// Open sessions (at most this many at once).
 const MAX_SESSIONS: usize = 256;
@@ -40,15 +40,17 @@ const MAX_SESSIONS: usize = 256;
 pub struct Sessions<T: Telemetry> {
     inboxes: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
     telemetry: T,
+    insights: Option<Insights>,
     shutdown: CancellationToken,
 }
 
 impl<T: Telemetry> Sessions<T> {
     /// No sessions yet.
-    pub fn new(telemetry: T, shutdown: CancellationToken) -> Self {
+    pub fn new(telemetry: T, insights: Option<Insights>, shutdown: CancellationToken) -> Self {
         Self {
             inboxes: Arc::default(),
             telemetry,
+            insights,
             shutdown,
         }
     }
@@ -100,7 +102,8 @@ pub async fn connect<T: Telemetry>(State(sessions): State<Sessions<T>>) -> Respo
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
     sessions.inboxes().insert(id.clone(), to_server);
 
-    let server = NetspyMcp::new(sessions.telemetry.clone());
+    let server =
+        NetspyMcp::new(sessions.telemetry.clone()).with_insights(sessions.insights.clone());
     let stop = sessions.shutdown.child_token();
     let session_id = id.clone();
     tokio::spawn(async move {

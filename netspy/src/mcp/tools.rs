@@ -1,5 +1,6 @@
 //! The "network-telemetry" MCP server: every tool, each a call into [`Telemetry`] whose answer
-//! goes back as the original text AND as structured content with an output schema.
+//! goes back as the original text AND as structured content with an output schema. The same
+//! read-only tools serve the AI analyst's function calls (`insights::ToolExecutor`).
 
 use rmcp::{
     ErrorData, ServerHandler,
@@ -7,45 +8,130 @@ use rmcp::{
     model::{CallToolResult, ContentBlock},
     tool, tool_handler, tool_router,
 };
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
 
 use super::{
     args::{ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
     format,
 };
-use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Telemetry, TelemetryError,
+use crate::{
+    insights::{Focus, HOW_TO_CONFIGURE, Insights, ToolExecutor, ToolSpec},
+    query::{Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Telemetry},
 };
+
+/// The tools the AI analyst may call: the read-only data tools (never the AI ones).
+const DATA_TOOLS: [&str; 5] = [
+    "get_network_summary",
+    "list_connections",
+    "analyze_patterns",
+    "get_packet_drop_summary",
+    "list_packet_drops",
+];
 
 /// The MCP server over any [`Telemetry`] (in-process in the daemon, REST elsewhere).
 #[derive(Clone)]
 pub struct NetspyMcp<T: Telemetry> {
     telemetry: T,
+    insights: Option<Insights>,
 }
 
 impl<T: Telemetry> NetspyMcp<T> {
-    /// A server answering from `telemetry`.
+    /// A server answering from `telemetry`, without AI insights.
     pub fn new(telemetry: T) -> Self {
-        Self { telemetry }
+        Self {
+            telemetry,
+            insights: None,
+        }
+    }
+
+    /// The same server with an AI analyst for `ai_insights` and `contextual_analysis`.
+    pub fn with_insights(mut self, insights: Option<Insights>) -> Self {
+        self.insights = insights;
+        self
     }
 }
 
-/// A successful answer: the text for people and the typed answer for programs.
-fn answer(text: String, structured: &impl Serialize) -> Result<CallToolResult, ErrorData> {
-    let value = serde_json::to_value(structured)
-        .map_err(|e| ErrorData::internal_error(format!("serializing the answer: {e}"), None))?;
-    let mut result = CallToolResult::structured(value);
-    result.content = vec![ContentBlock::text(text)];
-    Ok(result)
+/// A tool's answer: text for people, the typed answer for programs; or why it failed.
+type Answer<A> = Result<(String, A), String>;
+
+/// The MCP result of an answer.
+fn respond<A: Serialize>(answer: Answer<A>) -> Result<CallToolResult, ErrorData> {
+    match answer {
+        Ok((text, structured)) => {
+            let value = serde_json::to_value(&structured).map_err(|e| {
+                ErrorData::internal_error(format!("serializing the answer: {e}"), None)
+            })?;
+            let mut result = CallToolResult::structured(value);
+            result.content = vec![ContentBlock::text(text)];
+            Ok(result)
+        }
+        // A tool-level failure the caller (often a model) can read and act on.
+        Err(message) => Ok(CallToolResult::error(vec![ContentBlock::text(message)])),
+    }
 }
 
-/// A tool-level failure the caller (often a model) can read and act on.
-fn failure(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.into())])
-}
+/// The one implementation of each data tool, shared by MCP and the AI analyst.
+impl<T: Telemetry> NetspyMcp<T> {
+    async fn network_summary(&self, args: &WindowArgs) -> Answer<ConnectionSummary> {
+        let s = self
+            .telemetry
+            .connection_summary(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            format::network_summary(&s, args.pid, args.process_name.as_deref()),
+            s,
+        ))
+    }
 
-fn telemetry_failure(e: TelemetryError) -> CallToolResult {
-    failure(e.to_string())
+    async fn connections(&self, args: &ListArgs) -> Answer<ConnectionList> {
+        let list = self
+            .telemetry
+            .list_connections(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((format::connection_list(&list), list))
+    }
+
+    async fn patterns(&self, args: &WindowArgs) -> Answer<Analysis> {
+        let a = self
+            .telemetry
+            .analyze_patterns(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((format::analysis(&a), a))
+    }
+
+    async fn drop_summary(&self, args: &WindowArgs) -> Answer<DropSummary> {
+        let s = self
+            .telemetry
+            .drop_summary(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            format::drop_summary(&s, args.pid, args.process_name.as_deref()),
+            s,
+        ))
+    }
+
+    async fn drops(&self, args: &ListArgs) -> Answer<DropList> {
+        let list = self
+            .telemetry
+            .list_drops(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((format::drop_list(&list), list))
+    }
+
+    /// The local analysis that stands in when the AI cannot answer, after `why`.
+    async fn without_ai(&self, why: &str, window: &WindowArgs) -> Answer<Analysis> {
+        let (analysis, answer) = self.patterns(window).await?;
+        Ok((
+            format!("AI Network Insights: {why}\n\nLocal analysis instead:\n{analysis}"),
+            answer,
+        ))
+    }
 }
 
 #[tool_router]
@@ -60,17 +146,7 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<WindowArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = match args.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(failure(e)),
-        };
-        match self.telemetry.connection_summary(request).await {
-            Ok(s) => answer(
-                format::network_summary(&s, args.pid, args.process_name.as_deref()),
-                &s,
-            ),
-            Err(e) => Ok(telemetry_failure(e)),
-        }
+        respond(self.network_summary(&args).await)
     }
 
     /// List recent connection attempts.
@@ -83,14 +159,7 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<ListArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = match args.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(failure(e)),
-        };
-        match self.telemetry.list_connections(request).await {
-            Ok(list) => answer(format::connection_list(&list), &list),
-            Err(e) => Ok(telemetry_failure(e)),
-        }
+        respond(self.connections(&args).await)
     }
 
     /// Analyse connection patterns.
@@ -103,14 +172,7 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<WindowArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = match args.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(failure(e)),
-        };
-        match self.telemetry.analyze_patterns(request).await {
-            Ok(a) => answer(format::analysis(&a), &a),
-            Err(e) => Ok(telemetry_failure(e)),
-        }
+        respond(self.patterns(&args).await)
     }
 
     /// Count packet drops.
@@ -123,17 +185,7 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<WindowArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = match args.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(failure(e)),
-        };
-        match self.telemetry.drop_summary(request).await {
-            Ok(s) => answer(
-                format::drop_summary(&s, args.pid, args.process_name.as_deref()),
-                &s,
-            ),
-            Err(e) => Ok(telemetry_failure(e)),
-        }
+        respond(self.drop_summary(&args).await)
     }
 
     /// List recent packet drops.
@@ -146,19 +198,12 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<ListArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = match args.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(failure(e)),
-        };
-        match self.telemetry.list_drops(request).await {
-            Ok(list) => answer(format::drop_list(&list), &list),
-            Err(e) => Ok(telemetry_failure(e)),
-        }
+        respond(self.drops(&args).await)
     }
 
     /// AI analysis of a text.
     #[tool(
-        description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next.",
+        description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next. Without a configured endpoint, says how to configure one and gives the local pattern analysis.",
         annotations(title = "AI insights", read_only_hint = true, open_world_hint = true)
     )]
     async fn ai_insights(
@@ -166,14 +211,30 @@ impl<T: Telemetry> NetspyMcp<T> {
         Parameters(args): Parameters<InsightsArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         if args.summary_text.trim().is_empty() {
-            return Ok(failure("summary_text must not be empty"));
+            return respond::<()>(Err("summary_text must not be empty".into()));
         }
-        self.not_configured(None).await
+        let window = WindowArgs::default();
+        match &self.insights {
+            None => respond(
+                self.without_ai(
+                    &format!("no AI endpoint is configured. {HOW_TO_CONFIGURE}"),
+                    &window,
+                )
+                .await,
+            ),
+            Some(ai) => match ai.analyze_text(&args.summary_text).await {
+                Ok(text) => respond(Ok((
+                    format!("AI Network Insights:\n{text}"),
+                    serde_json::json!({"analysis": text}),
+                ))),
+                Err(e) => respond(self.without_ai(&e.to_string(), &window).await),
+            },
+        }
     }
 
     /// AI analysis of a question, with the model calling the telemetry tools itself.
     #[tool(
-        description = "Ask an AI model a question about this host's network behaviour; the model looks the data up itself with the read-only telemetry tools.",
+        description = "Ask an AI model a question about this host's network behaviour; the model looks the data up itself with the read-only telemetry tools (a bounded number of calls).",
         annotations(
             title = "Contextual analysis",
             read_only_hint = true,
@@ -185,39 +246,68 @@ impl<T: Telemetry> NetspyMcp<T> {
         Parameters(args): Parameters<ContextualArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         if args.query.trim().is_empty() {
-            return Ok(failure("query must not be empty"));
+            return respond::<()>(Err("query must not be empty".into()));
         }
         let window = WindowArgs {
             pid: args.pid,
             process_name: args.process_name.clone(),
             duration: args.duration,
         };
-        self.not_configured(Some(window)).await
+        if let Err(e) = window.request() {
+            return respond::<()>(Err(e));
+        }
+        match &self.insights {
+            None => respond(
+                self.without_ai(
+                    &format!("no AI endpoint is configured. {HOW_TO_CONFIGURE}"),
+                    &window,
+                )
+                .await,
+            ),
+            Some(ai) => {
+                let focus = Focus {
+                    pid: args.pid,
+                    process_name: args.process_name.clone(),
+                    duration: args.duration,
+                };
+                match ai.contextual(&args.query, &focus, self).await {
+                    Ok(text) => respond(Ok((
+                        format!("AI Network Insights:\n{text}"),
+                        serde_json::json!({"analysis": text}),
+                    ))),
+                    Err(e) => respond(self.without_ai(&e.to_string(), &window).await),
+                }
+            }
+        }
     }
 }
 
-impl<T: Telemetry> NetspyMcp<T> {
-    /// Until an AI endpoint is configured: say how, and give the local analysis instead.
-    async fn not_configured(
-        &self,
-        window: Option<WindowArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let mut text = String::from(
-            "AI Network Insights: no AI endpoint is configured. Set OPENAI_API_KEY (and OPENAI_BASE_URL and \
-             NETSPY_MODEL for other OpenAI-compatible servers such as Ollama or vLLM) where netspy runs.\n\n\
-             Local analysis instead:\n",
-        );
-        let window = window.unwrap_or_default();
-        let request = match window.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(failure(e)),
-        };
-        match self.telemetry.analyze_patterns(request).await {
-            Ok(a) => {
-                text.push_str(&format::analysis(&a));
-                answer(text, &a)
-            }
-            Err(e) => Ok(telemetry_failure(e)),
+fn parse<A: DeserializeOwned>(arguments: Value) -> Result<A, String> {
+    serde_json::from_value(arguments).map_err(|e| format!("invalid arguments: {e}"))
+}
+
+impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
+    fn specs(&self) -> Vec<ToolSpec> {
+        Self::tool_router()
+            .list_all()
+            .into_iter()
+            .filter(|t| DATA_TOOLS.contains(&t.name.as_ref()))
+            .map(|t| ToolSpec {
+                name: t.name.to_string(),
+                description: t.description.map(|d| d.to_string()).unwrap_or_default(),
+                parameters: Value::Object(t.input_schema.as_ref().clone()),
+            })
+            .collect()
+    }
+
+    async fn execute(&self, name: &str, arguments: Value) -> Result<String, String> {
+        match name {
+            "get_network_summary" => Ok(self.network_summary(&parse(arguments)?).await?.0),
+            "list_connections" => Ok(self.connections(&parse(arguments)?).await?.0),
+            "analyze_patterns" => Ok(self.patterns(&parse(arguments)?).await?.0),
+            "get_packet_drop_summary" => Ok(self.drop_summary(&parse(arguments)?).await?.0),
+            "list_packet_drops" => Ok(self.drops(&parse(arguments)?).await?.0),
+            other => Err(format!("{other:?} is not an available tool")),
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn url() -> &'static str {
             // The test process makes the traffic it checks: watch it too.
             probes: ProbeOptions::default(),
             allowed_origins: vec![],
+            insights: None,
         };
         let addr = spawn(move |listener| async move {
             serve(listener, config, CancellationToken::new())
@@ -62,6 +63,7 @@ pub fn bare_api(token: Option<&str>) -> String {
         );
         let mcp = netspy::mcp::router(
             query.clone(),
+            None,
             netspy::mcp::OriginPolicy::for_listen(listener.local_addr().unwrap(), vec![]),
             CancellationToken::new(),
         );
@@ -99,6 +101,7 @@ where
 
 /// An HTTP client with a timeout.
 pub fn client() -> Client {
+    netspy::tls::install_provider();
     Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
