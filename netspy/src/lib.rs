@@ -18,6 +18,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod daemon;
+mod error_chain;
 pub mod events;
 pub mod insights;
 pub mod mcp;

@@ -191,7 +191,9 @@ impl Chat {
             OpenAIError::Reqwest(e) if e.is_timeout() => {
                 InsightsError::Timeout(endpoint, self.timeout.as_secs())
             }
-            OpenAIError::Reqwest(e) => InsightsError::Unreachable(endpoint, chain(&e)),
+            OpenAIError::Reqwest(e) => {
+                InsightsError::Unreachable(endpoint, crate::error_chain::error_chain(&e))
+            }
             OpenAIError::JSONDeserialize(e, _) => InsightsError::Protocol(endpoint, e.to_string()),
             other => InsightsError::Protocol(endpoint, other.to_string()),
         };
@@ -211,15 +213,4 @@ impl Chat {
             other => other,
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -8,6 +8,8 @@ use aya::{
 };
 use serde::Serialize;
 
+use crate::error_chain::error_chain;
+
 /// One way to attach one program.
 #[derive(Clone, Copy, Debug)]
 enum Attachment {
@@ -72,21 +74,6 @@ fn program_mut<'a>(
             format!("program {name} is not in the object"),
         ))
     })
-}
-
-/// "outer: inner: innermost", so that the kernel's own words reach the user.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// A hook: one or more attachments that only work together (connect needs enter and exit).

@@ -230,23 +230,12 @@ fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, ProbeError> {
 }
 
 fn load_error(e: aya::EbpfError) -> ProbeError {
-    let text = attach_error_text(&e);
+    let text = crate::error_chain::error_chain(&e);
     if text.contains("Operation not permitted") || text.contains("EPERM") {
         ProbeError::NotPrivileged
     } else {
         ProbeError::Load(text)
     }
-}
-
-fn attach_error_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK. Newer ones use memcg, and
