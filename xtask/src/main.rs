@@ -21,7 +21,7 @@ enum Task {
     /// `cargo fmt --check` and clippy with -D warnings on userspace and eBPF crates.
     Lint,
     /// Install what the tests need: nftables from apt when `nft` is missing, and a Python venv
-    /// with the official MCP SDK (target/mcp-venv) for the MCP client tests.
+    /// (target/mcp-venv) with the official MCP SDK and schemathesis.
     Setup,
 }
 
@@ -37,8 +37,9 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The official Python MCP SDK version the MCP tests drive netspy with.
-const MCP_SDK: &str = "mcp==2.3.0";
+/// Outside peers the tests drive netspy with: the official Python MCP SDK, and schemathesis
+/// (fuzzes the REST API from its OpenAPI document).
+const PYTHON_PEERS: [&str; 2] = ["mcp==2.3.0", "schemathesis==4.32.5"];
 
 fn setup() -> anyhow::Result<()> {
     if !found("nft") {
@@ -56,24 +57,26 @@ fn setup() -> anyhow::Result<()> {
     }
     let venv = workspace_root().join("target/mcp-venv");
     let python = venv.join("bin/python");
-    let has_sdk = Command::new(&python)
-        .args(["-c", "import mcp.client.streamable_http"])
+    let has_peers = Command::new(&python)
+        .args(["-c", "import mcp.client.streamable_http, schemathesis"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_sdk {
+    if !has_peers {
         eprintln!(
-            "xtask: installing the Python MCP SDK into {}",
+            "xtask: installing {} into {}",
+            PYTHON_PEERS.join(" "),
             venv.display()
         );
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            MCP_SDK,
-        ]))?;
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PYTHON_PEERS))?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
 };
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::ApiError;
 
@@ -40,8 +41,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Params<T> {
                 "give parameters in the query string or in a JSON body, not both",
             ));
         }
-        serde_json::from_slice(&body)
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        // serde would also take an array for a struct; the API takes objects only.
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "the JSON body must be an object of parameters",
+            ));
+        }
+        serde_json::from_value(integral(value))
             .map(Self)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// JSON has one number type: `60.0` is a valid integer to JSON Schema, so it is one here.
+fn integral(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, integral(v))).collect())
+        }
+        other => other,
     }
 }

@@ -12,13 +12,16 @@ use crate::query::{ListRequest, SummaryRequest};
 pub struct WindowArgs {
     /// Only this process id.
     #[serde(default)]
+    #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern,
     /// e.g. `python*`).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub process_name: Option<String>,
     /// Look back this many seconds (default 60).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 31_536_000))]
     pub duration: Option<i64>,
 }
 
@@ -28,15 +31,19 @@ pub struct WindowArgs {
 pub struct ListArgs {
     /// Only this process id.
     #[serde(default)]
+    #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub process_name: Option<String>,
     /// At most this many events, the most recent (default 100).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub max_events: Option<i64>,
     /// Only the last this many seconds (default: the daemon's whole history).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 31_536_000))]
     pub duration: Option<i64>,
 }
 
@@ -56,12 +63,15 @@ pub struct ContextualArgs {
     pub query: String,
     /// Focus on this process id.
     #[serde(default)]
+    #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Focus on processes with this name.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub process_name: Option<String>,
     /// Look back this many seconds (default 60).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 31_536_000))]
     pub duration: Option<i64>,
 }
 

@@ -242,11 +242,6 @@ impl Query {
     /// The most recent matching connect attempts, grouped by pid.
     pub fn list_connections(&self, req: &ListRequest) -> Result<ConnectionList, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
-        if req.include_routine.is_some() {
-            return Err(QueryError::BadRequest(
-                "include_routine applies to packet drops only".into(),
-            ));
-        }
         let store = self.read();
         let scope = req.scope().resolve(&store, None)?;
         let (views, matched) = Self::connection_views(&store, &scope.selection, limit, None);

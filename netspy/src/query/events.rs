@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectionView, DropView, EventsRequest, Query, QueryError, drops::drop_views};
+use super::{
+    ConnectionView, DropView, EventKind, EventsRequest, OutcomeFilter, Query, QueryError,
+    drops::drop_views,
+};
 use crate::store::Outcome;
 
 /// One event of either kind (each carries its `type`).
@@ -61,37 +64,27 @@ pub struct EventsFilters {
     pub limit: usize,
 }
 
-fn parse_outcome(name: &str) -> Result<Outcome, QueryError> {
-    Ok(match name {
-        "established" => Outcome::Established,
-        "refused" => Outcome::Refused,
-        "timed_out" => Outcome::TimedOut,
-        "failed" => Outcome::Failed,
-        "aborted" => Outcome::Aborted,
-        "unknown" => Outcome::Unknown,
-        other => {
-            return Err(QueryError::BadRequest(format!(
-                "unknown outcome {other:?}; use established, refused, timed_out, failed, aborted or unknown"
-            )));
-        }
-    })
+fn stored(outcome: OutcomeFilter) -> Outcome {
+    match outcome {
+        OutcomeFilter::Established => Outcome::Established,
+        OutcomeFilter::Refused => Outcome::Refused,
+        OutcomeFilter::TimedOut => Outcome::TimedOut,
+        OutcomeFilter::Failed => Outcome::Failed,
+        OutcomeFilter::Aborted => Outcome::Aborted,
+        OutcomeFilter::Unknown => Outcome::Unknown,
+    }
 }
 
 impl Query {
     /// Events of one or both kinds, filtered.
     pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
-        let (connections, drops) = match req.kind.as_deref() {
-            None | Some("") => (true, true),
-            Some("connection") => (true, false),
-            Some("packet_drop") => (false, true),
-            Some(other) => {
-                return Err(QueryError::BadRequest(format!(
-                    "unknown type {other:?}; use connection or packet_drop"
-                )));
-            }
+        let (connections, drops) = match req.kind {
+            None => (true, true),
+            Some(EventKind::Connection) => (true, false),
+            Some(EventKind::PacketDrop) => (false, true),
         };
-        let outcome = req.outcome.as_deref().map(parse_outcome).transpose()?;
+        let outcome = req.outcome.map(stored);
         if outcome.is_some() && !connections {
             return Err(QueryError::BadRequest(
                 "outcome applies to connection events only".into(),
@@ -122,7 +115,11 @@ impl Query {
             total_count: total,
             query_time: Utc::now(),
             filters: EventsFilters {
-                kind: req.kind.clone().unwrap_or_default(),
+                kind: match req.kind {
+                    None => String::new(),
+                    Some(EventKind::Connection) => "connection".to_owned(),
+                    Some(EventKind::PacketDrop) => "packet_drop".to_owned(),
+                },
                 pid: req.pid.unwrap_or(0),
                 command: scope.command,
                 since: req.since,

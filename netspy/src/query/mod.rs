@@ -18,7 +18,7 @@ pub use self::{
     connections::{ConnectionList, ConnectionSummary, ConnectionView, OutcomeCounts},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
-    request::{EventsRequest, ListRequest, Scope, SummaryRequest},
+    request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     telemetry::{Telemetry, TelemetryError},
 };

@@ -29,16 +29,20 @@ pub struct Scope {
 pub struct SummaryRequest {
     /// Only this process id.
     #[serde(default)]
+    #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
     /// `[...]` make it a glob: `python*`.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub command: Option<String>,
     /// Same as `command` (the original API accepted both).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub process_name: Option<String>,
     /// Look back this many seconds from now (default 60). Ignored when `since` is given.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 31_536_000))]
     pub duration_seconds: Option<i64>,
     /// Start of the window (RFC 3339), inclusive.
     #[serde(default)]
@@ -68,16 +72,20 @@ impl SummaryRequest {
 pub struct ListRequest {
     /// Only this process id.
     #[serde(default)]
+    #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
     /// `[...]` make it a glob: `python*`.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub command: Option<String>,
     /// Same as `command` (the original API accepted both).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub process_name: Option<String>,
     /// Look back this many seconds from now (default the whole history). Ignored when `since` is given.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 31_536_000))]
     pub duration_seconds: Option<i64>,
     /// Start of the window (RFC 3339), inclusive.
     #[serde(default)]
@@ -88,6 +96,7 @@ pub struct ListRequest {
     /// At most this many events, the most recent (default 100; capped by the daemon's
     /// maximum, which the answer reports).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub limit: Option<i64>,
     /// Drops: include routine drops (sockets closing, queues purged), left out by default.
     #[serde(default)]
@@ -114,16 +123,20 @@ impl ListRequest {
 pub struct EventsRequest {
     /// Only this process id.
     #[serde(default)]
+    #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
     /// `[...]` make it a glob: `python*`.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub command: Option<String>,
     /// Same as `command` (the original API accepted both).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub process_name: Option<String>,
     /// Look back this many seconds from now (default the whole history). Ignored when `since` is given.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 31_536_000))]
     pub duration_seconds: Option<i64>,
     /// Start of the window (RFC 3339), inclusive.
     #[serde(default)]
@@ -133,15 +146,15 @@ pub struct EventsRequest {
     pub until: Option<DateTime<Utc>>,
     /// `connection` or `packet_drop` (default both).
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<EventKind>,
     /// At most this many events, the most recent (default 100; capped by the daemon's
     /// maximum, which the answer reports).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub limit: Option<i64>,
-    /// Connections only: `established`, `refused`, `timed_out`, `failed`, `aborted`,
-    /// `unknown`.
+    /// Connections only: the TCP result.
     #[serde(default)]
-    pub outcome: Option<String>,
+    pub outcome: Option<OutcomeFilter>,
     /// Drops: include routine drops (sockets closing, queues purged), left out by default.
     #[serde(default)]
     pub include_routine: Option<bool>,
@@ -159,4 +172,32 @@ impl EventsRequest {
             until: self.until,
         }
     }
+}
+
+/// Kinds of events.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Connect attempts.
+    Connection,
+    /// Packet drops.
+    PacketDrop,
+}
+
+/// TCP results to filter connections by.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeFilter {
+    /// Handshake completed.
+    Established,
+    /// Refused by the peer.
+    Refused,
+    /// No answer.
+    TimedOut,
+    /// Another error.
+    Failed,
+    /// Closed before completing.
+    Aborted,
+    /// No TCP result known.
+    Unknown,
 }

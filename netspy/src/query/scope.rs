@@ -43,17 +43,19 @@ impl Scope {
     ) -> Result<Resolved, QueryError> {
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         let retention = i64::try_from(store.limits().max_age.as_secs()).unwrap_or(i64::MAX);
-        let until_ns = match self.until {
-            Some(t) => t
-                .timestamp_nanos_opt()
-                .ok_or_else(|| bad("until is out of range"))?,
-            None => i64::MAX,
+        // Instants beyond what nanoseconds since 1970 can hold (years 1677..2262) clamp:
+        // nothing was recorded outside that range anyway.
+        let clamp = |t: chrono::DateTime<Utc>| {
+            t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
         };
+        let until_ns = self.until.map_or(i64::MAX, clamp);
         let (since_ns, duration_seconds) = match (self.since, self.duration_seconds) {
             (Some(since), _) => {
-                let since_ns = since
-                    .timestamp_nanos_opt()
-                    .ok_or_else(|| bad("since is out of range"))?;
+                let since_ns = clamp(since);
                 let end = until_ns.min(now);
                 (
                     since_ns,
