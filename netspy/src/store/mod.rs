@@ -7,28 +7,28 @@
 //! address, whichever of the two arrives first.
 
 mod intern;
+mod join;
 mod records;
 mod table;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use serde::Serialize;
 
 #[cfg(test)]
 mod tests;
 
-use self::{intern::Interner, records::protocol_code};
+use self::{
+    intern::Interner,
+    join::{JoinKey, Joiner},
+    records::protocol_code,
+};
 pub use self::{
     intern::Sym,
     records::{Endpoint, Outcome, StoredConnection, StoredDrop, protocol_of_code},
     table::{Record, Selection, Table},
 };
 use crate::events::{ConnectionEvent, Destination, Event, PacketDrop, TcpOutcome, TcpResult};
-
-/// Outcomes that arrived before their connect event wait at most this many.
-const EARLY_OUTCOMES_MAX: usize = 4096;
-/// Connects waiting for their outcome (a SYN in flight) are tracked up to this many.
-const AWAITING_MAX: usize = 65_536;
 
 /// How much history to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +77,7 @@ pub struct Store {
     endpoints: Interner<Endpoint>,
     kernel_names: Interner<Arc<str>>,
     cgroups: Interner<u64>,
-    awaiting_outcome: HashMap<u64, u64>,
-    early_outcomes: HashMap<u64, TcpOutcome>,
+    outcomes: Joiner,
     stats: StoreStats,
 }
 
@@ -93,8 +92,7 @@ impl Store {
             endpoints: Interner::default(),
             kernel_names: Interner::default(),
             cgroups: Interner::default(),
-            awaiting_outcome: HashMap::new(),
-            early_outcomes: HashMap::new(),
+            outcomes: Joiner::default(),
             stats: StoreStats::default(),
         }
     }
@@ -141,15 +139,18 @@ impl Store {
             outcome: Outcome::Unknown,
             outcome_errno: 0,
         };
-        let is_tcp = matches!(c.raw_protocol, 6 | 262) && c.sock != 0;
+        let time_ns = record.time_ns;
         let seq = self.connections.push(record);
-        if is_tcp {
-            match self.early_outcomes.remove(&c.sock) {
-                Some(outcome) => self.apply_outcome(seq, &outcome),
-                None if self.awaiting_outcome.len() < AWAITING_MAX => {
-                    self.awaiting_outcome.insert(c.sock, seq);
-                }
-                None => {}
+        if let (6 | 262, Destination::Ip { ip, port }, true) =
+            (c.raw_protocol, &c.destination, c.sock != 0)
+        {
+            let key = JoinKey {
+                sock: c.sock,
+                ip: *ip,
+                port: *port,
+            };
+            if let Some(outcome) = self.outcomes.connect(key, seq, time_ns) {
+                self.apply_outcome(seq, &outcome);
             }
         }
         self.enforce_count();
@@ -166,14 +167,8 @@ impl Store {
     }
 
     fn add_outcome(&mut self, outcome: TcpOutcome) {
-        match self.awaiting_outcome.remove(&outcome.sock) {
-            Some(seq) => self.apply_outcome(seq, &outcome),
-            // The outcome of a blocking connect is decided inside the syscall, so it can
-            // overtake its connect event (they travel in different ring buffers).
-            None if self.early_outcomes.len() < EARLY_OUTCOMES_MAX => {
-                self.early_outcomes.insert(outcome.sock, outcome);
-            }
-            None => self.stats.unmatched_outcomes += 1,
+        if let Some((seq, outcome)) = self.outcomes.outcome(outcome) {
+            self.apply_outcome(seq, &outcome);
         }
     }
 
@@ -267,15 +262,9 @@ impl Store {
             self.pop_drop();
             self.stats.evicted_by_age += 1;
         }
-        // An early outcome waits a few seconds at most for its connect event.
-        let early_cutoff = now_ns.saturating_sub(10_000_000_000);
-        let before = self.early_outcomes.len();
-        self.early_outcomes
-            .retain(|_, o| nanos(o.time) >= early_cutoff);
-        self.stats.unmatched_outcomes += (before - self.early_outcomes.len()) as u64;
-        let connections = &mut self.connections;
-        self.awaiting_outcome
-            .retain(|_, seq| connections.get_mut(*seq).is_some());
+        let connections = &self.connections;
+        self.outcomes
+            .expire(now_ns, |seq| connections.contains(seq));
     }
 
     fn pop_connection(&mut self) {
@@ -373,6 +362,7 @@ impl Store {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,
             interned_values: interned as u64,
+            unmatched_outcomes: self.outcomes.unmatched,
             ..self.stats
         }
     }

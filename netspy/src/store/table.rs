@@ -99,6 +99,11 @@ impl<R: Record> Table<R> {
         self.records.get_mut(usize::try_from(index).ok()?)
     }
 
+    /// True when record `seq` is still held.
+    pub fn contains(&self, seq: u64) -> bool {
+        self.get(seq).is_some()
+    }
+
     fn get(&self, seq: u64) -> Option<&R> {
         let index = seq.checked_sub(self.first_seq)?;
         self.records.get(usize::try_from(index).ok()?)

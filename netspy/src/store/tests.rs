@@ -161,3 +161,36 @@ fn drops_keep_reason_location_and_tuple() {
     assert_eq!(&*store.kernel_name(r.location), "tcp_v4_rcv+0x91");
     assert_eq!((r.sport, r.dport, r.protocol, r.pid), (1, 2, 6, 0));
 }
+
+#[test]
+fn reused_socket_addresses_pair_in_order() {
+    let mut store = Store::new(Limits::default());
+    // Two connects on the same kernel socket address (freed and reused) before either outcome.
+    store.ingest(connect(T0, 1, "curl", 0xa, 443));
+    store.ingest(connect(T0 + 10_000_000, 1, "curl", 0xa, 443));
+    store.ingest(outcome(T0 + 3_000_000, 0xa, TcpResult::Refused, 111));
+    store.ingest(outcome(T0 + 13_000_000, 0xa, TcpResult::Established, 0));
+    let results: Vec<_> = store
+        .connections()
+        .select(&all())
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(results, vec![Outcome::Refused, Outcome::Established]);
+    assert_eq!(store.stats().unmatched_outcomes, 0);
+}
+
+#[test]
+fn a_connect_that_failed_before_its_syn_is_not_paired_with_a_later_outcome() {
+    let mut store = Store::new(Limits::default());
+    // A connect that failed before sending a SYN (no outcome will ever come) ...
+    store.ingest(connect(T0, 1, "curl", 0xa, 443));
+    // ... then the address is reused; this connect's SYN leaves 1 s later.
+    store.ingest(connect(T0 + 1_000_000_000, 1, "curl", 0xa, 443));
+    store.ingest(outcome(T0 + 1_002_500_000, 0xa, TcpResult::Established, 0));
+    let results: Vec<_> = store
+        .connections()
+        .select(&all())
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(results, vec![Outcome::Unknown, Outcome::Established]);
+}
