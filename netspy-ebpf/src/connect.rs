@@ -16,7 +16,9 @@ use netspy_common::{
 };
 
 use crate::{
-    kernel::{Failure, config, current_task, ignored, now_ns, read_field, read_kernel, run},
+    kernel::{
+        Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
+    },
     maps::{CONNECT_EVENTS, PENDING_CONNECTS, SOCK_OWNERS, SockOwner},
 };
 
@@ -170,7 +172,10 @@ fn try_sys_exit_connect(ctx: &TracePointContext) -> Result<(), Failure> {
     ev.ret = ret;
     ev.syscall_ns = now.saturating_sub(ev.ts_ns);
     ev.ts_ns = now;
-    let sent = CONNECT_EVENTS.output::<ConnectEvent>(&*ev, 0);
+    let sent = CONNECT_EVENTS.output::<ConnectEvent>(
+        &*ev,
+        output_flags(&CONNECT_EVENTS, size_of::<ConnectEvent>()),
+    );
     let _ = PENDING_CONNECTS.remove(&id);
     sent.map_err(|_| Failure(counters::LOST_CONNECT))
 }

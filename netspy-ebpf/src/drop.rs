@@ -14,7 +14,7 @@ use aya_ebpf::{
 use netspy_common::{config::ABSENT, counters, drop::DropEvent, family, flags, task::TaskInfo};
 
 use crate::{
-    kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run},
+    kernel::{Failure, config, ignored, now_ns, output_flags, read_field, read_kernel, run},
     maps::{DROP_EVENTS, SOCK_OWNERS},
 };
 
@@ -93,7 +93,7 @@ fn handle_drop(skb: u64, location: u64, reason: u32, rx_sk: u64) -> Result<(), F
     // A header we cannot read still leaves a drop worth reporting (reason, location, owner).
     let _ = parse_headers(skb, &mut ev);
     DROP_EVENTS
-        .output::<DropEvent>(&ev, 0)
+        .output::<DropEvent>(&ev, output_flags(&DROP_EVENTS, size_of::<DropEvent>()))
         .map_err(|_| Failure(counters::LOST_DROP))
 }
 

@@ -15,7 +15,9 @@ use netspy_common::{
 };
 
 use crate::{
-    kernel::{Failure, config, current_task, ignored, now_ns, read_field, read_kernel, run},
+    kernel::{
+        Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
+    },
     maps::{SOCK_OWNERS, SockOwner, TCP_EVENTS},
 };
 
@@ -105,6 +107,6 @@ fn emit_outcome(
         ev.daddr[..4].copy_from_slice(&daddr);
     }
     TCP_EVENTS
-        .output::<TcpOutcomeEvent>(&ev, 0)
+        .output::<TcpOutcomeEvent>(&ev, output_flags(&TCP_EVENTS, size_of::<TcpOutcomeEvent>()))
         .map_err(|_| Failure(counters::LOST_TCP))
 }

@@ -1,12 +1,16 @@
 //! One async reader per ring buffer: drains records, decodes them, counts them, and sends
 //! the events on.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use aya::maps::{MapData, RingBuf};
+use netspy_common::counters;
 use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +50,26 @@ impl Received {
     }
 }
 
+/// Decodes every record waiting in the ring into `batch`.
+fn read_all(
+    ring: &mut RingBuf<MapData>,
+    kind: Kind,
+    names: &KernelNames,
+    received: &Received,
+    batch: &mut Vec<Event>,
+) {
+    while let Some(record) = ring.next() {
+        received.counter(kind).fetch_add(1, Ordering::Relaxed);
+        match names.decode(kind, &record) {
+            Ok(event) => batch.push(event),
+            Err(e) => {
+                received.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
 /// Starts the reader task for one ring buffer.
 pub fn spawn(
     ring: RingBuf<MapData>,
@@ -63,29 +87,27 @@ pub fn spawn(
         .map_err(std::io::Error::from)?;
     tokio::spawn(async move {
         let mut batch = Vec::new();
+        // The kernel wakes us only for a batch (see netspy-ebpf output_flags); the timer
+        // picks up whatever is waiting in between.
+        let mut drain = tokio::time::interval(Duration::from_millis(counters::DRAIN_INTERVAL_MS));
+        drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let mut guard = tokio::select! {
+            tokio::select! {
                 () = cancel.cancelled() => return,
+                _ = drain.tick() => read_all(fd.get_mut(), kind, &names, &received, &mut batch),
                 guard = fd.readable_mut() => match guard {
-                    Ok(guard) => guard,
+                    Ok(mut guard) => {
+                        // Clear first: a wakeup that lands while we drain must not be lost
+                        // (the kernel wakes us once per batch, not per record).
+                        guard.clear_ready();
+                        read_all(guard.get_inner_mut(), kind, &names, &received, &mut batch);
+                    }
                     Err(e) => {
                         tracing::error!(?kind, "ring buffer poll failed: {e}");
                         return;
                     }
                 },
-            };
-            let ring = guard.get_inner_mut();
-            while let Some(record) = ring.next() {
-                received.counter(kind).fetch_add(1, Ordering::Relaxed);
-                match names.decode(kind, &record) {
-                    Ok(event) => batch.push(event),
-                    Err(e) => {
-                        received.decode_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("{e}");
-                    }
-                }
             }
-            guard.clear_ready();
             for event in batch.drain(..) {
                 if tx.send(event).await.is_err() {
                     return; // nobody listens any more
