@@ -68,11 +68,6 @@ pub enum Kind {
     PacketDrop,
 }
 
-impl Kind {
-    /// Every kind, in ring-buffer order.
-    pub const ALL: [Self; 3] = [Self::Connection, Self::TcpOutcome, Self::PacketDrop];
-}
-
 /// The process (and thread) an event belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Process {

@@ -107,7 +107,6 @@ pub struct Probes {
     counters: PerCpuArray<MapData, u64>,
     received: Arc<Received>,
     status: Vec<ProbeStatus>,
-    names: Arc<KernelNames>,
     _ebpf: Ebpf,
 }
 
@@ -177,7 +176,6 @@ impl Probes {
             counters,
             received,
             status,
-            names,
             _ebpf: ebpf,
         };
         Ok((probes, rx))
@@ -186,11 +184,6 @@ impl Probes {
     /// How each probe is attached.
     pub fn status(&self) -> &[ProbeStatus] {
         &self.status
-    }
-
-    /// What decoding uses (drop reason names, symbols, clock).
-    pub fn names(&self) -> &Arc<KernelNames> {
-        &self.names
     }
 
     /// Current counters: received (userspace) and lost (kernel, summed over CPUs).
