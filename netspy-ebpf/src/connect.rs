@@ -6,7 +6,7 @@
 //! Minimum kernel: 5.8 (ring buffers), 5.5 (`bpf_probe_read_user`).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_user, generated},
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, generated},
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -75,28 +75,34 @@ fn try_sys_enter_connect(ctx: &TracePointContext) -> Result<(), Failure> {
 /// leaves them zero: the syscall itself then fails with EFAULT, which the event reports.
 #[inline(always)]
 fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
-    // SAFETY: bpf_probe_read_user checks the user address.
-    let Ok(fam) = (unsafe { bpf_probe_read_user(uaddr as *const u16) }) else {
+    // One user-memory read for the fixed part (each read costs ~120 ns): sockaddr_in6 (28
+    // bytes) is the largest IP sockaddr; shorter ones are read as far as the caller passed.
+    let mut raw = [0u8; 28];
+    let len: u32 = if addrlen >= 28 {
+        28
+    } else if addrlen >= 16 {
+        16
+    } else if addrlen >= 2 {
+        2
+    } else {
         return;
     };
+    // SAFETY: `len` <= the buffer's size; bpf_probe_read_user checks the user address.
+    let read =
+        unsafe { generated::bpf_probe_read_user(raw.as_mut_ptr().cast(), len, uaddr as *const _) };
+    if read != 0 {
+        return;
+    }
+    let fam = u16::from_ne_bytes([raw[0], raw[1]]);
     ev.family = fam;
     match fam {
-        family::INET => {
-            // SAFETY: as above.
-            if let Ok(sin) = unsafe { bpf_probe_read_user((uaddr + 2) as *const [u8; 6]) } {
-                ev.dport = u16::from_be_bytes([sin[0], sin[1]]);
-                ev.daddr[..4].copy_from_slice(&sin[2..6]);
-            }
+        family::INET if len >= 16 => {
+            ev.dport = u16::from_be_bytes([raw[2], raw[3]]);
+            ev.daddr[..4].copy_from_slice(&raw[4..8]);
         }
-        family::INET6 => {
-            // SAFETY: as above.
-            if let Ok(port) = unsafe { bpf_probe_read_user((uaddr + 2) as *const [u8; 2]) } {
-                ev.dport = u16::from_be_bytes(port);
-            }
-            // SAFETY: as above.
-            if let Ok(addr) = unsafe { bpf_probe_read_user((uaddr + 8) as *const [u8; 16]) } {
-                ev.daddr = addr;
-            }
+        family::INET6 if len >= 28 => {
+            ev.dport = u16::from_be_bytes([raw[2], raw[3]]);
+            ev.daddr.copy_from_slice(&raw[8..24]);
         }
         family::UNIX => {
             // Read only what the caller passed: sun_path may end right at addrlen.
