@@ -412,3 +412,76 @@ fn openapi_and_docs_describe_every_endpoint() {
         .unwrap();
     assert!(page.contains("/api/list-packet-drops") && page.contains("duration_seconds"));
 }
+
+#[test]
+fn metrics_parse_with_prometheus_own_parser() {
+    url();
+    drop(
+        TcpStream::connect(
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    poll("/health", |h| {
+        h["events"]["received"]["connection"].as_u64() > Some(0)
+    });
+    let response = client().get(format!("{}/metrics", url())).send().unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().unwrap();
+    // The Python client library of the Prometheus project parses what a scraper would.
+    let parse = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        key = s.name + "".join("|%s=%s" % kv for kv in sorted(s.labels.items()))
+        out[key] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(common::daemon::mcp_python())
+        .args(["-c", parse])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the parser refused:\n{text}");
+    let samples: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(samples["netspy_ready"], 1.0);
+    for probe in ["connect", "tcp_outcome", "packet_drop"] {
+        assert_eq!(
+            samples[format!("netspy_probe_attached|probe={probe}")],
+            1.0,
+            "{probe}"
+        );
+    }
+    assert!(
+        samples["netspy_events_received_total|kind=connection"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        samples["netspy_events_lost_in_kernel_total|kind=connection"],
+        0.0
+    );
+    assert!(
+        samples["netspy_history_events|kind=connection"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+}

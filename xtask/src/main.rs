@@ -37,9 +37,13 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Outside peers the tests drive netspy with: the official Python MCP SDK, and schemathesis
-/// (fuzzes the REST API from its OpenAPI document).
-const PYTHON_PEERS: [&str; 2] = ["mcp==2.3.0", "schemathesis==4.32.5"];
+/// Outside peers the tests drive netspy with: the official Python MCP SDK, schemathesis
+/// (fuzzes the REST API from its OpenAPI document), and Prometheus' own OpenMetrics parser.
+const PYTHON_PEERS: [&str; 3] = [
+    "mcp==2.3.0",
+    "schemathesis==4.32.5",
+    "prometheus-client==0.26.0",
+];
 
 fn setup() -> anyhow::Result<()> {
     if !found("nft") {
@@ -58,7 +62,10 @@ fn setup() -> anyhow::Result<()> {
     let venv = workspace_root().join("target/mcp-venv");
     let python = venv.join("bin/python");
     let has_peers = Command::new(&python)
-        .args(["-c", "import mcp.client.streamable_http, schemathesis"])
+        .args([
+            "-c",
+            "import mcp.client.streamable_http, schemathesis, prometheus_client",
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_peers {

@@ -6,6 +6,7 @@ mod auth;
 mod docs;
 mod error;
 mod handlers;
+mod metrics;
 mod params;
 
 use std::sync::Arc;
@@ -133,6 +134,7 @@ pub fn router(query: Query, token: Option<Arc<str>>, extra: Router) -> Router {
         router = router.route(endpoint.path, (endpoint.handler)());
     }
     router = router
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_page))
         .route("/docs/", get(docs::docs_page))

@@ -1,0 +1,118 @@
+//! `GET /metrics`: the daemon's own counters for Prometheus (OpenMetrics text), read from
+//! the same health snapshot as `/health`. Per-process numbers stay in the API: process names
+//! as labels would make unbounded series.
+
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use crate::{probes::KindCounts, query::Query};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabel {
+    probe: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabel {
+    cause: &'static str,
+}
+
+fn by_kind(counts: &KindCounts) -> Family<KindLabel, Counter> {
+    let family = Family::<KindLabel, Counter>::default();
+    for (kind, value) in [
+        ("connection", counts.connection),
+        ("tcp_outcome", counts.tcp_outcome),
+        ("packet_drop", counts.packet_drop),
+    ] {
+        family.get_or_create(&KindLabel { kind }).inc_by(value);
+    }
+    family
+}
+
+pub async fn metrics(State(query): State<Query>) -> Response {
+    let health = query.health();
+    let mut registry = Registry::with_prefix("netspy");
+    registry.register(
+        "events_received",
+        "Events read from the kernel ring buffers",
+        by_kind(&health.events.received),
+    );
+    registry.register(
+        "events_lost_in_kernel",
+        "Events the kernel could not queue because a ring buffer was full",
+        by_kind(&health.events.lost_in_kernel),
+    );
+    let decode_errors = Counter::<u64>::default();
+    decode_errors.inc_by(health.events.decode_errors);
+    registry.register(
+        "decode_errors",
+        "Kernel records that could not be decoded",
+        decode_errors,
+    );
+    let held = Family::<KindLabel, Gauge>::default();
+    held.get_or_create(&KindLabel { kind: "connection" })
+        .set(i64::try_from(health.store.connections).unwrap_or(i64::MAX));
+    held.get_or_create(&KindLabel {
+        kind: "packet_drop",
+    })
+    .set(i64::try_from(health.store.drops).unwrap_or(i64::MAX));
+    registry.register("history_events", "Events held in the history", held);
+    let evicted = Family::<CauseLabel, Counter>::default();
+    evicted
+        .get_or_create(&CauseLabel { cause: "age" })
+        .inc_by(health.store.evicted_by_age);
+    evicted
+        .get_or_create(&CauseLabel { cause: "count" })
+        .inc_by(health.store.evicted_by_count);
+    registry.register(
+        "history_evicted",
+        "Events evicted from the history, by cause",
+        evicted,
+    );
+    let attached = Family::<ProbeLabel, Gauge>::default();
+    for probe in &health.probes {
+        attached
+            .get_or_create(&ProbeLabel {
+                probe: probe.name.clone(),
+            })
+            .set(i64::from(probe.attached()));
+    }
+    registry.register(
+        "probe_attached",
+        "1 when the probe has a working hook",
+        attached,
+    );
+    let ready = Gauge::<i64>::default();
+    ready.set(i64::from(health.ready));
+    registry.register("ready", "1 once the probes are attached", ready);
+    let uptime = Gauge::<i64>::default();
+    uptime.set(i64::try_from(health.uptime_seconds).unwrap_or(i64::MAX));
+    registry.register("uptime_seconds", "Seconds since the daemon started", uptime);
+
+    let mut text = String::new();
+    if encode(&mut text, &registry).is_err() {
+        tracing::error!("encoding metrics failed");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
