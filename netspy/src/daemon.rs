@@ -141,6 +141,8 @@ impl DaemonArgs {
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    // Before serving anything: an unprivileged daemon would only ever answer 503.
+    crate::probes::check_privileges()?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

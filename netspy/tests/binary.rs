@@ -124,23 +124,29 @@ fn text_lines_show_refused_outcomes() {
 
 #[test]
 fn unprivileged_user_is_told_what_is_needed() {
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            NETSPY,
-            "trace",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("needs root or CAP_BPF + CAP_PERFMON"),
-        "{stderr}"
-    );
+    for command in [&["trace"][..], &["daemon", "--listen", "127.0.0.1:0"]] {
+        let output = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                NETSPY,
+            ])
+            .args(command)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("needs root or CAP_BPF + CAP_PERFMON"),
+            "{command:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("serving the API"),
+            "{command:?} serves nothing unprivileged"
+        );
+    }
 }
 
 #[test]

@@ -118,9 +118,7 @@ impl Probes {
         if let Some(unknown) = options.disabled_hooks.iter().find(|h| !known.contains(h)) {
             return Err(ProbeError::UnknownHook(unknown.clone(), known.join(", ")));
         }
-        if !privilege::can_load_bpf() {
-            return Err(ProbeError::NotPrivileged);
-        }
+        check_privileges()?;
         raise_memlock_limit();
         let tracefs = tracefs::ensure_mounted()?;
         let info = KernelInfo::read(&tracefs)?;
@@ -214,6 +212,15 @@ impl Probes {
 impl Drop for Probes {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// Fails with a sentence when this process may not load eBPF programs (checked before
+/// trying, so that the user does not get a raw EPERM).
+pub fn check_privileges() -> Result<(), ProbeError> {
+    match privilege::can_load_bpf() {
+        true => Ok(()),
+        false => Err(ProbeError::NotPrivileged),
     }
 }
 
