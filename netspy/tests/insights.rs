@@ -83,22 +83,13 @@ fn start_llm(script: Vec<Script>) -> (String, Arc<Llm>) {
         requests: Mutex::default(),
     });
     let state = llm.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let app = Router::new()
-                .route("/v1/chat/completions", post(chat))
-                .with_state(state);
-            axum::serve(listener, app).await.unwrap();
-        });
+    let address = common::daemon::spawn(move |listener| async move {
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(state);
+        axum::serve(listener, app).await.unwrap();
     });
-    (format!("http://{}/v1", rx.recv().unwrap()), llm)
+    (format!("http://{address}/v1"), llm)
 }
 
 /// Runs `netspy --tool ...` with the AI endpoint configured; exit code, stdout, stderr.

@@ -77,8 +77,9 @@ async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
     axum::serve(listener, app).await.expect("serve");
 }
 
-/// Runs `serve` on a listener bound to 127.0.0.1:0 in a runtime of its own thread.
-fn spawn<F, Fut>(serve: F) -> SocketAddr
+/// Runs `serve` on a listener bound to 127.0.0.1:0 in a runtime of its own thread; returns
+/// the address.
+pub fn spawn<F, Fut>(serve: F) -> SocketAddr
 where
     F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
