@@ -30,12 +30,23 @@ pub struct TraceArgs {
     /// fallback). Repeatable.
     #[arg(long, value_name = "HOOK")]
     pub disable_hook: Vec<String>,
+
+    /// Also show routine drops (sockets closing, queues purged), hidden by default as in the
+    /// daemon's drop lists.
+    #[arg(long)]
+    pub include_routine: bool,
 }
 
 impl TraceArgs {
-    /// True when the event passes the --pid and --process filters. Unattributed drops pass
-    /// only when no filter is set.
+    /// True when the event passes the --pid and --process filters (unattributed drops pass
+    /// only when no filter is set) and is not a routine drop (unless asked for).
     pub fn matches(&self, event: &Event) -> bool {
+        if let Event::PacketDrop(drop) = event
+            && !self.include_routine
+            && crate::query::is_routine(&drop.drop_reason)
+        {
+            return false;
+        }
         if self.pid.is_none() && self.process.is_none() {
             return true;
         }
@@ -107,4 +118,70 @@ fn print_summary(stats: &Stats) {
         stats.lost.tcp_outcome,
         stats.lost.packet_drop,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::events::{PacketDrop, Process};
+
+    fn drop_event(reason: &str, owner: Option<u32>) -> Event {
+        Event::PacketDrop(PacketDrop {
+            time: Utc::now(),
+            timestamp_ns: 0,
+            process: owner.map(|pid| Process {
+                pid,
+                tid: pid,
+                uid: 0,
+                cgroup_id: 0,
+                command: Arc::from("curl"),
+            }),
+            drop_reason: Arc::from(reason),
+            drop_reason_code: 0,
+            location: String::new(),
+            ethertype: 0x800,
+            protocol: None,
+            raw_protocol: 0,
+            source_ip: None,
+            source_port: None,
+            destination_ip: None,
+            destination_port: None,
+            sock: 0,
+        })
+    }
+
+    #[test]
+    fn routine_drops_are_hidden_unless_asked_for() {
+        let default = TraceArgs::default();
+        assert!(default.matches(&drop_event("NO_SOCKET", None)));
+        assert!(!default.matches(&drop_event("QUEUE_PURGE", None)));
+        let all = TraceArgs {
+            include_routine: true,
+            ..Default::default()
+        };
+        assert!(all.matches(&drop_event("QUEUE_PURGE", None)));
+    }
+
+    #[test]
+    fn filters_keep_only_the_named_process() {
+        let by_pid = TraceArgs {
+            pid: Some(7),
+            ..Default::default()
+        };
+        assert!(by_pid.matches(&drop_event("NO_SOCKET", Some(7))));
+        assert!(!by_pid.matches(&drop_event("NO_SOCKET", Some(8))));
+        assert!(
+            !by_pid.matches(&drop_event("NO_SOCKET", None)),
+            "unattributed drops need no filter"
+        );
+        let by_name = TraceArgs {
+            process: Some("curl".into()),
+            ..Default::default()
+        };
+        assert!(by_name.matches(&drop_event("NO_SOCKET", Some(8))));
+    }
 }
