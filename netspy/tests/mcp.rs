@@ -437,3 +437,33 @@ fn broken_sse_messages_get_clear_errors() {
             .contains("not a JSON-RPC message")
     );
 }
+
+#[test]
+fn streamable_http_negotiates_the_versions_current_clients_speak() {
+    url();
+    for version in ["2025-06-18", "2025-11-25"] {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        let response = client()
+            .post(format!("{}/mcp", url()))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{version}");
+        let text = response.text().unwrap();
+        // The answer comes as one JSON body or as an SSE `data:` line.
+        let answer: Value = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("data: ")
+                    .and_then(|d| serde_json::from_str(d).ok())
+            })
+            .or_else(|| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| panic!("no JSON-RPC answer in {text:?}"));
+        assert_eq!(answer["result"]["protocolVersion"], version, "{answer}");
+        assert_eq!(answer["result"]["serverInfo"]["name"], "network-telemetry");
+        assert!(answer["result"]["capabilities"]["tools"].is_object());
+    }
+}
