@@ -467,3 +467,21 @@ fn streamable_http_negotiates_the_versions_current_clients_speak() {
         assert!(answer["result"]["capabilities"]["tools"].is_object());
     }
 }
+
+#[test]
+fn the_sdk_high_level_client_discovers_and_uses_the_server() {
+    traffic();
+    let report = mcp_client(
+        &["client", &format!("{}/mcp", url())],
+        &json!([["get_network_summary", {"process_name": NAME}]]),
+    );
+    assert_eq!(report["tools"].as_array().unwrap().len(), 7);
+    let c = call(&report, 0);
+    assert_eq!(c["structured"]["count"], 5, "{c}");
+    assert!(
+        c["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Process '{NAME}' made 5"))
+    );
+}

@@ -1,13 +1,13 @@
 """Drives netspy's MCP server with the official Python MCP SDK (a client written by others).
 
-usage: mcp_client.py stdio COMMAND [ARGS...] | http URL | sse URL
+usage: mcp_client.py stdio COMMAND [ARGS...] | http URL | sse URL | client URL
 A JSON list of [tool, arguments] pairs comes on stdin; a JSON report goes to stdout.
 """
 import asyncio
 import json
 import sys
 
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -62,6 +62,16 @@ async def main():
     elif transport == "sse":
         async with sse_client(target) as (read, write):
             report = await drive(read, write, plan)
+    elif transport == "client":
+        # The SDK's high-level client: discovers the server first (protocol 2026-07-28).
+        async with Client(target) as client:
+            report = {"protocol_version": getattr(client, "protocol_version", None), "calls": []}
+            report["tools"] = [t.name for t in (await client.list_tools()).tools]
+            for name, arguments in plan:
+                result = await client.call_tool(name, arguments)
+                texts = [c.text for c in result.content if getattr(c, "type", "") == "text"]
+                report["calls"].append({"name": name, "is_error": bool(result.is_error),
+                                        "text": "\n".join(texts), "structured": result.structured_content})
     else:
         raise SystemExit(f"unknown transport {transport}")
     print(json.dumps(report))
