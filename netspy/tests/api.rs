@@ -485,3 +485,30 @@ print(json.dumps(out))
             >= 1.0
     );
 }
+
+#[test]
+fn a_syn_refused_by_a_closed_port_is_the_connecting_process_drop() {
+    // Loopback orphans the SYN, so the kernel drops it (NO_SOCKET) with no socket; the
+    // connect's TCP outcome tells whose it was.
+    url();
+    let closed = common::closed_tcp_port();
+    as_command("nsq-orphan", move || {
+        assert!(TcpStream::connect(("127.0.0.1", closed)).is_err())
+    });
+    let path = "/api/list-packet-drops?command=nsq-orphan";
+    let body = poll(path, |b| b["total_events"] == 1);
+    let drop = body["events_by_pid"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()[0]
+        .clone();
+    assert_eq!(drop["drop_reason"], "NO_SOCKET");
+    assert_eq!(drop["command"], "nsq-orphan");
+    assert_eq!(drop["pid"], std::process::id());
+    assert_eq!(drop["attributed"], true);
+    assert_eq!(drop["destination_port"], closed);
+    let summary = get("/api/packet-drop-summary?command=nsq-orphan").1;
+    assert_eq!(summary["count"], 1);
+}

@@ -6,8 +6,10 @@
 //! counted. TCP outcomes are joined into their connect record through the kernel socket
 //! address, whichever of the two arrives first.
 
+mod ingest;
 mod intern;
 mod join;
+mod orphans;
 mod records;
 mod table;
 
@@ -18,17 +20,13 @@ use serde::Serialize;
 #[cfg(test)]
 mod tests;
 
-use self::{
-    intern::Interner,
-    join::{JoinKey, Joiner},
-    records::protocol_code,
-};
+use self::{intern::Interner, join::Joiner, orphans::Orphans};
 pub use self::{
     intern::Sym,
     records::{Endpoint, Outcome, StoredConnection, StoredDrop, protocol_of_code},
     table::{Record, Selection, Table},
 };
-use crate::events::{ConnectionEvent, Destination, Event, PacketDrop, TcpOutcome, TcpResult};
+use crate::events::Event;
 
 /// How much history to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +76,7 @@ pub struct Store {
     kernel_names: Interner<Arc<str>>,
     cgroups: Interner<u64>,
     outcomes: Joiner,
+    orphans: Orphans,
     stats: StoreStats,
 }
 
@@ -93,6 +92,7 @@ impl Store {
             kernel_names: Interner::default(),
             cgroups: Interner::default(),
             outcomes: Joiner::default(),
+            orphans: Orphans::default(),
             stats: StoreStats::default(),
         }
     }
@@ -109,133 +109,6 @@ impl Store {
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
         }
-    }
-
-    fn add_connection(&mut self, c: ConnectionEvent) {
-        let (Some(command), destination) = (
-            self.commands.intern(c.process.command.clone()),
-            self.destination(&c.destination),
-        ) else {
-            return;
-        };
-        let record = StoredConnection {
-            time_ns: nanos(c.time),
-            pid: c.process.pid,
-            uid: c.process.uid,
-            command,
-            cgroup: self.cgroups.intern(c.process.cgroup_id),
-            destination,
-            source: None,
-            latency_us: 0,
-            dport: match c.destination {
-                Destination::Ip { port, .. } => port,
-                _ => 0,
-            },
-            sport: 0,
-            ret: i16::try_from(c.return_code).unwrap_or(i16::MIN),
-            family: u8::try_from(c.address_family).unwrap_or(0),
-            protocol: protocol_code(c.raw_protocol),
-            socktype: u8::try_from(c.raw_socktype).unwrap_or(0),
-            outcome: Outcome::Unknown,
-            outcome_errno: 0,
-        };
-        let time_ns = record.time_ns;
-        let seq = self.connections.push(record);
-        if let (6 | 262, Destination::Ip { ip, port }, true) =
-            (c.raw_protocol, &c.destination, c.sock != 0)
-        {
-            let key = JoinKey {
-                sock: c.sock,
-                ip: *ip,
-                port: *port,
-            };
-            if let Some(outcome) = self.outcomes.connect(key, seq, time_ns) {
-                self.apply_outcome(seq, &outcome);
-            }
-        }
-        self.enforce_count();
-    }
-
-    fn destination(&mut self, destination: &Destination) -> Option<Sym> {
-        match destination {
-            Destination::Ip { ip, .. } => self.endpoints.intern(Endpoint::Ip(*ip)),
-            Destination::Unix { path } => {
-                self.endpoints.intern(Endpoint::Unix(path.as_str().into()))
-            }
-            Destination::Other { .. } => None,
-        }
-    }
-
-    fn add_outcome(&mut self, outcome: TcpOutcome) {
-        if let Some((seq, outcome)) = self.outcomes.outcome(outcome) {
-            self.apply_outcome(seq, &outcome);
-        }
-    }
-
-    fn apply_outcome(&mut self, seq: u64, outcome: &TcpOutcome) {
-        let source = match self.connections.get_mut(seq) {
-            Some(record) if record.source.is_none() => {
-                self.endpoints.intern(Endpoint::Ip(outcome.source.ip()))
-            }
-            _ => return,
-        };
-        let Some(record) = self.connections.get_mut(seq) else {
-            return;
-        };
-        record.source = source;
-        record.sport = outcome.source.port();
-        record.latency_us = outcome
-            .latency_ns
-            .map_or(0, |ns| u32::try_from(ns / 1000).unwrap_or(u32::MAX));
-        record.outcome = match outcome.result {
-            TcpResult::Established => Outcome::Established,
-            TcpResult::Refused => Outcome::Refused,
-            TcpResult::TimedOut => Outcome::TimedOut,
-            TcpResult::Failed => Outcome::Failed,
-            TcpResult::Aborted => Outcome::Aborted,
-        };
-        record.outcome_errno = u8::try_from(outcome.raw_error).unwrap_or(0);
-    }
-
-    fn add_drop(&mut self, d: PacketDrop) {
-        let (Some(reason), Some(location)) = (
-            self.kernel_names.intern(d.drop_reason.clone()),
-            self.kernel_names.intern(d.location.as_str().into()),
-        ) else {
-            return;
-        };
-        let (pid, uid, command, cgroup) = match &d.process {
-            Some(p) => (
-                p.pid,
-                p.uid,
-                self.commands.intern(p.command.clone()),
-                self.cgroups.intern(p.cgroup_id),
-            ),
-            None => (0, 0, None, None),
-        };
-        let record = StoredDrop {
-            time_ns: nanos(d.time),
-            pid,
-            uid,
-            command,
-            cgroup,
-            reason,
-            location,
-            source: d
-                .source_ip
-                .and_then(|ip| self.endpoints.intern(Endpoint::Ip(ip))),
-            destination: d
-                .destination_ip
-                .and_then(|ip| self.endpoints.intern(Endpoint::Ip(ip))),
-            reason_code: u16::try_from(d.drop_reason_code).unwrap_or(u16::MAX),
-            sport: d.source_port.unwrap_or(0),
-            dport: d.destination_port.unwrap_or(0),
-            ethertype: d.ethertype,
-            protocol: protocol_code(d.raw_protocol),
-            has_ports: d.source_port.is_some(),
-        };
-        self.drops.push(record);
-        self.enforce_count();
     }
 
     fn enforce_count(&mut self) {
@@ -265,6 +138,7 @@ impl Store {
         let connections = &self.connections;
         self.outcomes
             .expire(now_ns, |seq| connections.contains(seq));
+        self.orphans.expire(now_ns);
     }
 
     fn pop_connection(&mut self) {

@@ -99,6 +99,20 @@ impl<R: Record> Table<R> {
         self.records.get_mut(usize::try_from(index).ok()?)
     }
 
+    /// Adds record `seq`, whose owner was learnt after it was stored (and set through
+    /// `get_mut`), to the pid and name indexes, keeping them in sequence order.
+    pub fn index_late(&mut self, seq: u64) {
+        let Some((pid, command)) = self.get(seq).map(|r| (r.pid(), r.command())) else {
+            return;
+        };
+        if pid != 0 {
+            insert_sorted(self.by_pid.entry(pid).or_default(), seq);
+        }
+        if let Some(command) = command {
+            insert_sorted(self.by_command.entry(command).or_default(), seq);
+        }
+    }
+
     /// True when record `seq` is still held.
     pub fn contains(&self, seq: u64) -> bool {
         self.get(seq).is_some()
@@ -164,6 +178,13 @@ impl<R: Record> Table<R> {
         sel: &Selection,
     ) -> impl DoubleEndedIterator<Item = &'a R> + 'a {
         self.window_seqs(seqs, sel).filter_map(move |s| self.get(s))
+    }
+}
+
+fn insert_sorted(list: &mut VecDeque<u64>, seq: u64) {
+    let at = list.partition_point(|&s| s < seq);
+    if list.get(at) != Some(&seq) {
+        list.insert(at, seq);
     }
 }
 

@@ -194,3 +194,86 @@ fn a_connect_that_failed_before_its_syn_is_not_paired_with_a_later_outcome() {
         .collect();
     assert_eq!(results, vec![Outcome::Unknown, Outcome::Established]);
 }
+
+/// The SYN of the `outcome()` helper's connect, dropped for want of a socket.
+fn orphan_syn(t: i64) -> Event {
+    let Event::PacketDrop(mut d) = drop_event(t, "NO_SOCKET") else {
+        unreachable!()
+    };
+    d.source_ip = Some("10.0.0.5".parse().unwrap());
+    d.source_port = Some(40000);
+    d.destination_ip = Some("10.0.0.1".parse().unwrap());
+    d.destination_port = Some(443);
+    Event::PacketDrop(d)
+}
+
+fn owned_outcome(t: i64) -> Event {
+    let Event::TcpOutcome(mut o) = outcome(t, 0xa, TcpResult::Refused, 111) else {
+        unreachable!()
+    };
+    o.process = Some(process(42, "curl"));
+    Event::TcpOutcome(o)
+}
+
+fn curl_drops(store: &Store) -> Vec<(u32, Arc<str>)> {
+    let curl = store.commands_matching(|n| n == "curl");
+    let sel = Selection {
+        commands: Some(curl),
+        until_ns: i64::MAX,
+        ..Default::default()
+    };
+    store
+        .drops()
+        .select(&sel)
+        .map(|r| (r.pid, store.command(r.command.unwrap())))
+        .collect()
+}
+
+#[test]
+fn an_orphaned_syn_drop_is_given_to_the_connecting_process_in_either_order() {
+    // The drop first (within the connect's flight: SYN at T0 + 0.5 ms, outcome at T0 + 3 ms).
+    let mut store = Store::new(Limits::default());
+    store.ingest(orphan_syn(T0 + 1_000_000));
+    store.ingest(owned_outcome(T0 + 3_000_000));
+    assert_eq!(curl_drops(&store), vec![(42, Arc::from("curl"))]);
+    let by_pid = Selection {
+        pid: Some(42),
+        until_ns: i64::MAX,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.drops().select(&by_pid).count(),
+        1,
+        "indexed by pid too"
+    );
+
+    // The outcome first.
+    let mut store = Store::new(Limits::default());
+    store.ingest(owned_outcome(T0 + 3_000_000));
+    store.ingest(orphan_syn(T0 + 1_000_000));
+    assert_eq!(curl_drops(&store), vec![(42, Arc::from("curl"))]);
+
+    // A drop of the same 4-tuple long after the connect is not its.
+    let mut store = Store::new(Limits::default());
+    store.ingest(owned_outcome(T0 + 3_000_000));
+    store.ingest(orphan_syn(T0 + 60_000_000_000));
+    assert!(curl_drops(&store).is_empty());
+}
+
+#[test]
+fn late_indexed_drops_still_evict_cleanly() {
+    let mut store = Store::new(Limits {
+        max_age: Duration::from_secs(60),
+        max_events: 100,
+    });
+    store.ingest(drop_event(T0, "QUEUE_PURGE"));
+    store.ingest(orphan_syn(T0 + 1_000_000));
+    store.ingest(owned_outcome(T0 + 3_000_000));
+    store.ingest(drop_event(T0 + 5_000_000, "QUEUE_PURGE"));
+    store.evict_expired(T0 + 120_000_000_000);
+    assert_eq!(store.stats().drops, 0);
+    assert!(
+        store.commands_matching(|n| n == "curl").is_empty(),
+        "names released"
+    );
+}
