@@ -2,8 +2,11 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, Store, StoredConnection, StoredDrop, Sym, join::JoinKey, nanos,
-    orphans::Tuple, records::protocol_code,
+    Endpoint, Outcome, Store, StoredConnection, StoredDrop, Sym,
+    join::{JoinKey, syn_time},
+    nanos,
+    orphans::Tuple,
+    records::protocol_code,
 };
 use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcome, TcpResult};
 
@@ -65,12 +68,7 @@ impl Store {
 
     pub(super) fn add_outcome(&mut self, outcome: TcpOutcome) {
         if let Some(process) = &outcome.process {
-            let at = nanos(outcome.time);
-            let syn = at.saturating_sub(
-                outcome
-                    .latency_ns
-                    .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
-            );
+            let (at, syn) = (nanos(outcome.time), syn_time(&outcome));
             let tuple = Tuple {
                 src: outcome.source.ip(),
                 sport: outcome.source.port(),

@@ -18,8 +18,8 @@ const AWAITING_MAX: usize = 65_536;
 const EARLY_TTL_NS: i64 = 10_000_000_000;
 /// A SYN is retried for about two minutes at most: a connect waits no longer, ns.
 const AWAITING_TTL_NS: i64 = 300_000_000_000;
-/// Clock slack between the connect's exit and the SYN, ns.
-const SLACK_NS: i64 = 1_000_000;
+/// Clock slack when comparing event times, ns.
+pub const SLACK_NS: i64 = 1_000_000;
 
 /// What pairs a connect with its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,7 +45,7 @@ impl JoinKey {
 
 /// When the SYN of an outcome went out (ns since the epoch); a connect that returned before
 /// that belongs to an earlier use of the socket address.
-fn syn_time(outcome: &TcpOutcome) -> i64 {
+pub fn syn_time(outcome: &TcpOutcome) -> i64 {
     let at = outcome.time.timestamp_nanos_opt().unwrap_or(i64::MAX);
     at.saturating_sub(
         outcome

@@ -6,14 +6,13 @@
 
 use std::{collections::HashMap, net::IpAddr};
 
+use super::join::SLACK_NS;
 use crate::events::Process;
 
 /// How long either side waits for the other, ns.
 const TTL_NS: i64 = 10_000_000_000;
 /// At most this many of each are remembered.
 const MAX: usize = 16_384;
-/// Clock slack, ns.
-const SLACK_NS: i64 = 1_000_000;
 
 /// A packet's addresses and ports, sender first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
