@@ -65,15 +65,9 @@ fn list_connections_by_pid_and_by_name_have_the_right_fields() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     url();
-    let child = std::process::Command::new("bash")
-        .args([
-            "-c",
-            &format!("exec 3<>/dev/tcp/127.0.0.1/{port}; exec 4<>/dev/tcp/127.0.0.1/{port}"),
-        ])
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let pid = common::bash(&format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; exec 4<>/dev/tcp/127.0.0.1/{port}"
+    ));
 
     let body = poll(&format!("/api/list-connections?pid={pid}"), |b| {
         b["total_events"] == 2

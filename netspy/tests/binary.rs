@@ -209,12 +209,7 @@ fn daemon_binary_serves_counts_and_stops_cleanly_on_sigterm() {
     // Traffic from a child process: the daemon ignores only its own pid.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let bash = Command::new("bash")
-        .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
-        .spawn()
-        .unwrap();
-    let pid = bash.id();
-    assert!(bash.wait_with_output().unwrap().status.success());
+    let pid = common::bash(&format!("exec 3<>/dev/tcp/127.0.0.1/{port}"));
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let body: serde_json::Value = http

@@ -368,11 +368,7 @@ fn ignored_process_is_not_reported_but_others_are() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let dest = listener.local_addr().unwrap();
     let _mine = TcpStream::connect(dest).unwrap();
-    let child = std::process::Command::new("bash")
-        .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{}", dest.port())])
-        .status()
-        .unwrap();
-    assert!(child.success());
+    common::bash(&format!("exec 3<>/dev/tcp/127.0.0.1/{}", dest.port()));
 
     let theirs = kernel.wait_for("the child's connect", |e| match e {
         Event::Connection(c) if c.destination == ip(dest) => Some(c.clone()),

@@ -156,3 +156,19 @@ pub fn sh(cmd: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Runs `bash -c script` to completion and returns its pid. HOME and SHELL are set
+/// because bash otherwise asks NSS for them, and glibc's nscd probe is a connect()
+/// (AF_UNIX) that would show up among the child's connections.
+pub fn bash(script: &str) -> u32 {
+    let child = std::process::Command::new("bash")
+        .args(["-c", script])
+        .env("HOME", "/")
+        .env("SHELL", "/bin/bash")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "bash -c {script}: {output:?}");
+    pid
+}
