@@ -22,6 +22,14 @@ const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+/// IPv6 extension headers walked to reach the transport header (RFC 8200 section 4).
+const NEXTHDR_HOP: u8 = 0;
+const NEXTHDR_ROUTING: u8 = 43;
+const NEXTHDR_FRAGMENT: u8 = 44;
+const NEXTHDR_AUTH: u8 = 51;
+const NEXTHDR_DEST: u8 = 60;
+/// More extension headers than this leave the ports unknown; real traffic has one or two.
+const IPV6_MAX_EXT_HEADERS: usize = 8;
 
 #[tracepoint]
 pub fn kfree_skb(ctx: TracePointContext) -> u32 {
@@ -123,23 +131,56 @@ fn parse_headers(skb: u64, ev: &mut DropEvent) -> Result<(), Failure> {
             ev.family = family::INET;
             ev.saddr[..4].copy_from_slice(&ip[12..16]);
             ev.daddr[..4].copy_from_slice(&ip[16..20]);
-            (ip[9], l3 + ((ip[0] & 0x0f) as u64) * 4)
+            // A fragment other than the first carries no transport header.
+            let fragment_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
+            let l4 = l3 + ((ip[0] & 0x0f) as u64) * 4;
+            (ip[9], if fragment_offset == 0 { Some(l4) } else { None })
         }
         ETH_P_IPV6 => {
             let ip: [u8; 40] = read_kernel(l3)?;
             ev.family = family::INET6;
             ev.saddr.copy_from_slice(&ip[8..24]);
             ev.daddr.copy_from_slice(&ip[24..40]);
-            // Extension headers are not walked: the ports then stay 0.
-            (ip[6], l3 + 40)
+            skip_ipv6_extensions(ip[6], l3 + 40)?
         }
         _ => return Ok(()),
     };
     ev.protocol = proto as u16;
-    if proto == IPPROTO_TCP || proto == IPPROTO_UDP {
+    if let (IPPROTO_TCP | IPPROTO_UDP, Some(l4)) = (proto, l4) {
         let ports: [u8; 4] = read_kernel(l4)?;
         ev.sport = u16::from_be_bytes([ports[0], ports[1]]);
         ev.dport = u16::from_be_bytes([ports[2], ports[3]]);
     }
     Ok(())
+}
+
+/// Walks IPv6 extension headers from `next` at `at`: returns the transport protocol and where
+/// its header starts, or None for the start when it is not in this packet (a fragment other
+/// than the first, or more headers than the walk allows).
+#[inline(always)]
+fn skip_ipv6_extensions(mut next: u8, mut at: u64) -> Result<(u8, Option<u64>), Failure> {
+    for _ in 0..IPV6_MAX_EXT_HEADERS {
+        match next {
+            NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
+                let header: [u8; 2] = read_kernel(at)?;
+                next = header[0];
+                at += (header[1] as u64 + 1) * 8;
+            }
+            NEXTHDR_AUTH => {
+                let header: [u8; 2] = read_kernel(at)?;
+                next = header[0];
+                at += (header[1] as u64 + 2) * 4;
+            }
+            NEXTHDR_FRAGMENT => {
+                let header: [u8; 4] = read_kernel(at)?;
+                next = header[0];
+                if u16::from_be_bytes([header[2], header[3]]) >> 3 != 0 {
+                    return Ok((next, None));
+                }
+                at += 8;
+            }
+            _ => return Ok((next, Some(at))),
+        }
+    }
+    Ok((next, None))
 }

@@ -12,7 +12,7 @@ mod common;
 
 use std::{
     io::ErrorKind,
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
     os::{linux::net::SocketAddrExt, unix::net::UnixListener},
     time::Duration,
 };
@@ -200,6 +200,59 @@ fn ipv6_connect_to_loopback() {
     let outcome = kernel.wait_for("IPv6 outcome", outcome_to(dest));
     assert_eq!(outcome.result, TcpResult::Established);
     assert_eq!(outcome.source, stream.local_addr().unwrap());
+}
+
+#[test]
+fn ipv6_drop_ports_are_read_past_extension_headers() {
+    let mut kernel = Kernel::start();
+    let port = closed_udp_port("::1");
+    let socket = UdpSocket::bind("[::1]:0").unwrap();
+    // Hop-by-hop then destination options, each 8 bytes holding one PadN option: the UDP
+    // header sits 16 bytes past the fixed IPv6 header.
+    let options: [u8; 8] = [0, 0, 1, 4, 0, 0, 0, 0];
+    for name in [libc::IPV6_HOPOPTS, libc::IPV6_DSTOPTS] {
+        set_ipv6_option(&socket, name, &options);
+    }
+    socket.send_to(b"x", ("::1", port)).unwrap();
+
+    let drop = kernel.wait_for(
+        "IPv6 NO_SOCKET drop behind extension headers",
+        drop_to(port, "NO_SOCKET"),
+    );
+    assert_eq!(drop.ethertype, 0x86dd);
+    assert_eq!(
+        (drop.protocol.as_deref(), drop.raw_protocol),
+        (Some("UDP"), 17)
+    );
+    assert_eq!(drop.source_ip, Some(Ipv6Addr::LOCALHOST.into()));
+    assert_eq!(drop.destination_ip, Some(Ipv6Addr::LOCALHOST.into()));
+    assert_eq!(drop.source_port, Some(socket.local_addr().unwrap().port()));
+    assert!(
+        drop.location.starts_with("__udp6_lib_rcv+"),
+        "location {}",
+        drop.location
+    );
+}
+
+/// Sets a sticky IPv6 extension-header option (needs CAP_NET_RAW, as the tests run as root).
+fn set_ipv6_option(socket: &UdpSocket, name: libc::c_int, value: &[u8]) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the pointer and length describe `value`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt {name}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 #[test]
