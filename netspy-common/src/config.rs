@@ -81,12 +81,19 @@ pub struct Config {
     pub tp_drop_reason: u32,
     /// `rx_sk`, [`ABSENT`] before Linux 6.10.
     pub tp_drop_rx_sk: u32,
+    /// `sock.sk_socket`.
+    pub sock_socket: u32,
+    /// Where a `struct socket`'s inode sits relative to it: `socket_alloc.vfs_inode` minus
+    /// `socket_alloc.socket` (every socket is allocated inside a `socket_alloc`).
+    pub socket_inode: u32,
+    /// `inode.i_ino`.
+    pub inode_ino: u32,
 }
 
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 36 * 4);
+const _: () = assert!(size_of::<Config>() == 39 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

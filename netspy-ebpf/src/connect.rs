@@ -19,7 +19,8 @@ use crate::{
     kernel::{
         Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
     },
-    maps::{CONNECT_EVENTS, PENDING_CONNECTS, SOCK_OWNERS, SockOwner},
+    maps::{CONNECT_EVENTS, PENDING_CONNECTS},
+    owners,
 };
 
 #[tracepoint]
@@ -58,12 +59,7 @@ fn try_sys_enter_connect(ctx: &TracePointContext) -> Result<(), Failure> {
         ev.sock_type = sock.sock_type;
         ev.protocol = sock.protocol;
         if ev.family == family::INET || ev.family == family::INET6 {
-            // Best effort: a full LRU evicts the oldest owner.
-            let owner = SockOwner {
-                task,
-                syn_sent_ns: 0,
-            };
-            let _ = SOCK_OWNERS.insert(&sock.sk, &owner, 0);
+            owners::remember(sock.sk, sock.socket, task, 0);
         }
     }
     PENDING_CONNECTS
@@ -124,6 +120,7 @@ fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
 }
 
 struct SocketInfo {
+    socket: u64,
     sk: u64,
     sock_type: u16,
     protocol: u16,
@@ -154,6 +151,7 @@ fn socket_of_fd(fd: u64) -> Option<SocketInfo> {
     }
     let sk: u64 = read_kernel(socket + config(|c| &c.socket_sk) as u64).ok()?;
     Some(SocketInfo {
+        socket,
         sk,
         sock_type: read_kernel(sk + config(|c| &c.sock_type) as u64).ok()?,
         protocol: read_kernel(sk + config(|c| &c.sock_protocol) as u64).ok()?,

@@ -15,7 +15,8 @@ use netspy_common::{config::ABSENT, counters, drop::DropEvent, family, flags, ta
 
 use crate::{
     kernel::{Failure, config, ignored, now_ns, output_flags, read_field, read_kernel, run},
-    maps::{DROP_EVENTS, SOCK_OWNERS},
+    maps::DROP_EVENTS,
+    owners,
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -86,15 +87,14 @@ fn handle_drop(skb: u64, location: u64, reason: u32, rx_sk: u64) -> Result<(), F
         saddr: [0; 16],
         daddr: [0; 16],
     };
-    if sk != 0 {
-        // SAFETY: the value is copied out at once.
-        if let Some(owner) = unsafe { SOCK_OWNERS.get(&sk) } {
-            if ignored(owner.task.tgid) {
-                return Ok(());
-            }
-            ev.owner = owner.task;
-            ev.flags = flags::OWNER_KNOWN;
+    if sk != 0
+        && let Some(owner) = owners::owner_of(sk)
+    {
+        if ignored(owner.task.tgid) {
+            return Ok(());
         }
+        ev.owner = owner.task;
+        ev.flags = flags::OWNER_KNOWN;
     }
     let ethertype: u16 = read_kernel(skb + config(|c| &c.skb_protocol) as u64)?;
     ev.ethertype = u16::from_be(ethertype);

@@ -12,6 +12,7 @@ mod connect;
 mod drop;
 mod kernel;
 mod maps;
+mod owners;
 mod tcp;
 
 #[cfg(not(test))]

@@ -26,6 +26,7 @@ pub static PENDING_CONNECTS: LruHashMap<u64, ConnectEvent> = LruHashMap::with_ma
 
 /// Who owns a socket, keyed by `struct sock` address: filled in process context (connect,
 /// SYN_SENT) so that outcomes and drops raised later in softirq are attributed to the owner.
+/// Only `owners` touches it.
 #[map]
 pub static SOCK_OWNERS: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(65536, 0);
 
@@ -45,4 +46,6 @@ pub struct SockOwner {
     pub task: TaskInfo,
     /// `CLOCK_BOOTTIME` ns of the `SYN_SENT` transition, 0 before it.
     pub syn_sent_ns: u64,
+    /// Inode number of the owner's socket, 0 when unknown: tells a reused address apart.
+    pub socket_ino: u64,
 }

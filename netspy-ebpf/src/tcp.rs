@@ -18,7 +18,8 @@ use crate::{
     kernel::{
         Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
     },
-    maps::{SOCK_OWNERS, SockOwner, TCP_EVENTS},
+    maps::TCP_EVENTS,
+    owners,
 };
 
 const IPPROTO_TCP: u16 = 6;
@@ -41,11 +42,7 @@ fn try_inet_sock_set_state(ctx: &TracePointContext) -> Result<(), Failure> {
     if newstate == state::SYN_SENT {
         // Inside connect(): the current task is the owner. Recorded even for ignored
         // processes so that their outcomes are recognised (and skipped) later.
-        let owner = SockOwner {
-            task: current_task(),
-            syn_sent_ns: now_ns(),
-        };
-        let _ = SOCK_OWNERS.insert(&sk, &owner, 0);
+        owners::remember(sk, 0, current_task(), now_ns());
         return Ok(());
     }
     let result = if oldstate == state::SYN_SENT {
@@ -54,8 +51,7 @@ fn try_inet_sock_set_state(ctx: &TracePointContext) -> Result<(), Failure> {
         Ok(())
     };
     if newstate == state::CLOSE {
-        // The address may be reused by a socket someone else owns.
-        let _ = SOCK_OWNERS.remove(&sk);
+        owners::forget(sk);
     }
     result
 }
@@ -83,8 +79,7 @@ fn emit_outcome(
         saddr: [0; 16],
         daddr: [0; 16],
     };
-    // SAFETY: the map value is copied out before any other map operation.
-    if let Some(owner) = unsafe { SOCK_OWNERS.get(&sk) } {
+    if let Some(owner) = owners::owner_of(sk) {
         if ignored(owner.task.tgid) {
             return Ok(());
         }

@@ -389,6 +389,56 @@ fn receive_queue_overflow_is_attributed_through_the_receiving_socket() {
 }
 
 #[test]
+fn a_reused_socket_address_does_not_inherit_the_old_owner() {
+    let mut kernel = Kernel::start();
+    // Freed sockets are handed out again first on the CPU that freed them.
+    pin_this_thread_to_cpu0();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _round in 0..20 {
+        // A UDP socket netspy sees connect (so it learns the owner), then closed: UDP has no
+        // close hook, so the owner entry outlives the socket.
+        let old = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_udp_port("127.0.0.1")));
+        old.connect(target).unwrap();
+        let old_sock = kernel
+            .wait_for("the old socket's connect", my_connect(ip(target)))
+            .sock;
+        drop(old);
+        std::thread::sleep(Duration::from_millis(50)); // UDP frees after an RCU grace period
+        // A new socket that never connects: netspy knows no owner for it.
+        let new = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        new.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        new.set_recv_buffer_size(1).unwrap();
+        let port = new.local_addr().unwrap().as_socket().unwrap().port();
+        for _ in 0..64 {
+            sender.send_to(&[0u8; 1024], ("127.0.0.1", port)).unwrap();
+        }
+        let drop = kernel.wait_for("receive buffer drop", drop_to(port, "SOCKET_RCVBUFF"));
+        if drop.sock == old_sock {
+            assert_eq!(drop.process, None, "blamed on the old socket's owner");
+            return;
+        }
+    }
+    panic!("the kernel never reused a freed socket's address in 20 rounds");
+}
+
+fn pin_this_thread_to_cpu0() {
+    // SAFETY: cpu_set_t is plain data; the calls get valid pointers and sizes.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+#[test]
 fn drop_probe_falls_back_to_the_raw_tracepoint() {
     let mut kernel = Kernel::start_with(ProbeOptions {
         disabled_hooks: vec!["tracepoint:skb/kfree_skb".into()],

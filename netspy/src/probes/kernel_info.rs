@@ -87,6 +87,11 @@ impl KernelInfo {
             tp_drop_location: tp(&drop, "kfree_skb", "location", 8)?,
             tp_drop_reason: tp_opt(&drop, "kfree_skb", "reason", 4)?,
             tp_drop_rx_sk: tp_opt(&drop, "kfree_skb", "rx_sk", 8)?,
+            sock_socket: off("sock", "sk_socket")?,
+            socket_inode: off("socket_alloc", "vfs_inode")?
+                .checked_sub(off("socket_alloc", "socket")?)
+                .ok_or_else(|| ProbeError::Btf("socket_alloc.vfs_inode precedes .socket".into()))?,
+            inode_ino: off("inode", "i_ino")?,
         };
         let drop_reasons = reasons
             .into_iter()
