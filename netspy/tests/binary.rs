@@ -104,6 +104,28 @@ fn json_lines_for_own_pid_and_clean_exit_with_counts() {
 }
 
 #[test]
+fn a_refused_connects_syn_drop_is_traced_as_the_senders() {
+    // Loopback orphans the SYN, so the NO_SOCKET drop carries no socket; trace holds it until
+    // the connect's outcome names the sender. With --pid, an unattributed drop is not shown.
+    let pid = std::process::id().to_string();
+    let mut trace = Trace::start(&["--pid", &pid]);
+    let port = common::closed_tcp_port();
+    let line = trace.line_after(
+        || drop(TcpStream::connect(("127.0.0.1", port))),
+        |l| l.contains(" drop NO_SOCKET ") && l.contains(&format!("-> 127.0.0.1:{port} ")),
+    );
+    // 14:02:11 drop_cli(4312) drop NO_SOCKET TCP 127.0.0.1:51234 -> 127.0.0.1:9 at tcp_v4_rcv+0x1
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert!(fields[1].ends_with(&format!("({pid})")), "{line}");
+    assert_eq!(fields[4], "TCP", "{line}");
+    assert!(fields[5].starts_with("127.0.0.1:"), "{line}");
+    assert_eq!(fields[7], format!("127.0.0.1:{port}"), "{line}");
+    assert!(fields[9].starts_with("tcp_v4_rcv+"), "{line}");
+    let (status, _) = trace.stop();
+    assert!(status.success());
+}
+
+#[test]
 fn text_lines_show_refused_outcomes() {
     let pid = std::process::id().to_string();
     let mut trace = Trace::start(&["--pid", &pid]);

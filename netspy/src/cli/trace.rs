@@ -1,10 +1,15 @@
 //! `netspy trace`: live events on stdout until Ctrl-C / SIGTERM.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context as _;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::output::{Format, Printer};
+use super::{
+    orphans::Attributor,
+    output::{Format, Printer},
+};
 use crate::{
     events::Event,
     probes::{ProbeOptions, Probes, Stats},
@@ -85,24 +90,38 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
         Format::Text
     };
     let mut printer = Printer::stdout(format);
+    let mut attributor = Attributor::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     tracing::info!("tracing; Ctrl-C to stop");
-    loop {
-        tokio::select! {
+    let mut open = true;
+    while open {
+        let ready = tokio::select! {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
+            _ = tick.tick() => attributor.expired(Instant::now()),
             event = events.recv() => match event {
-                Some(event) if args.matches(&event) => {
-                    if !printer.print(&event)? {
-                        break; // stdout closed (e.g. piped into head)
-                    }
-                }
-                Some(_) => {}
+                Some(event) => attributor.push(event, Instant::now()),
                 None => break,
             },
-        }
+        };
+        open = print(&mut printer, &args, &ready)?;
+    }
+    if open {
+        print(&mut printer, &args, &attributor.flush())?;
     }
     print_summary(&probes.stats());
     Ok(())
+}
+
+/// Prints the events that pass the filters; false once stdout is closed (e.g. piped into
+/// head).
+fn print(printer: &mut Printer, args: &TraceArgs, events: &[Event]) -> anyhow::Result<bool> {
+    for event in events.iter().filter(|e| args.matches(e)) {
+        if !printer.print(event)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The summary goes to stderr, so that stdout stays pure events (JSON lines stay parseable).

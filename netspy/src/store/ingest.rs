@@ -2,10 +2,7 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, Store, StoredConnection, StoredDrop, Sym,
-    join::{JoinKey, syn_time},
-    nanos,
-    orphans::Tuple,
+    Endpoint, Outcome, Store, StoredConnection, StoredDrop, Sym, join::JoinKey, nanos,
     records::protocol_code,
 };
 use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcome, TcpResult};
@@ -68,14 +65,7 @@ impl Store {
 
     pub(super) fn add_outcome(&mut self, outcome: TcpOutcome) {
         if let Some(process) = &outcome.process {
-            let (at, syn) = (nanos(outcome.time), syn_time(&outcome));
-            let tuple = Tuple {
-                src: outcome.source.ip(),
-                sport: outcome.source.port(),
-                dst: outcome.destination.ip(),
-                dport: outcome.destination.port(),
-            };
-            for seq in self.orphans.sender(tuple, process.clone(), syn, at) {
+            for seq in self.orphans.outcome(&outcome) {
                 self.attribute_drop(seq, process);
             }
         }
@@ -146,26 +136,9 @@ impl Store {
             protocol: protocol_code(d.raw_protocol),
             has_ports: d.source_port.is_some(),
         };
-        let time_ns = record.time_ns;
         let seq = self.drops.push(record);
         // A TCP packet that lost its socket (loopback, veth): its sender may still be known.
-        if let (None, 6, Some(src), Some(sport), Some(dst), Some(dport)) = (
-            &d.process,
-            d.raw_protocol,
-            d.source_ip,
-            d.source_port,
-            d.destination_ip,
-            d.destination_port,
-        ) && let Some(owner) = self.orphans.drop(
-            Tuple {
-                src,
-                sport,
-                dst,
-                dport,
-            },
-            seq,
-            time_ns,
-        ) {
+        if let Some(owner) = self.orphans.orphaned_drop(&d, seq) {
             self.attribute_drop(seq, &owner);
         }
         self.enforce_count();

@@ -20,7 +20,8 @@ use serde::Serialize;
 #[cfg(test)]
 mod tests;
 
-use self::{intern::Interner, join::Joiner, orphans::Orphans};
+pub(crate) use self::orphans::{Orphans, is_orphan};
+use self::{intern::Interner, join::Joiner};
 pub use self::{
     intern::Sym,
     records::{Endpoint, Outcome, StoredConnection, StoredDrop, protocol_of_code},
@@ -76,7 +77,7 @@ pub struct Store {
     kernel_names: Interner<Arc<str>>,
     cgroups: Interner<u64>,
     outcomes: Joiner,
-    orphans: Orphans,
+    orphans: Orphans<u64>,
     stats: StoreStats,
 }
 

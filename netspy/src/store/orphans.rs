@@ -6,8 +6,11 @@
 
 use std::{collections::HashMap, net::IpAddr};
 
-use super::join::SLACK_NS;
-use crate::events::Process;
+use super::{
+    join::{SLACK_NS, syn_time},
+    nanos,
+};
+use crate::events::{PacketDrop, Process, TcpOutcome};
 
 /// How long either side waits for the other, ns.
 const TTL_NS: i64 = 10_000_000_000;
@@ -27,6 +30,33 @@ pub struct Tuple {
     pub dport: u16,
 }
 
+impl Tuple {
+    /// The 4-tuple of a TCP drop with no owner, which an outcome may still claim.
+    fn of_orphan(d: &PacketDrop) -> Option<Self> {
+        let (None, 6, Some(src), Some(sport), Some(dst), Some(dport)) = (
+            &d.process,
+            d.raw_protocol,
+            d.source_ip,
+            d.source_port,
+            d.destination_ip,
+            d.destination_port,
+        ) else {
+            return None;
+        };
+        Some(Self {
+            src,
+            sport,
+            dst,
+            dport,
+        })
+    }
+}
+
+/// True for a drop an outcome may still claim (a TCP packet with no owner).
+pub fn is_orphan(d: &PacketDrop) -> bool {
+    Tuple::of_orphan(d).is_some()
+}
+
 /// A connect in flight from a known process: SYN time to outcome time.
 #[derive(Clone, Debug)]
 struct Sender {
@@ -42,34 +72,58 @@ impl Sender {
     }
 }
 
-/// Drops waiting for a sender and senders waiting for drops.
-#[derive(Default)]
-pub struct Orphans {
-    waiting: HashMap<Tuple, Vec<(u64, i64)>>,
+/// Drops waiting for a sender (each under a key `K` its caller finds it by) and senders
+/// waiting for drops.
+pub struct Orphans<K> {
+    waiting: HashMap<Tuple, Vec<(K, i64)>>,
     senders: HashMap<Tuple, Sender>,
 }
 
-impl Orphans {
-    /// An unattributed TCP drop `seq` at `time_ns`: its sender if already known.
-    pub fn drop(&mut self, tuple: Tuple, seq: u64, time_ns: i64) -> Option<Process> {
+impl<K> Default for Orphans<K> {
+    fn default() -> Self {
+        Self {
+            waiting: HashMap::new(),
+            senders: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Copy> Orphans<K> {
+    /// A drop: when it is a TCP packet with no owner, its sender if already known; else it
+    /// waits under `key` for [`Orphans::outcome`]. None for every other drop.
+    pub fn orphaned_drop(&mut self, d: &PacketDrop, key: K) -> Option<Process> {
+        self.drop(Tuple::of_orphan(d)?, key, nanos(d.time))
+    }
+
+    /// A TCP outcome: when its process is known, the keys of the waiting drops that process
+    /// sent while its connect was in flight.
+    pub fn outcome(&mut self, o: &TcpOutcome) -> Vec<K> {
+        let Some(process) = &o.process else {
+            return Vec::new();
+        };
+        let tuple = Tuple {
+            src: o.source.ip(),
+            sport: o.source.port(),
+            dst: o.destination.ip(),
+            dport: o.destination.port(),
+        };
+        self.sender(tuple, process.clone(), syn_time(o), nanos(o.time))
+    }
+
+    /// An unattributed TCP drop `key` at `time_ns`: its sender if already known.
+    fn drop(&mut self, tuple: Tuple, key: K, time_ns: i64) -> Option<Process> {
         if let Some(sender) = self.senders.get(&tuple).filter(|s| s.covers(time_ns)) {
             return Some(sender.process.clone());
         }
         if self.waiting.len() < MAX {
-            self.waiting.entry(tuple).or_default().push((seq, time_ns));
+            self.waiting.entry(tuple).or_default().push((key, time_ns));
         }
         None
     }
 
     /// A connect's outcome from `process` between `from_ns` (SYN) and `until_ns`: the drops
     /// already waiting for it.
-    pub fn sender(
-        &mut self,
-        tuple: Tuple,
-        process: Process,
-        from_ns: i64,
-        until_ns: i64,
-    ) -> Vec<u64> {
+    fn sender(&mut self, tuple: Tuple, process: Process, from_ns: i64, until_ns: i64) -> Vec<K> {
         let sender = Sender {
             process,
             from_ns,
@@ -77,10 +131,10 @@ impl Orphans {
         };
         let mut found = Vec::new();
         if let Some(drops) = self.waiting.get_mut(&tuple) {
-            drops.retain(|&(seq, time_ns)| {
+            drops.retain(|&(key, time_ns)| {
                 let mine = sender.covers(time_ns);
                 if mine {
-                    found.push(seq);
+                    found.push(key);
                 }
                 !mine
             });

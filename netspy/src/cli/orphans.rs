@@ -1,0 +1,209 @@
+//! `netspy trace` keeps no history, yet a SYN refused by a closed loopback port is dropped
+//! after losing its socket, and its sender is only known once the connect's outcome arrives
+//! (through another ring, in either order). Such drops are held back briefly for that
+//! outcome, then printed attributed or not; every other event passes straight through.
+
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    events::{Event, PacketDrop},
+    store::{Orphans, is_orphan},
+};
+
+/// How long a drop waits for its connect's outcome. The reader drains every 50 ms, so the
+/// outcome of a refused connect is normally there within one or two drains.
+const HOLD: Duration = Duration::from_millis(300);
+/// At most this many drops are held (a SYN flood from elsewhere); beyond, the oldest goes.
+const HELD_MAX: usize = 4096;
+
+struct Held {
+    key: u64,
+    until: Instant,
+    drop: PacketDrop,
+}
+
+/// Gives orphaned TCP drops their sender in a live stream.
+#[derive(Default)]
+pub struct Attributor {
+    orphans: Orphans<u64>,
+    held: VecDeque<Held>,
+    next_key: u64,
+}
+
+impl Attributor {
+    /// One arriving event: the events to print now, in order.
+    pub fn push(&mut self, event: Event, now: Instant) -> Vec<Event> {
+        match event {
+            Event::PacketDrop(mut drop) => {
+                let key = self.next_key;
+                self.next_key += 1;
+                if let Some(owner) = self.orphans.orphaned_drop(&drop, key) {
+                    drop.process = Some(owner);
+                } else if is_orphan(&drop) {
+                    self.held.push_back(Held {
+                        key,
+                        until: now + HOLD,
+                        drop,
+                    });
+                    return self.overflow();
+                }
+                vec![Event::PacketDrop(drop)]
+            }
+            Event::TcpOutcome(outcome) => {
+                let mut ready = Vec::new();
+                let keys = self.orphans.outcome(&outcome);
+                if let Some(process) = &outcome.process {
+                    for key in keys {
+                        if let Some(at) = self.held.iter().position(|h| h.key == key)
+                            && let Some(mut held) = self.held.remove(at)
+                        {
+                            held.drop.process = Some(process.clone());
+                            ready.push(Event::PacketDrop(held.drop));
+                        }
+                    }
+                }
+                ready.push(Event::TcpOutcome(outcome));
+                ready
+            }
+            other => vec![other],
+        }
+    }
+
+    /// Held drops whose wait is over at `now`, unattributed.
+    pub fn expired(&mut self, now: Instant) -> Vec<Event> {
+        self.orphans
+            .expire(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
+        let mut ready = Vec::new();
+        while self.held.front().is_some_and(|h| h.until <= now) {
+            ready.extend(self.held.pop_front().map(|h| Event::PacketDrop(h.drop)));
+        }
+        ready
+    }
+
+    /// Every held drop (the trace is ending).
+    pub fn flush(&mut self) -> Vec<Event> {
+        self.held
+            .drain(..)
+            .map(|h| Event::PacketDrop(h.drop))
+            .collect()
+    }
+
+    fn overflow(&mut self) -> Vec<Event> {
+        let excess = self.held.len().saturating_sub(HELD_MAX);
+        self.held
+            .drain(..excess)
+            .map(|h| Event::PacketDrop(h.drop))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{net::SocketAddr, sync::Arc};
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::events::{Process, TcpOutcome, TcpResult};
+
+    const CLIENT: &str = "127.0.0.1:40000";
+    const SERVER: &str = "127.0.0.1:9";
+
+    fn curl() -> Process {
+        Process {
+            pid: 4312,
+            tid: 4312,
+            uid: 0,
+            cgroup_id: 1,
+            command: Arc::from("curl"),
+        }
+    }
+
+    fn syn_drop(from: &str) -> Event {
+        let (src, dst): (SocketAddr, SocketAddr) = (from.parse().unwrap(), SERVER.parse().unwrap());
+        Event::PacketDrop(PacketDrop {
+            time: Utc::now(),
+            timestamp_ns: 0,
+            process: None,
+            drop_reason: Arc::from("NO_SOCKET"),
+            drop_reason_code: 2,
+            location: "tcp_v4_rcv+0x1".into(),
+            ethertype: 0x800,
+            protocol: Some("TCP".into()),
+            raw_protocol: 6,
+            source_ip: Some(src.ip()),
+            source_port: Some(src.port()),
+            destination_ip: Some(dst.ip()),
+            destination_port: Some(dst.port()),
+            sock: 0,
+        })
+    }
+
+    fn refused() -> Event {
+        Event::TcpOutcome(TcpOutcome {
+            time: Utc::now(),
+            timestamp_ns: 0,
+            process: Some(curl()),
+            source: CLIENT.parse().unwrap(),
+            destination: SERVER.parse().unwrap(),
+            result: TcpResult::Refused,
+            error: Some("ECONNREFUSED".into()),
+            raw_error: 111,
+            latency_ns: Some(1_000_000),
+            sock: 1,
+        })
+    }
+
+    fn owner(event: &Event) -> Option<u32> {
+        event.process().map(|p| p.pid)
+    }
+
+    #[test]
+    fn a_drop_waits_for_its_outcome_and_is_printed_first() {
+        let mut attributor = Attributor::default();
+        let now = Instant::now();
+        assert!(attributor.push(syn_drop(CLIENT), now).is_empty());
+        let ready = attributor.push(refused(), now);
+        assert_eq!(ready.len(), 2);
+        assert!(matches!(ready[0], Event::PacketDrop(_)));
+        assert_eq!(owner(&ready[0]), Some(4312));
+        assert!(matches!(ready[1], Event::TcpOutcome(_)));
+        assert!(attributor.flush().is_empty());
+    }
+
+    #[test]
+    fn a_drop_after_its_outcome_is_attributed_at_once() {
+        let mut attributor = Attributor::default();
+        let now = Instant::now();
+        assert_eq!(attributor.push(refused(), now).len(), 1);
+        let ready = attributor.push(syn_drop(CLIENT), now);
+        assert_eq!(ready.iter().map(owner).collect::<Vec<_>>(), [Some(4312)]);
+    }
+
+    #[test]
+    fn an_unclaimed_drop_is_printed_unattributed_when_its_wait_is_over() {
+        let mut attributor = Attributor::default();
+        let now = Instant::now();
+        assert!(attributor.push(syn_drop("127.0.0.1:40001"), now).is_empty());
+        assert_eq!(attributor.push(refused(), now).len(), 1, "another 4-tuple");
+        assert!(attributor.expired(now).is_empty());
+        let ready = attributor.expired(now + HOLD);
+        assert_eq!(ready.iter().map(owner).collect::<Vec<_>>(), [None]);
+    }
+
+    #[test]
+    fn held_drops_are_bounded() {
+        let mut attributor = Attributor::default();
+        let now = Instant::now();
+        let mut released = 0;
+        for port in 0..HELD_MAX + 10 {
+            let from = format!("127.0.0.1:{}", 1000 + port);
+            released += attributor.push(syn_drop(&from), now).len();
+        }
+        assert_eq!(released, 10);
+        assert_eq!(attributor.flush().len(), HELD_MAX);
+    }
+}
