@@ -6,7 +6,7 @@
 //! Minimum kernel: 5.8 (ring buffers), 5.5 (`bpf_probe_read_user`).
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, generated},
+    helpers::{bpf_get_current_pid_tgid, generated},
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -16,11 +16,10 @@ use netspy_common::{
 };
 
 use crate::{
-    kernel::{
-        Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
-    },
+    kernel::{Failure, config, current_task, ignored, now_ns, output_flags, read_field, run},
     maps::{CONNECT_EVENTS, PENDING_CONNECTS},
     owners,
+    socket::socket_of_fd,
 };
 
 #[tracepoint]
@@ -117,45 +116,6 @@ fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
         }
         _ => {}
     }
-}
-
-struct SocketInfo {
-    socket: u64,
-    sk: u64,
-    sock_type: u16,
-    protocol: u16,
-}
-
-/// The `struct sock` behind `fd` of the current task, with its real type and protocol:
-/// current->files->fdt->fd[fd]->private_data (a `struct socket` whose `file` points back).
-#[inline(always)]
-fn socket_of_fd(fd: u64) -> Option<SocketInfo> {
-    // SAFETY: no arguments; the pointer is only used through bpf_probe_read_kernel.
-    let task = unsafe { bpf_get_current_task() };
-    let files: u64 = read_kernel(task + config(|c| &c.task_files) as u64).ok()?;
-    let fdt: u64 = read_kernel(files + config(|c| &c.files_fdt) as u64).ok()?;
-    let max_fds: u32 = read_kernel(fdt + config(|c| &c.fdtable_max_fds) as u64).ok()?;
-    if fd >= max_fds as u64 {
-        return None;
-    }
-    let fds: u64 = read_kernel(fdt + config(|c| &c.fdtable_fd) as u64).ok()?;
-    let file: u64 = read_kernel(fds + fd * 8).ok()?;
-    if file == 0 {
-        return None;
-    }
-    let socket: u64 = read_kernel(file + config(|c| &c.file_private_data) as u64).ok()?;
-    // Not every file is a socket: a socket's `file` points back at its file.
-    let back: u64 = read_kernel(socket + config(|c| &c.socket_file) as u64).ok()?;
-    if socket == 0 || back != file {
-        return None;
-    }
-    let sk: u64 = read_kernel(socket + config(|c| &c.socket_sk) as u64).ok()?;
-    Some(SocketInfo {
-        socket,
-        sk,
-        sock_type: read_kernel(sk + config(|c| &c.sock_type) as u64).ok()?,
-        protocol: read_kernel(sk + config(|c| &c.sock_protocol) as u64).ok()?,
-    })
 }
 
 #[tracepoint]

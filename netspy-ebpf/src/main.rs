@@ -13,6 +13,8 @@ mod drop;
 mod kernel;
 mod maps;
 mod owners;
+mod servers;
+mod socket;
 mod tcp;
 
 #[cfg(not(test))]

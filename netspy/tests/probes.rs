@@ -389,6 +389,74 @@ fn receive_queue_overflow_is_attributed_through_the_receiving_socket() {
 }
 
 #[test]
+fn a_bound_receivers_overflow_is_attributed_through_bind() {
+    let mut kernel = Kernel::start();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A server socket: bind() only, never connect(): bind is where netspy learns its owner.
+    let receiver = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    receiver.set_recv_buffer_size(1).unwrap();
+    receiver
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    let port = receiver.local_addr().unwrap().as_socket().unwrap().port();
+    for _ in 0..64 {
+        sender.send_to(&[0u8; 1024], ("127.0.0.1", port)).unwrap();
+    }
+    let drop = kernel.wait_for("receive buffer drop", drop_to(port, "SOCKET_RCVBUFF"));
+    let owner = drop.process.expect("attributed to the socket's binder");
+    assert_eq!((owner.pid, owner.tid), (std::process::id(), my_tid()));
+    assert_eq!(&*owner.command, thread_comm());
+}
+
+#[test]
+fn drops_on_an_accepted_socket_are_the_acceptors() {
+    let mut kernel = Kernel::start();
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.set_recv_buffer_size(2048).unwrap(); // inherited by the accepted socket
+    listener
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    listener.listen(1).unwrap();
+    let server = listener.local_addr().unwrap().as_socket().unwrap();
+    let client = TcpStream::connect(server).unwrap();
+    // Accepted on another thread: only the accept hook can name that thread as the owner.
+    let (_accepted, acceptor) = std::thread::Builder::new()
+        .name("nsq-acceptor".into())
+        .spawn(move || (listener.accept().unwrap().0, my_tid()))
+        .unwrap()
+        .join()
+        .unwrap();
+    // Fill the window the acceptor never reads: the client's zero-window probes carry an
+    // old sequence number, and the accepted socket drops them.
+    client.set_nonblocking(true).unwrap();
+    let chunk = [0u8; 65536];
+    let filled = std::time::Instant::now();
+    while filled.elapsed() < Duration::from_millis(500) {
+        if matches!(std::io::Write::write(&mut &client, &chunk), Err(e) if e.kind() == ErrorKind::WouldBlock)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let drop = kernel.wait_for(
+        "a drop on the accepted socket, owned by the acceptor",
+        |e| match e {
+            Event::PacketDrop(d)
+                if d.destination_port == Some(server.port())
+                    && d.process.as_ref().is_some_and(|p| p.tid == acceptor) =>
+            {
+                Some(d.clone())
+            }
+            _ => None,
+        },
+    );
+    let owner = drop.process.unwrap();
+    assert_eq!(owner.pid, std::process::id());
+    assert_eq!(&*owner.command, "nsq-acceptor");
+    assert_eq!(drop.protocol.as_deref(), Some("TCP"));
+    assert_eq!(drop.source_port, Some(client.local_addr().unwrap().port()));
+}
+
+#[test]
 fn a_reused_socket_address_does_not_inherit_the_old_owner() {
     let mut kernel = Kernel::start();
     // Freed sockets are handed out again first on the CPU that freed them.
@@ -405,11 +473,12 @@ fn a_reused_socket_address_does_not_inherit_the_old_owner() {
             .sock;
         drop(old);
         std::thread::sleep(Duration::from_millis(50)); // UDP frees after an RCU grace period
-        // A new socket that never connects: netspy knows no owner for it.
+        // A new socket that never connects, binds or accepts (sending autobinds it): netspy
+        // knows no owner for it.
         let new = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-        new.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
-            .unwrap();
         new.set_recv_buffer_size(1).unwrap();
+        new.send_to(b"x", &sender.local_addr().unwrap().into())
+            .unwrap();
         let port = new.local_addr().unwrap().as_socket().unwrap().port();
         for _ in 0..64 {
             sender.send_to(&[0u8; 1024], ("127.0.0.1", port)).unwrap();

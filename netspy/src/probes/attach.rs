@@ -144,7 +144,35 @@ const PROBES: &[Probe] = &[
             },
         ],
     },
+    Probe {
+        name: "server_sockets",
+        hooks: &[
+            Hook {
+                attachments: &[BIND, ACCEPT4, ACCEPT],
+            },
+            // Some architectures have only accept4 as a syscall.
+            Hook {
+                attachments: &[BIND, ACCEPT4],
+            },
+        ],
+    },
 ];
+
+const BIND: Attachment = Attachment::TracePoint {
+    program: "sys_enter_bind",
+    category: "syscalls",
+    name: "sys_enter_bind",
+};
+const ACCEPT4: Attachment = Attachment::TracePoint {
+    program: "sys_exit_accept4",
+    category: "syscalls",
+    name: "sys_exit_accept4",
+};
+const ACCEPT: Attachment = Attachment::TracePoint {
+    program: "sys_exit_accept",
+    category: "syscalls",
+    name: "sys_exit_accept",
+};
 
 /// Every hook netspy can attach (`tracepoint:skb/kfree_skb`), for `--disable-hook`.
 pub fn known_hooks() -> Vec<String> {
@@ -155,7 +183,12 @@ pub fn known_hooks() -> Vec<String> {
                 .iter()
                 .flat_map(|h| h.attachments.iter().map(Attachment::describe))
         })
-        .collect()
+        .fold(Vec::new(), |mut hooks, hook| {
+            if !hooks.contains(&hook) {
+                hooks.push(hook); // a fallback hook may repeat an attachment
+            }
+            hooks
+        })
 }
 
 /// A hook that was tried and refused.
@@ -170,7 +203,7 @@ pub struct Refusal {
 /// How one probe is attached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProbeStatus {
-    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`.
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `server_sockets`.
     pub name: String,
     /// The hook in use, None when every hook was refused.
     pub hook: Option<String>,
@@ -186,8 +219,10 @@ impl ProbeStatus {
 }
 
 /// Attaches every probe, each through its chain. A hook with an attachment named in
-/// `disabled` is skipped.
+/// `disabled` is skipped. An attachment that a refused hook already attached is not attached
+/// twice by a later hook of the chain.
 pub fn attach_all(ebpf: &mut Ebpf, disabled: &[String]) -> Vec<ProbeStatus> {
+    let mut attached: Vec<String> = Vec::new();
     PROBES
         .iter()
         .map(|probe| {
@@ -200,7 +235,15 @@ pub fn attach_all(ebpf: &mut Ebpf, disabled: &[String]) -> Vec<ProbeStatus> {
                 }
                 // Links of a partly attached hook stay until the Ebpf is dropped; they only
                 // feed maps nobody reads for this hook, which is harmless.
-                match hook.attachments.iter().try_for_each(|a| a.attach(ebpf)) {
+                let result = hook.attachments.iter().try_for_each(|a| {
+                    let name = a.describe();
+                    if !attached.contains(&name) {
+                        a.attach(ebpf)?;
+                        attached.push(name);
+                    }
+                    Ok::<_, String>(())
+                });
+                match result {
                     Ok(()) => {
                         tracing::info!(probe = probe.name, hook = %hook_name, "attached");
                         status.hook = Some(hook_name);

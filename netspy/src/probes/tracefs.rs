@@ -46,6 +46,20 @@ impl Format {
         Ok(Self::parse(&text))
     }
 
+    /// Like [`Format::read`], but None when the tracepoint does not exist on this kernel
+    /// (e.g. `sys_exit_accept` where only `accept4` is a syscall).
+    pub fn read_optional(
+        root: &std::path::Path,
+        category: &str,
+        name: &str,
+    ) -> Result<Option<Self>, ProbeError> {
+        if root.join("events").join(category).join(name).is_dir() {
+            Self::read(root, category, name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Parses a format file (`\tfield:unsigned short sport;\toffset:24;\tsize:2;\tsigned:0;`).
     pub fn parse(text: &str) -> Self {
         let fields = text

@@ -227,10 +227,15 @@ impl Query {
                         stats.lost.tcp_outcome,
                         "TCP connect results (established, refused, timed out) and latency",
                     ),
-                    _ => (
+                    "packet_drop" => (
                         stats.received.packet_drop,
                         stats.lost.packet_drop,
                         "packet drops with the kernel's drop reason, 5-tuple and owner",
+                    ),
+                    _ => (
+                        0,
+                        0,
+                        "owners of sockets that bind() or accept(), so drops on servers' sockets are attributed (no events of its own)",
                     ),
                 };
                 let kind = p
