@@ -88,6 +88,8 @@ pub struct Config {
     pub socket_inode: u32,
     /// `inode.i_ino`.
     pub inode_ino: u32,
+    /// Tracepoint `sys_exit_socket`: `ret`; [`ABSENT`] when the tracepoint is.
+    pub tp_socket_ret: u32,
     /// Tracepoint `sys_enter_bind`: `fd`; [`ABSENT`] when the tracepoint is.
     pub tp_bind_fd: u32,
     /// Tracepoint `sys_exit_accept`: `ret`; [`ABSENT`] when the tracepoint is.
@@ -99,7 +101,7 @@ pub struct Config {
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 42 * 4);
+const _: () = assert!(size_of::<Config>() == 43 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

@@ -12,8 +12,8 @@ mod connect;
 mod drop;
 mod kernel;
 mod maps;
+mod owner_hooks;
 mod owners;
-mod servers;
 mod socket;
 mod tcp;
 

@@ -359,8 +359,8 @@ fn health_reports_probes_and_counters() {
     assert_eq!(hook("tcp_outcome"), "tracepoint:sock/inet_sock_set_state");
     assert_eq!(hook("packet_drop"), "tracepoint:skb/kfree_skb");
     assert_eq!(
-        hook("server_sockets"),
-        "tracepoint:syscalls/sys_enter_bind + tracepoint:syscalls/sys_exit_accept4 + tracepoint:syscalls/sys_exit_accept"
+        hook("socket_owners"),
+        "tracepoint:syscalls/sys_exit_socket + tracepoint:syscalls/sys_enter_bind + tracepoint:syscalls/sys_exit_accept4 + tracepoint:syscalls/sys_exit_accept"
     );
     assert!(
         health["events"]["received"]["connection"]
@@ -459,7 +459,7 @@ print(json.dumps(out))
     assert!(output.status.success(), "the parser refused:\n{text}");
     let samples: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(samples["netspy_ready"], 1.0);
-    for probe in ["connect", "tcp_outcome", "packet_drop", "server_sockets"] {
+    for probe in ["connect", "tcp_outcome", "packet_drop", "socket_owners"] {
         assert_eq!(
             samples[format!("netspy_probe_attached|probe={probe}")],
             1.0,

@@ -145,19 +145,24 @@ const PROBES: &[Probe] = &[
         ],
     },
     Probe {
-        name: "server_sockets",
+        name: "socket_owners",
         hooks: &[
             Hook {
-                attachments: &[BIND, ACCEPT4, ACCEPT],
+                attachments: &[SOCKET, BIND, ACCEPT4, ACCEPT],
             },
             // Some architectures have only accept4 as a syscall.
             Hook {
-                attachments: &[BIND, ACCEPT4],
+                attachments: &[SOCKET, BIND, ACCEPT4],
             },
         ],
     },
 ];
 
+const SOCKET: Attachment = Attachment::TracePoint {
+    program: "sys_exit_socket",
+    category: "syscalls",
+    name: "sys_exit_socket",
+};
 const BIND: Attachment = Attachment::TracePoint {
     program: "sys_enter_bind",
     category: "syscalls",
@@ -203,7 +208,7 @@ pub struct Refusal {
 /// How one probe is attached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProbeStatus {
-    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `server_sockets`.
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `socket_owners`.
     pub name: String,
     /// The hook in use, None when every hook was refused.
     pub hook: Option<String>,

@@ -41,6 +41,7 @@ impl KernelInfo {
         let exit = Format::read(tracefs, "syscalls", "sys_exit_connect")?;
         let state = Format::read(tracefs, "sock", "inet_sock_set_state")?;
         let drop = Format::read(tracefs, "skb", "kfree_skb")?;
+        let socket = Format::read_optional(tracefs, "syscalls", "sys_exit_socket")?;
         let bind = Format::read_optional(tracefs, "syscalls", "sys_enter_bind")?;
         let accept = Format::read_optional(tracefs, "syscalls", "sys_exit_accept")?;
         let accept4 = Format::read_optional(tracefs, "syscalls", "sys_exit_accept4")?;
@@ -53,7 +54,7 @@ impl KernelInfo {
                 .map(|o| o.unwrap_or(ABSENT))
                 .map_err(|e| ProbeError::Tracefs(format!("{what}: {e}")))
         };
-        // The server-socket probe is optional: a missing tracepoint leaves its offset ABSENT
+        // The socket_owners probe is optional: a missing tracepoint leaves its offset ABSENT
         // and its hook is refused at attach time, reported like any other.
         let tp_if = |f: &Option<Format>, what: &str, field: &str, size| match f {
             Some(f) => tp(f, what, field, size),
@@ -101,6 +102,7 @@ impl KernelInfo {
                 .checked_sub(off("socket_alloc", "socket")?)
                 .ok_or_else(|| ProbeError::Btf("socket_alloc.vfs_inode precedes .socket".into()))?,
             inode_ino: off("inode", "i_ino")?,
+            tp_socket_ret: tp_if(&socket, "sys_exit_socket", "ret", 8)?,
             tp_bind_fd: tp_if(&bind, "sys_enter_bind", "fd", 8)?,
             tp_accept_ret: tp_if(&accept, "sys_exit_accept", "ret", 8)?,
             tp_accept4_ret: tp_if(&accept4, "sys_exit_accept4", "ret", 8)?,

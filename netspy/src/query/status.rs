@@ -235,7 +235,7 @@ impl Query {
                     _ => (
                         0,
                         0,
-                        "owners of sockets that bind() or accept(), so drops on servers' sockets are attributed (no events of its own)",
+                        "owners of sockets at socket(), bind() and accept(), so drops on sockets that never connect are attributed (no events of its own)",
                     ),
                 };
                 let kind = p

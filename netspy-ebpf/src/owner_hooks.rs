@@ -1,8 +1,11 @@
-//! Owners of sockets that never call `connect(2)`: those that `bind(2)` (UDP receivers,
-//! listeners) and those `accept(2)`/`accept4(2)` returns. Drops on them (a full receive
-//! queue, a full accept queue) are then attributed like a connecting socket's.
+//! Programs that only teach `SOCK_OWNERS` who owns a socket, for sockets that never call
+//! `connect(2)`: created by `socket(2)` (a UDP client using `sendto`), bound by `bind(2)`
+//! (UDP receivers, listeners; also refreshes the owner of a socket passed on by its
+//! creator) and returned by `accept(2)`/`accept4(2)`. Drops on them (a full receive queue, a
+//! zero window) are then attributed like a connecting socket's.
 //!
-//! Kernel: `SYSCALL_DEFINE3(bind, int, fd, struct sockaddr __user *, umyaddr, int, addrlen)`,
+//! Kernel: `SYSCALL_DEFINE3(socket, int, family, int, type, int, protocol)`,
+//! `SYSCALL_DEFINE3(bind, int, fd, struct sockaddr __user *, umyaddr, int, addrlen)`,
 //! `SYSCALL_DEFINE4(accept4, int, fd, struct sockaddr __user *, upeer_sockaddr, int __user *,
 //! upeer_addrlen, int, flags)` <https://elixir.bootlin.com/linux/v6.18/source/net/socket.c>.
 
@@ -14,6 +17,11 @@ use crate::{
     owners,
     socket::socket_of_fd,
 };
+
+#[tracepoint]
+pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
+    run(|| remember_fd_owner(&ctx, |c| &c.tp_socket_ret))
+}
 
 #[tracepoint]
 pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
