@@ -469,6 +469,43 @@ fn streamable_http_negotiates_the_versions_current_clients_speak() {
 }
 
 #[test]
+fn streamable_http_sessions_end_with_delete() {
+    url();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = client()
+        .post(format!("{}/mcp", url()))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let deleted = client()
+        .delete(format!("{}/mcp", url()))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .unwrap();
+    // 204, which the official SDK takes as success (it warns on rmcp's own 202).
+    assert_eq!(deleted.status(), 204);
+    let after = client()
+        .post(format!("{}/mcp", url()))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(after.status(), 404, "the session is gone");
+}
+
+#[test]
 fn the_sdk_high_level_client_discovers_and_uses_the_server() {
     traffic();
     let report = mcp_client(

@@ -112,6 +112,18 @@ fn forbidden(message: String) -> Response {
     (StatusCode::FORBIDDEN, Json(ErrorBody { error: message })).into_response()
 }
 
+/// rmcp answers a session's DELETE with 202 Accepted, which the official Python SDK logs as
+/// "Session termination failed: 202" (it expects 200 or 204). The session is closed by then,
+/// so the answer is 204 No Content.
+async fn session_ended(req: Request, next: Next) -> Response {
+    let delete = req.method() == axum::http::Method::DELETE;
+    let mut response = next.run(req).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
+
 /// The MCP routes over `telemetry`, to merge into the daemon's router.
 /// With `insights`, the AI tools use that endpoint.
 pub fn router<T: Telemetry>(
@@ -133,8 +145,11 @@ pub fn router<T: Telemetry>(
         config,
     );
     let sessions = sse::Sessions::new(telemetry, insights, shutdown);
+    let streamable = Router::new()
+        .fallback_service(streamable)
+        .layer(axum::middleware::from_fn(session_ended));
     Router::new()
-        .nest_service("/mcp", streamable)
+        .nest("/mcp", streamable)
         .route("/sse", get(sse::connect::<T>))
         .route("/messages", post(sse::message::<T>))
         .with_state(sessions)
