@@ -312,6 +312,42 @@ fn errors_are_explained_and_the_local_analysis_stands_in() {
 }
 
 #[test]
+fn json_answers_say_who_answered() {
+    let (base, _) = start_llm(vec![Script::Text("All quiet.")]);
+    let (code, out, err) = netspy(
+        &base,
+        &["--tool", "ai_insights", "--summary-text", "x", "--json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        answer,
+        json!({"source": "model", "analysis": "All quiet.", "model": "netspy-test-model"})
+    );
+
+    let (base, _) = start_llm(vec![Script::Status(401)]);
+    let (code, out, err) = netspy(
+        &base,
+        &["--tool", "ai_insights", "--summary-text", "x", "--json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["source"], "local");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("check OPENAI_API_KEY"),
+        "{answer}"
+    );
+    assert!(
+        answer["local_analysis"]["total_connections"].is_u64(),
+        "{answer}"
+    );
+    assert!(answer.get("analysis").is_none());
+}
+
+#[test]
 fn rate_limits_are_retried_with_backoff() {
     let (base, llm) = start_llm(vec![
         Script::Status(429),

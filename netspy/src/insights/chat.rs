@@ -128,6 +128,11 @@ impl Chat {
         })
     }
 
+    /// The model name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     /// `base_url (model)`.
     pub fn endpoint(&self) -> String {
         format!("{} (model {})", self.base_url, self.model)

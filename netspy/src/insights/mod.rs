@@ -108,6 +108,11 @@ impl Insights {
         self.chat.endpoint()
     }
 
+    /// The model asked.
+    pub fn model(&self) -> &str {
+        self.chat.model()
+    }
+
     /// An analysis of a telemetry text.
     pub async fn analyze_text(&self, text: &str) -> Result<String, InsightsError> {
         let messages = vec![prompt::system(), prompt::user_text(text)];
@@ -129,3 +134,59 @@ impl Insights {
 }
 
 pub use self::prompt::Focus;
+
+/// The structured answer of the AI tools (`ai_insights`, `contextual_analysis`): the model's
+/// analysis, or, when no model answered, why not and the local pattern analysis instead.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct InsightsAnswer {
+    /// `model` when the AI answered, `local` when the local analysis stands in.
+    pub source: InsightsSource,
+    /// The model's analysis (source `model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<String>,
+    /// The model that answered (source `model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why no model answered, and how to fix it (source `local`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The deterministic pattern analysis of the same window (source `local`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_analysis: Option<crate::query::Analysis>,
+}
+
+/// Who produced an [`InsightsAnswer`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum InsightsSource {
+    /// The configured AI model.
+    Model,
+    /// netspy's local pattern analysis.
+    Local,
+}
+
+impl InsightsAnswer {
+    /// The model's answer.
+    pub fn from_model(model: &str, analysis: String) -> Self {
+        Self {
+            source: InsightsSource::Model,
+            analysis: Some(analysis),
+            model: Some(model.to_owned()),
+            reason: None,
+            local_analysis: None,
+        }
+    }
+
+    /// The local analysis, with why the model did not answer.
+    pub fn local(reason: String, analysis: crate::query::Analysis) -> Self {
+        Self {
+            source: InsightsSource::Local,
+            analysis: None,
+            model: None,
+            reason: Some(reason),
+            local_analysis: Some(analysis),
+        }
+    }
+}

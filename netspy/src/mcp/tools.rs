@@ -16,7 +16,7 @@ use super::{
     format,
 };
 use crate::{
-    insights::{Focus, HOW_TO_CONFIGURE, Insights, ToolExecutor, ToolSpec},
+    insights::{Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, ToolExecutor, ToolSpec},
     query::{Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Telemetry},
 };
 
@@ -125,11 +125,11 @@ impl<T: Telemetry> NetspyMcp<T> {
     }
 
     /// The local analysis that stands in when the AI cannot answer, after `why`.
-    async fn without_ai(&self, why: &str, window: &WindowArgs) -> Answer<Analysis> {
+    async fn without_ai(&self, why: &str, window: &WindowArgs) -> Answer<InsightsAnswer> {
         let (analysis, answer) = self.patterns(window).await?;
         Ok((
             format!("AI Network Insights: {why}\n\nLocal analysis instead:\n{analysis}"),
-            answer,
+            InsightsAnswer::local(why.to_owned(), answer),
         ))
     }
 }
@@ -204,7 +204,8 @@ impl<T: Telemetry> NetspyMcp<T> {
     /// AI analysis of a text.
     #[tool(
         description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next. Without a configured endpoint, says how to configure one and gives the local pattern analysis.",
-        annotations(title = "AI insights", read_only_hint = true, open_world_hint = true)
+        annotations(title = "AI insights", read_only_hint = true, open_world_hint = true),
+        output_schema = schema_for_output::<InsightsAnswer>()
     )]
     async fn ai_insights(
         &self,
@@ -225,7 +226,7 @@ impl<T: Telemetry> NetspyMcp<T> {
             Some(ai) => match ai.analyze_text(&args.summary_text).await {
                 Ok(text) => respond(Ok((
                     format!("AI Network Insights:\n{text}"),
-                    serde_json::json!({"analysis": text}),
+                    InsightsAnswer::from_model(ai.model(), text),
                 ))),
                 Err(e) => respond(self.without_ai(&e.to_string(), &window).await),
             },
@@ -239,7 +240,8 @@ impl<T: Telemetry> NetspyMcp<T> {
             title = "Contextual analysis",
             read_only_hint = true,
             open_world_hint = true
-        )
+        ),
+        output_schema = schema_for_output::<InsightsAnswer>()
     )]
     async fn contextual_analysis(
         &self,
@@ -273,7 +275,7 @@ impl<T: Telemetry> NetspyMcp<T> {
                 match ai.contextual(&args.query, &focus, self).await {
                     Ok(text) => respond(Ok((
                         format!("AI Network Insights:\n{text}"),
-                        serde_json::json!({"analysis": text}),
+                        InsightsAnswer::from_model(ai.model(), text),
                     ))),
                     Err(e) => respond(self.without_ai(&e.to_string(), &window).await),
                 }
