@@ -330,12 +330,6 @@ fn stdio_server_with_the_daemon_down_says_how_to_start_it() {
     );
 }
 
-fn initialize() -> String {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-    .to_string()
-}
-
 #[test]
 fn foreign_origins_and_hosts_are_refused_with_403() {
     url();
@@ -349,7 +343,7 @@ fn foreign_origins_and_hosts_are_refused_with_403() {
             builder
                 .header("accept", "application/json, text/event-stream")
                 .header("content-type", "application/json")
-                .body(initialize())
+                .body(initialize("2025-06-18").to_string())
         };
         let target = format!("{}{path}", url());
         let builder = if method == "GET" {
@@ -380,7 +374,7 @@ fn foreign_origins_and_hosts_are_refused_with_403() {
         .header("origin", "http://localhost:6274")
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
-        .body(initialize())
+        .body(initialize("2025-06-18").to_string())
         .send()
         .unwrap();
     assert_eq!(local.status(), 200);
@@ -395,7 +389,7 @@ fn mcp_routes_need_the_token_when_one_is_set() {
             .post(format!("{base}/mcp"))
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json")
-            .body(initialize());
+            .body(initialize("2025-06-18").to_string());
         if let Some(t) = token {
             r = r.bearer_auth(t);
         }
@@ -419,7 +413,7 @@ fn broken_sse_messages_get_clear_errors() {
     assert_eq!(missing.status(), 400);
     let unknown = c
         .post(format!("{}/messages?sessionId=nope", url()))
-        .body(initialize())
+        .body(initialize("2025-06-18").to_string())
         .send()
         .unwrap();
     assert_eq!(unknown.status(), 404);
@@ -442,15 +436,7 @@ fn broken_sse_messages_get_clear_errors() {
 fn streamable_http_negotiates_the_versions_current_clients_speak() {
     url();
     for version in ["2025-06-18", "2025-11-25"] {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-        let response = client()
-            .post(format!("{}/mcp", url()))
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
+        let response = post_mcp(None, initialize(version));
         assert_eq!(response.status(), 200, "{version}");
         let text = response.text().unwrap();
         // The answer comes as one JSON body or as an SSE `data:` line.
@@ -471,15 +457,7 @@ fn streamable_http_negotiates_the_versions_current_clients_speak() {
 #[test]
 fn streamable_http_sessions_end_with_delete() {
     url();
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    let response = client()
-        .post(format!("{}/mcp", url()))
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
+    let response = post_mcp(None, initialize("2025-11-25"));
     assert_eq!(response.status(), 200);
     let session = response.headers()["mcp-session-id"]
         .to_str()
@@ -493,16 +471,31 @@ fn streamable_http_sessions_end_with_delete() {
         .unwrap();
     // 204, which the official SDK takes as success (it warns on rmcp's own 202).
     assert_eq!(deleted.status(), 204);
-    let after = client()
+    let after = post_mcp(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    );
+    assert_eq!(after.status(), 404, "the session is gone");
+}
+
+/// An initialize request in protocol `version`.
+fn initialize(version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+}
+
+/// POSTs one JSON-RPC message to /mcp, in `session` when given.
+fn post_mcp(session: Option<&str>, message: Value) -> reqwest::blocking::Response {
+    let mut request = client()
         .post(format!("{}/mcp", url()))
         .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
-        .send()
-        .unwrap();
-    assert_eq!(after.status(), 404, "the session is gone");
+        .header("content-type", "application/json");
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    request.body(message.to_string()).send().unwrap()
 }
 
 #[test]

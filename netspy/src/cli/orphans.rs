@@ -112,16 +112,6 @@ mod tests {
     const CLIENT: &str = "127.0.0.1:40000";
     const SERVER: &str = "127.0.0.1:9";
 
-    fn curl() -> Process {
-        Process {
-            pid: 4312,
-            tid: 4312,
-            uid: 0,
-            cgroup_id: 1,
-            command: Arc::from("curl"),
-        }
-    }
-
     fn syn_drop(from: &str) -> Event {
         let (src, dst): (SocketAddr, SocketAddr) = (from.parse().unwrap(), SERVER.parse().unwrap());
         Event::PacketDrop(PacketDrop {
@@ -146,7 +136,7 @@ mod tests {
         Event::TcpOutcome(TcpOutcome {
             time: Utc::now(),
             timestamp_ns: 0,
-            process: Some(curl()),
+            process: Some(Process::curl()),
             source: CLIENT.parse().unwrap(),
             destination: SERVER.parse().unwrap(),
             result: TcpResult::Refused,

@@ -187,13 +187,7 @@ mod tests {
     use crate::events::Destination;
 
     fn process() -> Process {
-        Process {
-            pid: 4312,
-            tid: 4312,
-            uid: 0,
-            cgroup_id: 1,
-            command: Arc::from("curl"),
-        }
+        Process::curl()
     }
 
     fn strip_time(line: String) -> String {

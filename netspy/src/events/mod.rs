@@ -83,6 +83,20 @@ pub struct Process {
     pub command: Arc<str>,
 }
 
+#[cfg(test)]
+impl Process {
+    /// `curl`, pid 4312, as the README's examples show it.
+    pub(crate) fn curl() -> Self {
+        Self {
+            pid: 4312,
+            tid: 4312,
+            uid: 0,
+            cgroup_id: 1,
+            command: Arc::from("curl"),
+        }
+    }
+}
+
 impl Process {
     fn from_wire(task: &netspy_common::task::TaskInfo) -> Self {
         Self {
