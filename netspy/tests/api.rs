@@ -37,26 +37,34 @@ fn connection_summary_counts_exactly_the_tests_connects() {
             drop(TcpStream::connect(("127.0.0.1", port)).unwrap());
         }
         assert!(TcpStream::connect(("127.0.0.1", closed)).is_err());
+        // No handshake: counted, but not among the TCP outcomes.
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.connect(("127.0.0.1", port)).unwrap();
+        assert!(std::os::unix::net::UnixStream::connect("/nonexistent/netspy.sock").is_err());
     });
     let body = poll("/api/connection-summary?command=nsq-summary", |b| {
-        b["count"] == 4 && b["outcomes"]["refused"] == 1
+        b["count"] == 6 && b["outcomes"]["refused"] == 1 && b["outcomes"]["established"] == 3
     });
     assert_eq!(body["command"], "nsq-summary");
     assert_eq!(body["duration_seconds"], 60);
-    assert_eq!(body["outcomes"]["refused"], 1, "{body}");
-    assert_eq!(body["failed_calls"], 1);
+    assert_eq!(
+        body["outcomes"],
+        json!({"established": 3, "refused": 1, "timed_out": 0, "failed": 0, "aborted": 0, "unknown": 0}),
+        "{body}"
+    );
+    assert_eq!(body["failed_calls"], 2);
     // The same question as a POST body with the original alias, as curl -d sends it.
     let (status, posted) = post(
         "/api/connection-summary",
         r#"{"process_name": "nsq-summary", "duration_seconds": 300}"#,
     );
     assert_eq!(status, 200);
-    assert_eq!(posted["count"], 4);
+    assert_eq!(posted["count"], 6);
     assert_eq!(posted["duration_seconds"], 300);
     // Globs select by name pattern.
     assert_eq!(
         get("/api/connection-summary?command=nsq-sum*").1["count"],
-        4
+        6
     );
 }
 

@@ -109,7 +109,7 @@ impl Query {
             if r.family != 1 && r.destination.is_some() {
                 ports.add(r.dport);
             }
-            outcomes.add(r.outcome);
+            outcomes.add(r);
             if r.ret < 0 && r.ret != -115 {
                 errors.add(-i32::from(r.ret));
             } else if r.outcome_errno != 0 && !matches!(r.outcome, Outcome::Established) {

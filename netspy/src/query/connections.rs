@@ -7,6 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ListRequest, Query, QueryError, SummaryRequest};
+
+/// Protocols with a TCP handshake, whose attempts have an outcome.
+const IPPROTO_TCP: u16 = 6;
+const IPPROTO_MPTCP: u16 = 262;
 use crate::{
     events::{errno_name, protocol_name, socket_type_name},
     store::{Endpoint, Outcome, Store, StoredConnection, protocol_of_code},
@@ -25,7 +29,8 @@ pub struct ConnectionSummary {
     pub duration_seconds: u64,
     /// When the question was answered.
     pub query_time: DateTime<Utc>,
-    /// TCP results among them.
+    /// Results of the TCP (and MPTCP) attempts among them; UDP and UNIX connects have no
+    /// handshake and are not counted here.
     pub outcomes: OutcomeCounts,
     /// Attempts whose `connect` failed outright (a negative return other than EINPROGRESS).
     pub failed_calls: u64,
@@ -44,13 +49,19 @@ pub struct OutcomeCounts {
     pub failed: u64,
     /// Closed before completing.
     pub aborted: u64,
-    /// No TCP result known (UDP, UNIX, or still pending).
+    /// No result seen: still pending, or the call failed before a SYN went out (see
+    /// `failed_calls`).
     pub unknown: u64,
 }
 
 impl OutcomeCounts {
-    pub(super) fn add(&mut self, outcome: Outcome) {
-        *match outcome {
+    /// Counts the result of `r` when it is a TCP (or MPTCP) attempt; other connects have no
+    /// handshake, so no outcome to count.
+    pub(super) fn add(&mut self, r: &StoredConnection) {
+        if !matches!(protocol_of_code(r.protocol), IPPROTO_TCP | IPPROTO_MPTCP) {
+            return;
+        }
+        *match r.outcome {
             Outcome::Established => &mut self.established,
             Outcome::Refused => &mut self.refused,
             Outcome::TimedOut => &mut self.timed_out,
@@ -223,7 +234,7 @@ impl Query {
         let mut failed_calls = 0;
         for r in store.connections().select(&scope.selection) {
             count += 1;
-            outcomes.add(r.outcome);
+            outcomes.add(r);
             if r.ret < 0 && r.ret != EINPROGRESS {
                 failed_calls += 1;
             }
