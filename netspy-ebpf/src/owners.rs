@@ -3,7 +3,7 @@
 //! UDP sockets have no close hook to forget them by, so each entry also remembers the inode
 //! number of its socket: an entry whose socket's inode differs is an earlier socket's.
 
-use netspy_common::task::TaskInfo;
+use netspy_common::{config::ABSENT, task::TaskInfo};
 
 use crate::{
     kernel::{config, read_kernel},
@@ -44,19 +44,24 @@ pub fn forget(sk: u64) {
     let _ = SOCK_OWNERS.remove(&sk);
 }
 
-/// `sk->sk_socket`, 0 for an orphaned socket.
+/// `sk->sk_socket`, 0 for an orphaned socket (or when this kernel's BTF lacked the offsets).
 #[inline(always)]
 fn socket_of(sk: u64) -> u64 {
-    read_kernel(sk + config(|c| &c.sock_socket) as u64).unwrap_or(0)
+    let offset = config(|c| &c.sock_socket);
+    if offset == ABSENT {
+        return 0;
+    }
+    read_kernel(sk + offset as u64).unwrap_or(0)
 }
 
 /// The inode number of a `struct socket` (its `socket_alloc`'s `vfs_inode.i_ino`), 0 when
 /// unknown.
 #[inline(always)]
 fn inode_of(socket: u64) -> u64 {
-    if socket == 0 {
+    let offset = config(|c| &c.socket_inode);
+    if socket == 0 || offset == ABSENT {
         return 0;
     }
-    let inode = socket + config(|c| &c.socket_inode) as u64;
+    let inode = socket + offset as u64;
     read_kernel(inode + config(|c| &c.inode_ino) as u64).unwrap_or(0)
 }

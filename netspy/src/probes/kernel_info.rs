@@ -60,6 +60,22 @@ impl KernelInfo {
             Some(f) => tp(f, what, field, size),
             None => Ok(ABSENT),
         };
+        // Telling a reused socket address apart is a refinement: without these offsets the
+        // owner map works as before, unchecked.
+        let socket_identity = (|| {
+            let socket_inode = off("socket_alloc", "vfs_inode")?
+                .checked_sub(off("socket_alloc", "socket")?)
+                .ok_or_else(|| ProbeError::Btf("socket_alloc.vfs_inode precedes .socket".into()))?;
+            Ok::<_, ProbeError>((
+                off("sock", "sk_socket")?,
+                socket_inode,
+                off("inode", "i_ino")?,
+            ))
+        })()
+        .inspect_err(|e| {
+            tracing::warn!("socket owners are not checked for reused addresses: {e}");
+        })
+        .ok();
         let config = Config {
             ignore_tgid: 0,
             reason_not_dropped: reason("SKB_NOT_DROPPED_YET")?,
@@ -97,11 +113,9 @@ impl KernelInfo {
             tp_drop_location: tp(&drop, "kfree_skb", "location", 8)?,
             tp_drop_reason: tp_opt(&drop, "kfree_skb", "reason", 4)?,
             tp_drop_rx_sk: tp_opt(&drop, "kfree_skb", "rx_sk", 8)?,
-            sock_socket: off("sock", "sk_socket")?,
-            socket_inode: off("socket_alloc", "vfs_inode")?
-                .checked_sub(off("socket_alloc", "socket")?)
-                .ok_or_else(|| ProbeError::Btf("socket_alloc.vfs_inode precedes .socket".into()))?,
-            inode_ino: off("inode", "i_ino")?,
+            sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
+            socket_inode: socket_identity.map_or(ABSENT, |(_, i, _)| i),
+            inode_ino: socket_identity.map_or(ABSENT, |(_, _, n)| n),
             tp_socket_ret: tp_if(&socket, "sys_exit_socket", "ret", 8)?,
             tp_bind_fd: tp_if(&bind, "sys_enter_bind", "fd", 8)?,
             tp_accept_ret: tp_if(&accept, "sys_exit_accept", "ret", 8)?,
