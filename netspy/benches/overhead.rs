@@ -1,4 +1,5 @@
-//! Probe overhead on the traced syscalls: loopback TCP connects and UDP connects timed with
+//! Probe overhead on the traced syscalls: loopback TCP connects (socket, connect, accept),
+//! UDP connects, and bare socket() + close timed with
 //! the probes detached and attached, alternating in one run, reported as ratios (absolute
 //! times on a shared machine are noise). Needs root, like the daemon.
 //!
@@ -21,6 +22,7 @@ use netspy::probes::{ProbeOptions, Probes};
 const ROUNDS: usize = 5;
 const TCP_CONNECTS: usize = 2000;
 const UDP_CONNECTS: usize = 20_000;
+const SOCKETS: usize = 20_000;
 
 fn tcp(listener: &TcpListener) -> Duration {
     let addr = listener.local_addr().unwrap();
@@ -41,6 +43,14 @@ fn udp(socket: &UdpSocket, to: std::net::SocketAddr) -> Duration {
     start.elapsed() / UDP_CONNECTS as u32
 }
 
+fn sockets() -> Duration {
+    let start = Instant::now();
+    for _ in 0..SOCKETS {
+        black_box(socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap());
+    }
+    start.elapsed() / SOCKETS as u32
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -59,11 +69,13 @@ fn main() {
         .local_addr()
         .unwrap();
     let (mut tcp_off, mut tcp_on, mut udp_off, mut udp_on) = (vec![], vec![], vec![], vec![]);
+    let (mut socket_off, mut socket_on) = (vec![], vec![]);
     let mut received = 0;
     let mut lost = 0;
     for _ in 0..ROUNDS {
         tcp_off.push(tcp(&listener));
         udp_off.push(udp(&socket, target));
+        socket_off.push(sockets());
         let _guard = runtime.enter();
         let disabled_hooks = std::env::var("NETSPY_BENCH_DISABLE")
             .map(|v| v.split(',').map(str::to_owned).collect())
@@ -83,6 +95,7 @@ fn main() {
         });
         tcp_on.push(tcp(&listener));
         udp_on.push(udp(&socket, target));
+        socket_on.push(sockets());
         std::thread::sleep(Duration::from_millis(200));
         let stats = probes.stats();
         received += stats.received.total();
@@ -104,6 +117,11 @@ fn main() {
     println!(
         "  UDP connect():                  {:.3}x with probes ({udp_off:?} -> {udp_on:?} per call)",
         udp_on.as_secs_f64() / udp_off.as_secs_f64()
+    );
+    let (socket_off, socket_on) = (median(socket_off), median(socket_on));
+    println!(
+        "  UDP socket() + close():         {:.3}x with probes ({socket_off:?} -> {socket_on:?} per socket)",
+        socket_on.as_secs_f64() / socket_off.as_secs_f64()
     );
     println!("  events received {received}, lost in the kernel {lost}");
 }
