@@ -19,10 +19,20 @@ use std::{
 
 const NETSPY: &str = env!("CARGO_BIN_EXE_netspy");
 
-/// A running `netspy trace` whose stdout lines arrive on a channel.
+/// A running `netspy trace` whose stdout lines arrive on a channel. Killed when dropped
+/// unstopped (a failing test), so no tracer outlives the test run.
 struct Trace {
-    child: Child,
+    child: Option<Child>,
     lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Trace {
@@ -41,7 +51,10 @@ impl Trace {
                 let _ = tx.send(line);
             }
         });
-        Self { child, lines }
+        Self {
+            child: Some(child),
+            lines,
+        }
     }
 
     /// Repeats `traffic` until a line satisfies `pick` (the probes attach in the background).
@@ -61,13 +74,14 @@ impl Trace {
     }
 
     /// SIGTERM, then the exit status and stderr.
-    fn stop(self) -> (std::process::ExitStatus, String) {
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().unwrap();
         nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::unistd::Pid::from_raw(child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
         )
         .unwrap();
-        let output = self.child.wait_with_output().unwrap();
+        let output = child.wait_with_output().unwrap();
         (
             output.status,
             String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -194,11 +208,13 @@ fn bad_flags_are_refused_with_a_message() {
 
 #[test]
 fn daemon_binary_serves_counts_and_stops_cleanly_on_sigterm() {
-    let mut child = Command::new(NETSPY)
-        .args(["daemon", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::KillOnDrop(
+        Command::new(NETSPY)
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = child.stderr.take().unwrap();
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {

@@ -172,3 +172,26 @@ pub fn bash(script: &str) -> u32 {
     assert!(output.status.success(), "bash -c {script}: {output:?}");
     pid
 }
+
+/// A child process killed (and reaped) when dropped, so a failing test leaves none running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
