@@ -81,6 +81,12 @@ pub struct Config {
     pub tp_drop_reason: u32,
     /// `rx_sk`, [`ABSENT`] before Linux 6.10.
     pub tp_drop_rx_sk: u32,
+    /// `sock.__sk_common.skc_num` (local port, host order, u16).
+    pub sock_num: u32,
+    /// `sock.__sk_common.skc_rcv_saddr` (local IPv4 address).
+    pub sock_rcv_saddr: u32,
+    /// `sock.__sk_common.skc_v6_rcv_saddr` (local IPv6 address), [`ABSENT`] without IPv6.
+    pub sock_v6_rcv_saddr: u32,
     /// `sock.sk_socket`.
     pub sock_socket: u32,
     /// Where a `struct socket`'s inode sits relative to it: `socket_alloc.vfs_inode` minus
@@ -101,7 +107,7 @@ pub struct Config {
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 43 * 4);
+const _: () = assert!(size_of::<Config>() == 46 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

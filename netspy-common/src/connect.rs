@@ -38,9 +38,16 @@ pub struct ConnectEvent {
     pub path: [u8; UNIX_PATH_LEN],
     /// Explicit padding (always zero).
     pub _pad: [u8; 4],
+    /// The socket's local address after the call (IP families, when it succeeded or is in
+    /// progress): IPv4 in the first 4 bytes, or IPv6.
+    pub saddr: [u8; 16],
+    /// The socket's local port after the call, host byte order; 0 when unknown.
+    pub sport: u16,
+    /// Explicit padding (always zero).
+    pub _pad2: [u8; 6],
 }
 
-const _: () = assert!(size_of::<ConnectEvent>() == 216);
+const _: () = assert!(size_of::<ConnectEvent>() == 240);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, explicit padding.

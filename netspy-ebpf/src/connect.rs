@@ -11,12 +11,15 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use netspy_common::{
+    config::ABSENT,
     connect::{ConnectEvent, UNIX_PATH_LEN},
     counters, family,
 };
 
 use crate::{
-    kernel::{Failure, config, current_task, ignored, now_ns, output_flags, read_field, run},
+    kernel::{
+        Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
+    },
     maps::{CONNECT_EVENTS, PENDING_CONNECTS},
     owners,
     socket::socket_of_fd,
@@ -51,6 +54,9 @@ fn try_sys_enter_connect(ctx: &TracePointContext) -> Result<(), Failure> {
         daddr: [0; 16],
         path: [0; UNIX_PATH_LEN],
         _pad: [0; 4],
+        saddr: [0; 16],
+        sport: 0,
+        _pad2: [0; 6],
     };
     read_destination(&mut ev, uaddr, addrlen);
     if let Some(sock) = socket_of_fd(fd) {
@@ -118,6 +124,25 @@ fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
     }
 }
 
+const EINPROGRESS: i64 = 115;
+
+/// The local address and port the call gave the socket (an IP socket is bound by connect
+/// when it was not before): a packet it sent and lost on the way can then be traced back.
+#[inline(always)]
+fn read_source(ev: &mut ConnectEvent) {
+    let sk = ev.sock;
+    ev.sport = read_kernel(sk + config(|c| &c.sock_num) as u64).unwrap_or(0);
+    if ev.family == family::INET {
+        let v4: [u8; 4] = read_kernel(sk + config(|c| &c.sock_rcv_saddr) as u64).unwrap_or([0; 4]);
+        ev.saddr[..4].copy_from_slice(&v4);
+    } else if ev.family == family::INET6 {
+        let offset = config(|c| &c.sock_v6_rcv_saddr);
+        if offset != ABSENT {
+            ev.saddr = read_kernel(sk + offset as u64).unwrap_or([0; 16]);
+        }
+    }
+}
+
 #[tracepoint]
 pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     run(|| try_sys_exit_connect(&ctx))
@@ -136,6 +161,9 @@ fn try_sys_exit_connect(ctx: &TracePointContext) -> Result<(), Failure> {
     ev.ret = ret;
     ev.syscall_ns = now.saturating_sub(ev.ts_ns);
     ev.ts_ns = now;
+    if ev.sock != 0 && (ret == 0 || ret == -EINPROGRESS) {
+        read_source(ev);
+    }
     let sent = CONNECT_EVENTS.output::<ConnectEvent>(
         &*ev,
         output_flags(&CONNECT_EVENTS, size_of::<ConnectEvent>()),

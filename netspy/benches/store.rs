@@ -83,6 +83,7 @@ fn events(now: i64) -> impl Iterator<Item = Event> {
                 command: names[(pid % COMMANDS) as usize].clone(),
             },
             fd: 3,
+            source: None,
             destination: Destination::Ip {
                 ip: std::net::Ipv4Addr::from(0x0a00_0000 + d).into(),
                 port: 443,

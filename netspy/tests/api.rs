@@ -493,6 +493,33 @@ print(json.dumps(out))
 }
 
 #[test]
+fn a_datagram_to_a_closed_port_is_the_connecting_process_drop() {
+    // Loopback orphans the datagram too; the UDP socket's connect told its local port.
+    url();
+    let closed = common::closed_udp_port("127.0.0.1");
+    let (tx, rx) = std::sync::mpsc::channel();
+    as_command("nsq-udp-orphan", move || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(("127.0.0.1", closed)).unwrap();
+        socket.send(b"anyone?").unwrap();
+        tx.send(socket.local_addr().unwrap().port()).unwrap();
+    });
+    let sport = rx.recv().unwrap();
+    let body = poll("/api/list-packet-drops?command=nsq-udp-orphan", |b| {
+        b["total_events"] == 1
+    });
+    let drop = body["events_by_pid"][std::process::id().to_string()][0].clone();
+    assert_eq!(drop["drop_reason"], "NO_SOCKET", "{drop}");
+    assert_eq!(drop["protocol"], "UDP");
+    assert_eq!(drop["attributed"], true);
+    assert_eq!(drop["source_port"], sport);
+    assert_eq!(drop["destination_port"], closed);
+    let connects = get("/api/list-connections?command=nsq-udp-orphan").1;
+    let connect = &connects["events_by_pid"][std::process::id().to_string()][0];
+    assert_eq!(connect["source"], format!("127.0.0.1:{sport}"), "{connect}");
+}
+
+#[test]
 fn a_syn_refused_by_a_closed_port_is_the_connecting_process_drop() {
     // Loopback orphans the SYN, so the kernel drops it (NO_SOCKET) with no socket; the
     // connect's TCP outcome tells whose it was.

@@ -74,6 +74,11 @@ fn tcp_connect_to_listener_is_established_with_latency() {
     assert_eq!(&*conn.process.command, thread_comm().as_str());
     assert_eq!(conn.fd as i32, std::os::fd::AsRawFd::as_raw_fd(&stream));
     assert_ne!(conn.sock, 0);
+    assert_eq!(
+        conn.source,
+        Some(src),
+        "the local address connect gave the socket"
+    );
 
     let outcome = kernel.wait_for("established outcome", outcome_to(dest));
     assert_eq!(outcome.result, TcpResult::Established);
@@ -171,6 +176,7 @@ fn udp_connect_reports_the_real_socket_type() {
     assert_eq!(conn.protocol, "UDP");
     assert_eq!(conn.socket_type.as_deref(), Some("SOCK_DGRAM"));
     assert_eq!((conn.raw_protocol, conn.raw_socktype), (17, 2));
+    assert_eq!(conn.source, Some(socket.local_addr().unwrap()));
 
     socket.send(b"nobody home").unwrap();
     let drop = kernel.wait_for("UDP NO_SOCKET drop", drop_to(dest.port(), "NO_SOCKET"));
@@ -192,6 +198,7 @@ fn ipv6_connect_to_loopback() {
 
     let conn = kernel.wait_for("IPv6 connect", my_connect(ip(dest)));
     assert_eq!(conn.address_family, 10);
+    assert_eq!(conn.source, Some(stream.local_addr().unwrap()));
     assert_eq!(conn.protocol, "TCP");
     assert_eq!(
         conn.destination.to_string(),

@@ -1,6 +1,6 @@
-//! `netspy trace` keeps no history, yet a SYN refused by a closed loopback port is dropped
-//! after losing its socket, and its sender is only known once the connect's outcome arrives
-//! (through another ring, in either order). Such drops are held back briefly for that
+//! `netspy trace` keeps no history, yet a SYN refused by a closed loopback port (or a
+//! datagram to one) is dropped after losing its socket, and its sender is only known once the
+//! connect's outcome (or the UDP connect) arrives (through another ring, in either order). Such drops are held back briefly for that
 //! outcome, then printed attributed or not; every other event passes straight through.
 
 use std::{
@@ -9,7 +9,7 @@ use std::{
 };
 
 use crate::{
-    events::{Event, PacketDrop},
+    events::{Event, PacketDrop, Process},
     store::{Orphans, is_orphan},
 };
 
@@ -53,23 +53,35 @@ impl Attributor {
                 vec![Event::PacketDrop(drop)]
             }
             Event::TcpOutcome(outcome) => {
-                let mut ready = Vec::new();
                 let keys = self.orphans.outcome(&outcome);
-                if let Some(process) = &outcome.process {
-                    for key in keys {
-                        if let Some(at) = self.held.iter().position(|h| h.key == key)
-                            && let Some(mut held) = self.held.remove(at)
-                        {
-                            held.drop.process = Some(process.clone());
-                            ready.push(Event::PacketDrop(held.drop));
-                        }
-                    }
-                }
+                let mut ready = match &outcome.process {
+                    Some(process) => self.release(&keys, process),
+                    None => Vec::new(),
+                };
                 ready.push(Event::TcpOutcome(outcome));
                 ready
             }
-            other => vec![other],
+            Event::Connection(connection) => {
+                let keys = self.orphans.connected(&connection);
+                let mut ready = self.release(&keys, &connection.process);
+                ready.push(Event::Connection(connection));
+                ready
+            }
         }
+    }
+
+    /// The held drops under `keys`, given to `process`.
+    fn release(&mut self, keys: &[u64], process: &Process) -> Vec<Event> {
+        let mut ready = Vec::new();
+        for key in keys {
+            if let Some(at) = self.held.iter().position(|h| h.key == *key)
+                && let Some(mut held) = self.held.remove(at)
+            {
+                held.drop.process = Some(process.clone());
+                ready.push(Event::PacketDrop(held.drop));
+            }
+        }
+        ready
     }
 
     /// Held drops whose wait is over at `now`, unattributed.
@@ -107,7 +119,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::events::{Process, TcpOutcome, TcpResult};
+    use crate::events::{TcpOutcome, TcpResult};
 
     const CLIENT: &str = "127.0.0.1:40000";
     const SERVER: &str = "127.0.0.1:9";
@@ -171,6 +183,46 @@ mod tests {
         assert_eq!(attributor.push(refused(), now).len(), 1);
         let ready = attributor.push(syn_drop(CLIENT), now);
         assert_eq!(ready.iter().map(owner).collect::<Vec<_>>(), [Some(4312)]);
+    }
+
+    #[test]
+    fn a_datagram_drop_is_claimed_by_its_sockets_connect() {
+        use crate::events::{ConnectionEvent, Destination};
+
+        let mut attributor = Attributor::default();
+        let now = Instant::now();
+        let Event::PacketDrop(mut datagram) = syn_drop(CLIENT) else {
+            unreachable!()
+        };
+        (datagram.raw_protocol, datagram.protocol) = (17, Some("UDP".into()));
+        assert!(attributor.push(Event::PacketDrop(datagram), now).is_empty());
+        let server: SocketAddr = SERVER.parse().unwrap();
+        let connect = Event::Connection(ConnectionEvent {
+            time: Utc::now() - chrono::Duration::milliseconds(1),
+            timestamp_ns: 0,
+            process: Process::curl(),
+            fd: 3,
+            destination: Destination::Ip {
+                ip: server.ip(),
+                port: server.port(),
+            },
+            source: Some(CLIENT.parse().unwrap()),
+            address_family: 2,
+            protocol: "UDP".into(),
+            socket_type: Some("SOCK_DGRAM".into()),
+            raw_protocol: 17,
+            raw_socktype: 2,
+            return_code: 0,
+            error: None,
+            syscall_ns: 1,
+            sock: 1,
+        });
+        let ready = attributor.push(connect, now);
+        assert_eq!(
+            ready.iter().map(owner).collect::<Vec<_>>(),
+            [Some(4312), Some(4312)]
+        );
+        assert!(matches!(ready[0], Event::PacketDrop(_)));
     }
 
     #[test]

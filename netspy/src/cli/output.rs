@@ -223,6 +223,7 @@ mod tests {
             timestamp_ns: 0,
             process: process(),
             fd: 3,
+            source: None,
             destination: Destination::Unix {
                 path: "@bus".into(),
             },

@@ -21,6 +21,9 @@ pub struct ConnectionEvent {
     pub fd: u32,
     /// Where to.
     pub destination: Destination,
+    /// The socket's local address and port once connected (IP sockets whose call succeeded
+    /// or is in progress).
+    pub source: Option<SocketAddr>,
     /// Address family number (2 AF_INET, 10 AF_INET6, 1 AF_UNIX).
     pub address_family: u16,
     /// Protocol of the socket as the kernel knows it ("TCP", "UDP", "UNIX", ...), never
@@ -103,12 +106,17 @@ impl ConnectionEvent {
         let error = (return_code < 0)
             .then(|| i32::try_from(-return_code).ok().and_then(errno_name))
             .flatten();
+        let source = match (wire.sport, ip_addr(wire.family, &wire.saddr)) {
+            (0, _) | (_, None) => None,
+            (port, Some(ip)) => Some(SocketAddr::new(ip, port)),
+        };
         Self {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
             process: Process::from_wire(&wire.task),
             fd: wire.fd,
             destination,
+            source,
             address_family: wire.family,
             protocol,
             socket_type: socket_type_name(wire.sock_type).map(str::to_owned),
@@ -167,6 +175,9 @@ mod tests {
             daddr: [0; 16],
             path: [0; UNIX_PATH_LEN],
             _pad: [0; 4],
+            saddr: [0; 16],
+            sport: 0,
+            _pad2: [0; 6],
         }
     }
 
@@ -193,6 +204,11 @@ mod tests {
         assert_eq!(ev.process.cgroup_id, 77);
         assert_eq!(ev.error, None);
         assert_eq!(ev.time.timestamp(), 3);
+        assert_eq!(ev.source, None, "no local port, no source");
+        w.saddr[..4].copy_from_slice(&[10, 0, 0, 5]);
+        w.sport = 51234;
+        let ev = ConnectionEvent::decode(&w, &names());
+        assert_eq!(ev.source, Some("10.0.0.5:51234".parse().unwrap()));
     }
 
     #[test]

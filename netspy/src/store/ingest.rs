@@ -15,6 +15,9 @@ impl Store {
         ) else {
             return;
         };
+        let source = c
+            .source
+            .and_then(|s| self.endpoints.intern(Endpoint::Ip(s.ip())));
         let record = StoredConnection {
             time_ns: nanos(c.time),
             pid: c.process.pid,
@@ -22,13 +25,17 @@ impl Store {
             command,
             cgroup: self.cgroups.intern(c.process.cgroup_id),
             destination,
-            source: None,
+            source,
             latency_us: 0,
             dport: match c.destination {
                 Destination::Ip { port, .. } => port,
                 _ => 0,
             },
-            sport: 0,
+            sport: if source.is_some() {
+                c.source.map_or(0, |s| s.port())
+            } else {
+                0
+            },
             ret: i16::try_from(c.return_code).unwrap_or(i16::MIN),
             family: u8::try_from(c.address_family).unwrap_or(0),
             protocol: protocol_code(c.raw_protocol),
@@ -49,6 +56,10 @@ impl Store {
             if let Some(outcome) = self.outcomes.connect(key, seq, time_ns) {
                 self.apply_outcome(seq, &outcome);
             }
+        }
+        // A datagram this socket sent and the kernel dropped after orphaning it.
+        for drop in self.orphans.connected(&c) {
+            self.attribute_drop(drop, &c.process);
         }
         self.enforce_count();
     }
@@ -75,17 +86,22 @@ impl Store {
     }
 
     fn apply_outcome(&mut self, seq: u64, outcome: &TcpOutcome) {
+        // The connect may have told the source already; an outcome is applied once.
         let source = match self.connections.get_mut(seq) {
+            Some(record) if record.outcome != Outcome::Unknown => return,
             Some(record) if record.source.is_none() => {
                 self.endpoints.intern(Endpoint::Ip(outcome.source.ip()))
             }
-            _ => return,
+            Some(_) => None,
+            None => return,
         };
         let Some(record) = self.connections.get_mut(seq) else {
             return;
         };
-        record.source = source;
-        record.sport = outcome.source.port();
+        if source.is_some() {
+            record.source = source;
+            record.sport = outcome.source.port();
+        }
         record.latency_us = outcome
             .latency_ns
             .map_or(0, |ns| u32::try_from(ns / 1000).unwrap_or(u32::MAX));

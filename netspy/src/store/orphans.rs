@@ -1,8 +1,10 @@
 //! Owners for drops of packets that had lost their socket: loopback and veth orphan an skb
-//! on transmit, so a SYN refused by a closed port is dropped (NO_SOCKET) with no socket to
-//! attribute it by. Its sender is known once the connect's TCP outcome tells the local address
-//! and port: an unattributed TCP drop with that 4-tuple, dropped while the connect was in
-//! flight, belongs to the connecting process, whichever of the two arrives first.
+//! on transmit, so a SYN refused by a closed port, or a datagram to a closed port (a DNS
+//! query to a resolver that is down), is dropped (NO_SOCKET) with no socket to attribute it
+//! by. Its sender is known from the 4-tuple: a TCP connect's outcome tells its local address
+//! and port, and so does a UDP socket's connect. An unattributed drop with that 4-tuple,
+//! dropped while the connect was in flight (TCP) or within a TTL after it (UDP), belongs to
+//! the connecting process, whichever of the two arrives first.
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -10,7 +12,7 @@ use super::{
     join::{SLACK_NS, syn_time},
     nanos,
 };
-use crate::events::{PacketDrop, Process, TcpOutcome};
+use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcome};
 
 /// How long either side waits for the other, ns.
 const TTL_NS: i64 = 10_000_000_000;
@@ -31,9 +33,19 @@ pub struct Tuple {
 }
 
 impl Tuple {
-    /// The 4-tuple of a TCP drop with no owner, which an outcome may still claim.
+    /// A tuple with IPv4-mapped IPv6 addresses as plain IPv4, as the packets carry them.
+    fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
+        Self {
+            src: src.to_canonical(),
+            sport,
+            dst: dst.to_canonical(),
+            dport,
+        }
+    }
+
+    /// The 4-tuple of a TCP or UDP drop with no owner, which a sender may still claim.
     fn of_orphan(d: &PacketDrop) -> Option<Self> {
-        let (None, 6, Some(src), Some(sport), Some(dst), Some(dport)) = (
+        let (None, 6 | 17, Some(src), Some(sport), Some(dst), Some(dport)) = (
             &d.process,
             d.raw_protocol,
             d.source_ip,
@@ -43,16 +55,11 @@ impl Tuple {
         ) else {
             return None;
         };
-        Some(Self {
-            src,
-            sport,
-            dst,
-            dport,
-        })
+        Some(Self::new(src, sport, dst, dport))
     }
 }
 
-/// True for a drop an outcome may still claim (a TCP packet with no owner).
+/// True for a drop a sender may still claim (a TCP or UDP packet with no owner).
 pub fn is_orphan(d: &PacketDrop) -> bool {
     Tuple::of_orphan(d).is_some()
 }
@@ -101,13 +108,26 @@ impl<K: Copy> Orphans<K> {
         let Some(process) = &o.process else {
             return Vec::new();
         };
-        let tuple = Tuple {
-            src: o.source.ip(),
-            sport: o.source.port(),
-            dst: o.destination.ip(),
-            dport: o.destination.port(),
-        };
+        let tuple = Tuple::new(
+            o.source.ip(),
+            o.source.port(),
+            o.destination.ip(),
+            o.destination.port(),
+        );
         self.sender(tuple, process.clone(), syn_time(o), nanos(o.time))
+    }
+
+    /// A connect: for a UDP socket that got its local address, the keys of the waiting drops
+    /// of datagrams it sent. (A TCP sender is known from its outcome instead.)
+    pub fn connected(&mut self, c: &ConnectionEvent) -> Vec<K> {
+        let (17, Some(source), Destination::Ip { ip, port }) =
+            (c.raw_protocol, c.source, &c.destination)
+        else {
+            return Vec::new();
+        };
+        let tuple = Tuple::new(source.ip(), source.port(), *ip, *port);
+        let at = nanos(c.time);
+        self.sender(tuple, c.process.clone(), at, at.saturating_add(TTL_NS))
     }
 
     /// An unattributed TCP drop `key` at `time_ns`: its sender if already known.

@@ -25,6 +25,7 @@ fn connect(t: i64, pid: u32, command: &str, sock: u64, port: u16) -> Event {
         timestamp_ns: 0,
         process: process(pid, command),
         fd: 3,
+        source: None,
         destination: Destination::Ip {
             ip: "10.0.0.1".parse().unwrap(),
             port,
