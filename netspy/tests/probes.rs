@@ -503,7 +503,7 @@ fn a_reused_socket_address_does_not_inherit_the_old_owner() {
         ..Default::default()
     });
     // Freed sockets are handed out again first on the CPU that freed them.
-    pin_this_thread_to_cpu0();
+    pin_this_thread_to_its_cpu();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     for _round in 0..20 {
         // A UDP socket netspy sees connect (so it learns the owner), then closed: UDP has no
@@ -535,11 +535,13 @@ fn a_reused_socket_address_does_not_inherit_the_old_owner() {
     panic!("the kernel never reused a freed socket's address in 20 rounds");
 }
 
-fn pin_this_thread_to_cpu0() {
+/// Pins the calling thread to the CPU it runs on now (always one it may use).
+fn pin_this_thread_to_its_cpu() {
     // SAFETY: cpu_set_t is plain data; the calls get valid pointers and sizes.
     let rc = unsafe {
+        let cpu = usize::try_from(libc::sched_getcpu()).unwrap();
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
+        libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
     };
     assert_eq!(
