@@ -13,6 +13,7 @@ use super::{
 use crate::{
     events::Event,
     probes::{ProbeOptions, Probes, Stats},
+    query::NameFilter,
 };
 
 /// Options of `netspy trace`.
@@ -23,9 +24,9 @@ pub struct TraceArgs {
     pub pid: Option<u32>,
 
     /// Only events of processes with this command name (as `ps -o comm` shows it, at most 15
-    /// characters).
-    #[arg(long, value_name = "NAME")]
-    pub process: Option<String>,
+    /// characters), or a glob of names (`'python*'`), as the daemon's filters take.
+    #[arg(long, value_name = "NAME", value_parser = NameFilter::new)]
+    pub process: Option<NameFilter>,
 
     /// One JSON object per line instead of text.
     #[arg(long)]
@@ -61,8 +62,8 @@ impl TraceArgs {
         self.pid.is_none_or(|pid| process.pid == pid)
             && self
                 .process
-                .as_deref()
-                .is_none_or(|name| &*process.command == name)
+                .as_ref()
+                .is_none_or(|filter| filter.matches(&process.command))
     }
 }
 
@@ -198,9 +199,19 @@ mod tests {
             "unattributed drops need no filter"
         );
         let by_name = TraceArgs {
-            process: Some("curl".into()),
+            process: Some(NameFilter::new("curl").unwrap()),
             ..Default::default()
         };
         assert!(by_name.matches(&drop_event("NO_SOCKET", Some(8))));
+        let by_glob = TraceArgs {
+            process: Some(NameFilter::new("cu*").unwrap()),
+            ..Default::default()
+        };
+        assert!(by_glob.matches(&drop_event("NO_SOCKET", Some(8))));
+        let other = TraceArgs {
+            process: Some(NameFilter::new("wget").unwrap()),
+            ..Default::default()
+        };
+        assert!(!other.matches(&drop_event("NO_SOCKET", Some(8))));
     }
 }

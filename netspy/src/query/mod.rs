@@ -19,6 +19,7 @@ pub use self::{
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
+    scope::NameFilter,
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     telemetry::{Telemetry, TelemetryError},
 };

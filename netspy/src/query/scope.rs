@@ -81,15 +81,9 @@ impl Scope {
         let command = self.command_filter()?;
         let commands = match command {
             None => None,
-            Some(pattern) if is_glob(pattern) => {
-                let glob = globset::Glob::new(pattern)
-                    .map_err(|e| bad(&format!("invalid process name pattern {pattern:?}: {e}")))?
-                    .compile_matcher();
-                Some(store.commands_matching(|name| glob.is_match(name)))
-            }
-            Some(name) => {
-                let name = truncate_comm(name);
-                Some(store.commands_matching(|candidate| candidate == name))
+            Some(pattern) => {
+                let filter = NameFilter::new(pattern).map_err(|e| bad(&e))?;
+                Some(store.commands_matching(|name| filter.matches(name)))
             }
         };
         Ok(Resolved {
@@ -111,6 +105,37 @@ fn bad(text: &str) -> QueryError {
 
 fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
+}
+
+/// A process-name filter: an exact name (compared as the kernel keeps names, at most 15
+/// bytes) or, when it has `*`, `?` or `[`, a glob (`python*`).
+#[derive(Clone, Debug)]
+pub enum NameFilter {
+    /// This name, truncated as the kernel truncates it.
+    Exact(String),
+    /// Names matching this glob.
+    Glob(globset::GlobMatcher),
+}
+
+impl NameFilter {
+    /// The filter for `pattern`, or why the pattern is not a valid glob.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        if is_glob(pattern) {
+            globset::Glob::new(pattern)
+                .map(|g| Self::Glob(g.compile_matcher()))
+                .map_err(|e| format!("invalid process name pattern {pattern:?}: {e}"))
+        } else {
+            Ok(Self::Exact(truncate_comm(pattern).to_owned()))
+        }
+    }
+
+    /// True when a process named `name` passes.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Self::Exact(exact) => name == exact,
+            Self::Glob(glob) => glob.is_match(name),
+        }
+    }
 }
 
 /// `systemd-resolved` is `systemd-resolve` to the kernel: compare what it keeps.
