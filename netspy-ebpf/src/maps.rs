@@ -24,8 +24,9 @@ pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 #[map]
 pub static PENDING_CONNECTS: LruHashMap<u64, ConnectEvent> = LruHashMap::with_max_entries(16384, 0);
 
-/// Who owns a socket, keyed by `struct sock` address: filled in process context (connect,
-/// SYN_SENT) so that outcomes and drops raised later in softirq are attributed to the owner.
+/// Who owns a socket, keyed by `struct sock` address: filled in process context (socket,
+/// bind, accept, connect, SYN_SENT) so that outcomes and drops raised later in softirq are
+/// attributed to the owner.
 /// Only `owners` touches it.
 #[map]
 pub static SOCK_OWNERS: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(65536, 0);

@@ -1,4 +1,5 @@
-//! The socket -> owner map: filled in process context (connect, SYN_SENT), read in softirq
+//! The socket -> owner map: filled in process context (socket, bind, accept, connect,
+//! SYN_SENT), read in softirq
 //! (outcomes, drops). A `struct sock` address is reused as soon as the socket is freed, and
 //! UDP sockets have no close hook to forget them by, so each entry also remembers the inode
 //! number of its socket: an entry whose socket's inode differs is an earlier socket's.
