@@ -131,15 +131,20 @@ const EINPROGRESS: i64 = 115;
 #[inline(always)]
 fn read_source(ev: &mut ConnectEvent) {
     let sk = ev.sock;
-    ev.sport = read_kernel(sk + config(|c| &c.sock_num) as u64).unwrap_or(0);
-    if ev.family == family::INET {
-        let v4: [u8; 4] = read_kernel(sk + config(|c| &c.sock_rcv_saddr) as u64).unwrap_or([0; 4]);
-        ev.saddr[..4].copy_from_slice(&v4);
-    } else if ev.family == family::INET6 {
-        let offset = config(|c| &c.sock_v6_rcv_saddr);
-        if offset != ABSENT {
-            ev.saddr = read_kernel(sk + offset as u64).unwrap_or([0; 16]);
-        }
+    let (port, v4, v6) = (
+        config(|c| &c.sock_num),
+        config(|c| &c.sock_rcv_saddr),
+        config(|c| &c.sock_v6_rcv_saddr),
+    );
+    if port == ABSENT {
+        return;
+    }
+    ev.sport = read_kernel(sk + port as u64).unwrap_or(0);
+    if ev.family == family::INET && v4 != ABSENT {
+        let addr: [u8; 4] = read_kernel(sk + v4 as u64).unwrap_or([0; 4]);
+        ev.saddr[..4].copy_from_slice(&addr);
+    } else if ev.family == family::INET6 && v6 != ABSENT {
+        ev.saddr = read_kernel(sk + v6 as u64).unwrap_or([0; 16]);
     }
 }
 

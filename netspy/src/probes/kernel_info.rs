@@ -60,6 +60,12 @@ impl KernelInfo {
             Some(f) => tp(f, what, field, size),
             None => Ok(ABSENT),
         };
+        // A connect's local address is a refinement too: ABSENT leaves connects without one.
+        let sock_common = |member: &str| {
+            (|| Ok::<_, ProbeError>(off("sock", "__sk_common")? + off("sock_common", member)?))()
+                .inspect_err(|e| tracing::warn!("connects carry no local address: {e}"))
+                .unwrap_or(ABSENT)
+        };
         // Telling a reused socket address apart is a refinement: without these offsets the
         // owner map works as before, unchecked.
         let socket_identity = (|| {
@@ -113,12 +119,9 @@ impl KernelInfo {
             tp_drop_location: tp(&drop, "kfree_skb", "location", 8)?,
             tp_drop_reason: tp_opt(&drop, "kfree_skb", "reason", 4)?,
             tp_drop_rx_sk: tp_opt(&drop, "kfree_skb", "rx_sk", 8)?,
-            sock_num: off("sock", "__sk_common")? + off("sock_common", "skc_num")?,
-            sock_rcv_saddr: off("sock", "__sk_common")? + off("sock_common", "skc_rcv_saddr")?,
-            sock_v6_rcv_saddr: match off("sock_common", "skc_v6_rcv_saddr") {
-                Ok(o) => off("sock", "__sk_common")? + o,
-                Err(_) => ABSENT,
-            },
+            sock_num: sock_common("skc_num"),
+            sock_rcv_saddr: sock_common("skc_rcv_saddr"),
+            sock_v6_rcv_saddr: sock_common("skc_v6_rcv_saddr"),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
             socket_inode: socket_identity.map_or(ABSENT, |(_, i, _)| i),
             inode_ino: socket_identity.map_or(ABSENT, |(_, _, n)| n),
