@@ -116,7 +116,7 @@ impl Attributor {
 mod tests {
     use std::{net::SocketAddr, sync::Arc};
 
-    use chrono::Utc;
+    use chrono::{DateTime, TimeDelta, Utc};
 
     use super::*;
     use crate::events::{TcpOutcome, TcpResult};
@@ -124,10 +124,17 @@ mod tests {
     const CLIENT: &str = "127.0.0.1:40000";
     const SERVER: &str = "127.0.0.1:9";
 
-    fn syn_drop(from: &str) -> Event {
+    /// Event times are fixed offsets from one instant, so a slow test run cannot move them
+    /// out of each other's windows: the SYN goes out at `base`, is dropped at +1 ms, and
+    /// the refusal arrives at +2 ms.
+    fn at(base: DateTime<Utc>, ms: i64) -> DateTime<Utc> {
+        base + TimeDelta::milliseconds(ms)
+    }
+
+    fn syn_drop(from: &str, base: DateTime<Utc>) -> Event {
         let (src, dst): (SocketAddr, SocketAddr) = (from.parse().unwrap(), SERVER.parse().unwrap());
         Event::PacketDrop(PacketDrop {
-            time: Utc::now(),
+            time: at(base, 1),
             timestamp_ns: 0,
             process: None,
             drop_reason: Arc::from("NO_SOCKET"),
@@ -144,9 +151,9 @@ mod tests {
         })
     }
 
-    fn refused() -> Event {
+    fn refused(base: DateTime<Utc>) -> Event {
         Event::TcpOutcome(TcpOutcome {
-            time: Utc::now(),
+            time: at(base, 2),
             timestamp_ns: 0,
             process: Some(Process::curl()),
             source: CLIENT.parse().unwrap(),
@@ -154,7 +161,7 @@ mod tests {
             result: TcpResult::Refused,
             error: Some("ECONNREFUSED".into()),
             raw_error: 111,
-            latency_ns: Some(1_000_000),
+            latency_ns: Some(2_000_000),
             sock: 1,
         })
     }
@@ -166,9 +173,9 @@ mod tests {
     #[test]
     fn a_drop_waits_for_its_outcome_and_is_printed_first() {
         let mut attributor = Attributor::default();
-        let now = Instant::now();
-        assert!(attributor.push(syn_drop(CLIENT), now).is_empty());
-        let ready = attributor.push(refused(), now);
+        let (now, base) = (Instant::now(), Utc::now());
+        assert!(attributor.push(syn_drop(CLIENT, base), now).is_empty());
+        let ready = attributor.push(refused(base), now);
         assert_eq!(ready.len(), 2);
         assert!(matches!(ready[0], Event::PacketDrop(_)));
         assert_eq!(owner(&ready[0]), Some(4312));
@@ -179,9 +186,9 @@ mod tests {
     #[test]
     fn a_drop_after_its_outcome_is_attributed_at_once() {
         let mut attributor = Attributor::default();
-        let now = Instant::now();
-        assert_eq!(attributor.push(refused(), now).len(), 1);
-        let ready = attributor.push(syn_drop(CLIENT), now);
+        let (now, base) = (Instant::now(), Utc::now());
+        assert_eq!(attributor.push(refused(base), now).len(), 1);
+        let ready = attributor.push(syn_drop(CLIENT, base), now);
         assert_eq!(ready.iter().map(owner).collect::<Vec<_>>(), [Some(4312)]);
     }
 
@@ -190,15 +197,15 @@ mod tests {
         use crate::events::{ConnectionEvent, Destination};
 
         let mut attributor = Attributor::default();
-        let now = Instant::now();
-        let Event::PacketDrop(mut datagram) = syn_drop(CLIENT) else {
+        let (now, base) = (Instant::now(), Utc::now());
+        let Event::PacketDrop(mut datagram) = syn_drop(CLIENT, base) else {
             unreachable!()
         };
         (datagram.raw_protocol, datagram.protocol) = (17, Some("UDP".into()));
         assert!(attributor.push(Event::PacketDrop(datagram), now).is_empty());
         let server: SocketAddr = SERVER.parse().unwrap();
         let connect = Event::Connection(ConnectionEvent {
-            time: Utc::now() - chrono::Duration::milliseconds(1),
+            time: at(base, 0),
             timestamp_ns: 0,
             process: Process::curl(),
             fd: 3,
@@ -228,9 +235,17 @@ mod tests {
     #[test]
     fn an_unclaimed_drop_is_printed_unattributed_when_its_wait_is_over() {
         let mut attributor = Attributor::default();
-        let now = Instant::now();
-        assert!(attributor.push(syn_drop("127.0.0.1:40001"), now).is_empty());
-        assert_eq!(attributor.push(refused(), now).len(), 1, "another 4-tuple");
+        let (now, base) = (Instant::now(), Utc::now());
+        assert!(
+            attributor
+                .push(syn_drop("127.0.0.1:40001", base), now)
+                .is_empty()
+        );
+        assert_eq!(
+            attributor.push(refused(base), now).len(),
+            1,
+            "another 4-tuple"
+        );
         assert!(attributor.expired(now).is_empty());
         let ready = attributor.expired(now + HOLD);
         assert_eq!(ready.iter().map(owner).collect::<Vec<_>>(), [None]);
@@ -239,11 +254,11 @@ mod tests {
     #[test]
     fn held_drops_are_bounded() {
         let mut attributor = Attributor::default();
-        let now = Instant::now();
+        let (now, base) = (Instant::now(), Utc::now());
         let mut released = 0;
         for port in 0..HELD_MAX + 10 {
             let from = format!("127.0.0.1:{}", 1000 + port);
-            released += attributor.push(syn_drop(&from), now).len();
+            released += attributor.push(syn_drop(&from, base), now).len();
         }
         assert_eq!(released, 10);
         assert_eq!(attributor.flush().len(), HELD_MAX);
