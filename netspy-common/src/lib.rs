@@ -34,4 +34,7 @@ pub mod family {
 pub mod flags {
     /// The socket's owning process was known (recorded at connect time).
     pub const OWNER_KNOWN: u32 = 1;
+    /// A drop's ports were read from its transport header (TCP or UDP, and the header is in
+    /// this packet: not a later fragment, not behind too many IPv6 extension headers).
+    pub const PORTS_KNOWN: u32 = 2;
 }

@@ -150,6 +150,7 @@ fn parse_headers(skb: u64, ev: &mut DropEvent) -> Result<(), Failure> {
         let ports: [u8; 4] = read_kernel(l4)?;
         ev.sport = u16::from_be_bytes([ports[0], ports[1]]);
         ev.dport = u16::from_be_bytes([ports[2], ports[3]]);
+        ev.flags |= flags::PORTS_KNOWN;
     }
     Ok(())
 }

@@ -338,6 +338,51 @@ fn netfilter_drop_in_a_network_namespace_has_reason_and_5_tuple() {
 }
 
 #[test]
+fn a_later_fragment_is_reported_without_ports() {
+    let netns = common::netns::Netns::create();
+    // A lone non-first fragment waits for the rest, then expires after ipfrag_time.
+    assert!(netns.exec("sysctl -qw net.ipv4.ipfrag_time=1"));
+    let mut kernel = Kernel::start();
+    let (src, dst): (Ipv4Addr, Ipv4Addr) = (
+        netns.host_ip.parse().unwrap(),
+        netns.peer_ip.parse().unwrap(),
+    );
+    // IPv4 header (UDP, fragment offset 8 bytes, no more fragments; the kernel fills in the
+    // checksum and length), then 8 payload bytes that would read as ports 0x1234 -> 0x5678.
+    let mut packet = vec![0x45, 0, 0, 28, 0x42, 0x42, 0x00, 0x01, 64, 17, 0, 0];
+    packet.extend_from_slice(&src.octets());
+    packet.extend_from_slice(&dst.octets());
+    packet.extend_from_slice(&[0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]);
+    let raw = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(socket2::Protocol::from(libc::IPPROTO_RAW)),
+    )
+    .unwrap();
+    raw.send_to(&packet, &SocketAddr::from((dst, 0)).into())
+        .unwrap();
+
+    let drop = kernel.wait_for("the expired fragment", move |e| match e {
+        Event::PacketDrop(d)
+            if &*d.drop_reason == "FRAG_REASM_TIMEOUT" && d.destination_ip == Some(dst.into()) =>
+        {
+            Some(d.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(drop.source_ip, Some(src.into()));
+    assert_eq!(
+        (drop.protocol.as_deref(), drop.raw_protocol),
+        (Some("UDP"), 17)
+    );
+    assert_eq!(
+        (drop.source_port, drop.destination_port),
+        (None, None),
+        "a later fragment has no transport header"
+    );
+}
+
+#[test]
 fn tcp_connect_whose_syn_is_dropped_times_out() {
     let netns = common::netns::Netns::create();
     let mut kernel = Kernel::start();

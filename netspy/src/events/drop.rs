@@ -45,7 +45,7 @@ pub struct PacketDrop {
 impl PacketDrop {
     pub(super) fn decode(wire: &DropEvent, names: &KernelNames) -> Self {
         let is_ip = ip_addr(wire.family, &wire.saddr).is_some();
-        let has_ports = is_ip && matches!(wire.protocol, 6 | 17);
+        let has_ports = is_ip && wire.flags & flags::PORTS_KNOWN != 0;
         Self {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
@@ -87,7 +87,7 @@ mod tests {
             location: 0xffffffff819003e8,
             sock: 0,
             reason: 12,
-            flags: 0,
+            flags: flags::PORTS_KNOWN,
             ethertype: 0x0800,
             family: family::INET,
             protocol: 17,
@@ -120,6 +120,15 @@ mod tests {
         );
         assert_eq!(ev.destination_ip, Some("10.201.1.2".parse().unwrap()));
         assert!(ev.process.is_none());
+    }
+
+    #[test]
+    fn a_later_fragment_has_a_protocol_but_no_ports() {
+        let mut w = wire();
+        w.flags = 0; // the kernel read no transport header
+        let ev = PacketDrop::decode(&w, &names());
+        assert_eq!(ev.protocol.as_deref(), Some("UDP"));
+        assert_eq!((ev.source_port, ev.destination_port), (None, None));
     }
 
     #[test]

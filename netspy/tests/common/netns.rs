@@ -67,6 +67,11 @@ NFT",
         ns
     }
 
+    /// Runs a shell command inside the namespace; true when it succeeded.
+    pub fn exec(&self, cmd: &str) -> bool {
+        sh(&format!("ip netns exec {} {cmd}", self.name))
+    }
+
     fn remove(&self) {
         sh(&format!(
             "ip netns del {} 2>/dev/null; ip link del {} 2>/dev/null; true",
