@@ -16,7 +16,9 @@ use super::{
     format,
 };
 use crate::{
-    insights::{Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, ToolExecutor, ToolSpec},
+    insights::{
+        Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
+    },
     query::{Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Telemetry},
 };
 
@@ -124,6 +126,29 @@ impl<T: Telemetry> NetspyMcp<T> {
         Ok((format::drop_list(&list), list))
     }
 
+    /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is
+    /// configured or it failed.
+    async fn with_ai<'s, Fut>(
+        &'s self,
+        window: &WindowArgs,
+        ask: impl FnOnce(&'s Insights) -> Fut,
+    ) -> Answer<InsightsAnswer>
+    where
+        Fut: Future<Output = Result<String, InsightsError>>,
+    {
+        let Some(ai) = &self.insights else {
+            let why = format!("no AI endpoint is configured. {HOW_TO_CONFIGURE}");
+            return self.without_ai(&why, window).await;
+        };
+        match ask(ai).await {
+            Ok(text) => Ok((
+                format!("AI Network Insights:\n{text}"),
+                InsightsAnswer::from_model(ai.model(), text),
+            )),
+            Err(e) => self.without_ai(&e.to_string(), window).await,
+        }
+    }
+
     /// The local analysis that stands in when the AI cannot answer, after `why`.
     async fn without_ai(&self, why: &str, window: &WindowArgs) -> Answer<InsightsAnswer> {
         let (analysis, answer) = self.patterns(window).await?;
@@ -215,22 +240,10 @@ impl<T: Telemetry> NetspyMcp<T> {
             return respond::<()>(Err("summary_text must not be empty".into()));
         }
         let window = WindowArgs::default();
-        match &self.insights {
-            None => respond(
-                self.without_ai(
-                    &format!("no AI endpoint is configured. {HOW_TO_CONFIGURE}"),
-                    &window,
-                )
+        respond(
+            self.with_ai(&window, |ai| ai.analyze_text(&args.summary_text))
                 .await,
-            ),
-            Some(ai) => match ai.analyze_text(&args.summary_text).await {
-                Ok(text) => respond(Ok((
-                    format!("AI Network Insights:\n{text}"),
-                    InsightsAnswer::from_model(ai.model(), text),
-                ))),
-                Err(e) => respond(self.without_ai(&e.to_string(), &window).await),
-            },
-        }
+        )
     }
 
     /// AI analysis of a question, with the model calling the telemetry tools itself.
@@ -258,29 +271,15 @@ impl<T: Telemetry> NetspyMcp<T> {
         if let Err(e) = window.request() {
             return respond::<()>(Err(e));
         }
-        match &self.insights {
-            None => respond(
-                self.without_ai(
-                    &format!("no AI endpoint is configured. {HOW_TO_CONFIGURE}"),
-                    &window,
-                )
+        let focus = Focus {
+            pid: args.pid,
+            process_name: args.process_name.clone(),
+            duration: args.duration,
+        };
+        respond(
+            self.with_ai(&window, |ai| ai.contextual(&args.query, &focus, self))
                 .await,
-            ),
-            Some(ai) => {
-                let focus = Focus {
-                    pid: args.pid,
-                    process_name: args.process_name.clone(),
-                    duration: args.duration,
-                };
-                match ai.contextual(&args.query, &focus, self).await {
-                    Ok(text) => respond(Ok((
-                        format!("AI Network Insights:\n{text}"),
-                        InsightsAnswer::from_model(ai.model(), text),
-                    ))),
-                    Err(e) => respond(self.without_ai(&e.to_string(), &window).await),
-                }
-            }
-        }
+        )
     }
 }
 
