@@ -63,7 +63,9 @@ fn try_sys_enter_connect(ctx: &TracePointContext) -> Result<(), Failure> {
         ev.sock = sock.sk;
         ev.sock_type = sock.sock_type;
         ev.protocol = sock.protocol;
-        if ev.family == family::INET || ev.family == family::INET6 {
+        // A TCP socket's owner is recorded at SYN_SENT, inside this same call (tcp.rs).
+        if (ev.family == family::INET || ev.family == family::INET6) && sock.protocol != IPPROTO_TCP
+        {
             owners::remember(sock.sk, sock.socket, task, 0);
         }
     }
@@ -125,6 +127,7 @@ fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
 }
 
 const EINPROGRESS: i64 = 115;
+const IPPROTO_TCP: u16 = 6;
 
 /// The local address and port the call gave the socket (an IP socket is bound by connect
 /// when it was not before): a packet it sent and lost on the way can then be traced back.
