@@ -18,6 +18,8 @@ use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcom
 const TTL_NS: i64 = 10_000_000_000;
 /// At most this many of each are remembered.
 const MAX: usize = 16_384;
+/// Entries live for seconds: sweeping more often than this finds nothing new to forget.
+const SWEEP_NS: i64 = 1_000_000_000;
 
 /// A packet's addresses and ports, sender first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +86,7 @@ impl Sender {
 pub struct Orphans<K> {
     waiting: HashMap<Tuple, Vec<(K, i64)>>,
     senders: HashMap<Tuple, Sender>,
+    swept_ns: i64,
 }
 
 impl<K> Default for Orphans<K> {
@@ -91,6 +94,7 @@ impl<K> Default for Orphans<K> {
         Self {
             waiting: HashMap::new(),
             senders: HashMap::new(),
+            swept_ns: i64::MIN,
         }
     }
 }
@@ -168,8 +172,13 @@ impl<K: Copy> Orphans<K> {
         found
     }
 
-    /// Forgets what is older than the TTL at `now_ns`.
+    /// Forgets what is older than the TTL at `now_ns`; at most one sweep a second, however
+    /// often it is called (trace calls it on every 50 ms tick).
     pub fn expire(&mut self, now_ns: i64) {
+        if now_ns.saturating_sub(self.swept_ns) < SWEEP_NS {
+            return;
+        }
+        self.swept_ns = now_ns;
         let cutoff = now_ns.saturating_sub(TTL_NS);
         self.waiting.retain(|_, drops| {
             drops.retain(|&(_, time_ns)| time_ns >= cutoff);
