@@ -31,11 +31,7 @@ impl Store {
                 Destination::Ip { port, .. } => port,
                 _ => 0,
             },
-            sport: if source.is_some() {
-                c.source.map_or(0, |s| s.port())
-            } else {
-                0
-            },
+            sport: source.and(c.source).map_or(0, |s| s.port()),
             ret: i16::try_from(c.return_code).unwrap_or(i16::MIN),
             family: u8::try_from(c.address_family).unwrap_or(0),
             protocol: protocol_code(c.raw_protocol),
