@@ -114,7 +114,7 @@ impl Attributor {
 
 #[cfg(test)]
 mod tests {
-    use std::{net::SocketAddr, sync::Arc};
+    use std::net::SocketAddr;
 
     use chrono::{DateTime, TimeDelta, Utc};
 
@@ -133,22 +133,7 @@ mod tests {
 
     fn syn_drop(from: &str, base: DateTime<Utc>) -> Event {
         let (src, dst): (SocketAddr, SocketAddr) = (from.parse().unwrap(), SERVER.parse().unwrap());
-        Event::PacketDrop(PacketDrop {
-            time: at(base, 1),
-            timestamp_ns: 0,
-            process: None,
-            drop_reason: Arc::from("NO_SOCKET"),
-            drop_reason_code: 2,
-            location: "tcp_v4_rcv+0x1".into(),
-            ethertype: 0x800,
-            protocol: Some("TCP".into()),
-            raw_protocol: 6,
-            source_ip: Some(src.ip()),
-            source_port: Some(src.port()),
-            destination_ip: Some(dst.ip()),
-            destination_port: Some(dst.port()),
-            sock: 0,
-        })
+        Event::PacketDrop(PacketDrop::tcp_no_socket(at(base, 1), src, dst))
     }
 
     fn refused(base: DateTime<Utc>) -> Event {

@@ -179,7 +179,6 @@ fn packet_drop(f: &mut std::fmt::Formatter<'_>, e: &PacketDrop) -> std::fmt::Res
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use chrono::{TimeZone, Utc};
 
@@ -241,22 +240,11 @@ mod tests {
             strip_time(Line(&conn).to_string()),
             "curl(4312) connect UNIX @bus ECONNREFUSED 0.0ms"
         );
-        let drop = Event::PacketDrop(PacketDrop {
-            time: Utc.timestamp_opt(0, 0).unwrap(),
-            timestamp_ns: 0,
-            process: None,
-            drop_reason: Arc::from("NO_SOCKET"),
-            drop_reason_code: 3,
-            location: "tcp_v4_rcv+0x91".into(),
-            ethertype: 0x800,
-            protocol: Some("TCP".into()),
-            raw_protocol: 6,
-            source_ip: Some("127.0.0.1".parse().unwrap()),
-            source_port: Some(40000),
-            destination_ip: Some("127.0.0.1".parse().unwrap()),
-            destination_port: Some(9),
-            sock: 0,
-        });
+        let drop = Event::PacketDrop(PacketDrop::tcp_no_socket(
+            Utc.timestamp_opt(0, 0).unwrap(),
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:9".parse().unwrap(),
+        ));
         assert_eq!(
             strip_time(Line(&drop).to_string()),
             "unattributed drop NO_SOCKET TCP 127.0.0.1:40000 -> 127.0.0.1:9 at tcp_v4_rcv+0x91"

@@ -42,6 +42,34 @@ pub struct PacketDrop {
     pub sock: u64,
 }
 
+#[cfg(test)]
+impl PacketDrop {
+    /// An unattributed NO_SOCKET drop of a TCP packet from `src` to `dst` at `time`, as
+    /// loopback shows a SYN refused by a closed port.
+    pub(crate) fn tcp_no_socket(
+        time: DateTime<Utc>,
+        src: std::net::SocketAddr,
+        dst: std::net::SocketAddr,
+    ) -> Self {
+        Self {
+            time,
+            timestamp_ns: 0,
+            process: None,
+            drop_reason: Arc::from("NO_SOCKET"),
+            drop_reason_code: 3,
+            location: "tcp_v4_rcv+0x91".into(),
+            ethertype: 0x800,
+            protocol: Some("TCP".into()),
+            raw_protocol: 6,
+            source_ip: Some(src.ip()),
+            source_port: Some(src.port()),
+            destination_ip: Some(dst.ip()),
+            destination_port: Some(dst.port()),
+            sock: 0,
+        }
+    }
+}
+
 impl PacketDrop {
     pub(super) fn decode(wire: &DropEvent, names: &KernelNames) -> Self {
         let is_ip = ip_addr(wire.family, &wire.saddr).is_some();

@@ -58,22 +58,13 @@ fn outcome(t: i64, sock: u64, result: TcpResult, errno: u32) -> Event {
 }
 
 fn drop_event(t: i64, reason: &str) -> Event {
-    Event::PacketDrop(PacketDrop {
-        time: DateTime::from_timestamp_nanos(t),
-        timestamp_ns: 0,
-        process: None,
-        drop_reason: Arc::from(reason),
-        drop_reason_code: 3,
-        location: "tcp_v4_rcv+0x91".into(),
-        ethertype: 0x800,
-        protocol: Some("TCP".into()),
-        raw_protocol: 6,
-        source_ip: Some("127.0.0.1".parse().unwrap()),
-        source_port: Some(1),
-        destination_ip: Some("127.0.0.1".parse().unwrap()),
-        destination_port: Some(2),
-        sock: 0,
-    })
+    let mut drop = PacketDrop::tcp_no_socket(
+        DateTime::from_timestamp_nanos(t),
+        "127.0.0.1:1".parse().unwrap(),
+        "127.0.0.1:2".parse().unwrap(),
+    );
+    drop.drop_reason = Arc::from(reason);
+    Event::PacketDrop(drop)
 }
 
 fn all() -> Selection {
