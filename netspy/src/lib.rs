@@ -10,6 +10,7 @@
 //! - [`daemon`]: `netspy daemon`, the composition root.
 //! - [`insights`]: AI analysis through any OpenAI-compatible endpoint (async-openai).
 //! - [`cli`]: the `netspy` command line (the only code that writes to stdout).
+//! - [`logging`]: tracing to stderr with secrets masked, and rate limits for client-caused lines.
 //!
 //! Data flows one way: kernel -> probes -> events -> store -> query -> api (or `netspy trace`
 //! straight from events).
@@ -21,8 +22,10 @@ pub mod daemon;
 mod error_chain;
 pub mod events;
 pub mod insights;
+pub mod logging;
 pub mod mcp;
 pub mod probes;
 pub mod query;
 pub mod store;
+pub mod text;
 pub mod tls;

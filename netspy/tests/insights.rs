@@ -94,9 +94,15 @@ fn start_llm(script: Vec<Script>) -> (String, Arc<Llm>) {
 
 /// Runs `netspy --tool ...` with the AI endpoint configured; exit code, stdout, stderr.
 fn netspy(base: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    netspy_logging(base, args, "warn")
+}
+
+/// `netspy` with `RUST_LOG` set to `log`.
+fn netspy_logging(base: &str, args: &[&str], log: &str) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_netspy"))
         .args(["--server", url()])
         .args(args)
+        .env("RUST_LOG", log)
         .env("OPENAI_API_KEY", KEY)
         .env("OPENAI_BASE_URL", base)
         .env("NETSPY_MODEL", "netspy-test-model")
@@ -369,6 +375,32 @@ fn rate_limits_are_retried_with_backoff() {
         4,
         "one attempt and three retries, no more"
     );
+}
+
+#[test]
+fn the_api_key_never_reaches_a_log_line_or_an_answer() {
+    // Server errors whose bodies quote the key: async-openai's retry layer logs them.
+    let (base, _) = start_llm((0..4).map(|_| Script::Status(500)).collect());
+    let (_, out, err) = netspy_logging(
+        &base,
+        &["--tool", "ai_insights", "--summary-text", "x"],
+        "trace",
+    );
+    assert!(
+        out.contains("failed (HTTP 500, still after 3 retries)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("[redacted]"),
+        "the retry warnings are there, masked: {err}"
+    );
+    assert!(!err.contains(KEY), "the key is in the log: {err}");
+    assert!(!out.contains(KEY), "{out}");
+    // A model that repeats the key does not pass it on.
+    let (base, _) = start_llm(vec![Script::Text("your key is sk-test-SECRETKEY123")]);
+    let (code, out, err) = netspy(&base, &["--tool", "ai_insights", "--summary-text", "x"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("your key is [redacted]"), "{out}");
 }
 
 #[test]

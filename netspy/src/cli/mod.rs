@@ -86,7 +86,7 @@ pub enum Command {
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    crate::logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,21 +135,4 @@ pub fn main() -> ExitCode {
 fn fail(e: &anyhow::Error) -> ExitCode {
     output::error(&format!("netspy: error: {e:#}"));
     ExitCode::FAILURE
-}
-
-/// Logs go to stderr (stdout carries events, and later the MCP channel).
-fn init_tracing(verbose: bool) {
-    let default = if verbose {
-        "netspy=debug,info"
-    } else {
-        "netspy=info,warn"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }

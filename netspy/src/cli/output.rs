@@ -6,7 +6,10 @@ use std::io::{self, Write};
 
 use chrono::Local;
 
-use crate::events::{ConnectionEvent, Event, PacketDrop, Process, TcpOutcome, TcpResult};
+use crate::{
+    events::{ConnectionEvent, Event, PacketDrop, Process, TcpOutcome, TcpResult},
+    text::escape,
+};
 
 /// Output style.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +115,7 @@ impl std::fmt::Display for Line<'_> {
 
 fn who(process: Option<&Process>) -> String {
     match process {
-        Some(p) => format!("{}({})", p.command, p.pid),
+        Some(p) => format!("{}({})", escape(&p.command), p.pid),
         None => "unattributed".to_owned(),
     }
 }
@@ -132,7 +135,7 @@ fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt:
         "{} connect {} {} {} {}",
         who(Some(&e.process)),
         e.protocol,
-        e.destination,
+        escape(&e.destination.to_string()),
         result,
         millis(e.syscall_ns)
     )
@@ -239,6 +242,17 @@ mod tests {
         assert_eq!(
             strip_time(Line(&conn).to_string()),
             "curl(4312) connect UNIX @bus ECONNREFUSED 0.0ms"
+        );
+        let Event::Connection(mut evil) = conn.clone() else {
+            unreachable!()
+        };
+        evil.process.command = "esc\x1b[31mRED".into();
+        evil.destination = Destination::Unix {
+            path: "@x\ny".into(),
+        };
+        assert_eq!(
+            strip_time(Line(&Event::Connection(evil)).to_string()),
+            "esc\\x1b[31mRED(4312) connect UNIX @x\\ny ECONNREFUSED 0.0ms"
         );
         let drop = Event::PacketDrop(PacketDrop::tcp_no_socket(
             Utc.timestamp_opt(0, 0).unwrap(),

@@ -63,7 +63,8 @@ impl Reply {
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .map(str::to_owned)
+            // A model that repeats the key it was called with does not pass it on.
+            .map(|t| crate::logging::redact(t).into_owned())
     }
 
     /// The tool calls asked for.
@@ -87,7 +88,6 @@ pub struct Chat {
     client: Client<OpenAIConfig>,
     base_url: String,
     model: String,
-    key: Option<String>,
     timeout: Duration,
 }
 
@@ -109,6 +109,11 @@ impl Chat {
         if model.trim().is_empty() {
             return Err(InsightsError::Config("the model name is empty".into()));
         }
+        if let Some(key) = &key {
+            // Whatever the endpoint or a library echoes back, the key is masked in every log
+            // line and answer.
+            crate::logging::register_secret(key);
+        }
         crate::tls::install_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -117,13 +122,12 @@ impl Chat {
         // Local servers ignore the key; OpenAI's client insists on one.
         let config = OpenAIConfig::new()
             .with_api_base(&base_url)
-            .with_api_key(key.clone().unwrap_or_else(|| "none".into()));
+            .with_api_key(key.unwrap_or_else(|| "none".into()));
         let client = Client::with_config(config).with_http_client(http);
         Ok(Self {
             client,
             base_url,
             model: model.to_owned(),
-            key,
             timeout,
         })
     }
@@ -205,12 +209,10 @@ impl Chat {
         self.redacted(error)
     }
 
-    /// The error with every occurrence of the API key removed.
+    /// The error with every registered secret (the API key) removed from the endpoint's
+    /// words.
     fn redacted(&self, error: InsightsError) -> InsightsError {
-        let Some(key) = self.key.as_deref().filter(|k| k.len() >= 4) else {
-            return error;
-        };
-        let clean = |text: String| text.replace(key, "[redacted]");
+        let clean = |text: String| crate::logging::redact(&text).into_owned();
         match error {
             InsightsError::Rejected(a, s, m) => InsightsError::Rejected(a, s, clean(m)),
             InsightsError::Unreachable(a, m) => InsightsError::Unreachable(a, clean(m)),

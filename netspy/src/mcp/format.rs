@@ -5,12 +5,14 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Local, Utc};
 
-use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, Count, DropList, DropSummary, Health,
+use crate::{
+    query::{Analysis, ConnectionList, ConnectionSummary, Count, DropList, DropSummary, Health},
+    text::escape,
 };
 
 /// Who a filter names: "process 'curl'", "PID 1234", "process 'curl' (PID 1234)".
 fn subject(pid: Option<u32>, name: Option<&str>) -> Option<String> {
+    let name = name.map(escape);
     match (pid, name) {
         (None, None) => None,
         (Some(pid), None) => Some(format!("PID {pid}")),
@@ -35,8 +37,8 @@ fn counts(items: &[Count], unit: Option<&str>) -> String {
     items
         .iter()
         .map(|c| match unit {
-            Some(unit) => format!("{} ({} {unit})", c.name, c.count),
-            None => format!("{} ({})", c.name, c.count),
+            Some(unit) => format!("{} ({} {unit})", escape(&c.name), c.count),
+            None => format!("{} ({})", escape(&c.name), c.count),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -97,9 +99,9 @@ pub fn connection_list(list: &ConnectionList) -> String {
             text,
             "  {} | {} | {} | {}",
             clock(e.time),
-            e.destination,
+            escape(&e.destination),
             e.protocol,
-            e.command
+            escape(&e.command)
         );
         match (&e.error, &e.outcome) {
             (Some(error), _) if error != "EINPROGRESS" => {
@@ -132,7 +134,7 @@ pub fn analysis(a: &Analysis) -> String {
     }
     text.push_str("  Top destinations:\n");
     for d in &a.top_destinations {
-        let _ = writeln!(text, "    {} ({} connections)", d.name, d.count);
+        let _ = writeln!(text, "    {} ({} connections)", escape(&d.name), d.count);
     }
     let _ = writeln!(text, "  Protocols: {}", counts(&a.protocols, None));
     if !a.ports.is_empty() {
@@ -218,7 +220,7 @@ pub fn drop_list(list: &DropList) -> String {
             None => ip.to_owned(),
         };
         let owner = if d.attributed {
-            format!("{} ({})", d.command, d.pid)
+            format!("{} ({})", escape(&d.command), d.pid)
         } else {
             "unattributed".to_owned()
         };
@@ -235,7 +237,7 @@ pub fn drop_list(list: &DropList) -> String {
             endpoint(&d.source_ip, d.source_port),
             endpoint(&d.destination_ip, d.destination_port),
             owner,
-            d.location
+            escape(&d.location)
         );
     }
     let more = list.matched_events.saturating_sub(drops.len() as u64);
@@ -294,6 +296,33 @@ mod tests {
             },
             failed_calls: 0,
         }
+    }
+
+    #[test]
+    fn attacker_chosen_names_cannot_command_the_terminal_or_fake_columns() {
+        let event = serde_json::json!({
+            "id": "1", "type": "connection", "pid": 7, "command": "esc\x1b[31mRED",
+            "time": "2026-01-01T00:00:00Z", "timestamp": 0, "destination": "/tmp/a | b\nfake line",
+            "destination_ip": "", "destination_port": 0, "address_family": 1, "protocol": "UNIX",
+            "socket_type": "SOCK_STREAM", "return_code": 0, "error": null, "raw_ipv4": 0,
+            "raw_ipv6": vec![0; 16], "raw_protocol": 0, "raw_socktype": 1, "uid": 0, "cgroup_id": 0,
+            "outcome": null, "outcome_error": null, "latency_ms": null, "source": null,
+        });
+        let list: ConnectionList = serde_json::from_value(serde_json::json!({
+            "total_events": 1, "total_pids": 1, "events_by_pid": {"7": [event]},
+            "query_time": "2026-01-01T00:00:00Z", "matched_events": 1, "limit": 100,
+            "limit_capped": false,
+        }))
+        .unwrap();
+        let text = connection_list(&list);
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(text.contains("esc\\x1b[31mRED"), "{text}");
+        assert!(text.contains("/tmp/a \\| b\\nfake line"), "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(
+            network_summary(&summary(0), None, Some("x\ny")),
+            "No network connections found for process 'x\\ny' in the last 60 seconds"
+        );
     }
 
     #[test]

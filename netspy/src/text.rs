@@ -1,0 +1,57 @@
+//! Event strings in text meant for people and terminals. Process names and UNIX socket
+//! paths are chosen by whoever runs on the host: printed raw, an escape sequence would
+//! command the reader's terminal, a newline would fake a line, a `|` a column. Text answers
+//! (CLI, MCP text, `netspy trace`) show them escaped; JSON keeps them exact.
+
+use std::{borrow::Cow, fmt::Write as _};
+
+/// `text` with control characters (C0, DEL, C1), bidirectional overrides, `\` and `|`
+/// written as escapes (`\x1b`, `\n`, `\u{202e}`, `\\`, `\|`).
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\\' | '|')
+        // Marks and overrides that reorder what a terminal shows (Trojan Source).
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_controls_and_separators_are_escaped() {
+        assert_eq!(escape("curl"), "curl");
+        assert!(matches!(escape("python3.11 ü"), Cow::Borrowed(_)));
+        assert_eq!(escape("esc\x1b[31mRED"), "esc\\x1b[31mRED");
+        assert_eq!(escape("two\nlines\r"), "two\\nlines\\r");
+        assert_eq!(escape("a | b"), "a \\| b");
+        assert_eq!(escape("back\\slash"), "back\\\\slash");
+        assert_eq!(escape("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(escape("\x7f"), "\\x7f");
+    }
+}
