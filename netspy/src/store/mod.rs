@@ -63,6 +63,9 @@ pub struct StoreStats {
     /// TCP outcomes whose connect event was never seen (connects made before netspy
     /// started, or lost).
     pub unmatched_outcomes: u64,
+    /// Drops that had lost their socket and stayed unattributed because sockets of two
+    /// processes used their 4-tuple at the same moment.
+    pub ambiguous_drop_owners: u64,
     /// Distinct interned values (names, addresses, kernel symbols, cgroups).
     pub interned_values: u64,
 }
@@ -238,6 +241,7 @@ impl Store {
             drops: self.drops.len() as u64,
             interned_values: interned as u64,
             unmatched_outcomes: self.outcomes.unmatched,
+            ambiguous_drop_owners: self.orphans.ambiguous(),
             ..self.stats
         }
     }

@@ -18,6 +18,9 @@ use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcom
 const TTL_NS: i64 = 10_000_000_000;
 /// At most this many of each are remembered.
 const MAX: usize = 16_384;
+/// Sockets remembered per 4-tuple: a source port is handed out again quickly, often to
+/// the same process (a resolver's next query).
+const SENDERS_PER_TUPLE: usize = 4;
 /// Entries live for seconds: sweeping more often than this finds nothing new to forget.
 const SWEEP_NS: i64 = 1_000_000_000;
 
@@ -81,11 +84,42 @@ impl Sender {
     }
 }
 
+/// Who sent a packet at `time_ns`, among the sockets that used its 4-tuple: the one whose
+/// connect came last before it (a port is only reused after its previous socket let go),
+/// or, when none came before, the first within the clock slack after it. Ambiguous when a
+/// socket of another process took the tuple within the slack of that one.
+fn sender_at(senders: &[Sender], time_ns: i64) -> Claim<'_> {
+    let covering = || senders.iter().filter(|s| s.covers(time_ns));
+    let chosen = covering()
+        .filter(|s| s.from_ns <= time_ns)
+        .max_by_key(|s| s.from_ns)
+        .or_else(|| covering().min_by_key(|s| s.from_ns));
+    let Some(chosen) = chosen else {
+        return Claim::Nobody;
+    };
+    let rival = covering().any(|s| {
+        s.process.pid != chosen.process.pid
+            && s.from_ns.abs_diff(chosen.from_ns) <= SLACK_NS.unsigned_abs()
+    });
+    match rival {
+        true => Claim::Ambiguous,
+        false => Claim::Owner(&chosen.process),
+    }
+}
+
+/// The answer of [`sender_at`].
+enum Claim<'a> {
+    Owner(&'a Process),
+    Ambiguous,
+    Nobody,
+}
+
 /// Drops waiting for a sender (each under a key `K` its caller finds it by) and senders
 /// waiting for drops.
 pub struct Orphans<K> {
     waiting: HashMap<Tuple, Vec<(K, i64)>>,
-    senders: HashMap<Tuple, Sender>,
+    senders: HashMap<Tuple, Vec<Sender>>,
+    ambiguous: u64,
     swept_ns: i64,
 }
 
@@ -94,6 +128,7 @@ impl<K> Default for Orphans<K> {
         Self {
             waiting: HashMap::new(),
             senders: HashMap::new(),
+            ambiguous: 0,
             swept_ns: i64::MIN,
         }
     }
@@ -134,10 +169,22 @@ impl<K: Copy> Orphans<K> {
         self.sender(tuple, c.process.clone(), at, at.saturating_add(TTL_NS))
     }
 
-    /// An unattributed TCP drop `key` at `time_ns`: its sender if already known.
+    /// Drops left unattributed because two processes' sockets used their 4-tuple at the same
+    /// moment.
+    pub fn ambiguous(&self) -> u64 {
+        self.ambiguous
+    }
+
+    /// An unattributed drop `key` at `time_ns`: its sender if already known.
     fn drop(&mut self, tuple: Tuple, key: K, time_ns: i64) -> Option<Process> {
-        if let Some(sender) = self.senders.get(&tuple).filter(|s| s.covers(time_ns)) {
-            return Some(sender.process.clone());
+        let senders = self.senders.get(&tuple).map_or(&[][..], Vec::as_slice);
+        match sender_at(senders, time_ns) {
+            Claim::Owner(process) => return Some(process.clone()),
+            Claim::Ambiguous => {
+                self.ambiguous += 1;
+                return None;
+            }
+            Claim::Nobody => {}
         }
         if self.waiting.len() < MAX {
             self.waiting.entry(tuple).or_default().push((key, time_ns));
@@ -153,22 +200,36 @@ impl<K: Copy> Orphans<K> {
             from_ns,
             until_ns,
         };
+        if !self.senders.contains_key(&tuple) && self.senders.len() >= MAX {
+            return Vec::new();
+        }
+        let senders = self.senders.entry(tuple).or_default();
+        if senders.len() == SENDERS_PER_TUPLE {
+            senders.remove(0);
+        }
+        senders.push(sender);
+        let newest = senders.len() - 1;
         let mut found = Vec::new();
+        let mut ambiguous = 0;
         if let Some(drops) = self.waiting.get_mut(&tuple) {
-            drops.retain(|&(key, time_ns)| {
-                let mine = sender.covers(time_ns);
-                if mine {
+            drops.retain(|&(key, time_ns)| match sender_at(senders, time_ns) {
+                // Only the drops this connect's socket sent; others wait on.
+                Claim::Owner(owner) if std::ptr::eq(owner, &senders[newest].process) => {
                     found.push(key);
+                    false
                 }
-                !mine
+                Claim::Owner(_) => true,
+                Claim::Ambiguous => {
+                    ambiguous += 1;
+                    false
+                }
+                Claim::Nobody => true,
             });
             if drops.is_empty() {
                 self.waiting.remove(&tuple);
             }
         }
-        if self.senders.len() < MAX {
-            self.senders.insert(tuple, sender);
-        }
+        self.ambiguous += ambiguous;
         found
     }
 
@@ -184,6 +245,75 @@ impl<K: Copy> Orphans<K> {
             drops.retain(|&(_, time_ns)| time_ns >= cutoff);
             !drops.is_empty()
         });
-        self.senders.retain(|_, s| s.until_ns >= cutoff);
+        self.senders.retain(|_, senders| {
+            senders.retain(|s| s.until_ns >= cutoff);
+            !senders.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+
+    fn tuple() -> Tuple {
+        let ip = "127.0.0.1".parse().unwrap();
+        Tuple::new(ip, 40_000, ip, 9)
+    }
+
+    fn thread(pid: u32, tid: u32) -> Process {
+        Process {
+            pid,
+            tid,
+            ..Process::curl()
+        }
+    }
+
+    #[test]
+    fn a_reused_source_port_keeps_each_drop_with_the_socket_that_sent_it() {
+        let mut orphans = Orphans::<u32>::default();
+        let (a, b, c) = (thread(4312, 1), thread(4312, 2), thread(99, 99));
+        // Three sockets took the same source port in turn: a at 1 ms, b (same process) at
+        // 5 ms, c (another process) at 10 ms.
+        assert!(
+            orphans
+                .sender(tuple(), a.clone(), MS, MS + TTL_NS)
+                .is_empty()
+        );
+        assert!(
+            orphans
+                .sender(tuple(), b.clone(), 5 * MS, 5 * MS + TTL_NS)
+                .is_empty()
+        );
+        assert!(
+            orphans
+                .sender(tuple(), c.clone(), 10 * MS, 10 * MS + TTL_NS)
+                .is_empty()
+        );
+        // Drops arriving after all three connects still go to the socket of their time.
+        assert_eq!(orphans.drop(tuple(), 1, 2 * MS), Some(a));
+        assert_eq!(orphans.drop(tuple(), 2, 6 * MS), Some(b.clone()));
+        assert_eq!(orphans.drop(tuple(), 3, 9 * MS + MS / 2), Some(b));
+        assert_eq!(orphans.drop(tuple(), 4, 11 * MS), Some(c));
+        assert_eq!(orphans.ambiguous(), 0);
+    }
+
+    #[test]
+    fn two_processes_on_one_tuple_at_once_are_counted_not_guessed() {
+        let mut orphans = Orphans::<u32>::default();
+        orphans.sender(tuple(), thread(1, 1), 5 * MS, 5 * MS + TTL_NS);
+        orphans.sender(tuple(), thread(2, 2), 5 * MS + MS / 2, 5 * MS + TTL_NS);
+        assert_eq!(orphans.drop(tuple(), 1, 6 * MS), None);
+        assert_eq!(orphans.ambiguous(), 1);
+        // A drop waiting before either connect arrived is judged the same way.
+        let mut orphans = Orphans::<u32>::default();
+        assert_eq!(orphans.drop(tuple(), 7, 6 * MS), None);
+        assert_eq!(
+            orphans.sender(tuple(), thread(1, 1), 5 * MS, 5 * MS + TTL_NS),
+            vec![7]
+        );
+        assert_eq!(orphans.drop(tuple(), 8, 6 * MS), Some(thread(1, 1)));
     }
 }
