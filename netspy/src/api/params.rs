@@ -1,5 +1,6 @@
 //! The request extractor every data endpoint uses: parameters from the query string, or from
 //! a JSON body (whatever its content type: `curl -d '{...}'` sends form encoding), never both.
+//! An empty body means the query string; any other body must be a JSON object.
 
 use axum::{
     extract::{FromRequest, Query, Request},
@@ -29,7 +30,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Params<T> {
                     format!("request body too large (over {MAX_BODY_BYTES} bytes)"),
                 )
             })?;
-        if body.iter().all(u8::is_ascii_whitespace) {
+        // No body at all: the parameters are in the query string. A body must be JSON.
+        if body.is_empty() {
             return Query::<T>::try_from_uri(&uri)
                 .map(|Query(v)| Self(v))
                 .map_err(|e| {

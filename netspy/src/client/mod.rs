@@ -111,6 +111,8 @@ impl Client {
     }
 }
 
+/// Requests are checked here by the query layer's own rules before they are sent, so a
+/// mistake gets the daemon's words (not a transport error about the request's size).
 impl Telemetry for Client {
     async fn health(&self) -> Result<Health, TelemetryError> {
         self.call("/health", None::<&()>).await
@@ -120,22 +122,27 @@ impl Telemetry for Client {
         &self,
         req: SummaryRequest,
     ) -> Result<ConnectionSummary, TelemetryError> {
+        req.scope().validate()?;
         self.call("/api/connection-summary", Some(&req)).await
     }
 
     async fn list_connections(&self, req: ListRequest) -> Result<ConnectionList, TelemetryError> {
+        req.scope().validate()?;
         self.call("/api/list-connections", Some(&req)).await
     }
 
     async fn analyze_patterns(&self, req: SummaryRequest) -> Result<Analysis, TelemetryError> {
+        req.scope().validate()?;
         self.call("/api/analyze-patterns", Some(&req)).await
     }
 
     async fn drop_summary(&self, req: SummaryRequest) -> Result<DropSummary, TelemetryError> {
+        req.scope().validate()?;
         self.call("/api/packet-drop-summary", Some(&req)).await
     }
 
     async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
+        req.scope().validate()?;
         self.call("/api/list-packet-drops", Some(&req)).await
     }
 }

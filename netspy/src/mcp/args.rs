@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::query::{ListRequest, SummaryRequest};
+use crate::query::{ListRequest, Scope, SummaryRequest};
 
 /// A process filter and a look-back window.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
@@ -17,7 +17,7 @@ pub struct WindowArgs {
     /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern,
     /// e.g. `python*`).
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub process_name: Option<String>,
     /// Look back this many seconds (default 60).
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct ListArgs {
     pub pid: Option<u32>,
     /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern).
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub process_name: Option<String>,
     /// At most this many events, the most recent (default 100).
     #[serde(default)]
@@ -52,6 +52,7 @@ pub struct ListArgs {
 #[serde(deny_unknown_fields)]
 pub struct InsightsArgs {
     /// The network telemetry to analyse (for example the output of another tool).
+    #[schemars(length(min = 1, max = 16384))]
     pub summary_text: String,
 }
 
@@ -60,6 +61,7 @@ pub struct InsightsArgs {
 #[serde(deny_unknown_fields)]
 pub struct ContextualArgs {
     /// The question, in plain words ("why does curl fail?").
+    #[schemars(length(min = 1, max = 4096))]
     pub query: String,
     /// Focus on this process id.
     #[serde(default)]
@@ -67,7 +69,7 @@ pub struct ContextualArgs {
     pub pid: Option<u32>,
     /// Focus on processes with this name.
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub process_name: Option<String>,
     /// Look back this many seconds (default 60).
     #[serde(default)]
@@ -79,6 +81,25 @@ pub struct ContextualArgs {
 pub const DEFAULT_DURATION: i64 = 60;
 /// Default number of events of the list tools.
 pub const DEFAULT_MAX_EVENTS: i64 = 100;
+
+/// Longest `summary_text`, in characters.
+pub const MAX_SUMMARY_TEXT: usize = 16_384;
+/// Longest `query`, in characters.
+pub const MAX_QUESTION: usize = 4_096;
+
+/// A required text argument: not blank, at most `max` characters (as its schema says).
+pub fn text(name: &str, value: &str, max: usize) -> Result<(), String> {
+    let chars = value.chars().count();
+    if value.trim().is_empty() {
+        Err(format!("{name} must not be empty"))
+    } else if chars > max {
+        Err(format!(
+            "{name} must be at most {max} characters, got {chars}"
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 fn positive(name: &str, value: Option<i64>) -> Result<Option<i64>, String> {
     match value {
@@ -95,28 +116,37 @@ impl WindowArgs {
 
     /// The query-layer request, or why the arguments are wrong.
     pub fn request(&self) -> Result<SummaryRequest, String> {
-        Ok(SummaryRequest {
+        let request = SummaryRequest {
             pid: self.pid,
-            command: self.process_name.clone(),
+            // As `process_name`, so that the query layer's messages use the tools' word.
+            process_name: self.process_name.clone(),
             duration_seconds: Some(
                 positive("duration", self.duration)?.unwrap_or(DEFAULT_DURATION),
             ),
             ..Default::default()
-        })
+        };
+        checked(request.scope()).map(|()| request)
     }
 }
 
 impl ListArgs {
     /// The query-layer request, or why the arguments are wrong.
     pub fn request(&self) -> Result<ListRequest, String> {
-        Ok(ListRequest {
+        let request = ListRequest {
             pid: self.pid,
-            command: self.process_name.clone(),
+            // As `process_name`, so that the query layer's messages use the tools' word.
+            process_name: self.process_name.clone(),
             duration_seconds: positive("duration", self.duration)?,
             limit: Some(positive("max_events", self.max_events)?.unwrap_or(DEFAULT_MAX_EVENTS)),
             ..Default::default()
-        })
+        };
+        checked(request.scope()).map(|()| request)
     }
+}
+
+/// The query layer's checks.
+fn checked(scope: Scope) -> Result<(), String> {
+    scope.validate().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -134,7 +164,7 @@ mod tests {
         .request()
         .unwrap();
         assert_eq!(
-            (req.limit, req.command.as_deref()),
+            (req.limit, req.process_name.as_deref()),
             (Some(100), Some("curl"))
         );
         let err = WindowArgs {

@@ -12,7 +12,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use super::{
-    args::{ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
+    args::{self, ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
     format,
 };
 use crate::{
@@ -236,8 +236,8 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<InsightsArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if args.summary_text.trim().is_empty() {
-            return respond::<()>(Err("summary_text must not be empty".into()));
+        if let Err(e) = args::text("summary_text", &args.summary_text, args::MAX_SUMMARY_TEXT) {
+            return respond::<()>(Err(e));
         }
         let window = WindowArgs::default();
         respond(
@@ -260,8 +260,8 @@ impl<T: Telemetry> NetspyMcp<T> {
         &self,
         Parameters(args): Parameters<ContextualArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if args.query.trim().is_empty() {
-            return respond::<()>(Err("query must not be empty".into()));
+        if let Err(e) = args::text("query", &args.query, args::MAX_QUESTION) {
+            return respond::<()>(Err(e));
         }
         let window = WindowArgs {
             pid: args.pid,

@@ -56,9 +56,12 @@ pub struct EventsFilters {
     pub pid: u32,
     /// Process name filter ("" = none).
     pub command: String,
-    /// Window start.
+    /// Window start, when one was given (absent otherwise: the original API declares a
+    /// string here, never null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
-    /// Window end.
+    /// Window end, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
     /// Limit applied.
     pub limit: usize,
@@ -84,12 +87,8 @@ impl Query {
             Some(EventKind::Connection) => (true, false),
             Some(EventKind::PacketDrop) => (false, true),
         };
+        // Drops have no TCP result: an outcome filter matches connections only.
         let outcome = req.outcome.map(stored);
-        if outcome.is_some() && !connections {
-            return Err(QueryError::BadRequest(
-                "outcome applies to connection events only".into(),
-            ));
-        }
         let store = self.read();
         let scope = req.scope().resolve(&store, None)?;
         let mut events = Vec::new();

@@ -32,23 +32,28 @@ pub struct SummaryRequest {
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
-    /// `[...]` make it a glob: `python*`.
+    /// `[...]` make it a glob: `python*` (`{a,b}` alternates, `\\` escapes; a pattern
+    /// that is not a valid glob is refused with 400).
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub command: Option<String>,
-    /// Same as `command` (the original API accepted both).
+    /// Same as `command` (the original API's alias), used when `command` is absent.
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub process_name: Option<String>,
-    /// Look back this many seconds from now (default 60). Ignored when `since` is given.
+    /// Look back this many seconds from `until` (default 60). Not used when `since` is
+    /// given, but checked all the same.
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]
     pub duration_seconds: Option<i64>,
-    /// Start of the window (RFC 3339), inclusive.
+    /// Start of the window (RFC 3339), inclusive; must be before `until`.
     #[serde(default)]
+    #[schemars(example = "2026-01-01T00:00:00Z")]
     pub since: Option<DateTime<Utc>>,
-    /// End of the window (RFC 3339), exclusive; default now.
+    /// End of the window (RFC 3339), exclusive; default now. Without `since` the window
+    /// reaches back `duration_seconds` from here.
     #[serde(default)]
+    #[schemars(example = "2026-01-02T00:00:00Z")]
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -75,23 +80,28 @@ pub struct ListRequest {
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
-    /// `[...]` make it a glob: `python*`.
+    /// `[...]` make it a glob: `python*` (`{a,b}` alternates, `\\` escapes; a pattern
+    /// that is not a valid glob is refused with 400).
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub command: Option<String>,
-    /// Same as `command` (the original API accepted both).
+    /// Same as `command` (the original API's alias), used when `command` is absent.
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub process_name: Option<String>,
-    /// Look back this many seconds from now (default the whole history). Ignored when `since` is given.
+    /// Look back this many seconds from `until` (default the whole history). Not used when
+    /// `since` is given, but checked all the same.
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]
     pub duration_seconds: Option<i64>,
-    /// Start of the window (RFC 3339), inclusive.
+    /// Start of the window (RFC 3339), inclusive; must be before `until`.
     #[serde(default)]
+    #[schemars(example = "2026-01-01T00:00:00Z")]
     pub since: Option<DateTime<Utc>>,
-    /// End of the window (RFC 3339), exclusive; default now.
+    /// End of the window (RFC 3339), exclusive; default now. Without `since` the window
+    /// reaches back `duration_seconds` from here.
     #[serde(default)]
+    #[schemars(example = "2026-01-02T00:00:00Z")]
     pub until: Option<DateTime<Utc>>,
     /// At most this many events, the most recent (default 100; capped by the daemon's
     /// maximum, which the answer reports).
@@ -126,23 +136,28 @@ pub struct EventsRequest {
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
-    /// `[...]` make it a glob: `python*`.
+    /// `[...]` make it a glob: `python*` (`{a,b}` alternates, `\\` escapes; a pattern
+    /// that is not a valid glob is refused with 400).
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub command: Option<String>,
-    /// Same as `command` (the original API accepted both).
+    /// Same as `command` (the original API's alias), used when `command` is absent.
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub process_name: Option<String>,
-    /// Look back this many seconds from now (default the whole history). Ignored when `since` is given.
+    /// Look back this many seconds from `until` (default the whole history). Not used when
+    /// `since` is given, but checked all the same.
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]
     pub duration_seconds: Option<i64>,
-    /// Start of the window (RFC 3339), inclusive.
+    /// Start of the window (RFC 3339), inclusive; must be before `until`.
     #[serde(default)]
+    #[schemars(example = "2026-01-01T00:00:00Z")]
     pub since: Option<DateTime<Utc>>,
-    /// End of the window (RFC 3339), exclusive; default now.
+    /// End of the window (RFC 3339), exclusive; default now. Without `since` the window
+    /// reaches back `duration_seconds` from here.
     #[serde(default)]
+    #[schemars(example = "2026-01-02T00:00:00Z")]
     pub until: Option<DateTime<Utc>>,
     /// `connection` or `packet_drop` (default both).
     #[serde(default, rename = "type")]
@@ -152,7 +167,8 @@ pub struct EventsRequest {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub limit: Option<i64>,
-    /// Connections only: the TCP result.
+    /// Only connections with this TCP result (drops have none, so none match: with
+    /// `type=packet_drop` the answer is empty).
     #[serde(default)]
     pub outcome: Option<OutcomeFilter>,
     /// Drops: include routine drops (sockets closing, queues purged), left out by default.

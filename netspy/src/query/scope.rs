@@ -7,6 +7,9 @@ use crate::store::{Selection, Store};
 
 /// Longest window anyone may ask for (one year); longer is a mistake, not a wish.
 pub const MAX_DURATION_SECONDS: i64 = 365 * 24 * 3600;
+/// Longest process-name filter, in characters, on every transport (a real name has at
+/// most 15 bytes; a glob a few dozen).
+pub const MAX_NAME_CHARS: usize = 1024;
 /// The kernel keeps 15 bytes of a process name.
 const COMM_MAX: usize = 15;
 
@@ -16,31 +19,63 @@ pub struct Resolved {
     pub selection: Selection,
     /// The window length reported back, in seconds.
     pub duration_seconds: u64,
-    /// The process name filter as given (after alias resolution), "" when none.
+    /// The process name filter applied (after alias resolution), "" when none.
     pub command: String,
 }
 
 impl Scope {
-    /// The process-name filter, whichever of `command` / `process_name` carries it.
+    /// The process-name filter: `command`, or `process_name` when `command` is absent (the
+    /// original API's alias).
     pub fn command_filter(&self) -> Result<Option<&str>, QueryError> {
-        match (self.command.as_deref(), self.process_name.as_deref()) {
-            (Some(a), Some(b)) if a != b => Err(QueryError::BadRequest(format!(
-                "command ({a:?}) and process_name ({b:?}) disagree; give one of them"
-            ))),
-            (Some(""), _) | (_, Some("")) => {
-                Err(QueryError::BadRequest("command must not be empty".into()))
+        for (field, value) in [
+            ("command", self.command.as_deref()),
+            ("process_name", self.process_name.as_deref()),
+        ] {
+            match value {
+                Some("") => return Err(bad(&format!("{field} must not be empty"))),
+                Some(v) if v.chars().count() > MAX_NAME_CHARS => {
+                    return Err(bad(&format!(
+                        "{field} must be at most {MAX_NAME_CHARS} characters, got {}",
+                        v.chars().count()
+                    )));
+                }
+                _ => {}
             }
-            (Some(a), _) | (None, Some(a)) => Ok(Some(a)),
-            (None, None) => Ok(None),
         }
+        Ok(self.command.as_deref().or(self.process_name.as_deref()))
     }
 
-    /// Resolves against the store; `default_seconds` None means "the whole history".
+    /// Checks everything that needs no history: the same rules the request schemas state,
+    /// so a client (the REST client, MCP over stdio) refuses what the daemon would refuse,
+    /// with the same words.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        if let Some(seconds) = self.duration_seconds
+            && !(1..=MAX_DURATION_SECONDS).contains(&seconds)
+        {
+            return Err(bad(&format!(
+                "duration_seconds must be between 1 and {MAX_DURATION_SECONDS}, got {seconds}"
+            )));
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && until <= since
+        {
+            return Err(bad("until must be after since"));
+        }
+        if let Some(pattern) = self.command_filter()? {
+            NameFilter::new(pattern).map_err(|e| bad(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Resolves against the store. The window is `[since, until)`; without `since` it
+    /// reaches back `duration_seconds` (else `default_seconds`, else the retention) from
+    /// `until` (default now).
     pub fn resolve(
         &self,
         store: &Store,
         default_seconds: Option<i64>,
     ) -> Result<Resolved, QueryError> {
+        self.validate()?;
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         let retention = i64::try_from(store.limits().max_age.as_secs()).unwrap_or(i64::MAX);
         // Instants beyond what nanoseconds since 1970 can hold (years 1677..2262) clamp:
@@ -53,31 +88,21 @@ impl Scope {
             })
         };
         let until_ns = self.until.map_or(i64::MAX, clamp);
-        let (since_ns, duration_seconds) = match (self.since, self.duration_seconds) {
-            (Some(since), _) => {
-                let since_ns = clamp(since);
-                let end = until_ns.min(now);
-                (
-                    since_ns,
-                    u64::try_from(end.saturating_sub(since_ns) / 1_000_000_000).unwrap_or(0),
-                )
-            }
-            (None, requested) => {
-                let seconds = requested.or(default_seconds).unwrap_or(retention);
-                if !(1..=MAX_DURATION_SECONDS).contains(&seconds) {
-                    return Err(bad(&format!(
-                        "duration_seconds must be between 1 and {MAX_DURATION_SECONDS}, got {seconds}"
-                    )));
-                }
-                (
-                    now.saturating_sub(seconds.saturating_mul(1_000_000_000)),
-                    seconds.unsigned_abs(),
-                )
+        let end_ns = until_ns.min(now);
+        let since_ns = match self.since {
+            Some(since) => clamp(since),
+            None => {
+                let seconds = self
+                    .duration_seconds
+                    .or(default_seconds)
+                    .unwrap_or(retention)
+                    .clamp(1, MAX_DURATION_SECONDS);
+                end_ns.saturating_sub(seconds.saturating_mul(1_000_000_000))
             }
         };
-        if until_ns <= since_ns {
-            return Err(bad("until must be after since"));
-        }
+        // The window's real length: nothing happened before 1970 or after now.
+        let duration_seconds =
+            u64::try_from(end_ns.saturating_sub(since_ns.max(0)) / 1_000_000_000).unwrap_or(0);
         let command = self.command_filter()?;
         let commands = match command {
             None => None,
@@ -167,7 +192,56 @@ mod tests {
         assert_eq!(scope(Some("a"), None).command_filter(), Ok(Some("a")));
         assert_eq!(scope(None, Some("b")).command_filter(), Ok(Some("b")));
         assert_eq!(scope(Some("a"), Some("a")).command_filter(), Ok(Some("a")));
-        assert!(scope(Some("a"), Some("b")).command_filter().is_err());
+        assert_eq!(
+            scope(Some("python3"), Some("__main__")).command_filter(),
+            Ok(Some("python3")),
+            "command wins, as the schema says"
+        );
         assert!(scope(Some(""), None).command_filter().is_err());
+        assert!(scope(None, Some("")).command_filter().is_err());
+        let long = "x".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(
+            scope(None, Some(&long)).command_filter(),
+            Err(bad(
+                "process_name must be at most 1024 characters, got 1025"
+            ))
+        );
+    }
+
+    #[test]
+    fn windows_end_at_until_and_are_checked_whatever_else_is_given() {
+        let store = Store::new(crate::store::Limits::default());
+        let until = chrono::DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let only_until = Scope {
+            until: Some(until),
+            ..Default::default()
+        };
+        let resolved = only_until.resolve(&store, Some(60)).unwrap();
+        assert_eq!(resolved.duration_seconds, 60);
+        assert_eq!(
+            resolved.selection.until_ns - resolved.selection.since_ns,
+            60_000_000_000
+        );
+        let ancient = Scope {
+            since: Some(
+                chrono::DateTime::parse_from_rfc3339("0011-01-13T00:35:01+05:58")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+            ..Default::default()
+        };
+        let since_1970 = ancient.resolve(&store, Some(60)).unwrap().duration_seconds;
+        assert!(
+            since_1970.abs_diff(u64::try_from(Utc::now().timestamp()).unwrap()) < 5,
+            "the window is reported from 1970, when anything could have been recorded: {since_1970}"
+        );
+        let out_of_range = Scope {
+            duration_seconds: Some(31_536_001),
+            since: ancient.since,
+            ..Default::default()
+        };
+        assert!(out_of_range.resolve(&store, Some(60)).is_err());
     }
 }
