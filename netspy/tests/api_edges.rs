@@ -175,7 +175,14 @@ fn token_protects_every_route() {
             .unwrap();
         assert_eq!(wrong.status(), 401, "{path}");
     }
-    // With the token the request gets through (503: this bare API has no probes).
+    // With the token the request gets through (503: this bare API has no probes), whatever
+    // the case of the scheme (RFC 9110).
+    let lower = c
+        .get(format!("{base}/health"))
+        .header("authorization", "bearer s3cret")
+        .send()
+        .unwrap();
+    assert_eq!(lower.status(), 503);
     let right = c
         .get(format!("{base}/health"))
         .bearer_auth("s3cret")

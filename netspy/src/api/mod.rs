@@ -142,7 +142,7 @@ pub fn router(query: Query, token: Option<Arc<str>>, extra: Router) -> Router {
     let mut router = router.with_state(query).merge(extra);
     if let Some(token) = token {
         router = router.layer(axum::middleware::from_fn_with_state(
-            token,
+            auth::Token::new(&token),
             auth::require_token,
         ));
     }
