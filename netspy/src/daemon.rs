@@ -14,9 +14,9 @@ use tokio::{net::TcpListener, sync::mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api,
+    api::{self, AccessPolicy, ApiOptions, ServerLimits},
     events::Event,
-    mcp,
+    mcp::{self, SessionLimits},
     probes::{ProbeOptions, Probes},
     query::{ProbeState, Query, Status},
     store::{Limits, Store},
@@ -67,19 +67,102 @@ pub struct DaemonArgs {
     #[command(flatten)]
     pub ai: crate::insights::AiArgs,
 
-    /// A browser origin allowed to use MCP over HTTP besides localhost ones
-    /// (`https://app.example.com`). Repeatable.
-    #[arg(long, value_name = "ORIGIN")]
+    /// A host name the API answers to besides localhost and IP addresses (DNS-rebinding
+    /// protection refuses other `Host` headers with 403); `*` for any. Repeatable.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "NETSPY_ALLOW_HOST",
+        value_delimiter = ','
+    )]
+    pub allow_host: Vec<String>,
+
+    /// A browser origin allowed to call the API and MCP besides netspy's own pages and
+    /// localhost ones (`https://app.example.com`). Repeatable.
+    #[arg(
+        long,
+        value_name = "ORIGIN",
+        env = "NETSPY_ALLOW_ORIGIN",
+        value_delimiter = ','
+    )]
     pub allow_origin: Vec<String>,
+
+    /// HTTP connections open at once; at the cap the longest-idle one is closed to make
+    /// room (lowered to fit the open-file limit).
+    #[arg(long, value_name = "N", default_value_t = 512, env = "NETSPY_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections: u64,
+
+    /// Time a client has to send a request head, and the longest idle time between two
+    /// requests of a kept-alive connection.
+    #[arg(long, value_name = "DURATION", default_value = "10s", env = "NETSPY_HEADER_TIMEOUT",
+          value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+
+    /// Time a client has to send a whole request body.
+    #[arg(long, value_name = "DURATION", default_value = "10s", env = "NETSPY_BODY_TIMEOUT",
+          value_parser = parse_timeout)]
+    pub body_timeout: Duration,
+
+    /// At SIGINT/SIGTERM, time open connections get to finish before they are cut (a
+    /// second signal exits at once).
+    #[arg(long, value_name = "DURATION", default_value = "5s", env = "NETSPY_SHUTDOWN_TIMEOUT",
+          value_parser = parse_timeout)]
+    pub shutdown_timeout: Duration,
+
+    /// MCP sessions open at once, per HTTP transport (Streamable HTTP, SSE); more get 503.
+    #[arg(long, value_name = "N", default_value_t = 256, env = "NETSPY_MAX_SESSIONS",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_sessions: u64,
+
+    /// A Streamable HTTP MCP session with no request for this long is closed.
+    #[arg(long, value_name = "DURATION", default_value = "2m", env = "NETSPY_SESSION_IDLE_TIMEOUT",
+          value_parser = parse_session_idle)]
+    pub session_idle_timeout: Duration,
+}
+
+fn duration_between(
+    text: &str,
+    what: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 5m, 1h)"))?;
+    if d < min || d > max {
+        return Err(format!(
+            "{what} must be between {} and {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_retention(text: &str) -> Result<Duration, String> {
-    let d =
-        humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30m, 1h, 2h30m)"))?;
-    if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 24 * 3600) {
-        return Err("retention must be between 1s and 30 days".into());
-    }
-    Ok(d)
+    duration_between(
+        text,
+        "retention",
+        Duration::from_secs(1),
+        Duration::from_secs(30 * 24 * 3600),
+    )
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    duration_between(
+        text,
+        "the timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+    )
+}
+
+fn parse_session_idle(text: &str) -> Result<Duration, String> {
+    duration_between(
+        text,
+        "the session idle timeout",
+        Duration::from_secs(1),
+        Duration::from_secs(24 * 3600),
+    )
 }
 
 /// What `serve` needs, already validated.
@@ -93,15 +176,39 @@ pub struct DaemonConfig {
     pub max_list: usize,
     /// Probe options (ignore netspy's own pid in production).
     pub probes: ProbeOptions,
-    /// Extra browser origins allowed on the MCP routes.
-    pub allowed_origins: Vec<String>,
+    /// Which Host and Origin headers requests may carry.
+    pub access: AccessPolicy,
+    /// Connection cap and timeouts of the HTTP server.
+    pub server: ServerLimits,
+    /// Time allowed to receive a request body.
+    pub body_timeout: Duration,
+    /// MCP session caps and expiry.
+    pub sessions: SessionLimits,
     /// The AI analyst of the MCP AI tools, if configured.
     pub insights: Option<crate::insights::Insights>,
 }
 
+impl Default for DaemonConfig {
+    /// The defaults of `netspy daemon`, watching every process (tests watch themselves).
+    fn default() -> Self {
+        Self {
+            token: None,
+            limits: Limits::default(),
+            max_list: 10_000,
+            probes: ProbeOptions::default(),
+            access: AccessPolicy::default(),
+            server: ServerLimits::default(),
+            body_timeout: ApiOptions::default().body_timeout,
+            sessions: SessionLimits::default(),
+            insights: None,
+        }
+    }
+}
+
 impl DaemonArgs {
-    /// Checks the options and reads the token file.
+    /// Checks every option and reads the token file: nothing starts on a bad one.
     pub fn config(&self) -> anyhow::Result<DaemonConfig> {
+        crate::probes::check_hook_names(&self.disable_hook)?;
         let token = match (&self.token, &self.token_file) {
             (Some(t), _) => Some(t.trim().to_owned()),
             (None, Some(path)) => {
@@ -113,6 +220,9 @@ impl DaemonArgs {
         };
         if token.as_deref() == Some("") {
             bail!("the token is empty");
+        }
+        if let Some(token) = &token {
+            crate::logging::register_secret(token);
         }
         if token.is_none() && !self.listen.ip().is_loopback() {
             bail!(
@@ -132,47 +242,92 @@ impl DaemonArgs {
                 ignore_tgid: Some(std::process::id()),
                 disabled_hooks: self.disable_hook.clone(),
             },
-            allowed_origins: self.allow_origin.clone(),
+            access: AccessPolicy::new(&self.allow_host, &self.allow_origin),
+            server: ServerLimits {
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+                header_timeout: self.header_timeout,
+                shutdown_timeout: self.shutdown_timeout,
+            },
+            body_timeout: self.body_timeout,
+            sessions: SessionLimits {
+                max_sessions: usize::try_from(self.max_sessions).unwrap_or(usize::MAX),
+                idle_timeout: self.session_idle_timeout,
+            },
             insights: crate::insights::Insights::from_env(&self.ai)?,
         })
     }
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
+/// Runs the daemon until SIGINT or SIGTERM (a second one exits at once).
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let mut config = args.config()?;
     // Before serving anything: an unprivileged daemon would only ever answer 503.
     crate::probes::check_privileges()?;
+    config.server.max_connections = fit_fd_limit(config.server.max_connections);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
+    let mut signal = Signals::install()?;
     tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("stopping");
+        signal.next().await;
+        tracing::info!("stopping (a second signal stops at once)");
         signals.cancel();
+        signal.next().await;
+        tracing::warn!("second signal: exiting now");
+        // The kernel detaches the probes as the process's descriptors close.
+        std::process::exit(1);
     });
     serve(listener, config, shutdown).await
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            tracing::error!("cannot install signal handlers; stop netspy with SIGKILL");
-            std::future::pending::<()>().await;
+/// SIGINT and SIGTERM.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
+}
+
+/// Descriptors kept for everything but HTTP connections (probes, maps, rings, files, the AI
+/// endpoint's connections).
+const FD_RESERVE: u64 = 256;
+
+/// The connection cap that fits the open-file limit, raised to its hard maximum first:
+/// past the limit, accept() fails and nothing answers any more.
+fn fit_fd_limit(requested: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return requested;
+    };
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let room = usize::try_from(soft.saturating_sub(FD_RESERVE).max(16)).unwrap_or(usize::MAX);
+    if requested > room {
+        tracing::warn!(
+            "--max-connections {requested} does not fit the open-file limit {soft}: using {room}"
+        );
+    }
+    requested.min(room)
 }
 
 /// Serves on `listener` until `shutdown` is cancelled: the API answers at once (503 until the
@@ -191,20 +346,27 @@ pub async fn serve(
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
-    let policy = mcp::OriginPolicy::for_listen(address, config.allowed_origins.clone());
+    let options = ApiOptions {
+        token: config.token.clone(),
+        access: config.access.clone(),
+        body_timeout: config.body_timeout,
+        ..ApiOptions::default()
+    };
     let mcp_routes = mcp::router(
         query.clone(),
         config.insights.clone(),
-        policy,
+        config.sessions.clone(),
+        options.stats.clone(),
         shutdown.clone(),
     );
-    let app = api::router(query.clone(), config.token.clone(), mcp_routes);
-    let server_stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_stop.cancelled_owned())
-            .await
-    });
+    let app = api::router(query.clone(), &options, mcp_routes);
+    let server = tokio::spawn(api::serve(
+        listener,
+        app,
+        config.server.clone(),
+        options.stats.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(
         "serving the API on http://{address} (docs: http://{address}/docs, MCP: http://{address}/mcp)"
     );
@@ -235,8 +397,7 @@ pub async fn serve(
     // Detach the programs before the last requests finish: nothing new is collected.
     drop(status.set(ProbeState::Stopped));
     match server.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(anyhow::Error::new(e).context("serving the API")),
+        Ok(()) => Ok(()),
         Err(e) => bail!("the API server crashed: {e}"),
     }
 }

@@ -204,6 +204,22 @@ fn bad_flags_are_refused_with_a_message() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown hook \"kprobe:nope\""), "{stderr}");
     assert!(stderr.contains("tracepoint:skb/kfree_skb"), "{stderr}");
+
+    // The daemon checks every option before it binds or serves anything.
+    let output = Command::new(NETSPY)
+        .args([
+            "daemon",
+            "--listen",
+            "127.0.0.1:0",
+            "--disable-hook",
+            "bogus",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unknown hook \"bogus\""), "{stderr}");
+    assert!(!stderr.contains("serving the API"), "{stderr}");
 }
 
 #[test]

@@ -424,12 +424,8 @@ fn broken_sse_messages_get_clear_errors() {
         .unwrap();
     assert_eq!(junk.status(), 400);
     let body: Value = junk.json().unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("not a JSON-RPC message")
-    );
+    assert_eq!(body["error"]["code"], -32700, "{body}");
+    assert_eq!(body["id"], Value::Null, "{body}");
 }
 
 #[test]

@@ -32,6 +32,11 @@ impl ApiError {
         }
     }
 
+    /// The status answered.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)

@@ -2,7 +2,10 @@
 //! the same health snapshot as `/health`. Per-process numbers stay in the API: process names
 //! as labels would make unbounded series.
 
+use std::sync::Arc;
+
 use axum::{
+    Extension,
     extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
@@ -13,6 +16,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use super::HttpStats;
 use crate::{probes::KindCounts, query::Query};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,7 +46,10 @@ fn by_kind(counts: &KindCounts) -> Family<KindLabel, Counter> {
     family
 }
 
-pub async fn metrics(State(query): State<Query>) -> Response {
+pub async fn metrics(
+    State(query): State<Query>,
+    Extension(http): Extension<Arc<HttpStats>>,
+) -> Response {
     let health = query.health();
     let mut registry = Registry::with_prefix("netspy");
     registry.register(
@@ -101,6 +108,7 @@ pub async fn metrics(State(query): State<Query>) -> Response {
     let uptime = Gauge::<i64>::default();
     uptime.set(i64::try_from(health.uptime_seconds).unwrap_or(i64::MAX));
     registry.register("uptime_seconds", "Seconds since the daemon started", uptime);
+    http.register(&mut registry);
 
     let mut text = String::new();
     if encode(&mut text, &registry).is_err() {

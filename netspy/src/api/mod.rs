@@ -1,24 +1,33 @@
 //! The REST API (axum): THE route table, thin handlers over the query layer, JSON errors,
-//! bearer-token protection, and the OpenAPI document and docs page generated from the same
-//! table and the types' schemas.
+//! Host/Origin and bearer-token protection, the OpenAPI document and docs page generated
+//! from the same table and the types' schemas, and the hardened HTTP server loop.
 
 mod auth;
 mod docs;
 mod error;
+mod guard;
 mod handlers;
 mod metrics;
 mod params;
+mod server;
+mod stats;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Extension, Router,
     http::Method,
     routing::{MethodRouter, get},
 };
 use schemars::{Schema, SchemaGenerator};
 
-pub use self::error::{ApiError, ErrorBody};
+pub use self::{
+    error::{ApiError, ErrorBody},
+    guard::AccessPolicy,
+    params::read_body,
+    server::{ServerLimits, serve},
+    stats::HttpStats,
+};
 use crate::query::{
     Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,
     EventsRequest, Health, ListRequest, Programs, Query, SummaryRequest,
@@ -126,9 +135,33 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
 ];
 
-/// The whole API, plus `extra` routes (MCP) under the same protection. With a token, every
-/// route needs `Authorization: Bearer <token>`.
-pub fn router(query: Query, token: Option<Arc<str>>, extra: Router) -> Router {
+/// How the API is protected and counted.
+#[derive(Clone)]
+pub struct ApiOptions {
+    /// Bearer token every request must carry, when set.
+    pub token: Option<Arc<str>>,
+    /// Which Host and Origin headers are accepted.
+    pub access: AccessPolicy,
+    /// Counters shared with the server loop and `/metrics`.
+    pub stats: Arc<HttpStats>,
+    /// Time allowed to receive a request body.
+    pub body_timeout: Duration,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self {
+            token: None,
+            access: AccessPolicy::default(),
+            stats: Arc::default(),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The whole API, plus `extra` routes (MCP) under the same protection: the Host/Origin
+/// guard on every route, and with a token `Authorization: Bearer <token>` on every route.
+pub fn router(query: Query, options: &ApiOptions, extra: Router) -> Router {
     let mut router = Router::new();
     for endpoint in ENDPOINTS {
         router = router.route(endpoint.path, (endpoint.handler)());
@@ -140,13 +173,35 @@ pub fn router(query: Query, token: Option<Arc<str>>, extra: Router) -> Router {
         .route("/docs/", get(docs::docs_page))
         .fallback(handlers::not_found);
     let mut router = router.with_state(query).merge(extra);
-    if let Some(token) = token {
+    if let Some(token) = options.token.as_deref() {
         router = router.layer(axum::middleware::from_fn_with_state(
-            auth::Token::new(&token),
+            auth::Token::new(token),
             auth::require_token,
         ));
     }
+    // Outermost last: traced, counted, JSON errors, then the guard before anything else.
     router
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(options.access.clone()),
+            guard::guard,
+        ))
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            options.body_timeout,
+        ))
         .layer(axum::middleware::map_response(error::json_errors))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(stats::count_answers))
+        .layer(Extension(options.stats.clone()))
+        .layer(
+            // Client-caused answers are counted, not logged (a flood must not flood the log).
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(
+                    tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::DEBUG),
+                )
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
+                )
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                ),
+        )
 }

@@ -3,6 +3,7 @@
 //! An empty body means the query string; any other body must be a JSON object.
 
 use axum::{
+    body::{Body, Bytes},
     extract::{FromRequest, Query, Request},
     http::StatusCode,
 };
@@ -22,14 +23,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Params<T> {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let uri = req.uri().clone();
-        let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body too large (over {MAX_BODY_BYTES} bytes)"),
-                )
-            })?;
+        let body = read_body(req.into_body(), MAX_BODY_BYTES).await?;
         // No body at all: the parameters are in the query string. A body must be JSON.
         if body.is_empty() {
             return Query::<T>::try_from_uri(&uri)
@@ -55,6 +49,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Params<T> {
             .map(Self)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
+}
+
+/// A whole request body of at most `limit` bytes: 413 when larger, 408 when it does not
+/// arrive in time (the router's body deadline), 400 when the connection breaks.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        let chain =
+            || std::iter::successors(Some(&*inner as &dyn std::error::Error), |e| e.source());
+        if chain().any(|e| e.is::<http_body_util::LengthLimitError>()) {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large (over {limit} bytes)"),
+            )
+        } else if chain().any(|e| e.is::<tower_http::timeout::TimeoutError>()) {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )
+        } else {
+            ApiError::bad_request(format!("reading the request body: {inner}"))
+        }
+    })
 }
 
 /// JSON has one number type: `60.0` is a valid integer to JSON Schema, so it is one here.

@@ -3,7 +3,6 @@
 
 use anyhow::Context as _;
 use clap::Args;
-use rmcp::ServiceExt;
 
 use super::ServerArgs;
 use crate::{client::Client, mcp::NetspyMcp};
@@ -25,11 +24,13 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server.server, args.server.token)?;
     tracing::info!("MCP server on stdio, answering from {}", client.base());
     let insights = crate::insights::Insights::from_env(&args.ai)?;
-    let running = NetspyMcp::new(client)
-        .with_insights(insights)
-        .serve(rmcp::transport::stdio())
-        .await
-        .context("starting the MCP session on stdio")?;
+    let server = NetspyMcp::new(client).with_insights(insights);
+    let (running, writer) =
+        crate::mcp::stdio::serve(server, tokio::io::stdin(), tokio::io::stdout())
+            .await
+            .context("starting the MCP session on stdio")?;
     running.waiting().await.context("serving MCP on stdio")?;
+    // Every answer out before the process ends.
+    let _ = writer.await;
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! MCP over HTTP on the daemon's listener: Streamable HTTP at `/mcp` (rmcp) and the legacy
-//! HTTP+SSE transport at `/sse` + `/messages` (`sse.rs`), behind one Host/Origin guard
-//! (DNS-rebinding protection, 403 for foreign origins, as the MCP spec requires).
+//! HTTP+SSE transport at `/sse` + `/messages` (`sse.rs`). The API's Host/Origin guard and
+//! token cover them like every route; here each transport gets a session cap (503 beyond
+//! it, counted), idle sessions expire, and every message passes the JSON-RPC gate
+//! (`jsonrpc.rs`) before rmcp sees it.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
+    body::Body,
     extract::{Request, State},
-    http::{StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -17,99 +20,103 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{NetspyMcp, sse};
-use crate::{api::ErrorBody, insights::Insights, query::Telemetry};
+use super::{NetspyMcp, jsonrpc, sse};
+use crate::{
+    api::{ErrorBody, HttpStats, read_body},
+    insights::Insights,
+    query::Telemetry,
+};
 
-/// Largest MCP request body accepted.
-pub const MAX_MCP_BODY_BYTES: usize = 256 * 1024;
-
-/// Which `Host` and `Origin` headers MCP requests may carry.
+/// Bounds of the MCP transports.
 #[derive(Clone, Debug)]
-pub struct OriginPolicy {
-    /// Only loopback host names (the daemon listens on loopback).
-    loopback_hosts_only: bool,
-    /// Browser origins allowed besides loopback ones (`https://app.example.com`).
-    extra_origins: Vec<String>,
+pub struct SessionLimits {
+    /// Sessions open at once, per transport.
+    pub max_sessions: usize,
+    /// A Streamable HTTP session with no request for this long is closed.
+    pub idle_timeout: Duration,
 }
 
-impl OriginPolicy {
-    /// The policy for a daemon listening on `listen`: loopback listeners accept loopback host
-    /// names only (a DNS-rebinding page cannot reach them); every listener accepts loopback
-    /// origins and the `extra_origins`.
-    pub fn for_listen(listen: SocketAddr, extra_origins: Vec<String>) -> Self {
+impl Default for SessionLimits {
+    fn default() -> Self {
         Self {
-            loopback_hosts_only: listen.ip().is_loopback(),
-            extra_origins,
-        }
-    }
-
-    fn host_allowed(&self, host: &str) -> bool {
-        !self.loopback_hosts_only || is_loopback_name(strip_port(host))
-    }
-
-    fn origin_allowed(&self, origin: &str) -> bool {
-        if self
-            .extra_origins
-            .iter()
-            .any(|o| o.trim_end_matches('/') == origin)
-        {
-            return true;
-        }
-        match origin.split_once("://") {
-            Some(("http" | "https", authority)) => is_loopback_name(strip_port(authority)),
-            _ => false,
+            max_sessions: 256,
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }
 
-/// `host:port` or `[v6]:port` without the port.
-fn strip_port(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
-        _ => authority,
-    }
+/// 503 with `Retry-After` for a session over the cap.
+pub(super) fn too_many_sessions(transport: &str, max: usize) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(ErrorBody {
+            error: format!(
+                "too many open MCP sessions on {transport} (at most {max}); close one or try again later"
+            ),
+        }),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
-fn is_loopback_name(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-async fn guard(State(policy): State<Arc<OriginPolicy>>, req: Request, next: Next) -> Response {
-    match refusal(&policy, req.headers()) {
-        Some(refused) => refused,
-        None => next.run(req).await,
-    }
-}
-
-fn refusal(policy: &OriginPolicy, headers: &header::HeaderMap) -> Option<Response> {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+/// A JSON-RPC error answer over HTTP: 413 for a message too large, else 400.
+fn fault_response(fault: &jsonrpc::Fault) -> Response {
+    let status = if *fault == jsonrpc::Fault::too_large() {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
     };
-    if let Some(host) = header(header::HOST)
-        && !policy.host_allowed(host)
-    {
-        return Some(forbidden(format!(
-            "Host {host:?} is not allowed: this server only answers to localhost"
-        )));
+    (status, Json(fault.to_json())).into_response()
+}
+
+/// The cap, and the JSON-RPC gate, in front of rmcp's Streamable HTTP service.
+#[derive(Clone)]
+struct Gate {
+    sessions: Arc<LocalSessionManager>,
+    limits: SessionLimits,
+    stats: Arc<HttpStats>,
+}
+
+async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
     }
-    match header(header::ORIGIN) {
-        Some(origin) if !policy.origin_allowed(origin) => {
-            Some(forbidden(format!("Origin {origin:?} is not allowed")))
+    // A POST without a session id starts one (initialize): refuse it at the cap.
+    if !req.headers().contains_key("mcp-session-id")
+        && gate.sessions.sessions.read().await.len() >= gate.limits.max_sessions
+    {
+        gate.stats.session_refused("streamable_http");
+        return too_many_sessions("Streamable HTTP", gate.limits.max_sessions);
+    }
+    let (parts, body) = req.into_parts();
+    match read_message(body).await {
+        // rmcp parses the message again, from the same bytes.
+        Ok((bytes, _)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
-        _ => None,
+        Err(refused) => refused,
     }
 }
 
-fn forbidden(message: String) -> Response {
-    (StatusCode::FORBIDDEN, Json(ErrorBody { error: message })).into_response()
+/// One MCP message from a request body, through the JSON-RPC gate; or the answer refusing it.
+pub(super) async fn read_message(
+    body: Body,
+) -> Result<(axum::body::Bytes, rmcp::model::ClientJsonRpcMessage), Response> {
+    let bytes = match read_body(body, jsonrpc::MAX_MESSAGE_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(fault_response(&jsonrpc::Fault::too_large()));
+        }
+        Err(e) => return Err(e.into_response()),
+    };
+    match jsonrpc::parse(&bytes) {
+        Ok(message) => Ok((bytes, message)),
+        Err(fault) => Err(fault_response(&fault)),
+    }
 }
 
 /// rmcp answers a session's DELETE with 202 Accepted, which the official Python SDK logs as
@@ -124,62 +131,49 @@ async fn session_ended(req: Request, next: Next) -> Response {
     response
 }
 
-/// The MCP routes over `telemetry`, to merge into the daemon's router.
-/// With `insights`, the AI tools use that endpoint.
+/// The MCP routes over `telemetry`, to merge into the daemon's router (whose guard and
+/// token protect them). With `insights`, the AI tools use that endpoint.
 pub fn router<T: Telemetry>(
     telemetry: T,
     insights: Option<Insights>,
-    policy: OriginPolicy,
+    limits: SessionLimits,
+    stats: Arc<HttpStats>,
     shutdown: CancellationToken,
 ) -> Router {
     let factory_telemetry = telemetry.clone();
     let factory_insights = insights.clone();
     let mut config = StreamableHttpServerConfig::default().disable_allowed_hosts();
     config.cancellation_token = shutdown.child_token();
-    config.max_request_body_bytes = MAX_MCP_BODY_BYTES;
+    config.max_request_body_bytes = jsonrpc::MAX_MESSAGE_BYTES;
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(limits.idle_timeout);
+    manager.session_config.init_timeout = Some(Duration::from_secs(10));
+    let manager = Arc::new(manager);
+    let counted = manager.clone();
+    stats.track_sessions(
+        "streamable_http",
+        Arc::new(move || counted.sessions.try_read().map_or(0, |s| s.len())),
+    );
     let streamable = StreamableHttpService::new(
         move || {
             Ok(NetspyMcp::new(factory_telemetry.clone()).with_insights(factory_insights.clone()))
         },
-        Arc::new(LocalSessionManager::default()),
+        manager.clone(),
         config,
     );
-    let sessions = sse::Sessions::new(telemetry, insights, shutdown);
+    let gate_state = Gate {
+        sessions: manager,
+        limits: limits.clone(),
+        stats: stats.clone(),
+    };
+    let sessions = sse::Sessions::new(telemetry, insights, limits.max_sessions, stats, shutdown);
     let streamable = Router::new()
-        .fallback_service(streamable)
-        .layer(axum::middleware::from_fn(session_ended));
+        .route_service("/mcp", streamable)
+        .layer(axum::middleware::from_fn(session_ended))
+        .layer(axum::middleware::from_fn_with_state(gate_state, gate));
     Router::new()
-        .nest("/mcp", streamable)
         .route("/sse", get(sse::connect::<T>))
         .route("/messages", post(sse::message::<T>))
         .with_state(sessions)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(policy),
-            guard,
-        ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_policy_rejects_foreign_hosts_and_origins() {
-        let policy = OriginPolicy::for_listen(
-            "127.0.0.1:8080".parse().unwrap(),
-            vec!["https://ok.example".into()],
-        );
-        assert!(policy.host_allowed("localhost:8080"));
-        assert!(policy.host_allowed("127.0.0.1:8080"));
-        assert!(policy.host_allowed("[::1]:8080"));
-        assert!(!policy.host_allowed("evil.example:8080"));
-        assert!(policy.origin_allowed("http://localhost:6274"));
-        assert!(policy.origin_allowed("http://127.0.0.1"));
-        assert!(policy.origin_allowed("https://ok.example"));
-        assert!(!policy.origin_allowed("https://evil.example"));
-        assert!(!policy.origin_allowed("null"));
-        let public = OriginPolicy::for_listen("0.0.0.0:8080".parse().unwrap(), vec![]);
-        assert!(public.host_allowed("netspy.internal:8080"));
-        assert!(!public.origin_allowed("https://evil.example"));
-    }
+        .merge(streamable)
 }

@@ -6,13 +6,16 @@
 mod args;
 pub mod format;
 mod http;
+mod jsonrpc;
 mod session;
 mod sse;
+pub mod stdio;
 mod tools;
 
 pub use self::{
     args::{ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
-    http::{OriginPolicy, router},
+    http::{SessionLimits, router},
+    jsonrpc::MAX_MESSAGE_BYTES,
     session::{Session, SessionError, ToolAnswer, ToolInfo},
     tools::NetspyMcp,
 };

@@ -11,7 +11,7 @@ use std::{
 
 use axum::{
     Json,
-    body::Bytes,
+    body::Body,
     extract::{Query, State},
     http::StatusCode,
     response::{
@@ -29,28 +29,55 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, PollSender};
 
-use super::{NetspyMcp, http::MAX_MCP_BODY_BYTES};
-use crate::{api::ErrorBody, insights::Insights, query::Telemetry};
+use super::{
+    NetspyMcp,
+    http::{read_message, too_many_sessions},
+};
+use crate::{
+    api::{ErrorBody, HttpStats},
+    insights::Insights,
+    query::Telemetry,
+};
 
-/// Open sessions (at most this many at once).
-const MAX_SESSIONS: usize = 256;
+type Inboxes = Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>;
 
 /// Live SSE sessions: where to deliver each session's client messages.
 #[derive(Clone)]
 pub struct Sessions<T: Telemetry> {
-    inboxes: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    inboxes: Inboxes,
     telemetry: T,
     insights: Option<Insights>,
+    max_sessions: usize,
+    stats: Arc<HttpStats>,
     shutdown: CancellationToken,
 }
 
 impl<T: Telemetry> Sessions<T> {
-    /// No sessions yet.
-    pub fn new(telemetry: T, insights: Option<Insights>, shutdown: CancellationToken) -> Self {
+    /// No sessions yet; at most `max_sessions` at once.
+    pub fn new(
+        telemetry: T,
+        insights: Option<Insights>,
+        max_sessions: usize,
+        stats: Arc<HttpStats>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let inboxes = Inboxes::default();
+        let counted = inboxes.clone();
+        stats.track_sessions(
+            "sse",
+            Arc::new(move || {
+                counted
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len()
+            }),
+        );
         Self {
-            inboxes: Arc::default(),
+            inboxes,
             telemetry,
             insights,
+            max_sessions,
+            stats,
             shutdown,
         }
     }
@@ -67,7 +94,7 @@ impl<T: Telemetry> Sessions<T> {
 /// Removes the session when its event stream is dropped (the client went away).
 struct SessionGuard {
     id: String,
-    inboxes: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    inboxes: Inboxes,
 }
 
 impl Drop for SessionGuard {
@@ -91,11 +118,9 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// `GET /sse`: a new session and its event stream.
 pub async fn connect<T: Telemetry>(State(sessions): State<Sessions<T>>) -> Response {
-    if sessions.inboxes().len() >= MAX_SESSIONS {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many open SSE sessions",
-        );
+    if sessions.inboxes().len() >= sessions.max_sessions {
+        sessions.stats.session_refused("sse");
+        return too_many_sessions("SSE", sessions.max_sessions);
     }
     let id = uuid_like();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(64);
@@ -140,8 +165,12 @@ pub async fn connect<T: Telemetry>(State(sessions): State<Sessions<T>>) -> Respo
                 }),
         )
     });
-    let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(futures::stream::once(async move { Ok(endpoint) }).chain(messages));
+    // The stream ends at shutdown, so that no open client holds the daemon up.
+    let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> = Box::pin(
+        futures::stream::once(async move { Ok(endpoint) })
+            .chain(messages)
+            .take_until(sessions.shutdown.clone().cancelled_owned()),
+    );
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -159,22 +188,14 @@ pub struct SessionQuery {
 pub async fn message<T: Telemetry>(
     State(sessions): State<Sessions<T>>,
     query: Result<Query<SessionQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Ok(Query(SessionQuery { session_id })) = query else {
         return error(StatusCode::BAD_REQUEST, "missing sessionId query parameter");
     };
-    if body.len() > MAX_MCP_BODY_BYTES {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "message too large");
-    }
-    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
-        Ok(m) => m,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("not a JSON-RPC message: {e}"),
-            );
-        }
+    let message = match read_message(body).await {
+        Ok((_, message)) => message,
+        Err(refused) => return refused,
     };
     let inbox = sessions.inboxes().get(&session_id).cloned();
     let Some(inbox) = inbox else {

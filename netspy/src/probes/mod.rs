@@ -100,6 +100,15 @@ impl KindCounts {
     }
 }
 
+/// Fails on a hook name no probe has (`--disable-hook bogus`), naming the ones there are.
+pub fn check_hook_names(hooks: &[String]) -> Result<(), ProbeError> {
+    let known = known_hooks();
+    match hooks.iter().find(|h| !known.contains(h)) {
+        Some(unknown) => Err(ProbeError::UnknownHook(unknown.clone(), known.join(", "))),
+        None => Ok(()),
+    }
+}
+
 /// Loaded and attached probes. Dropping this detaches every program and stops the readers.
 pub struct Probes {
     // Field order: readers stop before the programs go away.
@@ -114,10 +123,7 @@ impl Probes {
     /// Loads and attaches the probes and starts one reader per ring buffer on the current
     /// tokio runtime. Decoded events arrive on the returned channel.
     pub fn start(options: &ProbeOptions) -> Result<(Self, mpsc::Receiver<Event>), ProbeError> {
-        let known = known_hooks();
-        if let Some(unknown) = options.disabled_hooks.iter().find(|h| !known.contains(h)) {
-            return Err(ProbeError::UnknownHook(unknown.clone(), known.join(", ")));
-        }
+        check_hook_names(&options.disabled_hooks)?;
         check_privileges()?;
         raise_memlock_limit();
         let tracefs = tracefs::ensure_mounted()?;

@@ -8,8 +8,9 @@ use std::{
 };
 
 use netspy::{
+    api::{ApiOptions, ServerLimits},
     daemon::{DaemonConfig, serve},
-    probes::ProbeOptions,
+    mcp::SessionLimits,
     query::{Query, Status},
     store::{Limits, Store},
 };
@@ -21,14 +22,10 @@ use tokio_util::sync::CancellationToken;
 pub fn url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
+        // The test process makes the traffic it checks: the default probes watch it too.
         let config = DaemonConfig {
-            token: None,
-            limits: Limits::default(),
             max_list: 500,
-            // The test process makes the traffic it checks: watch it too.
-            probes: ProbeOptions::default(),
-            allowed_origins: vec![],
-            insights: None,
+            ..DaemonConfig::default()
         };
         let addr = spawn(move |listener| async move {
             serve(listener, config, CancellationToken::new())
@@ -54,27 +51,36 @@ pub fn url() -> &'static str {
 /// Serves the API and MCP routes alone (probes never attach, so /health says 503) with an
 /// optional token.
 pub fn bare_api(token: Option<&str>) -> String {
-    let token: Option<Arc<str>> = token.map(Arc::from);
+    bare_api_with(
+        ApiOptions {
+            token: token.map(Arc::from),
+            ..ApiOptions::default()
+        },
+        ServerLimits::default(),
+        SessionLimits::default(),
+    )
+}
+
+/// The bare API with its server, protection and session limits as given.
+pub fn bare_api_with(options: ApiOptions, limits: ServerLimits, sessions: SessionLimits) -> String {
     let addr = spawn(move |listener| async move {
         let query = Query::new(
             Arc::new(RwLock::new(Store::new(Limits::default()))),
             Arc::new(Status::default()),
             100,
         );
+        let shutdown = CancellationToken::new();
         let mcp = netspy::mcp::router(
             query.clone(),
             None,
-            netspy::mcp::OriginPolicy::for_listen(listener.local_addr().unwrap(), vec![]),
-            CancellationToken::new(),
+            sessions,
+            options.stats.clone(),
+            shutdown.clone(),
         );
-        let app = netspy::api::router(query, token, mcp);
-        axum_serve(listener, app).await;
+        let app = netspy::api::router(query, &options, mcp);
+        netspy::api::serve(listener, app, limits, options.stats.clone(), shutdown).await;
     });
     format!("http://{addr}")
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
-    axum::serve(listener, app).await.expect("serve");
 }
 
 /// Runs `serve` on a listener bound to 127.0.0.1:0 in a runtime of its own thread; returns
@@ -183,4 +189,103 @@ pub fn mcp_client(args: &[&str], plan: &Value) -> Value {
         "MCP client {args:?} failed: {stderr}"
     );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("bad report {e}: {stderr}"))
+}
+
+/// The real `netspy daemon` binary on 127.0.0.1:0, its stderr lines on a channel; killed
+/// when dropped, so a failing test leaves none running.
+pub struct DaemonProcess {
+    /// The process.
+    pub child: super::KillOnDrop,
+    /// `127.0.0.1:port`.
+    pub address: String,
+    /// stderr, line by line.
+    pub lines: std::sync::mpsc::Receiver<String>,
+    /// stderr lines read before the address was known.
+    pub early: Vec<String>,
+}
+
+impl DaemonProcess {
+    /// Starts `netspy daemon --listen 127.0.0.1:0 <args>` and waits for its address.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = super::KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_netspy"))
+                .args(["daemon", "--listen", "127.0.0.1:0"])
+                .args(args)
+                .env_remove("RUST_LOG")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let mut early = Vec::new();
+        let address = loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no address in {early:?}"));
+            early.push(line.clone());
+            if let Some(rest) = line.split("serving the API on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Self {
+            child,
+            address,
+            lines,
+            early,
+        }
+    }
+
+    /// `http://address`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Polls /health until it answers 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client()
+            .get(format!("{}/health", self.url()))
+            .send()
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "daemon never became healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits up to `limit` for the daemon to exit; its status, or None if it still runs.
+    pub fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The stderr lines that arrived since the last call.
+    pub fn new_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
 }

@@ -1,0 +1,183 @@
+//! The HTTP side's own counters (connections, MCP sessions, answers by route and status),
+//! shared by the server loop, the routes and `/metrics`. Client-caused answers are counted
+//! here instead of being logged, so a flood of requests cannot flood the log.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Extension,
+    extract::{MatchedPath, Request},
+    http::StatusCode,
+    middleware::Next,
+    response::Response,
+};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use crate::logging::RateLimit;
+
+/// What happened to a connection.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionEvent {
+    /// `accepted`, `refused` (over the cap, none idle to close), `evicted` (idle, closed
+    /// to make room), `header_timeout` (no complete first request head in time),
+    /// `idle_timeout` (no next request in time on a keep-alive connection).
+    pub event: &'static str,
+}
+
+/// An MCP transport.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Transport {
+    /// `streamable_http` or `sse`.
+    pub transport: &'static str,
+}
+
+/// A route and the status it answered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Answered {
+    /// The route's path (`/api/events`), `other` for paths no route serves.
+    pub route: String,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+type SessionCount = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// Counters of the HTTP server, MCP transports and routes.
+#[derive(Default)]
+pub struct HttpStats {
+    /// Connections open now.
+    pub open_connections: Gauge,
+    /// Connection events.
+    pub connections: Family<ConnectionEvent, Counter>,
+    /// MCP sessions refused because the transport's cap was reached.
+    pub sessions_refused: Family<Transport, Counter>,
+    /// Answers by route and status.
+    pub answers: Family<Answered, Counter>,
+    /// Server errors (5xx caused by netspy itself) whose log line was suppressed by the
+    /// rate limit.
+    pub error_logs_suppressed: Counter,
+    sessions: Mutex<Vec<(&'static str, SessionCount)>>,
+}
+
+impl HttpStats {
+    /// Counts a connection event.
+    pub fn connection(&self, event: &'static str) {
+        self.connections
+            .get_or_create(&ConnectionEvent { event })
+            .inc();
+    }
+
+    /// Registers how to read a transport's open session count, for `/metrics`.
+    pub fn track_sessions(&self, transport: &'static str, count: SessionCount) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((transport, count));
+    }
+
+    /// Counts a session refused at the cap.
+    pub fn session_refused(&self, transport: &'static str) {
+        self.sessions_refused
+            .get_or_create(&Transport { transport })
+            .inc();
+    }
+
+    /// Adds every counter to `registry` (prefix `netspy_`).
+    pub fn register(&self, registry: &mut Registry) {
+        // Every connection event is a series from the start, at 0 until it happens.
+        for event in [
+            "accepted",
+            "refused",
+            "evicted",
+            "header_timeout",
+            "idle_timeout",
+        ] {
+            let _ = self.connections.get_or_create(&ConnectionEvent { event });
+        }
+        registry.register(
+            "http_open_connections",
+            "HTTP connections open now",
+            self.open_connections.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "HTTP connections by what happened to them (accepted, refused over the cap, evicted while idle, header or idle timeout)",
+            self.connections.clone(),
+        );
+        registry.register(
+            "http_answers",
+            "HTTP answers by route and status code",
+            self.answers.clone(),
+        );
+        registry.register(
+            "http_error_logs_suppressed",
+            "Server-error log lines left out by the log rate limit (the answers are still counted)",
+            self.error_logs_suppressed.clone(),
+        );
+        let open = Family::<Transport, Gauge>::default();
+        for (transport, count) in self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            open.get_or_create(&Transport { transport })
+                .set(i64::try_from(count()).unwrap_or(i64::MAX));
+            let _ = self
+                .sessions_refused
+                .get_or_create(&Transport { transport });
+        }
+        registry.register("mcp_sessions", "MCP sessions open now, by transport", open);
+        registry.register(
+            "mcp_sessions_refused",
+            "MCP sessions refused because the transport's session cap was reached",
+            self.sessions_refused.clone(),
+        );
+    }
+}
+
+/// At most one log line per interval for server errors, which clients may be able to
+/// trigger over and over; the rest are counted.
+static SERVER_ERRORS: RateLimit = RateLimit::new(Duration::from_secs(10));
+
+/// Counts every answer by route and status. Answers to the client's own mistakes or to
+/// load (4xx, 503) are counted only; other 5xx, netspy's own failures, are also logged, at
+/// most once per interval.
+pub async fn count_answers(
+    Extension(stats): Extension<Arc<HttpStats>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        match SERVER_ERRORS.allow() {
+            Some(suppressed) => tracing::warn!(
+                "{route} answered {status} ({suppressed} similar lines suppressed since the last)"
+            ),
+            None => {
+                stats.error_logs_suppressed.inc();
+            }
+        }
+    }
+    stats
+        .answers
+        .get_or_create(&Answered {
+            route,
+            status: status.as_u16(),
+        })
+        .inc();
+    response
+}
