@@ -89,7 +89,7 @@ pub struct DaemonArgs {
 
     /// HTTP connections open at once; at the cap the longest-idle one is closed to make
     /// room (lowered to fit the open-file limit).
-    #[arg(long, value_name = "N", default_value_t = 512, env = "NETSPY_MAX_CONNECTIONS",
+    #[arg(long, value_name = "N", default_value_t = 1024, env = "NETSPY_MAX_CONNECTIONS",
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_connections: u64,
 
@@ -98,6 +98,11 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", env = "NETSPY_HEADER_TIMEOUT",
           value_parser = parse_timeout)]
     pub header_timeout: Duration,
+
+    /// Longest time a client may leave its answer unread before it is cut off.
+    #[arg(long, value_name = "DURATION", default_value = "30s", env = "NETSPY_WRITE_TIMEOUT",
+          value_parser = parse_timeout)]
+    pub write_timeout: Duration,
 
     /// Time a client has to send a whole request body.
     #[arg(long, value_name = "DURATION", default_value = "10s", env = "NETSPY_BODY_TIMEOUT",
@@ -246,6 +251,7 @@ impl DaemonArgs {
             server: ServerLimits {
                 max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
                 header_timeout: self.header_timeout,
+                write_timeout: self.write_timeout,
                 shutdown_timeout: self.shutdown_timeout,
             },
             body_timeout: self.body_timeout,

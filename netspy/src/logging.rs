@@ -1,16 +1,19 @@
 //! Logging: tracing to stderr (stdout carries events and the MCP stdio channel), with every
 //! registered secret masked in every line whatever wrote it (netspy, async-openai's retry
-//! layer, reqwest, rmcp), and a rate limit for lines that outside clients can cause.
+//! layer, reqwest, rmcp), and every callsite throttled so that no client can flood the log.
 
 use std::{
     borrow::Cow,
+    collections::HashMap,
     io::{self, Write},
     sync::{
-        RwLock,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
+
+use tracing::callsite::Identifier;
 
 /// Secrets shorter than this are not masked (they would mask ordinary words).
 const MIN_SECRET_LEN: usize = 4;
@@ -62,8 +65,10 @@ impl Write for RedactingStderr {
     }
 }
 
-/// Installs the subscriber: stderr, `RUST_LOG` or the default filter, secrets masked.
+/// Installs the subscriber: stderr, `RUST_LOG` or the default filter, every callsite's
+/// lines throttled, secrets masked.
 pub fn init(verbose: bool) {
+    use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
     let default = if verbose {
         "netspy=debug,info"
     } else {
@@ -71,52 +76,66 @@ pub fn init(verbose: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| RedactingStderr)
-        .with_target(false)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(Throttle::default())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(|| RedactingStderr)
+                .with_target(false)
+                .with_ansi(io::IsTerminal::is_terminal(&io::stderr())),
+        )
         .init();
 }
 
-/// At most one line per interval for a kind of message a client can trigger at will; the
-/// lines left out are counted and reported with the next one let through.
-pub struct RateLimit {
-    interval_ms: i64,
-    next_ms: AtomicI64,
-    suppressed: AtomicU64,
+/// Lines one callsite may write per window, at levels INFO to ERROR.
+const LINES_PER_WINDOW: u32 = 10;
+/// The window.
+const WINDOW: Duration = Duration::from_secs(10);
+
+static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+
+/// Log lines left out by the throttle since the start.
+pub fn suppressed_lines() -> u64 {
+    SUPPRESSED.load(Ordering::Relaxed)
 }
 
-impl RateLimit {
-    /// One line per `interval`.
-    pub const fn new(interval: Duration) -> Self {
-        Self {
-            interval_ms: interval.as_millis() as i64,
-            next_ms: AtomicI64::new(i64::MIN),
-            suppressed: AtomicU64::new(0),
-        }
-    }
+/// Lets each callsite (a `warn!` in netspy, rmcp or hyper) write at most
+/// [`LINES_PER_WINDOW`] lines per [`WINDOW`]: whatever a client makes happen over and over
+/// (refused sessions, bad requests, failing tool calls) cannot flood the log. Debug and
+/// trace lines, asked for on purpose, are not throttled.
+#[derive(Default)]
+struct Throttle {
+    windows: Mutex<HashMap<Identifier, (Instant, u32)>>,
+}
 
-    /// `Some(lines suppressed since the last one)` when a line may be written now, None
-    /// when it is to be left out (and counted).
-    pub fn allow(&self) -> Option<u64> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let next = self.next_ms.load(Ordering::Relaxed);
-        if now >= next
-            && self
-                .next_ms
-                .compare_exchange(
-                    next,
-                    now + self.interval_ms,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+impl Throttle {
+    fn allow(&self, callsite: Identifier, now: Instant) -> bool {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (start, count) = windows.entry(callsite).or_insert((now, 0));
+        if now.duration_since(*start) >= WINDOW {
+            (*start, *count) = (now, 0);
         }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
+        *count += 1;
+        let allowed = *count <= LINES_PER_WINDOW;
+        if !allowed {
+            SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        }
+        allowed
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Throttle {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let metadata = event.metadata();
+        *metadata.level() > tracing::Level::INFO || self.allow(metadata.callsite(), Instant::now())
     }
 }
 
@@ -136,14 +155,33 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_lets_one_line_through_per_interval_and_counts_the_rest() {
-        let limit = RateLimit::new(Duration::from_secs(3600));
-        assert_eq!(limit.allow(), Some(0));
-        assert_eq!(limit.allow(), None);
-        assert_eq!(limit.allow(), None);
-        assert_eq!(limit.suppressed.load(Ordering::Relaxed), 2);
-        let open = RateLimit::new(Duration::ZERO);
-        assert_eq!(open.allow(), Some(0));
-        assert_eq!(open.allow(), Some(0));
+    fn each_callsite_writes_a_bounded_number_of_lines_per_window() {
+        struct Here;
+        impl tracing::Callsite for Here {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                unimplemented!()
+            }
+        }
+        struct There;
+        impl tracing::Callsite for There {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &tracing::Metadata<'_> {
+                unimplemented!()
+            }
+        }
+        static HERE: Here = Here;
+        static THERE: There = There;
+        let throttle = Throttle::default();
+        let start = Instant::now();
+        let here = || Identifier(&HERE);
+        let allowed = (0..100).filter(|_| throttle.allow(here(), start)).count();
+        assert_eq!(allowed, LINES_PER_WINDOW as usize);
+        assert!(
+            throttle.allow(Identifier(&THERE), start),
+            "another callsite has its own"
+        );
+        assert!(throttle.allow(here(), start + WINDOW), "a new window");
+        assert!(suppressed_lines() >= 90);
     }
 }

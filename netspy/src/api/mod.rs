@@ -3,6 +3,7 @@
 //! from the same table and the types' schemas, and the hardened HTTP server loop.
 
 mod auth;
+mod connections;
 mod docs;
 mod error;
 mod guard;
@@ -26,7 +27,7 @@ pub use self::{
     guard::AccessPolicy,
     params::read_body,
     server::{ServerLimits, serve},
-    stats::HttpStats,
+    stats::{ConnectionEvent, HttpStats},
 };
 use crate::query::{
     Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,

@@ -2,38 +2,33 @@
 //! timeout, no connection cap and a shutdown that waits for every client forever. Here:
 //! - a request head must arrive within `header_timeout`, on a new connection and between
 //!   keep-alive requests alike, so silent and half-sent connections are closed;
+//! - a client that stops reading its answer for `write_timeout` is cut, so a slow reader
+//!   cannot hold a connection (or the answer's memory);
 //! - at most `max_connections` are open; at the cap the longest-idle connection (no request
 //!   in flight) is closed to make room, so a flood of silent connections cannot lock out a
 //!   real client; when every connection is busy the newcomer gets a 503 at once;
-//! - accept errors (the fd limit) are logged once per interval and retried shortly;
+//! - accept errors (the fd limit) are retried shortly (logged through the rate limit);
 //! - on shutdown, open connections finish within `shutdown_timeout`, then are cut.
 
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    pin::Pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-    },
-    task::{Context, Poll},
-    time::{Duration, Instant},
-};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
-use axum::{
-    Router,
-    body::{Body, HttpBody},
-    extract::Request,
-    response::Response,
-};
-use hyper::body::{Frame, Incoming, SizeHint};
+use axum::{Router, body::Body, extract::Request, response::Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+    task::JoinSet,
+};
+use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
-use super::stats::HttpStats;
-use crate::logging::RateLimit;
+use super::{
+    connections::{Connections, Handle, Room, TrackedBody},
+    stats::HttpStats,
+};
 
 /// Limits of the HTTP server.
 #[derive(Clone, Debug)]
@@ -43,6 +38,8 @@ pub struct ServerLimits {
     /// Time allowed to send a request head (also the longest idle time between keep-alive
     /// requests).
     pub header_timeout: Duration,
+    /// Longest time a client may leave its answer unread.
+    pub write_timeout: Duration,
     /// Time allowed for open connections to finish at shutdown.
     pub shutdown_timeout: Duration,
 }
@@ -50,153 +47,41 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
-            max_connections: 512,
+            // Room for every MCP stream the session caps allow (2 x 256) and as many again.
+            max_connections: 1024,
             header_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
 
-/// One open connection: requests in flight and served, idle since when, how to close it.
-struct Connection {
-    busy: AtomicUsize,
-    served: AtomicU64,
-    idle_since_ms: AtomicU64,
-    close: CancellationToken,
+/// The answer to a connection over the cap when none can be closed.
+fn over_capacity() -> Vec<u8> {
+    let body = r#"{"error":"too many open connections, every one busy; try again shortly"}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
-/// The open connections.
-struct Connections {
-    started: Instant,
-    next_id: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<Connection>>>,
+/// Refusals answered at once (each reads the request it refuses for up to a second, so
+/// that closing does not reset the connection before the answer is read); more are cut.
+const REFUSALS_AT_ONCE: usize = 64;
+
+/// Answers a connection over the cap with a 503 and closes it.
+async fn refuse(mut stream: TcpStream, answer: Arc<[u8]>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
-
-impl Connections {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            next_id: AtomicU64::new(0),
-            open: Mutex::default(),
-        }
-    }
-
-    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Connection>>> {
-        self.open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn add(&self) -> (u64, Arc<Connection>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let connection = Arc::new(Connection {
-            busy: AtomicUsize::new(0),
-            served: AtomicU64::new(0),
-            idle_since_ms: AtomicU64::new(self.now_ms()),
-            close: CancellationToken::new(),
-        });
-        self.open().insert(id, connection.clone());
-        (id, connection)
-    }
-
-    fn remove(&self, id: u64) {
-        self.open().remove(&id);
-    }
-
-    /// Makes room for one more under `max`, closing the longest-idle connection when full.
-    fn make_room(&self, max: usize) -> Room {
-        let open = self.open();
-        if open.len() < max {
-            return Room::Free;
-        }
-        let idlest = open
-            .values()
-            .filter(|c| c.busy.load(Ordering::Acquire) == 0 && !c.close.is_cancelled())
-            .min_by_key(|c| c.idle_since_ms.load(Ordering::Relaxed));
-        match idlest {
-            Some(connection) => {
-                connection.close.cancel();
-                Room::Evicted
-            }
-            None => Room::Full,
-        }
-    }
-}
-
-/// Whether a new connection fits.
-enum Room {
-    /// Under the cap.
-    Free,
-    /// An idle connection was closed to make room.
-    Evicted,
-    /// At the cap, every connection busy.
-    Full,
-}
-
-/// Marks its connection busy while a request (its response body included) is in flight.
-struct Busy {
-    connection: Arc<Connection>,
-    connections: Arc<Connections>,
-}
-
-impl Busy {
-    fn new(connection: Arc<Connection>, connections: Arc<Connections>) -> Self {
-        connection.busy.fetch_add(1, Ordering::AcqRel);
-        connection.served.fetch_add(1, Ordering::Relaxed);
-        Self {
-            connection,
-            connections,
-        }
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.connection
-            .idle_since_ms
-            .store(self.connections.now_ms(), Ordering::Relaxed);
-        self.connection.busy.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A response body that keeps its connection busy until it is sent or dropped.
-struct TrackedBody {
-    inner: Body,
-    _busy: Busy,
-}
-
-impl HttpBody for TrackedBody {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The answer to a connection over the cap when none can be closed: written straight to
-/// the fresh socket (its send buffer is empty, so it fits), then closed.
-const OVER_CAPACITY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-retry-after: 1\r\nconnection: close\r\ncontent-length: 74\r\n\r\n\
-{\"error\":\"too many open connections; every one is busy. Try again shortly\"}";
-
-static ACCEPT_ERRORS: RateLimit = RateLimit::new(Duration::from_secs(10));
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then gives open connections
 /// `shutdown_timeout` to finish.
@@ -208,6 +93,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let connections = Arc::new(Connections::new());
+    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
+    let refusal: Arc<[u8]> = over_capacity().into();
     let mut tasks = JoinSet::new();
     let finishing = CancellationToken::new();
     loop {
@@ -216,14 +103,10 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         while tasks.try_join_next().is_some() {}
-        let (stream, _) = match accepted {
-            Ok(accepted) => accepted,
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
             Err(e) => {
-                if let Some(suppressed) = ACCEPT_ERRORS.allow() {
-                    tracing::warn!(
-                        "accepting a connection failed: {e} ({suppressed} more such errors since the last report)"
-                    );
-                }
+                tracing::warn!("accepting a connection failed: {e}");
                 // Out of file descriptors: the connections being closed will free some.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -234,23 +117,29 @@ pub async fn serve(
             Room::Evicted => stats.connection("evicted"),
             Room::Full => {
                 stats.connection("refused");
-                let _ = stream.try_write(OVER_CAPACITY);
+                if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    let answer = refusal.clone();
+                    tokio::spawn(async move {
+                        refuse(stream, answer).await;
+                        drop(permit);
+                    });
+                }
                 continue;
             }
         }
         stats.connection("accepted");
-        let (id, connection) = connections.add();
-        let conn = ConnectionTask {
+        let registered = connections.add();
+        let task = ConnectionTask {
             app: app.clone(),
-            connection,
-            connections: connections.clone(),
+            handle: registered.handle.clone(),
             stats: stats.clone(),
-            header_timeout: limits.header_timeout,
+            limits: limits.clone(),
             finishing: finishing.clone(),
         };
         tasks.spawn(async move {
-            conn.run(TokioIo::new(stream)).await;
-            conn.connections.remove(id);
+            // Leaves the register however the task ends.
+            let _registered = registered;
+            task.run(stream).await;
         });
     }
     drop(listener);
@@ -273,22 +162,39 @@ pub async fn serve(
 /// What one connection's task needs.
 struct ConnectionTask {
     app: Router,
-    connection: Arc<Connection>,
-    connections: Arc<Connections>,
+    handle: Handle,
     stats: Arc<HttpStats>,
-    header_timeout: Duration,
+    limits: ServerLimits,
     finishing: CancellationToken,
 }
 
+/// Counts the connection open while it lives.
+struct Open(Arc<HttpStats>);
+
+impl Open {
+    fn new(stats: &Arc<HttpStats>) -> Self {
+        stats.open_connections.inc();
+        Self(stats.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open_connections.dec();
+    }
+}
+
 impl ConnectionTask {
-    async fn run(&self, io: TokioIo<tokio::net::TcpStream>) {
-        self.stats.open_connections.inc();
+    async fn run(&self, stream: TcpStream) {
+        let _open = Open::new(&self.stats);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(self.limits.write_timeout));
+        let io = TokioIo::new(Box::pin(stream));
         let service = {
             let app = self.app.clone();
-            let connection = self.connection.clone();
-            let connections = self.connections.clone();
+            let handle = self.handle.clone();
             hyper::service::service_fn(move |req: Request<Incoming>| {
-                let busy = Busy::new(connection.clone(), connections.clone());
+                let busy = handle.busy();
                 let app = app.clone();
                 async move {
                     let response: Response = match app.oneshot(req.map(Body::new)).await {
@@ -296,7 +202,7 @@ impl ConnectionTask {
                         Err(never) => match never {},
                     };
                     Ok::<_, Infallible>(
-                        response.map(|inner| Body::new(TrackedBody { inner, _busy: busy })),
+                        response.map(|inner| Body::new(TrackedBody::new(inner, busy))),
                     )
                 }
             })
@@ -304,14 +210,22 @@ impl ConnectionTask {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_timeout)
+            .header_read_timeout(self.limits.header_timeout)
             .keep_alive(true);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);
+        let connection = &self.handle.connection;
         let result = tokio::select! {
             result = conn.as_mut() => result,
-            // Idle (nothing in flight) and chosen to make room: drop it.
-            () = self.connection.close.cancelled() => Ok(()),
+            () = connection.evicted().cancelled() => {
+                if connection.in_flight() {
+                    // A request began as it was chosen: let that one finish.
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                } else {
+                    Ok(())
+                }
+            }
             () = self.finishing.cancelled() => {
                 conn.as_mut().graceful_shutdown();
                 conn.as_mut().await
@@ -321,16 +235,22 @@ impl ConnectionTask {
             if e.is_timeout() {
                 // After a request it was idle keep-alive time; before, a client too slow
                 // (or never meaning) to send one.
-                let served = self.connection.served.load(Ordering::Relaxed) > 0;
-                self.stats.connection(if served {
+                self.stats.connection(if connection.has_served() {
                     "idle_timeout"
                 } else {
                     "header_timeout"
                 });
+            } else if std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            }) {
+                self.stats.connection("write_timeout");
             } else {
                 tracing::debug!("HTTP connection ended: {e}");
             }
         }
-        self.stats.open_connections.dec();
     }
 }

@@ -2,10 +2,7 @@
 //! shared by the server loop, the routes and `/metrics`. Client-caused answers are counted
 //! here instead of being logged, so a flood of requests cannot flood the log.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex};
 
 use axum::{
     Extension,
@@ -20,14 +17,13 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::logging::RateLimit;
-
 /// What happened to a connection.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionEvent {
     /// `accepted`, `refused` (over the cap, none idle to close), `evicted` (idle, closed
     /// to make room), `header_timeout` (no complete first request head in time),
-    /// `idle_timeout` (no next request in time on a keep-alive connection).
+    /// `idle_timeout` (no next request in time on a keep-alive connection),
+    /// `write_timeout` (the client left its answer unread too long).
     pub event: &'static str,
 }
 
@@ -47,7 +43,8 @@ pub struct Answered {
     pub status: u16,
 }
 
-type SessionCount = Arc<dyn Fn() -> usize + Send + Sync>;
+/// Reads a transport's open session count; None when it cannot be read without waiting.
+type SessionCount = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
 
 /// Counters of the HTTP server, MCP transports and routes.
 #[derive(Default)]
@@ -60,10 +57,8 @@ pub struct HttpStats {
     pub sessions_refused: Family<Transport, Counter>,
     /// Answers by route and status.
     pub answers: Family<Answered, Counter>,
-    /// Server errors (5xx caused by netspy itself) whose log line was suppressed by the
-    /// rate limit.
-    pub error_logs_suppressed: Counter,
-    sessions: Mutex<Vec<(&'static str, SessionCount)>>,
+    /// Per transport: how to count its sessions, and the last count read.
+    sessions: Mutex<Vec<(&'static str, SessionCount, Gauge)>>,
 }
 
 impl HttpStats {
@@ -79,7 +74,7 @@ impl HttpStats {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((transport, count));
+            .push((transport, count, Gauge::default()));
     }
 
     /// Counts a session refused at the cap.
@@ -98,6 +93,7 @@ impl HttpStats {
             "evicted",
             "header_timeout",
             "idle_timeout",
+            "write_timeout",
         ] {
             let _ = self.connections.get_or_create(&ConnectionEvent { event });
         }
@@ -108,7 +104,7 @@ impl HttpStats {
         );
         registry.register(
             "http_connections",
-            "HTTP connections by what happened to them (accepted, refused over the cap, evicted while idle, header or idle timeout)",
+            "HTTP connections by what happened to them (accepted, refused over the cap, evicted while idle, header, idle or write timeout)",
             self.connections.clone(),
         );
         registry.register(
@@ -116,20 +112,24 @@ impl HttpStats {
             "HTTP answers by route and status code",
             self.answers.clone(),
         );
+        let suppressed = Counter::<u64>::default();
+        suppressed.inc_by(crate::logging::suppressed_lines());
         registry.register(
-            "http_error_logs_suppressed",
-            "Server-error log lines left out by the log rate limit (the answers are still counted)",
-            self.error_logs_suppressed.clone(),
+            "log_lines_suppressed",
+            "Log lines left out because their callsite wrote too many in a short time",
+            suppressed,
         );
         let open = Family::<Transport, Gauge>::default();
-        for (transport, count) in self
+        for (transport, count, last) in self
             .sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
         {
-            open.get_or_create(&Transport { transport })
-                .set(i64::try_from(count()).unwrap_or(i64::MAX));
+            if let Some(count) = count() {
+                last.set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+            open.get_or_create(&Transport { transport }).set(last.get());
             let _ = self
                 .sessions_refused
                 .get_or_create(&Transport { transport });
@@ -143,13 +143,9 @@ impl HttpStats {
     }
 }
 
-/// At most one log line per interval for server errors, which clients may be able to
-/// trigger over and over; the rest are counted.
-static SERVER_ERRORS: RateLimit = RateLimit::new(Duration::from_secs(10));
-
 /// Counts every answer by route and status. Answers to the client's own mistakes or to
-/// load (4xx, 503) are counted only; other 5xx, netspy's own failures, are also logged, at
-/// most once per interval.
+/// load (4xx, 503) are counted only; other 5xx, netspy's own failures, are also logged
+/// (through the log's throttle).
 pub async fn count_answers(
     Extension(stats): Extension<Arc<HttpStats>>,
     req: Request,
@@ -163,14 +159,7 @@ pub async fn count_answers(
     let response = next.run(req).await;
     let status = response.status();
     if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-        match SERVER_ERRORS.allow() {
-            Some(suppressed) => tracing::warn!(
-                "{route} answered {status} ({suppressed} similar lines suppressed since the last)"
-            ),
-            None => {
-                stats.error_logs_suppressed.inc();
-            }
-        }
+        tracing::warn!("{route} answered {status}");
     }
     stats
         .answers

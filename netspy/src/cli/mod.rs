@@ -70,7 +70,7 @@ pub enum Command {
     Trace(TraceArgs),
     /// Run the telemetry daemon: probes in the kernel, history in memory, REST API on
     /// 127.0.0.1:8080 (needs root or CAP_BPF + CAP_PERFMON).
-    Daemon(crate::daemon::DaemonArgs),
+    Daemon(Box<crate::daemon::DaemonArgs>),
     /// Serve the MCP tools on stdio for desktop MCP clients (Claude Desktop, ...), answering
     /// from a running daemon. Needs no privileges.
     Mcp(mcp::McpArgs),
@@ -107,7 +107,7 @@ pub fn main() -> ExitCode {
             .block_on(async {
                 match command {
                     Command::Trace(args) => trace::run(args).await,
-                    Command::Daemon(args) => crate::daemon::run(args).await,
+                    Command::Daemon(args) => crate::daemon::run(*args).await,
                     Command::Mcp(args) => mcp::run(args).await,
                     Command::Completions { shell } => {
                         clap_complete::generate(

@@ -46,6 +46,9 @@ impl Client {
                 "server URL {base:?}: only http:// is supported (the daemon serves plain HTTP; put TLS in front of it with a proxy)"
             )));
         }
+        if let Some(token) = &token {
+            crate::logging::register_secret(token);
+        }
         crate::tls::install_provider();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)

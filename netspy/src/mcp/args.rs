@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::query::{ListRequest, Scope, SummaryRequest};
+use crate::query::{ListRequest, MAX_NAME_CHARS, Scope, SummaryRequest};
 
 /// A process filter and a look-back window.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
@@ -17,7 +17,7 @@ pub struct WindowArgs {
     /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern,
     /// e.g. `python*`).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
     /// Look back this many seconds (default 60).
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct ListArgs {
     pub pid: Option<u32>,
     /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
     /// At most this many events, the most recent (default 100).
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct ListArgs {
 #[serde(deny_unknown_fields)]
 pub struct InsightsArgs {
     /// The network telemetry to analyse (for example the output of another tool).
-    #[schemars(length(min = 1, max = 16384))]
+    #[schemars(length(min = 1, max = MAX_SUMMARY_TEXT))]
     pub summary_text: String,
 }
 
@@ -61,7 +61,7 @@ pub struct InsightsArgs {
 #[serde(deny_unknown_fields)]
 pub struct ContextualArgs {
     /// The question, in plain words ("why does curl fail?").
-    #[schemars(length(min = 1, max = 4096))]
+    #[schemars(length(min = 1, max = MAX_QUESTION))]
     pub query: String,
     /// Focus on this process id.
     #[serde(default)]
@@ -69,7 +69,7 @@ pub struct ContextualArgs {
     pub pid: Option<u32>,
     /// Focus on processes with this name.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
     /// Look back this many seconds (default 60).
     #[serde(default)]

@@ -152,7 +152,7 @@ pub fn router<T: Telemetry>(
     let counted = manager.clone();
     stats.track_sessions(
         "streamable_http",
-        Arc::new(move || counted.sessions.try_read().map_or(0, |s| s.len())),
+        Arc::new(move || counted.sessions.try_read().ok().map(|s| s.len())),
     );
     let streamable = StreamableHttpService::new(
         move || {

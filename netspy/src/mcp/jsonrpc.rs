@@ -9,24 +9,44 @@ use serde_json::{Value, json};
 /// Largest MCP message accepted, on every transport.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
-/// MCP methods a client may send: params that do not fit one of these are -32602, not an
-/// unknown method (rmcp's untagged parsing would make them custom requests).
-const KNOWN_METHODS: &[&str] = &[
-    "initialize",
-    "ping",
-    "server/discover",
-    "tools/list",
-    "tools/call",
-    "prompts/list",
-    "prompts/get",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "completion/complete",
-    "logging/setLevel",
-];
+/// MCP methods a client may send (rmcp's names for them): params that do not fit one of
+/// these are -32602, not an unknown method (rmcp's untagged parsing would take them for
+/// custom requests).
+fn is_known_method(method: &str) -> bool {
+    use rmcp::model::{
+        CallToolRequestMethod, CancelTaskMethod, CompleteRequestMethod, ConstString,
+        DiscoverRequestMethod, GetPromptRequestMethod, GetSkillRequestMethod, GetTaskMethod,
+        InitializeResultMethod, ListPromptsRequestMethod, ListResourceTemplatesRequestMethod,
+        ListResourcesRequestMethod, ListSkillsRequestMethod, ListToolsRequestMethod,
+        PingRequestMethod, ReadResourceDirectoryRequestMethod, ReadResourceRequestMethod,
+        SetLevelRequestMethod, SubscribeRequestMethod, SubscriptionsListenRequestMethod,
+        UnsubscribeRequestMethod, UpdateTaskMethod,
+    };
+    [
+        CallToolRequestMethod::VALUE,
+        CancelTaskMethod::VALUE,
+        CompleteRequestMethod::VALUE,
+        DiscoverRequestMethod::VALUE,
+        GetPromptRequestMethod::VALUE,
+        GetSkillRequestMethod::VALUE,
+        GetTaskMethod::VALUE,
+        InitializeResultMethod::VALUE,
+        ListPromptsRequestMethod::VALUE,
+        ListResourceTemplatesRequestMethod::VALUE,
+        ListResourcesRequestMethod::VALUE,
+        ListSkillsRequestMethod::VALUE,
+        ListToolsRequestMethod::VALUE,
+        PingRequestMethod::VALUE,
+        ReadResourceDirectoryRequestMethod::VALUE,
+        ReadResourceRequestMethod::VALUE,
+        SetLevelRequestMethod::VALUE,
+        SubscribeRequestMethod::VALUE,
+        SubscriptionsListenRequestMethod::VALUE,
+        UnsubscribeRequestMethod::VALUE,
+        UpdateTaskMethod::VALUE,
+    ]
+    .contains(&method)
+}
 
 /// A message refused before it reaches the server, as JSON-RPC describes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +57,9 @@ pub struct Fault {
     pub message: String,
     /// The request's id when it had a valid one, else null.
     pub id: Value,
+    /// The message was a notification (a method, no id): JSON-RPC answers those with
+    /// nothing, so stdio stays silent (HTTP still has to give a status).
+    pub notification: bool,
 }
 
 impl Fault {
@@ -45,6 +68,7 @@ impl Fault {
             code,
             message: message.into(),
             id,
+            notification: false,
         }
     }
 
@@ -81,19 +105,29 @@ pub fn parse(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Fault> {
             Value::Null,
         )
     })?;
-    let id = checked_shape(&value)?;
-    let message: ClientJsonRpcMessage = serde_json::from_value(value.clone())
-        .map_err(|e| Fault::new(-32600, format!("Invalid Request: {e}"), id.clone()))?;
+    let notification = value.get("method").is_some() && value.get("id").is_none();
+    let refused = |fault: Fault| Fault {
+        notification,
+        ..fault
+    };
+    let id = checked_shape(&value).map_err(refused)?;
+    let message: ClientJsonRpcMessage = serde_json::from_value(value).map_err(|e| {
+        refused(Fault::new(
+            -32600,
+            format!("Invalid Request: {e}"),
+            id.clone(),
+        ))
+    })?;
     if let JsonRpcMessage::Request(request) = &message
         && let ClientRequest::CustomRequest(custom) = &request.request
-        && KNOWN_METHODS.contains(&custom.method.as_str())
+        && is_known_method(&custom.method)
     {
         return Err(Fault::new(
             -32602,
             format!(
                 "Invalid params for {}: {}",
                 custom.method,
-                params_problem(&custom.method, value.get("params"))
+                params_problem(&custom.method, custom.params.as_ref())
             ),
             id,
         ));
@@ -221,6 +255,22 @@ mod tests {
         );
         let huge = vec![b' '; MAX_MESSAGE_BYTES + 1];
         assert_eq!(parse(&huge).unwrap_err(), Fault::too_large());
+    }
+
+    #[test]
+    fn a_broken_notification_is_marked_so_that_stdio_does_not_answer_it() {
+        let fault =
+            parse(br#"{"jsonrpc":"1.0","method":"notifications/initialized"}"#).unwrap_err();
+        assert!(fault.notification);
+        assert!(
+            !parse(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#)
+                .unwrap_err()
+                .notification
+        );
+        assert!(
+            !parse(b"{oops").unwrap_err().notification,
+            "no way to know: answered"
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ mod tools;
 pub use self::{
     args::{ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
     http::{SessionLimits, router},
-    jsonrpc::MAX_MESSAGE_BYTES,
     session::{Session, SessionError, ToolAnswer, ToolInfo},
     tools::NetspyMcp,
 };

@@ -66,10 +66,12 @@ impl<T: Telemetry> Sessions<T> {
         stats.track_sessions(
             "sse",
             Arc::new(move || {
-                counted
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .len()
+                Some(
+                    counted
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .len(),
+                )
             }),
         );
         Self {
@@ -118,14 +120,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// `GET /sse`: a new session and its event stream.
 pub async fn connect<T: Telemetry>(State(sessions): State<Sessions<T>>) -> Response {
-    if sessions.inboxes().len() >= sessions.max_sessions {
-        sessions.stats.session_refused("sse");
-        return too_many_sessions("SSE", sessions.max_sessions);
-    }
     let id = uuid_like();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(64);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
-    sessions.inboxes().insert(id.clone(), to_server);
+    {
+        // Counted and taken under one lock, so that a burst cannot overshoot the cap.
+        let mut inboxes = sessions.inboxes();
+        if inboxes.len() >= sessions.max_sessions {
+            drop(inboxes);
+            sessions.stats.session_refused("sse");
+            return too_many_sessions("SSE", sessions.max_sessions);
+        }
+        inboxes.insert(id.clone(), to_server);
+    }
 
     let server =
         NetspyMcp::new(sessions.telemetry.clone()).with_insights(sessions.insights.clone());

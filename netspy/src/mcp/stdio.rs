@@ -148,6 +148,10 @@ async fn read_input<R: AsyncBufRead + Unpin>(
         };
         let sent = match verdict {
             Ok(message) => to_server.send(message).await.is_ok(),
+            Err(fault) if fault.notification => {
+                tracing::debug!("ignored a broken notification: {}", fault.message);
+                true
+            }
             Err(fault) => refusals.send(fault.to_json()).await.is_ok(),
         };
         if !sent {

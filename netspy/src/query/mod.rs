@@ -19,7 +19,7 @@ pub use self::{
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
-    scope::NameFilter,
+    scope::{MAX_NAME_CHARS, NameFilter},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     telemetry::{Telemetry, TelemetryError},
 };

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::scope::MAX_NAME_CHARS;
+
 /// Which process, over which time window: the filter every question shares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -32,14 +34,14 @@ pub struct SummaryRequest {
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
-    /// `[...]` make it a glob: `python*` (`{a,b}` alternates, `\\` escapes; a pattern
-    /// that is not a valid glob is refused with 400).
+    /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
+    /// with 400 saying why).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub command: Option<String>,
     /// Same as `command` (the original API's alias), used when `command` is absent.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
     /// Look back this many seconds from `until` (default 60). Not used when `since` is
     /// given, but checked all the same.
@@ -80,14 +82,14 @@ pub struct ListRequest {
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
-    /// `[...]` make it a glob: `python*` (`{a,b}` alternates, `\\` escapes; a pattern
-    /// that is not a valid glob is refused with 400).
+    /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
+    /// with 400 saying why).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub command: Option<String>,
     /// Same as `command` (the original API's alias), used when `command` is absent.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
     /// Look back this many seconds from `until` (default the whole history). Not used when
     /// `since` is given, but checked all the same.
@@ -136,14 +138,14 @@ pub struct EventsRequest {
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
     /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
-    /// `[...]` make it a glob: `python*` (`{a,b}` alternates, `\\` escapes; a pattern
-    /// that is not a valid glob is refused with 400).
+    /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
+    /// with 400 saying why).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub command: Option<String>,
     /// Same as `command` (the original API's alias), used when `command` is absent.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
     /// Look back this many seconds from `until` (default the whole history). Not used when
     /// `since` is given, but checked all the same.

@@ -49,6 +49,11 @@ impl Scope {
     /// so a client (the REST client, MCP over stdio) refuses what the daemon would refuse,
     /// with the same words.
     pub fn validate(&self) -> Result<(), QueryError> {
+        self.checked().map(drop)
+    }
+
+    /// [`Scope::validate`], giving the process-name filter it built.
+    fn checked(&self) -> Result<Option<(&str, NameFilter)>, QueryError> {
         if let Some(seconds) = self.duration_seconds
             && !(1..=MAX_DURATION_SECONDS).contains(&seconds)
         {
@@ -61,10 +66,13 @@ impl Scope {
         {
             return Err(bad("until must be after since"));
         }
-        if let Some(pattern) = self.command_filter()? {
-            NameFilter::new(pattern).map_err(|e| bad(&e))?;
+        match self.command_filter()? {
+            Some(pattern) => Ok(Some((
+                pattern,
+                NameFilter::new(pattern).map_err(|e| bad(&e))?,
+            ))),
+            None => Ok(None),
         }
-        Ok(())
     }
 
     /// Resolves against the store. The window is `[since, until)`; without `since` it
@@ -75,7 +83,7 @@ impl Scope {
         store: &Store,
         default_seconds: Option<i64>,
     ) -> Result<Resolved, QueryError> {
-        self.validate()?;
+        let names = self.checked()?;
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         let retention = i64::try_from(store.limits().max_age.as_secs()).unwrap_or(i64::MAX);
         // Instants beyond what nanoseconds since 1970 can hold (years 1677..2262) clamp:
@@ -103,13 +111,12 @@ impl Scope {
         // The window's real length: nothing happened before 1970 or after now.
         let duration_seconds =
             u64::try_from(end_ns.saturating_sub(since_ns.max(0)) / 1_000_000_000).unwrap_or(0);
-        let command = self.command_filter()?;
-        let commands = match command {
-            None => None,
-            Some(pattern) => {
-                let filter = NameFilter::new(pattern).map_err(|e| bad(&e))?;
-                Some(store.commands_matching(|name| filter.matches(name)))
-            }
+        let (command, commands) = match names {
+            None => (None, None),
+            Some((pattern, filter)) => (
+                Some(pattern),
+                Some(store.commands_matching(|name| filter.matches(name))),
+            ),
         };
         Ok(Resolved {
             selection: Selection {

@@ -200,10 +200,14 @@ impl<K: Copy> Orphans<K> {
             from_ns,
             until_ns,
         };
-        if !self.senders.contains_key(&tuple) && self.senders.len() >= MAX {
-            return Vec::new();
-        }
-        let senders = self.senders.entry(tuple).or_default();
+        // With the table full, a new tuple's sender still claims the drops waiting for it;
+        // it is only not remembered for later ones.
+        let mut unremembered = Vec::new();
+        let senders = if !self.senders.contains_key(&tuple) && self.senders.len() >= MAX {
+            &mut unremembered
+        } else {
+            self.senders.entry(tuple).or_default()
+        };
         if senders.len() == SENDERS_PER_TUPLE {
             senders.remove(0);
         }
@@ -298,6 +302,23 @@ mod tests {
         assert_eq!(orphans.drop(tuple(), 3, 9 * MS + MS / 2), Some(b));
         assert_eq!(orphans.drop(tuple(), 4, 11 * MS), Some(c));
         assert_eq!(orphans.ambiguous(), 0);
+    }
+
+    #[test]
+    fn with_the_sender_table_full_a_new_sender_still_claims_its_waiting_drops() {
+        let mut orphans = Orphans::<u32>::default();
+        let other = |i: u16| {
+            let ip = "127.0.0.2".parse().unwrap();
+            Tuple::new(ip, i, ip, 9)
+        };
+        for i in 0..u16::try_from(MAX).unwrap() {
+            orphans.sender(other(i), thread(1, 1), MS, MS + TTL_NS);
+        }
+        assert_eq!(orphans.drop(tuple(), 5, 2 * MS), None);
+        assert_eq!(
+            orphans.sender(tuple(), thread(2, 2), MS, MS + TTL_NS),
+            vec![5]
+        );
     }
 
     #[test]
