@@ -156,22 +156,24 @@ mod tests {
 
     #[test]
     fn each_callsite_writes_a_bounded_number_of_lines_per_window() {
-        struct Here;
+        // Not zero-sized: two zero-sized statics may share an address, and callsites are
+        // told apart by address.
+        struct Here(#[expect(dead_code, reason = "gives the static its own address")] u8);
         impl tracing::Callsite for Here {
             fn set_interest(&self, _: tracing::subscriber::Interest) {}
             fn metadata(&self) -> &tracing::Metadata<'_> {
                 unimplemented!()
             }
         }
-        struct There;
+        struct There(#[expect(dead_code, reason = "gives the static its own address")] u8);
         impl tracing::Callsite for There {
             fn set_interest(&self, _: tracing::subscriber::Interest) {}
             fn metadata(&self) -> &tracing::Metadata<'_> {
                 unimplemented!()
             }
         }
-        static HERE: Here = Here;
-        static THERE: There = There;
+        static HERE: Here = Here(0);
+        static THERE: There = There(0);
         let throttle = Throttle::default();
         let start = Instant::now();
         let here = || Identifier(&HERE);
