@@ -11,10 +11,30 @@
 pub struct Config {
     /// Process id whose events are ignored (netspy itself), 0 = none.
     pub ignore_tgid: u32,
+    /// When the programs wake the ring buffers' reader: a [`crate::ring::wakeup`] policy.
+    pub ring_wakeup: u32,
     /// `SKB_NOT_DROPPED_YET` on this kernel.
     pub reason_not_dropped: u32,
     /// `SKB_CONSUMED` on this kernel (a normal free, not a drop).
     pub reason_consumed: u32,
+    /// `task_struct.pid` (the thread id).
+    pub task_pid: u32,
+    /// `task_struct.tgid` (the process id).
+    pub task_tgid: u32,
+    /// `task_struct.comm` (16 bytes).
+    pub task_comm: u32,
+    /// `task_struct.cred`.
+    pub task_cred: u32,
+    /// `cred.uid`.
+    pub cred_uid: u32,
+    /// `task_struct.cgroups`, [`ABSENT`] without cgroups (events then carry cgroup id 0).
+    pub task_cgroups: u32,
+    /// `css_set.dfl_cgrp`.
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.kn`.
+    pub cgroup_kn: u32,
+    /// `kernfs_node.id` (the cgroup id: the inode number of its v2 directory).
+    pub kernfs_node_id: u32,
     /// `task_struct.files`.
     pub task_files: u32,
     /// `files_struct.fdt`.
@@ -43,14 +63,6 @@ pub struct Config {
     pub skb_sk: u32,
     /// `sk_buff.protocol` (be16).
     pub skb_protocol: u32,
-    /// Tracepoint `sys_enter_connect`: `fd`, `uservaddr`, `addrlen`.
-    pub tp_connect_fd: u32,
-    /// See `tp_connect_fd`.
-    pub tp_connect_uservaddr: u32,
-    /// See `tp_connect_fd`.
-    pub tp_connect_addrlen: u32,
-    /// Tracepoint `sys_exit_connect`: `ret`.
-    pub tp_connect_ret: u32,
     /// Tracepoint `inet_sock_set_state`: `skaddr`.
     pub tp_state_skaddr: u32,
     /// `oldstate` (int).
@@ -81,12 +93,13 @@ pub struct Config {
     pub tp_drop_reason: u32,
     /// `rx_sk`, [`ABSENT`] before Linux 6.10.
     pub tp_drop_rx_sk: u32,
-    /// `sock.__sk_common.skc_num` (local port, host order, u16).
-    pub sock_num: u32,
-    /// `sock.__sk_common.skc_rcv_saddr` (local IPv4 address).
-    pub sock_rcv_saddr: u32,
-    /// `sock.__sk_common.skc_v6_rcv_saddr` (local IPv6 address), [`ABSENT`] without IPv6.
-    pub sock_v6_rcv_saddr: u32,
+    /// Where [`SockAddrs`] starts in `struct sock` (`__sk_common.skc_daddr`), [`ABSENT`]
+    /// when this kernel lays those fields out otherwise (connects then carry no local
+    /// address, and their destination is read from the caller's sockaddr).
+    pub sock_addrs: u32,
+    /// Where [`SockAddrsV6`] starts in `struct sock` (`__sk_common.skc_v6_daddr`), [`ABSENT`]
+    /// without IPv6 or with another layout.
+    pub sock_v6_addrs: u32,
     /// `sock.sk_socket`.
     pub sock_socket: u32,
     /// Where a `struct socket`'s inode sits relative to it: `socket_alloc.vfs_inode` minus
@@ -94,20 +107,57 @@ pub struct Config {
     pub socket_inode: u32,
     /// `inode.i_ino`.
     pub inode_ino: u32,
-    /// Tracepoint `sys_exit_socket`: `ret`; [`ABSENT`] when the tracepoint is.
-    pub tp_socket_ret: u32,
-    /// Tracepoint `sys_enter_bind`: `fd`; [`ABSENT`] when the tracepoint is.
-    pub tp_bind_fd: u32,
-    /// Tracepoint `sys_exit_accept`: `ret`; [`ABSENT`] when the tracepoint is.
-    pub tp_accept_ret: u32,
-    /// Tracepoint `sys_exit_accept4`: `ret`; [`ABSENT`] when the tracepoint is.
-    pub tp_accept4_ret: u32,
+    /// Where the saved user registers (`struct pt_regs`) keep a syscall's first three
+    /// arguments on this architecture: `fd`, `uservaddr` and `addrlen` of `connect(2)`;
+    /// [`ABSENT`] when not known (the one-program connect hook is then refused, and enter +
+    /// exit used).
+    pub regs_arg0: u32,
+    /// See `regs_arg0`.
+    pub regs_arg1: u32,
+    /// See `regs_arg0`.
+    pub regs_arg2: u32,
 }
+
+/// The start of `struct sock_common`, read in one go: the connected socket's addresses and
+/// ports (laid out together for the kernel's own lookups since 2.6; userspace checks the
+/// running kernel's BTF before it sets [`Config::sock_addrs`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SockAddrs {
+    /// `skc_daddr`: the peer's IPv4 address.
+    pub daddr: [u8; 4],
+    /// `skc_rcv_saddr`: the local IPv4 address.
+    pub rcv_saddr: [u8; 4],
+    /// `skc_hash`.
+    pub hash: u32,
+    /// `skc_dport`: the peer's port, network byte order.
+    pub dport: [u8; 2],
+    /// `skc_num`: the local port, host byte order.
+    pub num: u16,
+    /// `skc_family`.
+    pub family: u16,
+    /// `skc_state` and the bit fields after it.
+    pub _state: u16,
+}
+
+const _: () = assert!(size_of::<SockAddrs>() == 20);
+
+/// `sock_common`'s IPv6 addresses, adjacent since 3.13.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SockAddrsV6 {
+    /// `skc_v6_daddr`: the peer's address.
+    pub daddr: [u8; 16],
+    /// `skc_v6_rcv_saddr`: the local address.
+    pub rcv_saddr: [u8; 16],
+}
+
+const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 46 * 4);
+const _: () = assert!(size_of::<Config>() == 50 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

@@ -12,9 +12,3 @@ pub const PENDING_FULL: u32 = 3;
 pub const READ_ERROR: u32 = 4;
 /// Number of counters.
 pub const COUNT: u32 = 5;
-
-/// Unread bytes in a ring buffer that make the kernel wake its reader; below this the
-/// reader's timer drains it (`DRAIN_INTERVAL_MS`).
-pub const WAKEUP_BATCH_BYTES: u64 = 16 * 1024;
-/// How often userspace drains the ring buffers without being woken, in milliseconds.
-pub const DRAIN_INTERVAL_MS: u64 = 50;

@@ -6,17 +6,19 @@
 //!
 //! # Layout
 //! - [`task`]: who did it (process, thread, uid, cgroup, command), embedded in every event.
-//! - [`connect`]: one `connect(2)` call, joined from its enter and exit tracepoints.
+//! - [`connect`]: one `connect(2)` call, built when it returns.
 //! - [`tcp`]: the outcome of a TCP connect (leaving `SYN_SENT`), with latency.
 //! - [`drop`]: one packet drop (`kfree_skb` with a drop reason).
 //! - [`config`]: load-time globals written by userspace (kernel offsets, filters).
 //! - [`counters`]: indexes of the per-CPU counter map (lost events, probe errors).
+//! - [`ring`]: how the ring buffers wake their reader.
 #![no_std]
 
 pub mod config;
 pub mod connect;
 pub mod counters;
 pub mod drop;
+pub mod ring;
 pub mod task;
 pub mod tcp;
 
@@ -28,6 +30,28 @@ pub mod family {
     pub const INET: u16 = 2;
     /// `AF_INET6`.
     pub const INET6: u16 = 10;
+}
+
+/// IP protocol numbers (`IPPROTO_*`), as `sk_protocol` and IP headers carry them.
+pub mod proto {
+    /// `IPPROTO_TCP`.
+    pub const IPPROTO_TCP: u16 = 6;
+    /// `IPPROTO_UDP`.
+    pub const IPPROTO_UDP: u16 = 17;
+    /// `IPPROTO_MPTCP` (a socket protocol only; MPTCP packets are TCP on the wire).
+    pub const IPPROTO_MPTCP: u16 = 262;
+}
+
+/// The record every syscall tracepoint writes (`struct syscall_trace_enter` /
+/// `syscall_trace_exit` in kernel/trace/trace_syscalls.c): the same for every syscall and
+/// unchanged since 2.6.33, so the programs load its fields at these fixed offsets (a plain
+/// load, which the verifier accepts only at a constant offset of the context); userspace
+/// checks them against the tracepoints' format files before loading.
+pub mod syscall_record {
+    /// `args[0]` of a `sys_enter_*` record; `args[i]` is 8 bytes further per argument.
+    pub const ARGS: u32 = 16;
+    /// `ret` of a `sys_exit_*` record.
+    pub const RET: u32 = 16;
 }
 
 /// Bits of the `flags` field of [`tcp::TcpOutcomeEvent`] and [`drop::DropEvent`].

@@ -1,9 +1,17 @@
-//! `connect(2)`: `sys_enter_connect` records the destination and the socket behind the fd,
-//! `sys_exit_connect` adds the return value and emits one `ConnectEvent`.
+//! `connect(2)`, built in one program when the call returns: `connect_exit` on
+//! `sys_exit_connect` finds the call's arguments in the task's saved user registers, so no
+//! enter program, pending map or map update is on the path. Where those registers are not
+//! known, `sys_enter_connect` keeps the arguments (and the start time) per thread and
+//! `sys_exit_connect` completes the same event.
+//!
+//! A call that connected (or is connecting) has its addresses read from the socket, one
+//! kernel read for destination and source; only failed calls and UNIX sockets read the
+//! caller's sockaddr, since a user-memory read costs ~300 ns here (six kernel reads).
 //!
 //! Kernel: `SYSCALL_DEFINE3(connect, int, fd, struct sockaddr __user *, uservaddr, int, addrlen)`
 //! <https://elixir.bootlin.com/linux/v6.18/source/net/socket.c#L2110>.
-//! Minimum kernel: 5.8 (ring buffers), 5.5 (`bpf_probe_read_user`).
+//! Minimum kernel: 5.15 (`bpf_task_pt_regs`) for `connect_exit`, 5.11
+//! (`bpf_get_current_task_btf`) else.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated},
@@ -12,74 +20,233 @@ use aya_ebpf::{
 };
 use netspy_common::{
     config::ABSENT,
-    connect::{ConnectEvent, UNIX_PATH_LEN},
+    connect::{ConnectEvent, UNIX_PATH_LEN, UnixConnectEvent, connect_flags},
     counters, family,
+    proto::IPPROTO_TCP,
+    ring::index as ring,
+    task::TaskInfo,
 };
 
 use crate::{
+    btf::Typed,
     kernel::{
-        Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
+        Failure, config, ignored, now_ns, run, syscall_arg, syscall_ret, task_info, wakeup_flags,
     },
-    maps::{CONNECT_EVENTS, PENDING_CONNECTS},
+    maps::{CONNECT_EVENTS, PENDING_CONNECTS, PendingConnect},
     owners,
-    socket::socket_of_fd,
+    socket::{addresses, addresses_v6, socket_of_fd},
 };
+
+const EINPROGRESS: i64 = 115;
+
+/// A call's arguments.
+struct Arguments {
+    fd: u64,
+    uaddr: u64,
+    addrlen: u64,
+}
+
+#[tracepoint]
+pub fn connect_exit(ctx: TracePointContext) -> u32 {
+    run(|| {
+        let task = Typed::current_task();
+        let info = task_info(task);
+        if ignored(info.tgid) {
+            return Ok(());
+        }
+        let args = arguments_from_registers(task)?;
+        emit(task, info, syscall_ret(&ctx), args, None)
+    })
+}
+
+/// The syscall's arguments, from the user registers the kernel saved at entry (they are
+/// not changed by the call; the return value goes to `ax`/`x0`, not to an argument register
+/// on the architectures whose offsets userspace provides).
+#[inline(always)]
+fn arguments_from_registers(task: Typed) -> Result<Arguments, Failure> {
+    let (a0, a1, a2) = (
+        config(|c| &c.regs_arg0),
+        config(|c| &c.regs_arg1),
+        config(|c| &c.regs_arg2),
+    );
+    if a0 == ABSENT || a1 == ABSENT || a2 == ABSENT {
+        // Not attached in this case (userspace refuses the hook); kept for the verifier.
+        return Err(Failure(counters::READ_ERROR));
+    }
+    let regs = task.user_registers();
+    Ok(Arguments {
+        fd: regs.field(a0),
+        uaddr: regs.field(a1),
+        addrlen: regs.field(a2),
+    })
+}
 
 #[tracepoint]
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    run(|| try_sys_enter_connect(&ctx))
+    run(|| {
+        let id = bpf_get_current_pid_tgid();
+        if ignored((id >> 32) as u32) {
+            return Ok(());
+        }
+        let pending = PendingConnect {
+            started_ns: now_ns(),
+            fd: syscall_arg::<0>(&ctx),
+            uaddr: syscall_arg::<1>(&ctx),
+            addrlen: syscall_arg::<2>(&ctx),
+        };
+        PENDING_CONNECTS
+            .insert(&id, &pending, 0)
+            .map_err(|_| Failure(counters::PENDING_FULL))
+    })
 }
 
-fn try_sys_enter_connect(ctx: &TracePointContext) -> Result<(), Failure> {
-    let task = current_task();
-    if ignored(task.tgid) {
-        return Ok(());
-    }
-    // Syscall arguments are 8 bytes wide in the record whatever their C type.
-    let fd: u64 = read_field(ctx, config(|c| &c.tp_connect_fd))?;
-    let uaddr: u64 = read_field(ctx, config(|c| &c.tp_connect_uservaddr))?;
-    let addrlen: u64 = read_field(ctx, config(|c| &c.tp_connect_addrlen))?;
+#[tracepoint]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    run(|| {
+        let id = bpf_get_current_pid_tgid();
+        // SAFETY: the value is copied out at once.
+        let Some(pending) = (unsafe { PENDING_CONNECTS.get(&id) }).copied() else {
+            return Ok(()); // an ignored process, or the enter was lost (counted there)
+        };
+        let _ = PENDING_CONNECTS.remove(&id);
+        let arguments = Arguments {
+            fd: pending.fd,
+            uaddr: pending.uaddr,
+            addrlen: pending.addrlen,
+        };
+        let task = Typed::current_task();
+        let ret = syscall_ret(&ctx);
+        emit(
+            task,
+            task_info(task),
+            ret,
+            arguments,
+            Some(pending.started_ns),
+        )
+    })
+}
+
+/// Builds and sends the event of a call that returned `ret`.
+#[inline(always)]
+fn emit(
+    task: Typed,
+    info: TaskInfo,
+    ret: i64,
+    args: Arguments,
+    started_ns: Option<u64>,
+) -> Result<(), Failure> {
+    let now = now_ns();
     let mut ev = ConnectEvent {
-        task,
-        ts_ns: now_ns(),
+        task: info,
+        ts_ns: now,
         syscall_ns: 0,
         sock: 0,
-        ret: 0,
-        fd: fd as u32,
-        addrlen: addrlen as u32,
+        ret,
+        fd: args.fd as u32,
+        addrlen: args.addrlen as u32,
         family: 0,
         dport: 0,
         sock_type: 0,
         protocol: 0,
         daddr: [0; 16],
-        path: [0; UNIX_PATH_LEN],
-        _pad: [0; 4],
         saddr: [0; 16],
         sport: 0,
-        _pad2: [0; 6],
+        flags: 0,
+        _pad: [0; 4],
     };
-    read_destination(&mut ev, uaddr, addrlen);
-    if let Some(sock) = socket_of_fd(fd) {
+    if let Some(started) = started_ns {
+        ev.syscall_ns = now.saturating_sub(started);
+        ev.flags |= connect_flags::SYSCALL_TIME_KNOWN;
+    }
+    let connected = ret == 0 || ret == -EINPROGRESS;
+    if let Some(sock) = socket_of_fd(task, args.fd) {
         ev.sock = sock.sk;
         ev.sock_type = sock.sock_type;
         ev.protocol = sock.protocol;
+        if connected {
+            read_socket_addresses(&mut ev);
+        }
         // A TCP socket's owner is recorded at SYN_SENT, inside this same call (tcp.rs).
-        if (ev.family == family::INET || ev.family == family::INET6) && sock.protocol != IPPROTO_TCP
-        {
-            owners::remember(sock.sk, sock.socket, task, 0);
+        let ip = ev.family == family::INET || ev.family == family::INET6;
+        if ip && sock.protocol != IPPROTO_TCP {
+            owners::remember_changed(sock.sk, sock.socket, info);
         }
     }
-    PENDING_CONNECTS
-        .insert(&bpf_get_current_pid_tgid(), &ev, 0)
-        .map_err(|_| Failure(counters::PENDING_FULL))
+    if ev.family == 0 {
+        // Failed, not a socket, not IP, or a disconnect (AF_UNSPEC): what the caller asked.
+        read_destination(&mut ev, args.uaddr, args.addrlen);
+    }
+    if ev.family == family::UNIX {
+        return emit_unix(&ev, args.uaddr, args.addrlen);
+    }
+    CONNECT_EVENTS
+        .output::<ConnectEvent>(&ev, wakeup_flags(ring::CONNECT))
+        .map_err(|_| Failure(counters::LOST_CONNECT))
 }
 
-/// Copies family, address and port (or UNIX path) out of the user's sockaddr. A bad pointer
-/// leaves them zero: the syscall itself then fails with EFAULT, which the event reports.
+/// Destination and source of a socket the call connected: one read of `sock_common` (two
+/// for IPv6). Leaves the family 0 when the socket holds no peer (a UDP disconnect, or not
+/// an IP socket).
+#[inline(always)]
+fn read_socket_addresses(ev: &mut ConnectEvent) {
+    let Some(addrs) = addresses(ev.sock) else {
+        return;
+    };
+    if addrs.dport == [0, 0] {
+        return;
+    }
+    match addrs.family {
+        family::INET => {
+            ev.daddr[..4].copy_from_slice(&addrs.daddr);
+            ev.saddr[..4].copy_from_slice(&addrs.rcv_saddr);
+        }
+        family::INET6 => {
+            let Some(v6) = addresses_v6(ev.sock) else {
+                return;
+            };
+            ev.daddr = v6.daddr;
+            ev.saddr = v6.rcv_saddr;
+        }
+        _ => return,
+    }
+    ev.family = addrs.family;
+    ev.dport = u16::from_be_bytes(addrs.dport);
+    ev.sport = addrs.num;
+}
+
+/// A UNIX connect's record, with the path read straight into the ring (too big for the
+/// stack beside the event).
+#[inline(always)]
+fn emit_unix(ev: &ConnectEvent, uaddr: u64, addrlen: u64) -> Result<(), Failure> {
+    let flags = wakeup_flags(ring::CONNECT);
+    let Some(mut entry) = CONNECT_EVENTS.reserve::<UnixConnectEvent>(0) else {
+        return Err(Failure(counters::LOST_CONNECT));
+    };
+    let record = entry.as_mut_ptr();
+    // SAFETY: `record` points at a reserved, writable UnixConnectEvent; every field is
+    // written before the record is submitted.
+    unsafe {
+        (*record).connect = *ev;
+        (*record)._pad = [0; 4];
+        (*record).path = [0; UNIX_PATH_LEN];
+        // Read only what the caller passed: sun_path may end right at addrlen.
+        let len = addrlen.saturating_sub(2).min(UNIX_PATH_LEN as u64) as u32;
+        generated::bpf_probe_read_user(
+            (*record).path.as_mut_ptr().cast(),
+            len,
+            (uaddr + 2) as *const _,
+        );
+    }
+    entry.submit(flags);
+    Ok(())
+}
+
+/// Copies family, address and port out of the user's sockaddr. A bad pointer leaves them
+/// zero: the syscall itself then failed with EFAULT, which the event reports.
 #[inline(always)]
 fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
-    // One user-memory read for the fixed part (each read costs ~120 ns): sockaddr_in6 (28
-    // bytes) is the largest IP sockaddr; shorter ones are read as far as the caller passed.
+    // One user-memory read for the fixed part: sockaddr_in6 (28 bytes) is the largest IP
+    // sockaddr; shorter ones are read as far as the caller passed.
     let mut raw = [0u8; 28];
     let len: u32 = if addrlen >= 28 {
         28
@@ -107,75 +274,6 @@ fn read_destination(ev: &mut ConnectEvent, uaddr: u64, addrlen: u64) {
             ev.dport = u16::from_be_bytes([raw[2], raw[3]]);
             ev.daddr.copy_from_slice(&raw[8..24]);
         }
-        family::UNIX => {
-            // Read only what the caller passed: sun_path may end right at addrlen.
-            let mut len = addrlen.saturating_sub(2);
-            if len > UNIX_PATH_LEN as u64 {
-                len = UNIX_PATH_LEN as u64;
-            }
-            // SAFETY: `len` <= sun_path's size, the destination is our own buffer.
-            unsafe {
-                generated::bpf_probe_read_user(
-                    ev.path.as_mut_ptr().cast(),
-                    len as u32,
-                    (uaddr + 2) as *const _,
-                )
-            };
-        }
         _ => {}
     }
-}
-
-const EINPROGRESS: i64 = 115;
-const IPPROTO_TCP: u16 = 6;
-
-/// The local address and port the call gave the socket (an IP socket is bound by connect
-/// when it was not before): a packet it sent and lost on the way can then be traced back.
-#[inline(always)]
-fn read_source(ev: &mut ConnectEvent) {
-    let sk = ev.sock;
-    let (port, v4, v6) = (
-        config(|c| &c.sock_num),
-        config(|c| &c.sock_rcv_saddr),
-        config(|c| &c.sock_v6_rcv_saddr),
-    );
-    if port == ABSENT {
-        return;
-    }
-    ev.sport = read_kernel(sk + port as u64).unwrap_or(0);
-    if ev.family == family::INET && v4 != ABSENT {
-        let addr: [u8; 4] = read_kernel(sk + v4 as u64).unwrap_or([0; 4]);
-        ev.saddr[..4].copy_from_slice(&addr);
-    } else if ev.family == family::INET6 && v6 != ABSENT {
-        ev.saddr = read_kernel(sk + v6 as u64).unwrap_or([0; 16]);
-    }
-}
-
-#[tracepoint]
-pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
-    run(|| try_sys_exit_connect(&ctx))
-}
-
-fn try_sys_exit_connect(ctx: &TracePointContext) -> Result<(), Failure> {
-    let id = bpf_get_current_pid_tgid();
-    let Some(pending) = PENDING_CONNECTS.get_ptr_mut(&id) else {
-        return Ok(()); // ignored process, or the enter was lost (counted there)
-    };
-    let ret: i64 = read_field(ctx, config(|c| &c.tp_connect_ret))?;
-    let now = now_ns();
-    // SAFETY: a map value pointer stays valid for this program run; only this thread's
-    // syscall uses its key.
-    let ev = unsafe { &mut *pending };
-    ev.ret = ret;
-    ev.syscall_ns = now.saturating_sub(ev.ts_ns);
-    ev.ts_ns = now;
-    if ev.sock != 0 && (ret == 0 || ret == -EINPROGRESS) {
-        read_source(ev);
-    }
-    let sent = CONNECT_EVENTS.output::<ConnectEvent>(
-        &*ev,
-        output_flags(&CONNECT_EVENTS, size_of::<ConnectEvent>()),
-    );
-    let _ = PENDING_CONNECTS.remove(&id);
-    sent.map_err(|_| Failure(counters::LOST_CONNECT))
 }

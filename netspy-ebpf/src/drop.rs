@@ -11,18 +11,24 @@ use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use netspy_common::{config::ABSENT, counters, drop::DropEvent, family, flags, task::TaskInfo};
+use netspy_common::{
+    config::ABSENT,
+    counters,
+    drop::DropEvent,
+    family, flags,
+    proto::{IPPROTO_TCP, IPPROTO_UDP},
+    ring::index as ring,
+    task::TaskInfo,
+};
 
 use crate::{
-    kernel::{Failure, config, ignored, now_ns, output_flags, read_field, read_kernel, run},
+    kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run, wakeup_flags},
     maps::DROP_EVENTS,
     owners,
 };
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86DD;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
 /// IPv6 extension headers walked to reach the transport header (RFC 8200 section 4).
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
@@ -101,7 +107,7 @@ fn handle_drop(skb: u64, location: u64, reason: u32, rx_sk: u64) -> Result<(), F
     // A header we cannot read still leaves a drop worth reporting (reason, location, owner).
     let _ = parse_headers(skb, &mut ev);
     DROP_EVENTS
-        .output::<DropEvent>(&ev, output_flags(&DROP_EVENTS, size_of::<DropEvent>()))
+        .output::<DropEvent>(&ev, wakeup_flags(ring::DROP))
         .map_err(|_| Failure(counters::LOST_DROP))
 }
 
@@ -146,7 +152,7 @@ fn parse_headers(skb: u64, ev: &mut DropEvent) -> Result<(), Failure> {
         _ => return Ok(()),
     };
     ev.protocol = proto as u16;
-    if let (IPPROTO_TCP | IPPROTO_UDP, Some(l4)) = (proto, l4) {
+    if let (IPPROTO_TCP | IPPROTO_UDP, Some(l4)) = (u16::from(proto), l4) {
         let ports: [u8; 4] = read_kernel(l4)?;
         ev.sport = u16::from_be_bytes([ports[0], ports[1]]);
         ev.dport = u16::from_be_bytes([ports[2], ports[3]]);

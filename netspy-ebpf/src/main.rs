@@ -8,6 +8,7 @@
     reason = "map keys and values go by reference: large events must not be copied on the 512-byte BPF stack"
 )]
 
+mod btf;
 mod connect;
 mod drop;
 mod kernel;

@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
-use netspy_common::{config::Config, connect::ConnectEvent, counters, task::TaskInfo};
+use netspy_common::{config::Config, counters, ring, task::TaskInfo};
 
 /// Connect events. Separate rings per kind: a flood of drops cannot starve connect events.
 /// 1 MiB holds about 4700 connects, 90 ms of a 50k/s burst between drains.
@@ -19,10 +19,25 @@ pub static TCP_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 #[map]
 pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
 
-/// Connects between syscall enter and exit, keyed by pid_tgid. LRU: a thread killed inside
-/// connect leaves an entry behind, which must not fill the map forever.
+/// Records written per ring since the last wakeup, per CPU (the batch wakeup policy).
 #[map]
-pub static PENDING_CONNECTS: LruHashMap<u64, ConnectEvent> = LruHashMap::with_max_entries(16384, 0);
+pub static WAKEUP_COUNTS: PerCpuArray<u32> = PerCpuArray::with_max_entries(ring::index::COUNT, 0);
+
+/// The fallback connect hook only: calls between syscall enter and exit, keyed by pid_tgid.
+/// LRU: an entry whose exit was never seen must not fill the map for ever.
+#[map]
+pub static PENDING_CONNECTS: LruHashMap<u64, PendingConnect> =
+    LruHashMap::with_max_entries(16384, 0);
+
+/// A `connect(2)` call's arguments and start, between enter and exit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingConnect {
+    pub started_ns: u64,
+    pub fd: u64,
+    pub uaddr: u64,
+    pub addrlen: u64,
+}
 
 /// Who owns a socket, keyed by `struct sock` address: filled in process context (socket,
 /// bind, accept, connect, SYN_SENT) so that outcomes and drops raised later in softirq are
@@ -49,4 +64,7 @@ pub struct SockOwner {
     pub syn_sent_ns: u64,
     /// Inode number of the owner's socket, 0 when unknown: tells a reused address apart.
     pub socket_ino: u64,
+    /// Address of the owner's `struct socket`, 0 when not known: with the task, tells an
+    /// unchanged owner without reading the inode.
+    pub socket: u64,
 }

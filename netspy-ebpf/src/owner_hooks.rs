@@ -9,60 +9,52 @@
 //! `SYSCALL_DEFINE4(accept4, int, fd, struct sockaddr __user *, upeer_sockaddr, int __user *,
 //! upeer_addrlen, int, flags)` <https://elixir.bootlin.com/linux/v6.18/source/net/socket.c>.
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
-use netspy_common::config::{ABSENT, Config};
-
 use crate::{
-    kernel::{Failure, config, current_task, ignored, read_field, run},
+    btf::Typed,
+    kernel::{Failure, ignored, run, syscall_arg, syscall_ret, task_info},
     owners,
     socket::socket_of_fd,
 };
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 
 #[tracepoint]
 pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
-    run(|| remember_fd_owner(&ctx, |c| &c.tp_socket_ret))
+    run(|| remember_fd_owner(syscall_ret(&ctx)))
 }
 
 #[tracepoint]
 pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
     // Recorded on entry: the socket exists already, and a failed bind leaves the right owner.
-    run(|| remember_fd_owner(&ctx, |c| &c.tp_bind_fd))
+    run(|| remember_fd_owner(syscall_arg::<0>(&ctx) as i64))
 }
 
 #[tracepoint]
 pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
-    run(|| remember_fd_owner(&ctx, |c| &c.tp_accept_ret))
+    run(|| remember_fd_owner(syscall_ret(&ctx)))
 }
 
 #[tracepoint]
 pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
-    run(|| remember_fd_owner(&ctx, |c| &c.tp_accept4_ret))
+    run(|| remember_fd_owner(syscall_ret(&ctx)))
 }
 
-/// Remembers the current task as the owner of the socket whose fd is the tracepoint field at
-/// `offset` (a syscall argument or return value; negative means the call failed).
+/// Remembers the current task as the owner of the socket behind `fd` (a syscall argument or
+/// return value; negative means the call failed).
 #[inline(always)]
-fn remember_fd_owner(
-    ctx: &TracePointContext,
-    offset: impl FnOnce(&'static Config) -> &'static u32,
-) -> Result<(), Failure> {
-    let offset = config(offset);
-    if offset == ABSENT {
-        return Ok(());
-    }
-    let task = current_task();
-    if ignored(task.tgid) {
-        return Ok(());
-    }
-    let fd: i64 = read_field(ctx, offset)?;
+fn remember_fd_owner(fd: i64) -> Result<(), Failure> {
     if fd < 0 {
         return Ok(());
     }
+    let task = Typed::current_task();
+    let info = task_info(task);
+    if ignored(info.tgid) {
+        return Ok(());
+    }
     // UNIX sockets (protocol 0) carry no IP drops worth an entry in the bounded map.
-    if let Some(sock) = socket_of_fd(fd as u64)
+    if let Some(sock) = socket_of_fd(task, fd as u64)
         && sock.protocol != 0
     {
-        owners::remember(sock.sk, sock.socket, task, 0);
+        owners::remember(sock.sk, sock.socket, info, 0);
     }
     Ok(())
 }

@@ -20,8 +20,26 @@ pub fn remember(sk: u64, socket: u64, task: TaskInfo, syn_sent_ns: u64) {
         task,
         syn_sent_ns,
         socket_ino: inode_of(socket),
+        socket,
     };
     let _ = SOCK_OWNERS.insert(&sk, &owner, 0);
+}
+
+/// [`remember`] (without a SYN time), unless the same thread of the same process already
+/// owns this `struct socket` at `sk`: repeated connects of one socket cost a lookup, not
+/// a map update and an inode read.
+#[inline(always)]
+pub fn remember_changed(sk: u64, socket: u64, task: TaskInfo) {
+    // SAFETY: only fields are compared; the reference is not kept.
+    if let Some(known) = unsafe { SOCK_OWNERS.get(&sk) }
+        && known.socket == socket
+        && known.task.pid == task.pid
+        && known.task.tgid == task.tgid
+        && known.task.comm == task.comm
+    {
+        return;
+    }
+    remember(sk, socket, task, 0);
 }
 
 /// The owner of `sk`, unless the entry was left by an earlier socket at the same address

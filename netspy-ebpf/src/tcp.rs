@@ -10,19 +10,19 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use netspy_common::{
     counters, family, flags,
+    proto::IPPROTO_TCP,
+    ring::index as ring,
     task::TaskInfo,
     tcp::{TcpOutcomeEvent, state},
 };
 
 use crate::{
     kernel::{
-        Failure, config, current_task, ignored, now_ns, output_flags, read_field, read_kernel, run,
+        Failure, config, current_task, ignored, now_ns, read_field, read_kernel, run, wakeup_flags,
     },
     maps::TCP_EVENTS,
     owners,
 };
-
-const IPPROTO_TCP: u16 = 6;
 
 #[tracepoint]
 pub fn inet_sock_set_state(ctx: TracePointContext) -> u32 {
@@ -102,6 +102,6 @@ fn emit_outcome(
         ev.daddr[..4].copy_from_slice(&daddr);
     }
     TCP_EVENTS
-        .output::<TcpOutcomeEvent>(&ev, output_flags(&TCP_EVENTS, size_of::<TcpOutcomeEvent>()))
+        .output::<TcpOutcomeEvent>(&ev, wakeup_flags(ring::TCP))
         .map_err(|_| Failure(counters::LOST_TCP))
 }

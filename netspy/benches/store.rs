@@ -95,7 +95,7 @@ fn events(now: i64) -> impl Iterator<Item = Event> {
             raw_socktype: 1,
             return_code: 0,
             error: None,
-            syscall_ns: 1000,
+            syscall_ns: Some(1000),
             sock: 0,
         })
     })

@@ -59,9 +59,9 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_list: u64,
 
-    /// Do not use this hook (e.g. `tracepoint:skb/kfree_skb`). Repeatable.
-    #[arg(long, value_name = "HOOK")]
-    pub disable_hook: Vec<String>,
+    /// What the probes use.
+    #[command(flatten)]
+    pub probes: ProbeOptions,
 
     /// Where the AI tools get their answers (OPENAI_API_KEY is read from the environment).
     #[command(flatten)]
@@ -213,7 +213,7 @@ impl Default for DaemonConfig {
 impl DaemonArgs {
     /// Checks every option and reads the token file: nothing starts on a bad one.
     pub fn config(&self) -> anyhow::Result<DaemonConfig> {
-        crate::probes::check_hook_names(&self.disable_hook)?;
+        crate::probes::check_hook_names(&self.probes.disabled_hooks)?;
         let token = match (&self.token, &self.token_file) {
             (Some(t), _) => Some(t.trim().to_owned()),
             (None, Some(path)) => {
@@ -245,7 +245,7 @@ impl DaemonArgs {
             max_list: usize::try_from(self.max_list).unwrap_or(usize::MAX),
             probes: ProbeOptions {
                 ignore_tgid: Some(std::process::id()),
-                disabled_hooks: self.disable_hook.clone(),
+                ..self.probes.clone()
             },
             access: AccessPolicy::new(&self.allow_host, &self.allow_origin),
             server: ServerLimits {

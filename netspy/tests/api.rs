@@ -362,7 +362,7 @@ fn health_reports_probes_and_counters() {
     let hook = |name: &str| probes.iter().find(|p| p["name"] == name).unwrap()["hook"].clone();
     assert_eq!(
         hook("connect"),
-        "tracepoint:syscalls/sys_enter_connect + tracepoint:syscalls/sys_exit_connect"
+        "tracepoint:syscalls/sys_exit_connect:connect_exit"
     );
     assert_eq!(hook("tcp_outcome"), "tracepoint:sock/inet_sock_set_state");
     assert_eq!(hook("packet_drop"), "tracepoint:skb/kfree_skb");

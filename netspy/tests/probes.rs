@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Kernel, closed_tcp_port, closed_udp_port, my_tid};
+use common::{Kernel, closed_tcp_port, closed_udp_port, my_cgroup_id, my_tid};
 use netspy::{
     events::{ConnectionEvent, Destination, Event, PacketDrop, TcpOutcome, TcpResult},
     probes::ProbeOptions,
@@ -71,6 +71,7 @@ fn tcp_connect_to_listener_is_established_with_latency() {
     assert_eq!(conn.address_family, 2);
     assert_eq!(conn.process.pid, std::process::id());
     assert_eq!(conn.process.uid, nix::unistd::getuid().as_raw());
+    assert_eq!(conn.process.cgroup_id, my_cgroup_id());
     assert_eq!(&*conn.process.command, thread_comm().as_str());
     assert_eq!(conn.fd as i32, std::os::fd::AsRawFd::as_raw_fd(&stream));
     assert_ne!(conn.sock, 0);
@@ -619,6 +620,65 @@ fn drop_probe_falls_back_to_the_raw_tracepoint() {
     socket.send_to(b"x", ("127.0.0.1", port)).unwrap();
     let drop = kernel.wait_for("drop through raw tracepoint", drop_to(port, "NO_SOCKET"));
     assert_eq!(drop.source_port, Some(socket.local_addr().unwrap().port()));
+}
+
+#[test]
+fn connect_is_one_program_at_exit_and_falls_back_to_enter_and_exit() {
+    let connect_status = |kernel: &Kernel| {
+        kernel
+            .probes()
+            .status()
+            .iter()
+            .find(|s| s.name == "connect")
+            .unwrap()
+            .clone()
+    };
+    // Both hooks give the same event: destination, real protocol, source, result, UNIX path.
+    let check = |kernel: &mut Kernel| {
+        let target = SocketAddr::from((Ipv4Addr::LOCALHOST, closed_udp_port("127.0.0.1")));
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(target).unwrap();
+        let ev = kernel.wait_for("the UDP connect", my_connect(ip(target)));
+        assert_eq!((ev.protocol.as_str(), ev.return_code), ("UDP", 0));
+        assert_eq!(ev.source, Some(socket.local_addr().unwrap()));
+        let path = format!("/tmp/netspy-test-{}.sock", my_tid());
+        let _ = std::os::unix::net::UnixStream::connect(&path);
+        let unix = kernel.wait_for("the UNIX connect", |e| match e {
+            Event::Connection(c) if c.destination == (Destination::Unix { path: path.clone() }) => {
+                Some(c.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(unix.error.as_deref(), Some("ENOENT"));
+        unix.syscall_ns
+    };
+    let mut primary = Kernel::start();
+    let status = connect_status(&primary);
+    assert_eq!(
+        status.hook.as_deref(),
+        Some("tracepoint:syscalls/sys_exit_connect:connect_exit")
+    );
+    assert_eq!(
+        check(&mut primary),
+        None,
+        "the exit alone cannot time the call"
+    );
+    drop(primary);
+
+    let mut fallback = Kernel::start_with(ProbeOptions {
+        disabled_hooks: vec!["tracepoint:syscalls/sys_exit_connect:connect_exit".into()],
+        ..Default::default()
+    });
+    let status = connect_status(&fallback);
+    assert_eq!(
+        status.hook.as_deref(),
+        Some("tracepoint:syscalls/sys_enter_connect + tracepoint:syscalls/sys_exit_connect")
+    );
+    assert_eq!(status.refused[0].reason, "disabled by configuration");
+    assert!(
+        check(&mut fallback).is_some(),
+        "enter + exit times the call"
+    );
 }
 
 #[test]

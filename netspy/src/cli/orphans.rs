@@ -206,7 +206,7 @@ mod tests {
             raw_socktype: 2,
             return_code: 0,
             error: None,
-            syscall_ns: 1,
+            syscall_ns: Some(1),
             sock: 1,
         });
         let ready = attributor.push(connect, now);

@@ -132,13 +132,16 @@ fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt:
     };
     write!(
         f,
-        "{} connect {} {} {} {}",
+        "{} connect {} {} {}",
         who(Some(&e.process)),
         e.protocol,
         escape(&e.destination.to_string()),
         result,
-        millis(e.syscall_ns)
-    )
+    )?;
+    match e.syscall_ns {
+        Some(ns) => write!(f, " {}", millis(ns)),
+        None => Ok(()),
+    }
 }
 
 fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result {
@@ -236,7 +239,7 @@ mod tests {
             raw_socktype: 1,
             return_code: -111,
             error: Some("ECONNREFUSED".into()),
-            syscall_ns: 20_000,
+            syscall_ns: Some(20_000),
             sock: 1,
         });
         assert_eq!(

@@ -32,10 +32,9 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Do not use this hook (e.g. `tracepoint:skb/kfree_skb` to use the raw-tracepoint
-    /// fallback). Repeatable.
-    #[arg(long, value_name = "HOOK")]
-    pub disable_hook: Vec<String>,
+    /// What the probes use.
+    #[command(flatten)]
+    pub probes: ProbeOptions,
 
     /// Also show routine drops (sockets closing, queues purged), hidden by default as in the
     /// daemon's drop lists.
@@ -71,7 +70,7 @@ impl TraceArgs {
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     let options = ProbeOptions {
         ignore_tgid: Some(std::process::id()),
-        disabled_hooks: args.disable_hook.clone(),
+        ..args.probes.clone()
     };
     let (probes, mut events) = Probes::start(&options)?;
     for status in probes.status() {

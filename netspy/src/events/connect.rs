@@ -3,7 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 
 use chrono::{DateTime, Utc};
-use netspy_common::{connect::ConnectEvent, family};
+use netspy_common::{
+    connect::{ConnectEvent, connect_flags},
+    family,
+};
 use serde::Serialize;
 
 use super::{KernelNames, Process, c_string, errno_name, ip_addr, protocol_name, socket_type_name};
@@ -39,8 +42,9 @@ pub struct ConnectionEvent {
     pub return_code: i64,
     /// Errno name when `return_code` is negative (`ECONNREFUSED`, `EINPROGRESS`).
     pub error: Option<String>,
-    /// Time spent in the syscall, nanoseconds.
-    pub syscall_ns: u64,
+    /// Time spent in the syscall, nanoseconds, when the hook measured it (the enter + exit
+    /// fallback does; the one-program hook sees only the return).
+    pub syscall_ns: Option<u64>,
     /// Kernel socket address, joins with TCP outcomes (`sock`).
     pub sock: u64,
 }
@@ -80,7 +84,8 @@ impl std::fmt::Display for Destination {
 }
 
 impl ConnectionEvent {
-    pub(super) fn decode(wire: &ConnectEvent, names: &KernelNames) -> Self {
+    /// The event of a wire record; `path` is the `sun_path` of a UNIX connect's record.
+    pub(super) fn decode(wire: &ConnectEvent, path: Option<&[u8]>, names: &KernelNames) -> Self {
         let destination = match wire.family {
             family::INET | family::INET6 => match ip_addr(wire.family, &wire.daddr) {
                 Some(ip) => Destination::Ip {
@@ -92,7 +97,7 @@ impl ConnectionEvent {
                 },
             },
             family::UNIX => Destination::Unix {
-                path: unix_path(wire),
+                path: unix_path(wire.addrlen, path.unwrap_or_default()),
             },
             other => Destination::Other { family: other },
         };
@@ -124,7 +129,8 @@ impl ConnectionEvent {
             raw_socktype: wire.sock_type,
             return_code,
             error,
-            syscall_ns: wire.syscall_ns,
+            syscall_ns: (wire.flags & connect_flags::SYSCALL_TIME_KNOWN != 0)
+                .then_some(wire.syscall_ns),
             sock: wire.sock,
         }
     }
@@ -132,11 +138,9 @@ impl ConnectionEvent {
 
 /// The `sun_path` the caller passed: `addrlen` bounds it; abstract names (leading NUL) may
 /// hold any bytes and are shown as `@name`.
-fn unix_path(wire: &ConnectEvent) -> String {
-    let len = (wire.addrlen as usize)
-        .saturating_sub(2)
-        .min(wire.path.len());
-    let path = &wire.path[..len];
+fn unix_path(addrlen: u32, path: &[u8]) -> String {
+    let len = (addrlen as usize).saturating_sub(2).min(path.len());
+    let path = &path[..len];
     match path.split_first() {
         Some((0, name)) => format!("@{}", String::from_utf8_lossy(name)),
         _ => c_string(path),
@@ -173,11 +177,10 @@ mod tests {
             sock_type: 1,
             protocol: 6,
             daddr: [0; 16],
-            path: [0; UNIX_PATH_LEN],
-            _pad: [0; 4],
             saddr: [0; 16],
             sport: 0,
-            _pad2: [0; 6],
+            flags: connect_flags::SYSCALL_TIME_KNOWN,
+            _pad: [0; 4],
         }
     }
 
@@ -192,7 +195,7 @@ mod tests {
     fn decodes_ipv4_tcp_connect() {
         let mut w = wire(family::INET);
         w.daddr[..4].copy_from_slice(&[93, 184, 216, 34]);
-        let ev = ConnectionEvent::decode(&w, &names());
+        let ev = ConnectionEvent::decode(&w, None, &names());
         assert_eq!(ev.destination.to_string(), "93.184.216.34:443");
         assert_eq!(ev.protocol, "TCP");
         assert_eq!(ev.socket_type.as_deref(), Some("SOCK_STREAM"));
@@ -207,7 +210,7 @@ mod tests {
         assert_eq!(ev.source, None, "no local port, no source");
         w.saddr[..4].copy_from_slice(&[10, 0, 0, 5]);
         w.sport = 51234;
-        let ev = ConnectionEvent::decode(&w, &names());
+        let ev = ConnectionEvent::decode(&w, None, &names());
         assert_eq!(ev.source, Some("10.0.0.5:51234".parse().unwrap()));
     }
 
@@ -219,7 +222,7 @@ mod tests {
         w.sock_type = 2;
         w.protocol = 17;
         w.ret = -111;
-        let ev = ConnectionEvent::decode(&w, &names());
+        let ev = ConnectionEvent::decode(&w, None, &names());
         assert_eq!(ev.destination.to_string(), "[::1]:53");
         assert_eq!(ev.protocol, "UDP");
         assert_eq!(ev.socket_type.as_deref(), Some("SOCK_DGRAM"));
@@ -230,19 +233,21 @@ mod tests {
     fn decodes_unix_path_and_abstract_name() {
         let mut w = wire(family::UNIX);
         w.protocol = 0;
-        w.path[..13].copy_from_slice(b"/run/x.sock\0\0");
+        let mut path = [0u8; UNIX_PATH_LEN];
+        path[..13].copy_from_slice(b"/run/x.sock\0\0");
         w.addrlen = 2 + 12;
         assert_eq!(
-            ConnectionEvent::decode(&w, &names())
+            ConnectionEvent::decode(&w, Some(&path), &names())
                 .destination
                 .to_string(),
             "/run/x.sock"
         );
 
         let mut w = wire(family::UNIX);
-        w.path[..6].copy_from_slice(b"\0a\0b c");
+        let mut path = [0u8; UNIX_PATH_LEN];
+        path[..6].copy_from_slice(b"\0a\0b c");
         w.addrlen = 2 + 6;
-        let ev = ConnectionEvent::decode(&w, &names());
+        let ev = ConnectionEvent::decode(&w, Some(&path), &names());
         assert_eq!(
             ev.destination,
             Destination::Unix {
@@ -259,15 +264,26 @@ mod tests {
         w.sock_type = 0;
         w.protocol = 0;
         w.ret = -88;
-        let ev = ConnectionEvent::decode(&w, &names());
+        let ev = ConnectionEvent::decode(&w, None, &names());
         assert_eq!(ev.protocol, "unknown");
         assert_eq!(ev.socket_type, None);
         assert_eq!(ev.error.as_deref(), Some("ENOTSOCK"));
     }
 
     #[test]
+    fn syscall_time_is_only_reported_when_measured() {
+        let mut w = wire(family::INET);
+        assert_eq!(
+            ConnectionEvent::decode(&w, None, &names()).syscall_ns,
+            Some(1500)
+        );
+        w.flags = 0;
+        assert_eq!(ConnectionEvent::decode(&w, None, &names()).syscall_ns, None);
+    }
+
+    #[test]
     fn unspec_family_is_named() {
-        let ev = ConnectionEvent::decode(&wire(0), &names());
+        let ev = ConnectionEvent::decode(&wire(0), None, &names());
         assert_eq!(ev.destination.to_string(), "AF_UNSPEC");
     }
 }

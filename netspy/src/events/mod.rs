@@ -13,6 +13,7 @@ mod tcp;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use netspy_common::connect::UnixConnectEvent;
 use serde::Serialize;
 
 pub use self::{
@@ -137,9 +138,20 @@ impl KernelNames {
     /// Decodes one ring-buffer record.
     pub fn decode(&self, kind: Kind, bytes: &[u8]) -> Result<Event, DecodeError> {
         Ok(match kind {
-            Kind::Connection => {
-                Event::Connection(ConnectionEvent::decode(&read_wire(kind, bytes)?, self))
+            // A UNIX connect's record is the longer one, with the path.
+            Kind::Connection if bytes.len() >= size_of::<UnixConnectEvent>() => {
+                let wire: UnixConnectEvent = read_wire(kind, bytes)?;
+                Event::Connection(ConnectionEvent::decode(
+                    &wire.connect,
+                    Some(&wire.path),
+                    self,
+                ))
             }
+            Kind::Connection => Event::Connection(ConnectionEvent::decode(
+                &read_wire(kind, bytes)?,
+                None,
+                self,
+            )),
             Kind::TcpOutcome => {
                 Event::TcpOutcome(TcpOutcome::decode(&read_wire(kind, bytes)?, self))
             }

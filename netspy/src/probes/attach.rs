@@ -8,6 +8,8 @@ use aya::{
 };
 use serde::Serialize;
 
+use netspy_common::config::{ABSENT, Config};
+
 use crate::error_chain::error_chain;
 
 /// One way to attach one program.
@@ -27,9 +29,20 @@ enum Attachment {
 }
 
 impl Attachment {
+    /// How the attachment is named in `/health` and `--disable-hook`: the tracepoint, and the
+    /// program when it is not named after it (two hooks use `sys_exit_connect`).
     fn describe(&self) -> String {
         match self {
-            Self::TracePoint { category, name, .. } => format!("tracepoint:{category}/{name}"),
+            Self::TracePoint {
+                category,
+                name,
+                program,
+            } if program == name => format!("tracepoint:{category}/{name}"),
+            Self::TracePoint {
+                category,
+                name,
+                program,
+            } => format!("tracepoint:{category}/{name}:{program}"),
             Self::RawTracePoint { name, .. } => format!("raw_tracepoint:{name}"),
         }
     }
@@ -80,6 +93,13 @@ fn program_mut<'a>(
 #[derive(Clone, Copy, Debug)]
 struct Hook {
     attachments: &'static [Attachment],
+    /// Why the running kernel cannot use this hook (a kernel fact it needs is missing).
+    unusable: fn(&Config) -> Option<&'static str>,
+}
+
+/// A hook that needs nothing beyond what every probe needs.
+fn always(_: &Config) -> Option<&'static str> {
+    None
 }
 
 impl Hook {
@@ -101,20 +121,35 @@ struct Probe {
 const PROBES: &[Probe] = &[
     Probe {
         name: "connect",
-        hooks: &[Hook {
-            attachments: &[
-                Attachment::TracePoint {
-                    program: "sys_enter_connect",
-                    category: "syscalls",
-                    name: "sys_enter_connect",
-                },
-                Attachment::TracePoint {
-                    program: "sys_exit_connect",
+        hooks: &[
+            // One program when the call returns, its arguments from the saved registers.
+            Hook {
+                attachments: &[Attachment::TracePoint {
+                    program: "connect_exit",
                     category: "syscalls",
                     name: "sys_exit_connect",
+                }],
+                unusable: |c| {
+                    (c.regs_arg0 == ABSENT)
+                        .then_some("the saved syscall registers are not known on this kernel")
                 },
-            ],
-        }],
+            },
+            Hook {
+                attachments: &[
+                    Attachment::TracePoint {
+                        program: "sys_enter_connect",
+                        category: "syscalls",
+                        name: "sys_enter_connect",
+                    },
+                    Attachment::TracePoint {
+                        program: "sys_exit_connect",
+                        category: "syscalls",
+                        name: "sys_exit_connect",
+                    },
+                ],
+                unusable: always,
+            },
+        ],
     },
     Probe {
         name: "tcp_outcome",
@@ -124,6 +159,7 @@ const PROBES: &[Probe] = &[
                 category: "sock",
                 name: "inet_sock_set_state",
             }],
+            unusable: always,
         }],
     },
     Probe {
@@ -135,12 +171,14 @@ const PROBES: &[Probe] = &[
                     category: "skb",
                     name: "kfree_skb",
                 }],
+                unusable: always,
             },
             Hook {
                 attachments: &[Attachment::RawTracePoint {
                     program: "kfree_skb_raw",
                     name: "kfree_skb",
                 }],
+                unusable: always,
             },
         ],
     },
@@ -149,10 +187,12 @@ const PROBES: &[Probe] = &[
         hooks: &[
             Hook {
                 attachments: &[SOCKET, BIND, ACCEPT4, ACCEPT],
+                unusable: always,
             },
             // Some architectures have only accept4 as a syscall.
             Hook {
                 attachments: &[SOCKET, BIND, ACCEPT4],
+                unusable: always,
             },
         ],
     },
@@ -226,7 +266,7 @@ impl ProbeStatus {
 /// Attaches every probe, each through its chain. A hook with an attachment named in
 /// `disabled` is skipped. An attachment that a refused hook already attached is not attached
 /// twice by a later hook of the chain.
-pub fn attach_all(ebpf: &mut Ebpf, disabled: &[String]) -> Vec<ProbeStatus> {
+pub fn attach_all(ebpf: &mut Ebpf, config: &Config, disabled: &[String]) -> Vec<ProbeStatus> {
     let mut attached: Vec<String> = Vec::new();
     PROBES
         .iter()
@@ -236,6 +276,10 @@ pub fn attach_all(ebpf: &mut Ebpf, disabled: &[String]) -> Vec<ProbeStatus> {
                 let hook_name = hook.describe();
                 if hook.attachments.iter().any(|a| disabled.contains(&a.describe())) {
                     status.refused.push(Refusal { hook: hook_name, reason: "disabled by configuration".into() });
+                    continue;
+                }
+                if let Some(why) = (hook.unusable)(config) {
+                    status.refused.push(Refusal { hook: hook_name, reason: why.into() });
                     continue;
                 }
                 // Links of a partly attached hook stay until the Ebpf is dropped; they only

@@ -2,10 +2,10 @@
 //! structure offsets from BTF (Rust eBPF has no CO-RE relocations yet), tracepoint record
 //! layouts from tracefs, and the drop-reason enum (its values change between kernels).
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{collections::HashMap, mem::offset_of, path::Path, sync::Arc};
 
 use btf_rs::{Btf, Type};
-use netspy_common::config::{ABSENT, Config};
+use netspy_common::config::{ABSENT, Config, SockAddrs, SockAddrsV6};
 
 use super::{ProbeError, tracefs::Format};
 
@@ -37,14 +37,9 @@ impl KernelInfo {
                 .ok_or_else(|| ProbeError::Btf(format!("enum skb_drop_reason has no {name}")))
         };
         let off = |s: &str, m: &str| member_offset(&btf, s, m);
-        let enter = Format::read(tracefs, "syscalls", "sys_enter_connect")?;
-        let exit = Format::read(tracefs, "syscalls", "sys_exit_connect")?;
+        check_syscall_records(tracefs)?;
         let state = Format::read(tracefs, "sock", "inet_sock_set_state")?;
         let drop = Format::read(tracefs, "skb", "kfree_skb")?;
-        let socket = Format::read_optional(tracefs, "syscalls", "sys_exit_socket")?;
-        let bind = Format::read_optional(tracefs, "syscalls", "sys_enter_bind")?;
-        let accept = Format::read_optional(tracefs, "syscalls", "sys_exit_accept")?;
-        let accept4 = Format::read_optional(tracefs, "syscalls", "sys_exit_accept4")?;
         let tp = |f: &Format, what: &str, field: &str, size| {
             f.offset(field, size)
                 .map_err(|e| ProbeError::Tracefs(format!("{what}: {e}")))
@@ -54,18 +49,22 @@ impl KernelInfo {
                 .map(|o| o.unwrap_or(ABSENT))
                 .map_err(|e| ProbeError::Tracefs(format!("{what}: {e}")))
         };
-        // The socket_owners probe is optional: a missing tracepoint leaves its offset ABSENT
-        // and its hook is refused at attach time, reported like any other.
-        let tp_if = |f: &Option<Format>, what: &str, field: &str, size| match f {
-            Some(f) => tp(f, what, field, size),
-            None => Ok(ABSENT),
-        };
-        // A connect's local address is a refinement too: ABSENT leaves connects without one.
-        let sock_common = |member: &str| {
-            (|| Ok::<_, ProbeError>(off("sock", "__sk_common")? + off("sock_common", member)?))()
-                .inspect_err(|e| tracing::warn!("connects carry no local address: {e}"))
-                .unwrap_or(ABSENT)
-        };
+        // Reading a connected socket's addresses in one go is a refinement: ABSENT leaves
+        // connects without a local address, their destination read from the caller.
+        let sock_addrs = sock_addresses(&btf)
+            .inspect_err(|e| tracing::warn!("connects carry no local address: {e}"))
+            .ok();
+        // Without cgroups (or with another layout) events carry cgroup id 0.
+        let cgroup = (|| {
+            Ok::<_, ProbeError>([
+                off("task_struct", "cgroups")?,
+                off("css_set", "dfl_cgrp")?,
+                off("cgroup", "kn")?,
+                off("kernfs_node", "id")?,
+            ])
+        })()
+        .inspect_err(|e| tracing::warn!("events carry no cgroup id: {e}"))
+        .ok();
         // Telling a reused socket address apart is a refinement: without these offsets the
         // owner map works as before, unchecked.
         let socket_identity = (|| {
@@ -82,10 +81,24 @@ impl KernelInfo {
             tracing::warn!("socket owners are not checked for reused addresses: {e}");
         })
         .ok();
+        // The one-program connect hook needs them; without, enter + exit is used.
+        let registers = syscall_argument_registers(&btf)
+            .inspect_err(|e| tracing::info!("connect arguments come from enter + exit: {e}"))
+            .ok();
         let config = Config {
             ignore_tgid: 0,
+            ring_wakeup: 0,
             reason_not_dropped: reason("SKB_NOT_DROPPED_YET")?,
             reason_consumed: reason("SKB_CONSUMED")?,
+            task_pid: off("task_struct", "pid")?,
+            task_tgid: off("task_struct", "tgid")?,
+            task_comm: off("task_struct", "comm")?,
+            task_cred: off("task_struct", "cred")?,
+            cred_uid: off("cred", "uid")?,
+            task_cgroups: cgroup.map_or(ABSENT, |c| c[0]),
+            css_set_dfl_cgrp: cgroup.map_or(ABSENT, |c| c[1]),
+            cgroup_kn: cgroup.map_or(ABSENT, |c| c[2]),
+            kernfs_node_id: cgroup.map_or(ABSENT, |c| c[3]),
             task_files: off("task_struct", "files")?,
             files_fdt: off("files_struct", "fdt")?,
             fdtable_fd: off("fdtable", "fd")?,
@@ -100,10 +113,6 @@ impl KernelInfo {
             skb_network_header: off("sk_buff", "network_header")?,
             skb_sk: off("sk_buff", "sk")?,
             skb_protocol: off("sk_buff", "protocol")?,
-            tp_connect_fd: tp(&enter, "sys_enter_connect", "fd", 8)?,
-            tp_connect_uservaddr: tp(&enter, "sys_enter_connect", "uservaddr", 8)?,
-            tp_connect_addrlen: tp(&enter, "sys_enter_connect", "addrlen", 8)?,
-            tp_connect_ret: tp(&exit, "sys_exit_connect", "ret", 8)?,
             tp_state_skaddr: tp(&state, "inet_sock_set_state", "skaddr", 8)?,
             tp_state_oldstate: tp(&state, "inet_sock_set_state", "oldstate", 4)?,
             tp_state_newstate: tp(&state, "inet_sock_set_state", "newstate", 4)?,
@@ -119,16 +128,14 @@ impl KernelInfo {
             tp_drop_location: tp(&drop, "kfree_skb", "location", 8)?,
             tp_drop_reason: tp_opt(&drop, "kfree_skb", "reason", 4)?,
             tp_drop_rx_sk: tp_opt(&drop, "kfree_skb", "rx_sk", 8)?,
-            sock_num: sock_common("skc_num"),
-            sock_rcv_saddr: sock_common("skc_rcv_saddr"),
-            sock_v6_rcv_saddr: sock_common("skc_v6_rcv_saddr"),
+            sock_addrs: sock_addrs.map_or(ABSENT, |(v4, _)| v4),
+            sock_v6_addrs: sock_addrs.and_then(|(_, v6)| v6).unwrap_or(ABSENT),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
             socket_inode: socket_identity.map_or(ABSENT, |(_, i, _)| i),
             inode_ino: socket_identity.map_or(ABSENT, |(_, _, n)| n),
-            tp_socket_ret: tp_if(&socket, "sys_exit_socket", "ret", 8)?,
-            tp_bind_fd: tp_if(&bind, "sys_enter_bind", "fd", 8)?,
-            tp_accept_ret: tp_if(&accept, "sys_exit_accept", "ret", 8)?,
-            tp_accept4_ret: tp_if(&accept4, "sys_exit_accept4", "ret", 8)?,
+            regs_arg0: registers.map_or(ABSENT, |r| r[0]),
+            regs_arg1: registers.map_or(ABSENT, |r| r[1]),
+            regs_arg2: registers.map_or(ABSENT, |r| r[2]),
         };
         let drop_reasons = reasons
             .into_iter()
@@ -141,6 +148,91 @@ impl KernelInfo {
             config,
             drop_reasons,
         })
+    }
+}
+
+/// Where `struct sock` keeps the blocks the programs read in one go ([`SockAddrs`], and
+/// [`SockAddrsV6`] when the kernel has IPv6), checked member by member against BTF.
+fn sock_addresses(btf: &Btf) -> Result<(u32, Option<u32>), ProbeError> {
+    let common = member_offset(btf, "sock", "__sk_common")?;
+    let at = |member: &str| member_offset(btf, "sock_common", member).map(|o| common + o);
+    let base = at("skc_daddr")?;
+    let expected = [
+        ("skc_rcv_saddr", offset_of!(SockAddrs, rcv_saddr)),
+        ("skc_dport", offset_of!(SockAddrs, dport)),
+        ("skc_num", offset_of!(SockAddrs, num)),
+        ("skc_family", offset_of!(SockAddrs, family)),
+    ];
+    for (member, relative) in expected {
+        let found = at(member)?;
+        if found != base + relative as u32 {
+            return Err(ProbeError::Btf(format!(
+                "sock_common.{member} is at {found}, not at {} like the kernels netspy knows",
+                base + relative as u32
+            )));
+        }
+    }
+    let v6 = (|| {
+        let daddr = at("skc_v6_daddr")?;
+        let saddr = at("skc_v6_rcv_saddr")?;
+        (saddr == daddr + offset_of!(SockAddrsV6, rcv_saddr) as u32)
+            .then_some(daddr)
+            .ok_or_else(|| ProbeError::Btf("skc_v6_rcv_saddr does not follow skc_v6_daddr".into()))
+    })()
+    .inspect_err(|e| tracing::warn!("IPv6 connects carry no local address: {e}"))
+    .ok();
+    Ok((base, v6))
+}
+
+/// Checks that the syscall tracepoints keep their fields where the programs load them
+/// (`syscall_record`: the layout every syscall tracepoint shares). Tracepoints this kernel
+/// lacks are skipped: their hooks are refused at attach time, and reported.
+fn check_syscall_records(tracefs: &Path) -> Result<(), ProbeError> {
+    use netspy_common::syscall_record::{ARGS, RET};
+    const FIELDS: [(&str, &str, u32); 8] = [
+        ("sys_enter_connect", "fd", ARGS),
+        ("sys_enter_connect", "uservaddr", ARGS + 8),
+        ("sys_enter_connect", "addrlen", ARGS + 16),
+        ("sys_exit_connect", "ret", RET),
+        ("sys_exit_socket", "ret", RET),
+        ("sys_enter_bind", "fd", ARGS),
+        ("sys_exit_accept4", "ret", RET),
+        ("sys_exit_accept", "ret", RET),
+    ];
+    for (name, field, expected) in FIELDS {
+        let Some(format) = Format::read_optional(tracefs, "syscalls", name)? else {
+            continue;
+        };
+        let offset = format
+            .offset(field, 8)
+            .map_err(|e| ProbeError::Tracefs(format!("{name}: {e}")))?;
+        if offset != expected {
+            return Err(ProbeError::Tracefs(format!(
+                "{name}: `{field}` is at byte {offset}, not at {expected} like every syscall \
+                 tracepoint netspy knows"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where `struct pt_regs` keeps a syscall's first three arguments on this architecture (the
+/// syscall ABI), from BTF.
+fn syscall_argument_registers(btf: &Btf) -> Result<[u32; 3], ProbeError> {
+    if cfg!(target_arch = "x86_64") {
+        Ok([
+            member_offset(btf, "pt_regs", "di")?,
+            member_offset(btf, "pt_regs", "si")?,
+            member_offset(btf, "pt_regs", "dx")?,
+        ])
+    } else if cfg!(target_arch = "aarch64") {
+        let regs = member_offset(btf, "pt_regs", "regs")?;
+        Ok([regs, regs + 8, regs + 16])
+    } else {
+        Err(ProbeError::Btf(format!(
+            "no syscall argument registers known for {}",
+            std::env::consts::ARCH
+        )))
     }
 }
 

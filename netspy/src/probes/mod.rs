@@ -16,7 +16,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
 };
-use netspy_common::counters;
+use netspy_common::{counters, ring};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -56,13 +56,51 @@ pub enum ProbeError {
     NothingAttached(String),
 }
 
-/// How to start the probes.
-#[derive(Clone, Debug, Default)]
+/// How to start the probes (also the probe flags of `netspy daemon` and `netspy trace`).
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct ProbeOptions {
     /// Process whose events are ignored (netspy's own, so its traffic is not reported).
+    #[arg(skip)]
     pub ignore_tgid: Option<u32>,
-    /// Hooks not to use (`tracepoint:skb/kfree_skb`), e.g. to force a fallback.
+
+    /// Do not use this hook (e.g. `tracepoint:skb/kfree_skb` to use the raw-tracepoint
+    /// fallback). Repeatable.
+    #[arg(long = "disable-hook", value_name = "HOOK")]
     pub disabled_hooks: Vec<String>,
+
+    /// When the kernel programs wake netspy to read their events.
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "timer",
+        env = "NETSPY_RING_WAKEUP"
+    )]
+    pub ring_wakeup: RingWakeup,
+}
+
+/// When the kernel programs wake the ring-buffer readers (BENCHMARKS.md measures each).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RingWakeup {
+    /// Never: the readers drain every 50 ms. The cheapest for the traced calls; events
+    /// arrive up to 50 ms late.
+    #[default]
+    Timer,
+    /// Every 64 events per CPU, and by the timer in between.
+    Batch,
+    /// Whenever the reader had read everything: the lowest latency, but a wakeup (1-8 us of
+    /// the traced call's time) per event when events are sparse.
+    Record,
+}
+
+impl RingWakeup {
+    fn policy(self) -> u32 {
+        match self {
+            Self::Timer => ring::wakeup::TIMER,
+            Self::Batch => ring::wakeup::BATCH,
+            Self::Record => ring::wakeup::RECORD,
+        }
+    }
 }
 
 /// Events received from and lost in the kernel, per kind.
@@ -130,12 +168,13 @@ impl Probes {
         let info = KernelInfo::read(&tracefs)?;
         let mut config = info.config;
         config.ignore_tgid = options.ignore_tgid.unwrap_or(0);
+        config.ring_wakeup = options.ring_wakeup.policy();
 
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .load(EBPF_OBJECT)
             .map_err(load_error)?;
-        let status = attach::attach_all(&mut ebpf, &options.disabled_hooks);
+        let status = attach::attach_all(&mut ebpf, &config, &options.disabled_hooks);
         if status.iter().all(|s| !s.attached()) {
             let why = status
                 .iter()

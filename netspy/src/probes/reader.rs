@@ -10,7 +10,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use netspy_common::counters;
+use netspy_common::ring;
 use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -89,7 +89,7 @@ pub fn spawn(
         let mut batch = Vec::new();
         // The kernel wakes us only for a batch (see netspy-ebpf output_flags); the timer
         // picks up whatever is waiting in between.
-        let mut drain = tokio::time::interval(Duration::from_millis(counters::DRAIN_INTERVAL_MS));
+        let mut drain = tokio::time::interval(Duration::from_millis(ring::DRAIN_INTERVAL_MS));
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -37,7 +37,7 @@ fn connect(t: i64, pid: u32, command: &str, sock: u64, port: u16) -> Event {
         raw_socktype: 1,
         return_code: -115,
         error: Some("EINPROGRESS".into()),
-        syscall_ns: 1000,
+        syscall_ns: Some(1000),
         sock,
     })
 }

@@ -131,6 +131,26 @@ pub fn my_tid() -> u32 {
     nix::unistd::gettid().as_raw() as u32
 }
 
+/// This process's cgroup v2 id: the inode number of its directory in the cgroup2 mount
+/// (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid hosts such as these).
+pub fn my_cgroup_id() -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let root = mounts
+        .lines()
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup2")).then(|| fields[1].to_owned())
+        })
+        .expect("a cgroup2 mount");
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("a cgroup v2 line in /proc/self/cgroup");
+    std::fs::metadata(format!("{root}{path}")).unwrap().ino()
+}
+
 /// A loopback TCP port nothing listens on (bound then released).
 pub fn closed_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
