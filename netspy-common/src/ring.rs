@@ -20,6 +20,20 @@ pub const BATCH_RECORDS: u32 = 64;
 /// How often userspace drains the ring buffers without being woken, in milliseconds.
 pub const DRAIN_INTERVAL_MS: u64 = 50;
 
+/// Size of each ring in bytes, chosen from the target rate: at least 100 ms of records at
+/// a million events a second, what one core's back-to-back connects produce, so that a
+/// reader that drains every 50 ms loses nothing (a record is its size plus an 8-byte header).
+pub mod bytes {
+    /// Connect events: 128-byte records (240 with a UNIX path), 123k of them.
+    pub const CONNECT: u32 = 16 << 20;
+    /// TCP outcomes: 120-byte records, 65k; a TCP connect needs a handshake, so outcomes
+    /// come at well under the rate of UDP connects.
+    pub const TCP: u32 = 8 << 20;
+    /// Packet drops: 120-byte records, 65k; full drop events are rate-limited per CPU (their
+    /// counts are exact apart from that), so this holds 100 ms of events of 32 CPUs.
+    pub const DROP: u32 = 8 << 20;
+}
+
 /// Index of each ring in the per-CPU wakeup counters.
 pub mod index {
     /// Connect events.

@@ -7,17 +7,17 @@ use aya_ebpf::{
 use netspy_common::{config::Config, counters, ring, task::TaskInfo};
 
 /// Connect events. Separate rings per kind: a flood of drops cannot starve connect events.
-/// 1 MiB holds about 4700 connects, 90 ms of a 50k/s burst between drains.
+/// Sizes: `ring::bytes`.
 #[map]
-pub static CONNECT_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
+pub static CONNECT_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::CONNECT, 0);
 
 /// TCP connect outcomes.
 #[map]
-pub static TCP_EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+pub static TCP_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::TCP, 0);
 
 /// Packet drops (the burstiest source).
 #[map]
-pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(1024 * 1024, 0);
+pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::DROP, 0);
 
 /// Records written per ring since the last wakeup, per CPU (the batch wakeup policy).
 #[map]

@@ -10,14 +10,13 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use tokio::{net::TcpListener, sync::mpsc};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, AccessPolicy, ApiOptions, ServerLimits},
-    events::Event,
     mcp::{self, SessionLimits},
-    probes::{ProbeOptions, Probes},
+    probes::{EventStreams, ProbeOptions, Probes},
     query::{ProbeState, Query, Status},
     store::{Limits, Store},
 };
@@ -408,19 +407,18 @@ pub async fn serve(
     }
 }
 
-/// Moves events from the probes into the store, in batches so that readers see the lock
-/// rarely.
-async fn ingest(mut events: mpsc::Receiver<Event>, query: Query, shutdown: CancellationToken) {
-    let mut batch = Vec::with_capacity(1024);
+/// Moves events from the probes into the store, a reader's batch at a time so that queries
+/// see the lock rarely.
+async fn ingest(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            n = events.recv_many(&mut batch, 1024) => {
-                if n == 0 {
+            batch = events.next() => {
+                let Some(batch) = batch else {
                     return;
-                }
+                };
                 let mut store = query.write();
-                for event in batch.drain(..) {
+                for event in batch {
                     store.ingest(event);
                 }
             }

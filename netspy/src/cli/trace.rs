@@ -99,8 +99,11 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = tick.tick() => attributor.expired(Instant::now()),
-            event = events.recv() => match event {
-                Some(event) => attributor.push(event, Instant::now()),
+            batch = events.next() => match batch {
+                Some(batch) => {
+                    let now = Instant::now();
+                    batch.into_iter().flat_map(|e| attributor.push(e, now)).collect()
+                }
                 None => break,
             },
         };

@@ -8,6 +8,7 @@ mod attach;
 mod kernel_info;
 mod privilege;
 mod reader;
+mod streams;
 mod tracefs;
 
 use std::sync::Arc;
@@ -21,16 +22,15 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use self::attach::{ProbeStatus, Refusal, known_hooks};
+pub use self::{
+    attach::{ProbeStatus, Refusal, known_hooks},
+    streams::EventStreams,
+};
 use self::{kernel_info::KernelInfo, reader::Received};
-use crate::events::{BootClock, Event, Kallsyms, KernelNames, Kind};
+use crate::events::{BootClock, Kallsyms, KernelNames, Kind};
 
 /// The compiled kernel programs (built by build.rs).
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netspy"));
-
-/// Capacity of the decoded-event channel. When the consumer is slower, readers wait, the
-/// kernel rings fill up and the kernel counts what it could not deliver as lost.
-const CHANNEL_CAPACITY: usize = 8192;
 
 /// Why the probes could not start at all. Single hooks that fail are not errors: they are
 /// reported in [`ProbeStatus`].
@@ -159,8 +159,8 @@ pub struct Probes {
 
 impl Probes {
     /// Loads and attaches the probes and starts one reader per ring buffer on the current
-    /// tokio runtime. Decoded events arrive on the returned channel.
-    pub fn start(options: &ProbeOptions) -> Result<(Self, mpsc::Receiver<Event>), ProbeError> {
+    /// tokio runtime. Decoded events arrive in batches on the returned streams.
+    pub fn start(options: &ProbeOptions) -> Result<(Self, EventStreams), ProbeError> {
         check_hook_names(&options.disabled_hooks)?;
         check_privileges()?;
         raise_memlock_limit();
@@ -193,7 +193,7 @@ impl Probes {
         let counters = take_map(&mut ebpf, "COUNTERS").and_then(|m| {
             PerCpuArray::try_from(m).map_err(|e| ProbeError::Load(format!("COUNTERS: {e}")))
         })?;
-        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let mut receivers = Vec::new();
         let received = Arc::new(Received::default());
         let cancel = CancellationToken::new();
         for (kind, map) in [
@@ -204,11 +204,13 @@ impl Probes {
             let ring = take_map(&mut ebpf, map).and_then(|m| {
                 RingBuf::try_from(m).map_err(|e| ProbeError::Load(format!("{map}: {e}")))
             })?;
+            let (tx, rx) = mpsc::channel(streams::CHANNEL_BATCHES);
+            receivers.push(rx);
             reader::spawn(
                 ring,
                 kind,
                 names.clone(),
-                tx.clone(),
+                tx,
                 received.clone(),
                 cancel.clone(),
             )
@@ -221,7 +223,7 @@ impl Probes {
             status,
             _ebpf: ebpf,
         };
-        Ok((probes, rx))
+        Ok((probes, EventStreams::new(receivers)))
     }
 
     /// How each probe is attached.

@@ -1,5 +1,5 @@
 //! One async reader per ring buffer: drains records, decodes them, counts them, and sends
-//! the events on.
+//! the events on in batches.
 
 use std::{
     sync::{
@@ -50,16 +50,24 @@ impl Received {
     }
 }
 
-/// Decodes every record waiting in the ring into `batch`.
-fn read_all(
+/// At most this many events travel in one batch: a reader that finds more sends several.
+pub const BATCH_EVENTS: usize = 4096;
+
+/// Decodes the records waiting in the ring, up to a batch, into `batch`; true when the ring
+/// may hold more.
+fn read_batch(
     ring: &mut RingBuf<MapData>,
     kind: Kind,
     names: &KernelNames,
     received: &Received,
     batch: &mut Vec<Event>,
-) {
-    while let Some(record) = ring.next() {
-        received.counter(kind).fetch_add(1, Ordering::Relaxed);
+) -> bool {
+    let mut read = 0;
+    while read < BATCH_EVENTS {
+        let Some(record) = ring.next() else {
+            break;
+        };
+        read += 1;
         match names.decode(kind, &record) {
             Ok(event) => batch.push(event),
             Err(e) => {
@@ -68,14 +76,19 @@ fn read_all(
             }
         }
     }
+    received
+        .counter(kind)
+        .fetch_add(read as u64, Ordering::Relaxed);
+    read == BATCH_EVENTS
 }
 
-/// Starts the reader task for one ring buffer.
+/// Starts the reader task for one ring buffer: it sends its events in batches on `tx`, its
+/// kind's own channel, so that a slow consumer backs up into this ring only.
 pub fn spawn(
     ring: RingBuf<MapData>,
     kind: Kind,
     names: Arc<KernelNames>,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Vec<Event>>,
     received: Arc<Received>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
@@ -86,31 +99,32 @@ pub fn spawn(
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .map_err(std::io::Error::from)?;
     tokio::spawn(async move {
-        let mut batch = Vec::new();
-        // The kernel wakes us only for a batch (see netspy-ebpf output_flags); the timer
-        // picks up whatever is waiting in between.
+        // The kernel wakes us only as the wakeup policy says (by default never); the timer
+        // picks up whatever is waiting.
         let mut drain = tokio::time::interval(Duration::from_millis(ring::DRAIN_INTERVAL_MS));
         drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
-                _ = drain.tick() => read_all(fd.get_mut(), kind, &names, &received, &mut batch),
+                _ = drain.tick() => {}
                 guard = fd.readable_mut() => match guard {
-                    Ok(mut guard) => {
-                        // Clear first: a wakeup that lands while we drain must not be lost
-                        // (the kernel wakes us once per batch, not per record).
-                        guard.clear_ready();
-                        read_all(guard.get_inner_mut(), kind, &names, &received, &mut batch);
-                    }
+                    // Clear first: a wakeup that lands while we drain must not be lost
+                    // (the kernel wakes us once per batch, not per record).
+                    Ok(mut guard) => guard.clear_ready(),
                     Err(e) => {
                         tracing::error!(?kind, "ring buffer poll failed: {e}");
                         return;
                     }
                 },
             }
-            for event in batch.drain(..) {
-                if tx.send(event).await.is_err() {
+            loop {
+                let mut batch = Vec::new();
+                let more = read_batch(fd.get_mut(), kind, &names, &received, &mut batch);
+                if !batch.is_empty() && tx.send(batch).await.is_err() {
                     return; // nobody listens any more
+                }
+                if !more {
+                    break;
                 }
             }
         }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use netspy::{
     events::Event,
-    probes::{ProbeOptions, Probes},
+    probes::{EventStreams, ProbeOptions, Probes},
 };
-use tokio::{runtime::Runtime, sync::mpsc::Receiver};
+use tokio::runtime::Runtime;
 
 /// How long an expected event may take to arrive.
 const WAIT: Duration = Duration::from_secs(15);
@@ -23,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(15);
 /// Loaded probes plus everything they delivered so far.
 pub struct Kernel {
     probes: Option<Probes>,
-    events: Receiver<Event>,
+    events: EventStreams,
     seen: Vec<Event>,
     rt: Runtime,
 }
@@ -71,11 +71,11 @@ impl Kernel {
             let events = &mut self.events;
             let next = self
                 .rt
-                .block_on(async { tokio::time::timeout(left, events.recv()).await });
+                .block_on(async { tokio::time::timeout(left, events.next()).await });
             match next {
-                Ok(Some(event)) => {
-                    let found = pick(&event);
-                    self.seen.push(event);
+                Ok(Some(batch)) => {
+                    let found = batch.iter().find_map(&pick);
+                    self.seen.extend(batch);
                     if let Some(found) = found {
                         return found;
                     }
@@ -108,9 +108,9 @@ impl Kernel {
             let events = &mut self.events;
             match self
                 .rt
-                .block_on(async { tokio::time::timeout(left, events.recv()).await })
+                .block_on(async { tokio::time::timeout(left, events.next()).await })
             {
-                Ok(Some(event)) => self.seen.push(event),
+                Ok(Some(batch)) => self.seen.extend(batch),
                 Ok(None) | Err(_) => break,
             }
         }
