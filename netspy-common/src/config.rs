@@ -13,6 +13,9 @@ pub struct Config {
     pub ignore_tgid: u32,
     /// When the programs wake the ring buffers' reader: a [`crate::ring::wakeup`] policy.
     pub ring_wakeup: u32,
+    /// Full drop events each CPU sends per [`crate::drop::RATE_WINDOW_NS`]; the drops past
+    /// that are counted by reason and owner (sampled out). 0 = no limit.
+    pub drop_events_per_window: u32,
     /// `SKB_NOT_DROPPED_YET` on this kernel.
     pub reason_not_dropped: u32,
     /// `SKB_CONSUMED` on this kernel (a normal free, not a drop).
@@ -157,7 +160,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 50 * 4);
+const _: () = assert!(size_of::<Config>() == 51 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

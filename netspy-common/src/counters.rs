@@ -10,5 +10,11 @@ pub const LOST_DROP: u32 = 2;
 pub const PENDING_FULL: u32 = 3;
 /// A kernel read failed inside a probe (the event was skipped or sent incomplete).
 pub const READ_ERROR: u32 = 4;
+/// A drop's full event was not sent because its CPU had sent its share of the window; the
+/// drop is counted by reason and owner (`SAMPLED_DROPS_*`).
+pub const SAMPLED_OUT_DROP: u32 = 5;
+/// A sampled-out drop could not be counted by reason and owner (the count maps were full
+/// even for `OTHER_OWNERS`): it is only in `SAMPLED_OUT_DROP`.
+pub const SAMPLED_UNCOUNTED: u32 = 6;
 /// Number of counters.
-pub const COUNT: u32 = 5;
+pub const COUNT: u32 = 7;

@@ -41,3 +41,54 @@ const _: () = assert!(size_of::<DropEvent>() == 120);
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, explicit padding.
 unsafe impl aya::Pod for DropEvent {}
+
+/// Full drop events are limited per CPU to `Config::drop_events_per_window` in each window
+/// of this length (userspace numbers the windows); the drops past it are counted by reason
+/// and owner instead.
+pub const RATE_WINDOW_NS: u64 = 100_000_000;
+
+/// Unattributed sampled-out drops are counted per reason in a per-CPU array of this many
+/// reasons (the kernel's own reasons are below 200; subsystem reasons, with high bits set,
+/// go to the (reason, owner) map): an array slot costs a few ns, a hash lookup ~150 here.
+pub const REASON_SLOTS: usize = 512;
+
+/// Distinct (reason, owner) counts of sampled-out drops one collection interval holds; past
+/// that, drops are counted under [`OTHER_OWNERS`].
+pub const SAMPLED_KEYS: u32 = 8192;
+
+/// The owner of the count that takes the drops of every (reason, owner) beyond
+/// [`SAMPLED_KEYS`].
+pub const OTHER_OWNERS: u32 = u32::MAX;
+
+/// Who the drops counted under one key belong to: the owner's process and thread name, or
+/// zeros when unattributed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SampledKey {
+    /// The drop reason.
+    pub reason: u32,
+    /// The owning process, 0 when unattributed, [`OTHER_OWNERS`] when the map was full.
+    pub tgid: u32,
+    /// The owning thread's name (NUL-padded).
+    pub comm: [u8; 16],
+}
+
+const _: () = assert!(size_of::<SampledKey>() == 24);
+
+#[cfg(feature = "user")]
+// SAFETY: repr(C), integers and arrays only, no padding.
+unsafe impl aya::Pod for SampledKey {}
+
+/// The per-CPU rate window of full drop events.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RateWindow {
+    /// The window's number (`DROP_WINDOW` when it began).
+    pub window: u64,
+    /// Full events sent in it.
+    pub sent: u32,
+    /// Explicit padding (always zero).
+    pub _pad: u32,
+}
+
+const _: () = assert!(size_of::<RateWindow>() == 16);

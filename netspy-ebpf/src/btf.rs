@@ -27,6 +27,12 @@ impl Typed {
         Self(regs as *const u8)
     }
 
+    /// A pointer argument of a BTF-typed program (`tp_btf`): the verifier knows its type.
+    #[inline(always)]
+    pub fn from_argument(pointer: u64) -> Self {
+        Self(pointer as *const u8)
+    }
+
     /// The scalar member at `offset` (`T` must be its size).
     #[inline(always)]
     pub fn field<T: Copy>(self, offset: u32) -> T {

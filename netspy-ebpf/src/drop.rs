@@ -1,5 +1,5 @@
-//! Packet drops from `skb/kfree_skb` (with `reason`, Linux 5.17+), falling back to the raw
-//! tracepoint of the same name. Frees that are not drops (`SKB_NOT_DROPPED_YET`,
+//! Packet drops from `kfree_skb` (with `reason`, Linux 5.17+): the BTF-typed tracepoint,
+//! falling back to the classic tracepoint, then to the raw tracepoint of the same name. Frees that are not drops (`SKB_NOT_DROPPED_YET`,
 //! `SKB_CONSUMED`) are skipped. The 5-tuple is parsed from the packet's network header; the
 //! owner comes from the socket (`skb->sk`, else `rx_sk`), never from the current task, which
 //! in softirq is whoever happened to run.
@@ -8,8 +8,8 @@
 //! <https://elixir.bootlin.com/linux/v6.18/source/include/trace/events/skb.h#L24>.
 
 use aya_ebpf::{
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, raw_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use netspy_common::{
     config::ABSENT,
@@ -22,9 +22,10 @@ use netspy_common::{
 };
 
 use crate::{
+    btf::Typed,
     kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run, wakeup_flags},
     maps::DROP_EVENTS,
-    owners,
+    owners, sampling,
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -37,6 +38,27 @@ const NEXTHDR_AUTH: u8 = 51;
 const NEXTHDR_DEST: u8 = 60;
 /// More extension headers than this leave the ports unknown; real traffic has one or two.
 const IPV6_MAX_EXT_HEADERS: usize = 8;
+
+/// The cheapest hook: a BTF-typed tracepoint, whose arguments are plain loads and whose
+/// `skb` is a typed pointer (Linux 5.5+; `reason` 5.17+, `rx_sk` 6.10+, as the format file
+/// says).
+#[btf_tracepoint(function = "kfree_skb")]
+pub fn kfree_skb_btf(ctx: BtfTracePointContext) -> i32 {
+    let skb: u64 = ctx.arg(0);
+    let location: u64 = ctx.arg(1);
+    let reason: u64 = if config(|c| &c.tp_drop_reason) == ABSENT {
+        0
+    } else {
+        ctx.arg(2)
+    };
+    let rx_sk: u64 = if config(|c| &c.tp_drop_rx_sk) == ABSENT {
+        0
+    } else {
+        ctx.arg(3)
+    };
+    let skb_sk = || Ok(Typed::from_argument(skb).field(config(|c| &c.skb_sk)));
+    run(|| handle_drop(skb, skb_sk, location, reason as u32, rx_sk)) as i32
+}
 
 #[tracepoint]
 pub fn kfree_skb(ctx: TracePointContext) -> u32 {
@@ -55,7 +77,8 @@ pub fn kfree_skb(ctx: TracePointContext) -> u32 {
         } else {
             read_field(&ctx, rx_sk_off)?
         };
-        handle_drop(skb, location, reason, rx_sk)
+        let skb_sk = || read_kernel(skb + config(|c| &c.skb_sk) as u64);
+        handle_drop(skb, skb_sk, location, reason, rx_sk)
     })
 }
 
@@ -67,16 +90,35 @@ pub fn kfree_skb_raw(ctx: RawTracePointContext) -> i32 {
     let skb: u64 = ctx.arg(0);
     let location: u64 = ctx.arg(1);
     let reason: u64 = ctx.arg(2);
-    run(|| handle_drop(skb, location, reason as u32, 0)) as i32
+    let skb_sk = || read_kernel(skb + config(|c| &c.skb_sk) as u64);
+    run(|| handle_drop(skb, skb_sk, location, reason as u32, 0)) as i32
 }
 
+/// One freed packet: skipped when it was not dropped; counted by reason and owner when its
+/// CPU has sent its share of full events in this window; else sent in full.
 #[inline(always)]
-fn handle_drop(skb: u64, location: u64, reason: u32, rx_sk: u64) -> Result<(), Failure> {
+fn handle_drop(
+    skb: u64,
+    skb_sk: impl FnOnce() -> Result<u64, Failure>,
+    location: u64,
+    reason: u32,
+    rx_sk: u64,
+) -> Result<(), Failure> {
     if reason_off_is_present() && is_not_a_drop(reason) {
         return Ok(());
     }
-    let skb_sk: u64 = read_kernel(skb + config(|c| &c.skb_sk) as u64)?;
+    let skb_sk = skb_sk()?;
     let sk = if skb_sk != 0 { skb_sk } else { rx_sk };
+    let owner = if sk != 0 { owners::owner_of(sk) } else { None };
+    if let Some(owner) = &owner
+        && ignored(owner.task.tgid)
+    {
+        return Ok(());
+    }
+    if !sampling::may_send_event() {
+        sampling::count_sampled_out(reason, owner.as_ref().map(|o| &o.task));
+        return Ok(());
+    }
     let mut ev = DropEvent {
         owner: TaskInfo::EMPTY,
         ts_ns: now_ns(),
@@ -93,12 +135,7 @@ fn handle_drop(skb: u64, location: u64, reason: u32, rx_sk: u64) -> Result<(), F
         saddr: [0; 16],
         daddr: [0; 16],
     };
-    if sk != 0
-        && let Some(owner) = owners::owner_of(sk)
-    {
-        if ignored(owner.task.tgid) {
-            return Ok(());
-        }
+    if let Some(owner) = owner {
         ev.owner = owner.task;
         ev.flags = flags::OWNER_KNOWN;
     }

@@ -15,6 +15,7 @@ mod kernel;
 mod maps;
 mod owner_hooks;
 mod owners;
+mod sampling;
 mod socket;
 mod tcp;
 

@@ -2,9 +2,15 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use netspy_common::{config::Config, counters, ring, task::TaskInfo};
+use netspy_common::{
+    config::Config,
+    counters,
+    drop::{self, RateWindow, SampledKey},
+    ring,
+    task::TaskInfo,
+};
 
 /// Connect events. Separate rings per kind: a flood of drops cannot starve connect events.
 /// Sizes: `ring::bytes`.
@@ -18,6 +24,42 @@ pub static TCP_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::TCP, 0);
 /// Packet drops (the burstiest source).
 #[map]
 pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::DROP, 0);
+
+/// Sampled-out drops counted by reason and owner, in two generations: the programs count
+/// into the one `SAMPLED_DROPS_SLOT` names, while userspace reads and empties the other, so
+/// no count is lost between a read and a delete (`netspy::probes::sampled`).
+#[map]
+pub static SAMPLED_DROPS_0: PerCpuHashMap<SampledKey, u64> =
+    PerCpuHashMap::with_max_entries(drop::SAMPLED_KEYS, 0);
+
+/// The other generation of `SAMPLED_DROPS_0`.
+#[map]
+pub static SAMPLED_DROPS_1: PerCpuHashMap<SampledKey, u64> =
+    PerCpuHashMap::with_max_entries(drop::SAMPLED_KEYS, 0);
+
+/// Unattributed sampled-out drops by reason (`drop::REASON_SLOTS`), in the same two
+/// generations as `SAMPLED_DROPS_*`.
+#[map]
+pub static UNOWNED_SAMPLED_0: PerCpuArray<[u64; drop::REASON_SLOTS]> =
+    PerCpuArray::with_max_entries(1, 0);
+
+/// The other generation of `UNOWNED_SAMPLED_0`.
+#[map]
+pub static UNOWNED_SAMPLED_1: PerCpuArray<[u64; drop::REASON_SLOTS]> =
+    PerCpuArray::with_max_entries(1, 0);
+
+/// Which generation the programs count into (0 or 1), set by userspace.
+#[map]
+pub static SAMPLED_DROPS_SLOT: Array<u32> = Array::with_max_entries(1, 0);
+
+/// The number of the current rate window, counted up by userspace every
+/// `drop::RATE_WINDOW_NS`.
+#[map]
+pub static DROP_WINDOW: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Each CPU's window of full drop events.
+#[map]
+pub static DROP_RATE: PerCpuArray<RateWindow> = PerCpuArray::with_max_entries(1, 0);
 
 /// Records written per ring since the last wakeup, per CPU (the batch wakeup policy).
 #[map]

@@ -397,6 +397,7 @@ pub async fn serve(
     tracing::info!("probes attached; collecting");
 
     tokio::spawn(ingest(events, query.clone(), shutdown.clone()));
+    tokio::spawn(collect_sampled(query.clone(), shutdown.clone()));
     tokio::spawn(evict(query.clone(), shutdown.clone()));
     shutdown.cancelled().await;
     // Detach the programs before the last requests finish: nothing new is collected.
@@ -420,6 +421,25 @@ async fn ingest(mut events: EventStreams, query: Query, shutdown: CancellationTo
                 let mut store = query.write();
                 for event in batch {
                     store.ingest(event);
+                }
+            }
+        }
+    }
+}
+
+/// Moves the counts of sampled-out drops into the store once a second.
+async fn collect_sampled(query: Query, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let Some(probes) = query.status().probes() else {
+                    return;
+                };
+                let sampled = probes.sampled_drops();
+                if !sampled.counts.is_empty() {
+                    query.write().ingest_sampled(&sampled);
                 }
             }
         }

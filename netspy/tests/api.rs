@@ -365,7 +365,7 @@ fn health_reports_probes_and_counters() {
         "tracepoint:syscalls/sys_exit_connect:connect_exit"
     );
     assert_eq!(hook("tcp_outcome"), "tracepoint:sock/inet_sock_set_state");
-    assert_eq!(hook("packet_drop"), "tracepoint:skb/kfree_skb");
+    assert_eq!(hook("packet_drop"), "tp_btf:kfree_skb");
     assert_eq!(
         hook("socket_owners"),
         "tracepoint:syscalls/sys_exit_socket + tracepoint:syscalls/sys_enter_bind + tracepoint:syscalls/sys_exit_accept4 + tracepoint:syscalls/sys_exit_accept"

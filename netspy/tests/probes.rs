@@ -599,27 +599,42 @@ fn pin_this_thread_to_its_cpu() {
 }
 
 #[test]
-fn drop_probe_falls_back_to_the_raw_tracepoint() {
-    let mut kernel = Kernel::start_with(ProbeOptions {
-        disabled_hooks: vec!["tracepoint:skb/kfree_skb".into()],
-        ..Default::default()
-    });
-    let status = kernel
-        .probes()
-        .status()
-        .iter()
-        .find(|s| s.name == "packet_drop")
-        .unwrap()
-        .clone();
-    assert_eq!(status.hook.as_deref(), Some("raw_tracepoint:kfree_skb"));
-    assert_eq!(status.refused.len(), 1);
-    assert_eq!(status.refused[0].reason, "disabled by configuration");
+fn drop_probe_falls_back_through_its_chain() {
+    // tp_btf:kfree_skb is the first choice (the API tests check it is the one in use).
+    let chain = [
+        (vec!["tp_btf:kfree_skb"], "tracepoint:skb/kfree_skb"),
+        (
+            vec!["tp_btf:kfree_skb", "tracepoint:skb/kfree_skb"],
+            "raw_tracepoint:kfree_skb",
+        ),
+    ];
+    for (disabled, expected) in chain {
+        let mut kernel = Kernel::start_with(ProbeOptions {
+            disabled_hooks: disabled.iter().map(|h| h.to_string()).collect(),
+            ..Default::default()
+        });
+        let status = kernel
+            .probes()
+            .status()
+            .iter()
+            .find(|s| s.name == "packet_drop")
+            .unwrap()
+            .clone();
+        assert_eq!(status.hook.as_deref(), Some(expected));
+        assert_eq!(status.refused.len(), disabled.len());
+        assert!(
+            status
+                .refused
+                .iter()
+                .all(|r| r.reason == "disabled by configuration")
+        );
 
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = closed_udp_port("127.0.0.1");
-    socket.send_to(b"x", ("127.0.0.1", port)).unwrap();
-    let drop = kernel.wait_for("drop through raw tracepoint", drop_to(port, "NO_SOCKET"));
-    assert_eq!(drop.source_port, Some(socket.local_addr().unwrap().port()));
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = closed_udp_port("127.0.0.1");
+        socket.send_to(b"x", ("127.0.0.1", port)).unwrap();
+        let drop = kernel.wait_for(expected, drop_to(port, "NO_SOCKET"));
+        assert_eq!(drop.source_port, Some(socket.local_addr().unwrap().port()));
+    }
 }
 
 #[test]

@@ -62,6 +62,12 @@ pub async fn metrics(
         "Events the kernel could not queue because a ring buffer was full",
         by_kind(&health.events.lost_in_kernel),
     );
+    registry.register(
+        "events_sampled_out",
+        "Events not sent in full because of a rate limit (drops past --drop-event-rate), \
+         counted by reason and owner instead",
+        by_kind(&health.events.sampled_out),
+    );
     let decode_errors = Counter::<u64>::default();
     decode_errors.inc_by(health.events.decode_errors);
     registry.register(

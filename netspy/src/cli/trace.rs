@@ -130,7 +130,7 @@ fn print(printer: &mut Printer, args: &TraceArgs, events: &[Event]) -> anyhow::R
 /// The summary goes to stderr, so that stdout stays pure events (JSON lines stay parseable).
 fn print_summary(stats: &Stats) {
     eprintln!(
-        "netspy trace: received {} events (connect {}, tcp {}, drop {}); lost in the kernel {} (connect {}, tcp {}, drop {})",
+        "netspy trace: received {} events (connect {}, tcp {}, drop {}); lost in the kernel {} (connect {}, tcp {}, drop {}); drops sampled out {}",
         stats.received.total(),
         stats.received.connection,
         stats.received.tcp_outcome,
@@ -139,6 +139,7 @@ fn print_summary(stats: &Stats) {
         stats.lost.connection,
         stats.lost.tcp_outcome,
         stats.lost.packet_drop,
+        stats.sampled_out.packet_drop,
     );
 }
 

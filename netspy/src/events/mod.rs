@@ -7,6 +7,7 @@ mod clock;
 mod connect;
 mod drop;
 mod names;
+mod sampled;
 mod symbols;
 mod tcp;
 
@@ -21,6 +22,7 @@ pub use self::{
     connect::{ConnectionEvent, Destination},
     drop::PacketDrop,
     names::{errno_name, protocol_name, socket_type_name},
+    sampled::{SampledCount, SampledDrops},
     symbols::Kallsyms,
     tcp::{TcpOutcome, TcpResult},
 };

@@ -4,7 +4,7 @@
 
 use aya::{
     Ebpf,
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
 };
 use serde::Serialize;
 
@@ -16,13 +16,18 @@ use crate::error_chain::error_chain;
 #[derive(Clone, Copy, Debug)]
 enum Attachment {
     /// A classic tracepoint `category/name`.
-    TracePoint {
+    Classic {
         program: &'static str,
         category: &'static str,
         name: &'static str,
     },
     /// A raw tracepoint.
-    RawTracePoint {
+    Raw {
+        program: &'static str,
+        name: &'static str,
+    },
+    /// A BTF-typed tracepoint (`tp_btf`): typed arguments, plain loads.
+    Btf {
         program: &'static str,
         name: &'static str,
     },
@@ -33,28 +38,30 @@ impl Attachment {
     /// program when it is not named after it (two hooks use `sys_exit_connect`).
     fn describe(&self) -> String {
         match self {
-            Self::TracePoint {
+            Self::Classic {
                 category,
                 name,
                 program,
             } if program == name => format!("tracepoint:{category}/{name}"),
-            Self::TracePoint {
+            Self::Classic {
                 category,
                 name,
                 program,
             } => format!("tracepoint:{category}/{name}:{program}"),
-            Self::RawTracePoint { name, .. } => format!("raw_tracepoint:{name}"),
+            Self::Raw { name, .. } => format!("raw_tracepoint:{name}"),
+            Self::Btf { name, .. } => format!("tp_btf:{name}"),
         }
     }
 
     fn attach(&self, ebpf: &mut Ebpf) -> Result<(), String> {
         let (program, result) = match *self {
-            Self::TracePoint {
+            Self::Classic {
                 program,
                 category,
                 name,
             } => (program, attach_tracepoint(ebpf, program, category, name)),
-            Self::RawTracePoint { program, name } => (program, attach_raw(ebpf, program, name)),
+            Self::Raw { program, name } => (program, attach_raw(ebpf, program, name)),
+            Self::Btf { program, name } => (program, attach_btf(ebpf, program, name)),
         };
         result.map_err(|e| format!("{program}: {}", error_chain(&e)))
     }
@@ -75,6 +82,14 @@ fn attach_raw(ebpf: &mut Ebpf, program: &str, name: &str) -> Result<(), ProgramE
     let prog: &mut RawTracePoint = program_mut(ebpf, program)?.try_into()?;
     prog.load()?;
     prog.attach(name).map(drop)
+}
+
+fn attach_btf(ebpf: &mut Ebpf, program: &str, name: &str) -> Result<(), ProgramError> {
+    let btf = aya::Btf::from_sys_fs()
+        .map_err(|e| ProgramError::IOError(std::io::Error::other(format!("kernel BTF: {e}"))))?;
+    let prog: &mut BtfTracePoint = program_mut(ebpf, program)?.try_into()?;
+    prog.load(name, &btf)?;
+    prog.attach().map(drop)
 }
 
 fn program_mut<'a>(
@@ -124,7 +139,7 @@ const PROBES: &[Probe] = &[
         hooks: &[
             // One program when the call returns, its arguments from the saved registers.
             Hook {
-                attachments: &[Attachment::TracePoint {
+                attachments: &[Attachment::Classic {
                     program: "connect_exit",
                     category: "syscalls",
                     name: "sys_exit_connect",
@@ -136,12 +151,12 @@ const PROBES: &[Probe] = &[
             },
             Hook {
                 attachments: &[
-                    Attachment::TracePoint {
+                    Attachment::Classic {
                         program: "sys_enter_connect",
                         category: "syscalls",
                         name: "sys_enter_connect",
                     },
-                    Attachment::TracePoint {
+                    Attachment::Classic {
                         program: "sys_exit_connect",
                         category: "syscalls",
                         name: "sys_exit_connect",
@@ -154,7 +169,7 @@ const PROBES: &[Probe] = &[
     Probe {
         name: "tcp_outcome",
         hooks: &[Hook {
-            attachments: &[Attachment::TracePoint {
+            attachments: &[Attachment::Classic {
                 program: "inet_sock_set_state",
                 category: "sock",
                 name: "inet_sock_set_state",
@@ -165,8 +180,16 @@ const PROBES: &[Probe] = &[
     Probe {
         name: "packet_drop",
         hooks: &[
+            // Typed arguments: no bpf_probe_read_kernel for the tracepoint's fields.
             Hook {
-                attachments: &[Attachment::TracePoint {
+                attachments: &[Attachment::Btf {
+                    program: "kfree_skb_btf",
+                    name: "kfree_skb",
+                }],
+                unusable: always,
+            },
+            Hook {
+                attachments: &[Attachment::Classic {
                     program: "kfree_skb",
                     category: "skb",
                     name: "kfree_skb",
@@ -174,7 +197,7 @@ const PROBES: &[Probe] = &[
                 unusable: always,
             },
             Hook {
-                attachments: &[Attachment::RawTracePoint {
+                attachments: &[Attachment::Raw {
                     program: "kfree_skb_raw",
                     name: "kfree_skb",
                 }],
@@ -198,22 +221,22 @@ const PROBES: &[Probe] = &[
     },
 ];
 
-const SOCKET: Attachment = Attachment::TracePoint {
+const SOCKET: Attachment = Attachment::Classic {
     program: "sys_exit_socket",
     category: "syscalls",
     name: "sys_exit_socket",
 };
-const BIND: Attachment = Attachment::TracePoint {
+const BIND: Attachment = Attachment::Classic {
     program: "sys_enter_bind",
     category: "syscalls",
     name: "sys_enter_bind",
 };
-const ACCEPT4: Attachment = Attachment::TracePoint {
+const ACCEPT4: Attachment = Attachment::Classic {
     program: "sys_exit_accept4",
     category: "syscalls",
     name: "sys_exit_accept4",
 };
-const ACCEPT: Attachment = Attachment::TracePoint {
+const ACCEPT: Attachment = Attachment::Classic {
     program: "sys_exit_accept",
     category: "syscalls",
     name: "sys_exit_accept",

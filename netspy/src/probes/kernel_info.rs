@@ -88,6 +88,7 @@ impl KernelInfo {
         let config = Config {
             ignore_tgid: 0,
             ring_wakeup: 0,
+            drop_events_per_window: 0,
             reason_not_dropped: reason("SKB_NOT_DROPPED_YET")?,
             reason_consumed: reason("SKB_CONSUMED")?,
             task_pid: off("task_struct", "pid")?,

@@ -8,6 +8,7 @@ mod attach;
 mod kernel_info;
 mod privilege;
 mod reader;
+mod sampled;
 mod streams;
 mod tracefs;
 
@@ -26,8 +27,8 @@ pub use self::{
     attach::{ProbeStatus, Refusal, known_hooks},
     streams::EventStreams,
 };
-use self::{kernel_info::KernelInfo, reader::Received};
-use crate::events::{BootClock, Kallsyms, KernelNames, Kind};
+use self::{kernel_info::KernelInfo, reader::Received, sampled::SampledCounts};
+use crate::events::{BootClock, Kallsyms, KernelNames, Kind, SampledDrops};
 
 /// The compiled kernel programs (built by build.rs).
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netspy"));
@@ -57,7 +58,7 @@ pub enum ProbeError {
 }
 
 /// How to start the probes (also the probe flags of `netspy daemon` and `netspy trace`).
-#[derive(Clone, Debug, Default, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct ProbeOptions {
     /// Process whose events are ignored (netspy's own, so its traffic is not reported).
     #[arg(skip)]
@@ -76,6 +77,43 @@ pub struct ProbeOptions {
         env = "NETSPY_RING_WAKEUP"
     )]
     pub ring_wakeup: RingWakeup,
+
+    /// Full drop events each CPU sends per second (0: no limit). Drops past it are counted
+    /// by reason and owner ("sampled out"), so drop totals stay exact under a storm.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_DROP_EVENT_RATE,
+          env = "NETSPY_DROP_EVENT_RATE", value_parser = parse_drop_event_rate)]
+    pub drop_event_rate: u32,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self {
+            ignore_tgid: None,
+            disabled_hooks: Vec::new(),
+            ring_wakeup: RingWakeup::default(),
+            drop_event_rate: DEFAULT_DROP_EVENT_RATE,
+        }
+    }
+}
+
+/// Full drop events each CPU sends per second unless configured: far above what a healthy
+/// host drops, well below what a storm costs to report in full.
+pub const DEFAULT_DROP_EVENT_RATE: u32 = 20_000;
+
+/// Windows of full drop events per second (`drop::RATE_WINDOW_NS`).
+const RATE_WINDOWS_PER_SECOND: u32 = (1_000_000_000 / netspy_common::drop::RATE_WINDOW_NS) as u32;
+
+fn parse_drop_event_rate(text: &str) -> Result<u32, String> {
+    let rate: u32 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of events per second"))?;
+    if rate != 0 && rate < RATE_WINDOWS_PER_SECOND {
+        return Err(format!(
+            "at least {RATE_WINDOWS_PER_SECOND} (the limit is kept per {} ms), or 0 for none",
+            1000 / RATE_WINDOWS_PER_SECOND
+        ));
+    }
+    Ok(rate)
 }
 
 /// When the kernel programs wake the ring-buffer readers (BENCHMARKS.md measures each).
@@ -116,6 +154,12 @@ pub struct Stats {
     pub pending_full: u64,
     /// Failed kernel reads inside probes.
     pub read_errors: u64,
+    /// Drops whose full event was not sent (past `--drop-event-rate`); they are counted by
+    /// reason and owner instead.
+    pub sampled_out: KindCounts,
+    /// Sampled-out drops that could not be counted by reason and owner (the kernel's count
+    /// maps were full); they are in `sampled_out` only.
+    pub sampled_uncounted: u64,
 }
 
 /// One number per event kind.
@@ -153,6 +197,8 @@ pub struct Probes {
     cancel: CancellationToken,
     counters: PerCpuArray<MapData, u64>,
     received: Arc<Received>,
+    sampled: std::sync::Mutex<SampledCounts>,
+    names: Arc<KernelNames>,
     status: Vec<ProbeStatus>,
     _ebpf: Ebpf,
 }
@@ -169,6 +215,7 @@ impl Probes {
         let mut config = info.config;
         config.ignore_tgid = options.ignore_tgid.unwrap_or(0);
         config.ring_wakeup = options.ring_wakeup.policy();
+        config.drop_events_per_window = options.drop_event_rate / RATE_WINDOWS_PER_SECOND;
 
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -216,14 +263,35 @@ impl Probes {
             )
             .map_err(|e| ProbeError::Load(format!("{map}: {e}")))?;
         }
+        let sampled = SampledCounts::take(&mut ebpf)?;
+        sampled::spawn_window_clock(&mut ebpf, cancel.clone())?;
         let probes = Self {
             cancel,
             counters,
             received,
+            sampled: std::sync::Mutex::new(sampled),
+            names,
             status,
             _ebpf: ebpf,
         };
         Ok((probes, EventStreams::new(receivers)))
+    }
+
+    /// Drops the kernel counted without a full event (past `--drop-event-rate`), by reason
+    /// and owner, collected since the previous call. Call about once a second: counts arrive
+    /// one to two calls after their drops.
+    pub fn sampled_drops(&self) -> SampledDrops {
+        let collected = match self.sampled.lock() {
+            Ok(mut sampled) => sampled.collect(),
+            Err(_) => Err("a collection panicked".to_owned()),
+        };
+        match collected {
+            Ok(counts) => SampledDrops::decode(chrono::Utc::now(), counts, &self.names),
+            Err(e) => {
+                tracing::warn!("{e}");
+                SampledDrops::default()
+            }
+        }
     }
 
     /// How each probe is attached.
@@ -252,6 +320,11 @@ impl Probes {
             decode_errors: self.received.decode_errors(),
             pending_full: kernel(counters::PENDING_FULL),
             read_errors: kernel(counters::READ_ERROR),
+            sampled_out: KindCounts {
+                packet_drop: kernel(counters::SAMPLED_OUT_DROP),
+                ..KindCounts::default()
+            },
+            sampled_uncounted: kernel(counters::SAMPLED_UNCOUNTED),
         }
     }
 }

@@ -101,6 +101,11 @@ pub struct DropSummary {
     pub routine_excluded: u64,
     /// Drops without a known owning process among `count` (only without a process filter).
     pub unattributed: u64,
+    /// Drops among `count` and `routine_excluded` that the kernel counted by reason and owner
+    /// without a full event, past its per-CPU rate of full drop events
+    /// (`--drop-event-rate`): in every total here, but not in drop lists. Counts reach the
+    /// daemon within about 2 s.
+    pub sampled_out: u64,
 }
 
 /// Drops of one reason.
@@ -135,6 +140,10 @@ pub struct DropList {
     pub limit: usize,
     /// True when the requested limit was above the daemon's maximum and was lowered.
     pub limit_capped: bool,
+    /// Further matching drops that the kernel counted without a full event (past its
+    /// per-CPU rate of full drop events), so they cannot be listed; the drop summary counts
+    /// them.
+    pub sampled_out: u64,
 }
 
 /// One dropped packet.
@@ -234,6 +243,45 @@ fn routine_note(excluded: u64) -> Option<String> {
     })
 }
 
+/// The notes of an answer, joined.
+fn notes(notes: impl IntoIterator<Item = Option<String>>) -> Option<String> {
+    let notes: Vec<String> = notes.into_iter().flatten().collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+fn sampled_note(sampled_out: u64, listed: bool) -> Option<String> {
+    (sampled_out > 0).then(|| {
+        if listed {
+            format!("{sampled_out} more drops were counted without full events (past the per-CPU rate of drop events), so they are not listed; the drop summary counts them")
+        } else {
+            format!("{sampled_out} of these drops were counted without full events (past the per-CPU rate of drop events): they are in the counts, not in drop lists")
+        }
+    })
+}
+
+/// Sampled-out drop counts matching `selection`: (by reason, routine ones apart) as
+/// (sampled-out not routine, routine, unattributed not routine).
+fn sampled_counts(
+    store: &Store,
+    selection: &Selection,
+    routine: &[Sym],
+    by_reason: &mut HashMap<Sym, u64>,
+) -> (u64, u64, u64) {
+    let (mut counted, mut routine_count, mut unattributed) = (0, 0, 0);
+    for r in store.sampled().select(selection) {
+        if routine.contains(&r.reason) {
+            routine_count += r.count;
+            continue;
+        }
+        *by_reason.entry(r.reason).or_default() += r.count;
+        counted += r.count;
+        if r.pid == 0 {
+            unattributed += r.count;
+        }
+    }
+    (counted, routine_count, unattributed)
+}
+
 impl Query {
     /// Drops over a window, by reason; routine drops counted apart.
     pub fn drop_summary(&self, req: &SummaryRequest) -> Result<DropSummary, QueryError> {
@@ -253,6 +301,11 @@ impl Query {
                 unattributed += 1;
             }
         }
+        let (sampled, sampled_routine, sampled_unattributed) =
+            sampled_counts(&store, &scope.selection, &routine, &mut by_reason);
+        routine_excluded += sampled_routine;
+        unattributed += sampled_unattributed;
+        let sampled_out = sampled + sampled_routine;
         let mut by_reason: Vec<ReasonCount> = by_reason
             .into_iter()
             .map(|(sym, count)| {
@@ -271,10 +324,14 @@ impl Query {
             command: scope.command,
             duration_seconds: scope.duration_seconds,
             query_time: Utc::now(),
-            message: routine_note(routine_excluded),
+            message: notes([
+                routine_note(routine_excluded),
+                sampled_note(sampled_out, false),
+            ]),
             by_reason,
             routine_excluded,
             unattributed,
+            sampled_out,
         })
     }
 
@@ -286,6 +343,13 @@ impl Query {
         let include_routine = req.include_routine.unwrap_or(false);
         let (views, matched, routine_excluded) =
             drop_views(&store, &scope.selection, limit, include_routine);
+        let routine = if include_routine {
+            Vec::new()
+        } else {
+            routine_reasons(&store)
+        };
+        let (sampled_out, ..) =
+            sampled_counts(&store, &scope.selection, &routine, &mut HashMap::new());
         let total_events = views.len();
         let mut events_by_pid: BTreeMap<String, Vec<DropView>> = BTreeMap::new();
         for view in views {
@@ -299,11 +363,15 @@ impl Query {
             total_pids: events_by_pid.len(),
             events_by_pid,
             query_time: Utc::now(),
-            message: routine_note(routine_excluded),
+            message: notes([
+                routine_note(routine_excluded),
+                sampled_note(sampled_out, true),
+            ]),
             matched_events: matched,
             routine_excluded,
             limit,
             limit_capped,
+            sampled_out,
         })
     }
 }

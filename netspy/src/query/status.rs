@@ -73,6 +73,18 @@ impl Status {
         }
     }
 
+    /// The running probes, None before they start and after they stop.
+    pub fn probes(&self) -> Option<Arc<Probes>> {
+        match &*self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            ProbeState::Running(probes) => Some(probes.clone()),
+            _ => None,
+        }
+    }
+
     /// True once the probes are attached (cheap: no counters are read).
     pub fn is_ready(&self) -> bool {
         matches!(
@@ -132,6 +144,13 @@ pub struct EventCounters {
     pub decode_errors: u64,
     /// Failed kernel reads inside probes.
     pub read_errors: u64,
+    /// Events not sent as full events because of a rate limit (drops past
+    /// `--drop-event-rate`), per kind; counted by reason and owner instead, so drop totals
+    /// stay exact.
+    pub sampled_out: KindCounts,
+    /// Sampled-out drops the kernel could not count by reason and owner (its count maps
+    /// were full): only in `sampled_out`.
+    pub sampled_uncounted: u64,
 }
 
 /// `/api/programs`: one entry per probe.
@@ -204,6 +223,8 @@ impl Query {
                 lost_in_kernel: stats.lost,
                 decode_errors: stats.decode_errors,
                 read_errors: stats.read_errors,
+                sampled_out: stats.sampled_out,
+                sampled_uncounted: stats.sampled_uncounted,
             },
             store: self.read().stats(),
         }

@@ -2,10 +2,12 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, Store, StoredConnection, StoredDrop, Sym, join::JoinKey, nanos,
-    records::protocol_code,
+    Endpoint, Outcome, Store, StoredConnection, StoredDrop, StoredSampled, Sym, join::JoinKey,
+    nanos, records::protocol_code,
 };
-use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcome, TcpResult};
+use crate::events::{
+    ConnectionEvent, Destination, PacketDrop, Process, SampledDrops, TcpOutcome, TcpResult,
+};
 
 impl Store {
     pub(super) fn add_connection(&mut self, c: ConnectionEvent) {
@@ -152,6 +154,28 @@ impl Store {
         // A TCP packet that lost its socket (loopback, veth): its sender may still be known.
         if let Some(owner) = self.orphans.orphaned_drop(&d, seq) {
             self.attribute_drop(seq, &owner);
+        }
+        self.enforce_count();
+    }
+
+    /// Adds the counts of drops the kernel sampled out in one interval.
+    pub fn ingest_sampled(&mut self, sampled: &SampledDrops) {
+        let time_ns = nanos(sampled.until);
+        for c in &sampled.counts {
+            let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
+                continue;
+            };
+            let command = c
+                .command
+                .as_ref()
+                .and_then(|name| self.commands.intern(name.clone()));
+            self.sampled.push(StoredSampled {
+                time_ns,
+                pid: c.pid,
+                command,
+                reason,
+                count: c.count,
+            });
         }
         self.enforce_count();
     }

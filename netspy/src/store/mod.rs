@@ -24,7 +24,7 @@ pub(crate) use self::orphans::{Orphans, is_orphan};
 use self::{intern::Interner, join::Joiner};
 pub use self::{
     intern::Sym,
-    records::{Endpoint, Outcome, StoredConnection, StoredDrop, protocol_of_code},
+    records::{Endpoint, Outcome, StoredConnection, StoredDrop, StoredSampled, protocol_of_code},
     table::{Record, Selection, Table},
 };
 use crate::events::Event;
@@ -75,6 +75,7 @@ pub struct Store {
     limits: Limits,
     connections: Table<StoredConnection>,
     drops: Table<StoredDrop>,
+    sampled: Table<StoredSampled>,
     commands: Interner<Arc<str>>,
     endpoints: Interner<Endpoint>,
     kernel_names: Interner<Arc<str>>,
@@ -91,6 +92,7 @@ impl Store {
             limits,
             connections: Table::default(),
             drops: Table::default(),
+            sampled: Table::default(),
             commands: Interner::default(),
             endpoints: Interner::default(),
             kernel_names: Interner::default(),
@@ -124,6 +126,10 @@ impl Store {
             self.pop_drop();
             self.stats.evicted_by_count += 1;
         }
+        // A handful of rows a second; the bound only matters for a storm of many owners.
+        while self.sampled.len() > self.limits.max_events {
+            self.pop_sampled();
+        }
     }
 
     /// Evicts what is older than the retention at `now_ns`, and forgets joins that can no
@@ -138,6 +144,9 @@ impl Store {
         while self.drops.front().is_some_and(|r| r.time_ns < cutoff) {
             self.pop_drop();
             self.stats.evicted_by_age += 1;
+        }
+        while self.sampled.front().is_some_and(|r| r.time_ns < cutoff) {
+            self.pop_sampled();
         }
         let connections = &self.connections;
         self.outcomes
@@ -176,6 +185,15 @@ impl Store {
         }
     }
 
+    fn pop_sampled(&mut self) {
+        if let Some(r) = self.sampled.pop_front() {
+            if let Some(c) = r.command {
+                self.commands.release(c);
+            }
+            self.kernel_names.release(r.reason);
+        }
+    }
+
     /// Connection records.
     pub fn connections(&self) -> &Table<StoredConnection> {
         &self.connections
@@ -184,6 +202,11 @@ impl Store {
     /// Drop records.
     pub fn drops(&self) -> &Table<StoredDrop> {
         &self.drops
+    }
+
+    /// Counts of drops that had no full event (sampled out), by reason and owner.
+    pub fn sampled(&self) -> &Table<StoredSampled> {
+        &self.sampled
     }
 
     /// A process name.

@@ -149,6 +149,34 @@ impl Record for StoredDrop {
     }
 }
 
+/// Drops of one reason and owner that the kernel counted without full events, in one
+/// collection interval.
+#[derive(Clone, Debug)]
+pub struct StoredSampled {
+    /// End of the interval, wall-clock ns since the epoch.
+    pub time_ns: i64,
+    /// Owning process id, 0 when unattributed.
+    pub pid: u32,
+    /// Owner's thread name.
+    pub command: Option<Sym>,
+    /// Drop reason name.
+    pub reason: Sym,
+    /// How many drops.
+    pub count: u64,
+}
+
+impl Record for StoredSampled {
+    fn time_ns(&self) -> i64 {
+        self.time_ns
+    }
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+    fn command(&self) -> Option<Sym> {
+        self.command
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

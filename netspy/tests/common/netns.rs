@@ -50,8 +50,8 @@ impl Netns {
 table inet netspy_test {{
   chain input {{
     type filter hook input priority 0; policy accept;
-    udp dport {DROPPED_UDP_PORT} drop
-    tcp dport {DROPPED_TCP_PORT} drop
+    udp dport {DROPPED_UDP_PORT} counter drop
+    tcp dport {DROPPED_TCP_PORT} counter drop
   }}
 }}
 NFT",
@@ -65,6 +65,23 @@ NFT",
             "creating the test network namespace failed (needs ip and nft)"
         );
         ns
+    }
+
+    /// Packets the namespace's nft rule dropped to UDP port [`DROPPED_UDP_PORT`] (its own
+    /// count, to check netspy's against).
+    pub fn udp_dropped_by_nft(&self) -> u64 {
+        let output = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "list", "chain", "inet"])
+            .args(["netspy_test", "input"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.lines()
+            .find(|l| l.contains(&format!("udp dport {DROPPED_UDP_PORT}")))
+            .and_then(|l| l.split("packets ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no UDP drop counter in nft's answer: {text}"))
     }
 
     /// Runs a shell command inside the namespace; true when it succeeded.
