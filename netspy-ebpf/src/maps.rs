@@ -88,6 +88,25 @@ pub struct PendingConnect {
 #[map]
 pub static SOCK_OWNERS: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(65536, 0);
 
+/// Slots of `LAST_OWNER_WRITES` (a power of two).
+pub const OWNER_WRITE_SLOTS: u32 = 8192;
+
+/// The last owner written to `SOCK_OWNERS` for the sockets of each slot, by any CPU: a
+/// direct-mapped cache that spares unchanged owners a map lookup (`owners.rs`).
+#[map]
+pub static LAST_OWNER_WRITES: Array<OwnerWrite> = Array::with_max_entries(OWNER_WRITE_SLOTS, 0);
+
+/// One slot of `LAST_OWNER_WRITES` (`sk` 0 when empty).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OwnerWrite {
+    pub sk: u64,
+    pub socket: u64,
+    pub tgid: u32,
+    pub pid: u32,
+    pub comm: [u8; 16],
+}
+
 /// Per-CPU counters indexed by `netspy_common::counters`.
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);

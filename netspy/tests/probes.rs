@@ -493,6 +493,56 @@ fn a_socket_bound_by_another_thread_than_its_creator_is_the_binders() {
 }
 
 #[test]
+fn a_udp_socket_is_owned_by_the_thread_that_connected_it_last() {
+    let mut kernel = Kernel::start();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let connect_on = |name: &str, socket: Socket| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                socket.connect(&peer_addr.into()).unwrap();
+                (socket, my_tid())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let receiver = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    receiver.set_recv_buffer_size(1).unwrap();
+    receiver
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    let port = receiver.local_addr().unwrap().as_socket().unwrap().port();
+    // Each connect on another thread changes the owner (a connected socket only takes its
+    // peer's datagrams, so the peer fills the queue); the second change undoes what the
+    // connect path's cache of the last owner written holds.
+    let mut socket = receiver;
+    let mut since = 0;
+    for name in ["nsq-conn-one", "nsq-conn-two"] {
+        let (connected, tid) = connect_on(name, socket);
+        socket = connected;
+        // The queue stays full: every datagram of this round is a drop, after the connect.
+        for _ in 0..64 {
+            peer.send_to(&[0u8; 1024], ("127.0.0.1", port)).unwrap();
+        }
+        let drop = kernel.wait_for("receive buffer drop", |e| {
+            drop_to(port, "SOCKET_RCVBUFF")(e).filter(|d| d.timestamp_ns > since)
+        });
+        let owner = drop.process.expect("attributed to the connecting thread");
+        assert_eq!((owner.tid, &*owner.command), (tid, name));
+        // The next round counts only drops after every drop of this one.
+        since = kernel
+            .collect_for(Duration::from_millis(300), drop_to(port, "SOCKET_RCVBUFF"))
+            .iter()
+            .map(|d| d.timestamp_ns)
+            .max()
+            .unwrap_or(since);
+    }
+    drop(socket);
+}
+
+#[test]
 fn drops_on_an_accepted_socket_are_the_acceptors() {
     let mut kernel = Kernel::start();
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
