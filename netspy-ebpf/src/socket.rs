@@ -80,17 +80,18 @@ fn read_two<T: Copy + Default>(base: u64, a: u32, b: u32) -> Option<[T; 2]> {
 /// the known one.
 #[inline(always)]
 pub fn addresses(sk: u64) -> Option<SockAddrs> {
-    let offset = config(|c| &c.sock_addrs);
-    if offset == ABSENT {
-        return None;
-    }
-    read_kernel(sk + offset as u64).ok()
+    read_block(sk, config(|c| &c.sock_addrs))
 }
 
 /// `sk`'s IPv6 addresses (one read).
 #[inline(always)]
 pub fn addresses_v6(sk: u64) -> Option<SockAddrsV6> {
-    let offset = config(|c| &c.sock_v6_addrs);
+    read_block(sk, config(|c| &c.sock_v6_addrs))
+}
+
+/// The `T` at `offset` of `sk`, None when the offset is [`ABSENT`] or unreadable.
+#[inline(always)]
+fn read_block<T>(sk: u64, offset: u32) -> Option<T> {
     if offset == ABSENT {
         return None;
     }

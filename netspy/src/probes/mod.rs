@@ -6,6 +6,7 @@
 
 mod attach;
 mod kernel_info;
+mod options;
 mod privilege;
 mod reader;
 mod sampled;
@@ -18,13 +19,14 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
 };
-use netspy_common::{counters, ring};
+use netspy_common::counters;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use self::{
     attach::{ProbeStatus, Refusal, known_hooks},
+    options::{DEFAULT_DROP_EVENT_RATE, ProbeOptions, RingWakeup},
     streams::EventStreams,
 };
 use self::{kernel_info::KernelInfo, reader::Received, sampled::SampledCounts};
@@ -55,90 +57,6 @@ pub enum ProbeError {
     /// No probe could attach at all.
     #[error("no probe could attach: {0}")]
     NothingAttached(String),
-}
-
-/// How to start the probes (also the probe flags of `netspy daemon` and `netspy trace`).
-#[derive(Clone, Debug, clap::Args)]
-pub struct ProbeOptions {
-    /// Process whose events are ignored (netspy's own, so its traffic is not reported).
-    #[arg(skip)]
-    pub ignore_tgid: Option<u32>,
-
-    /// Do not use this hook (e.g. `tracepoint:skb/kfree_skb` to use the raw-tracepoint
-    /// fallback). Repeatable.
-    #[arg(long = "disable-hook", value_name = "HOOK")]
-    pub disabled_hooks: Vec<String>,
-
-    /// When the kernel programs wake netspy to read their events.
-    #[arg(
-        long,
-        value_name = "POLICY",
-        default_value = "timer",
-        env = "NETSPY_RING_WAKEUP"
-    )]
-    pub ring_wakeup: RingWakeup,
-
-    /// Full drop events each CPU sends per second (0: no limit). Drops past it are counted
-    /// by reason and owner ("sampled out"), so drop totals stay exact under a storm.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_DROP_EVENT_RATE,
-          env = "NETSPY_DROP_EVENT_RATE", value_parser = parse_drop_event_rate)]
-    pub drop_event_rate: u32,
-}
-
-impl Default for ProbeOptions {
-    fn default() -> Self {
-        Self {
-            ignore_tgid: None,
-            disabled_hooks: Vec::new(),
-            ring_wakeup: RingWakeup::default(),
-            drop_event_rate: DEFAULT_DROP_EVENT_RATE,
-        }
-    }
-}
-
-/// Full drop events each CPU sends per second unless configured: far above what a healthy
-/// host drops, well below what a storm costs to report in full.
-pub const DEFAULT_DROP_EVENT_RATE: u32 = 20_000;
-
-/// Windows of full drop events per second (`drop::RATE_WINDOW_NS`).
-const RATE_WINDOWS_PER_SECOND: u32 = (1_000_000_000 / netspy_common::drop::RATE_WINDOW_NS) as u32;
-
-fn parse_drop_event_rate(text: &str) -> Result<u32, String> {
-    let rate: u32 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a whole number of events per second"))?;
-    if rate != 0 && rate < RATE_WINDOWS_PER_SECOND {
-        return Err(format!(
-            "at least {RATE_WINDOWS_PER_SECOND} (the limit is kept per {} ms), or 0 for none",
-            1000 / RATE_WINDOWS_PER_SECOND
-        ));
-    }
-    Ok(rate)
-}
-
-/// When the kernel programs wake the ring-buffer readers (BENCHMARKS.md measures each).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RingWakeup {
-    /// Never: the readers drain every 50 ms. The cheapest for the traced calls; events
-    /// arrive up to 50 ms late.
-    #[default]
-    Timer,
-    /// Every 64 events per CPU, and by the timer in between.
-    Batch,
-    /// Whenever the reader had read everything: the lowest latency, but a wakeup (1-8 us of
-    /// the traced call's time) per event when events are sparse.
-    Record,
-}
-
-impl RingWakeup {
-    fn policy(self) -> u32 {
-        match self {
-            Self::Timer => ring::wakeup::TIMER,
-            Self::Batch => ring::wakeup::BATCH,
-            Self::Record => ring::wakeup::RECORD,
-        }
-    }
 }
 
 /// Events received from and lost in the kernel, per kind.
@@ -215,7 +133,7 @@ impl Probes {
         let mut config = info.config;
         config.ignore_tgid = options.ignore_tgid.unwrap_or(0);
         config.ring_wakeup = options.ring_wakeup.policy();
-        config.drop_events_per_window = options.drop_event_rate / RATE_WINDOWS_PER_SECOND;
+        config.drop_events_per_window = options.drop_events_per_window();
 
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -237,9 +155,7 @@ impl Probes {
             symbols: Kallsyms::load(),
             clock: BootClock::now(),
         });
-        let counters = take_map(&mut ebpf, "COUNTERS").and_then(|m| {
-            PerCpuArray::try_from(m).map_err(|e| ProbeError::Load(format!("COUNTERS: {e}")))
-        })?;
+        let counters = take_map(&mut ebpf, "COUNTERS")?;
         let mut receivers = Vec::new();
         let received = Arc::new(Received::default());
         let cancel = CancellationToken::new();
@@ -248,9 +164,7 @@ impl Probes {
             (Kind::TcpOutcome, "TCP_EVENTS"),
             (Kind::PacketDrop, "DROP_EVENTS"),
         ] {
-            let ring = take_map(&mut ebpf, map).and_then(|m| {
-                RingBuf::try_from(m).map_err(|e| ProbeError::Load(format!("{map}: {e}")))
-            })?;
+            let ring: RingBuf<MapData> = take_map(&mut ebpf, map)?;
             let (tx, rx) = mpsc::channel(streams::CHANNEL_BATCHES);
             receivers.push(rx);
             reader::spawn(
@@ -344,9 +258,15 @@ pub fn check_privileges() -> Result<(), ProbeError> {
     }
 }
 
-fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<aya::maps::Map, ProbeError> {
-    ebpf.take_map(name)
-        .ok_or_else(|| ProbeError::Load(format!("map {name} is not in the object")))
+/// The map `name` of the object, as the typed map `T` (`RingBuf`, `PerCpuArray`, ...).
+fn take_map<T>(ebpf: &mut Ebpf, name: &str) -> Result<T, ProbeError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf
+        .take_map(name)
+        .ok_or_else(|| ProbeError::Load(format!("map {name} is not in the object")))?;
+    T::try_from(map).map_err(|e| ProbeError::Load(format!("{name}: {e}")))
 }
 
 fn load_error(e: aya::EbpfError) -> ProbeError {

@@ -23,31 +23,16 @@ pub(super) struct SampledCounts {
 
 impl SampledCounts {
     pub(super) fn take(ebpf: &mut aya::Ebpf) -> Result<Self, ProbeError> {
-        let counts = |ebpf: &mut aya::Ebpf, name: &str| {
-            take_map(ebpf, name).and_then(|m| {
-                PerCpuHashMap::try_from(m).map_err(|e| ProbeError::Load(format!("{name}: {e}")))
-            })
-        };
-        let generations = [
-            counts(ebpf, "SAMPLED_DROPS_0")?,
-            counts(ebpf, "SAMPLED_DROPS_1")?,
-        ];
-        let by_reason = |ebpf: &mut aya::Ebpf, name: &str| {
-            take_map(ebpf, name).and_then(|m| {
-                PerCpuArray::try_from(m).map_err(|e| ProbeError::Load(format!("{name}: {e}")))
-            })
-        };
-        let unowned = [
-            by_reason(ebpf, "UNOWNED_SAMPLED_0")?,
-            by_reason(ebpf, "UNOWNED_SAMPLED_1")?,
-        ];
-        let slot = take_map(ebpf, "SAMPLED_DROPS_SLOT").and_then(|m| {
-            Array::try_from(m).map_err(|e| ProbeError::Load(format!("SAMPLED_DROPS_SLOT: {e}")))
-        })?;
         Ok(Self {
-            generations,
-            unowned,
-            slot,
+            generations: [
+                take_map(ebpf, "SAMPLED_DROPS_0")?,
+                take_map(ebpf, "SAMPLED_DROPS_1")?,
+            ],
+            unowned: [
+                take_map(ebpf, "UNOWNED_SAMPLED_0")?,
+                take_map(ebpf, "UNOWNED_SAMPLED_1")?,
+            ],
+            slot: take_map(ebpf, "SAMPLED_DROPS_SLOT")?,
             active: 0,
         })
     }
@@ -106,9 +91,7 @@ pub(super) fn spawn_window_clock(
     ebpf: &mut aya::Ebpf,
     cancel: CancellationToken,
 ) -> Result<(), ProbeError> {
-    let mut window: Array<MapData, u64> = take_map(ebpf, "DROP_WINDOW").and_then(|m| {
-        Array::try_from(m).map_err(|e| ProbeError::Load(format!("DROP_WINDOW: {e}")))
-    })?;
+    let mut window: Array<MapData, u64> = take_map(ebpf, "DROP_WINDOW")?;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_nanos(RATE_WINDOW_NS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
