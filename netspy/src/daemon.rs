@@ -418,6 +418,12 @@ async fn ingest(mut events: EventStreams, query: Query, shutdown: CancellationTo
                 let Some(batch) = batch else {
                     return;
                 };
+                let lag = query.status().ingest_lag();
+                let now = chrono::Utc::now();
+                for event in &batch {
+                    let late = (now - event.time()).num_microseconds().unwrap_or(i64::MAX);
+                    lag.observe(late.max(0) as f64 / 1e6);
+                }
                 let mut store = query.write();
                 for event in batch {
                     store.ingest(event);

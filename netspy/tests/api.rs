@@ -490,6 +490,21 @@ print(json.dumps(out))
             .unwrap()
             >= 1.0
     );
+    // Every stored event's delay from the kernel is observed: at least the connect above,
+    // and (reads every 50 ms by default) within a second.
+    let stored = samples["netspy_ingest_lag_seconds_count"].as_f64().unwrap();
+    assert!(stored >= 1.0, "{samples}");
+    assert!(
+        samples["netspy_ingest_lag_seconds_bucket|le=1.0"]
+            .as_f64()
+            .unwrap()
+            >= stored * 0.99,
+        "{samples}"
+    );
+    assert_eq!(
+        samples["netspy_events_sampled_out_total|kind=packet_drop"],
+        0.0
+    );
 }
 
 #[test]

@@ -68,6 +68,11 @@ pub async fn metrics(
          counted by reason and owner instead",
         by_kind(&health.events.sampled_out),
     );
+    registry.register(
+        "ingest_lag_seconds",
+        "Time from an event's kernel timestamp to its storing",
+        query.status().ingest_lag().clone(),
+    );
     let decode_errors = Counter::<u64>::default();
     decode_errors.inc_by(health.events.decode_errors);
     registry.register(

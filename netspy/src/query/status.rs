@@ -6,6 +6,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::histogram::Histogram;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -31,13 +32,20 @@ pub enum ProbeState {
 pub struct Status {
     started: Instant,
     state: RwLock<ProbeState>,
+    ingest_lag: Histogram,
 }
+
+/// Buckets of the ingest lag, in seconds: the ring readers drain every 50 ms by default.
+const LAG_BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 5.0,
+];
 
 impl Default for Status {
     fn default() -> Self {
         Self {
             started: Instant::now(),
             state: RwLock::new(ProbeState::Starting),
+            ingest_lag: Histogram::new(LAG_BUCKETS),
         }
     }
 }
@@ -71,6 +79,12 @@ impl Status {
                 (state, status, probes.stats())
             }
         }
+    }
+
+    /// Time from the kernel's timestamp of each event to its storing, in seconds
+    /// (`/metrics`: `netspy_ingest_lag_seconds`).
+    pub fn ingest_lag(&self) -> &Histogram {
+        &self.ingest_lag
     }
 
     /// The running probes, None before they start and after they stop.
