@@ -1,5 +1,6 @@
 //! Developer tasks that are more than one cargo command: `cargo xtask test` (the whole
-//! suite CI runs: set-up, format and lint checks, every test) and `cargo xtask lint`.
+//! suite CI runs: set-up, format and lint checks, every test), `cargo xtask lint`, and
+//! `cargo xtask bench` (every benchmark, into BENCHMARKS.md).
 
 use std::process::Command;
 
@@ -23,6 +24,9 @@ enum Task {
     /// Install what the tests need: nftables from apt when `nft` is missing, and a Python venv
     /// (target/mcp-venv) with the official MCP SDK and schemathesis.
     Setup,
+    /// Run every benchmark (as root, with no other tracer attached; installs bpftrace and
+    /// bpftool from apt when missing) and write their report to BENCHMARKS.md.
+    Bench,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,7 +38,87 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Lint => lint(),
         Task::Setup => setup(),
+        Task::Bench => bench(),
     }
+}
+
+/// The benchmarks, in report order: (bench target, heading, whether it prints markdown).
+const BENCHES: [(&str, &str, bool); 3] = [
+    ("overhead", "Probe overhead", true),
+    ("ingest", "Ingest throughput", true),
+    ("store", "Store: memory and query latency", false),
+];
+
+fn bench() -> anyhow::Result<()> {
+    apt_install_missing(&[("bpftrace", "bpftrace"), ("bpftool", "bpftool")])?;
+    let mut sections = String::new();
+    for (name, heading, markdown) in BENCHES {
+        eprintln!("xtask: cargo bench -p netspy --bench {name}");
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["bench", "-p", "netspy", "--bench", name])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running the {name} benchmark"))?;
+        if !output.status.success() {
+            bail!("the {name} benchmark failed: {}", output.status);
+        }
+        let report = String::from_utf8_lossy(&output.stdout);
+        let report = report.trim();
+        sections.push_str(&format!(
+            "## {heading}\n\n`cargo bench -p netspy --bench {name}`\n\n"
+        ));
+        if markdown {
+            sections.push_str(report);
+        } else {
+            sections.push_str(&format!("```text\n{report}\n```"));
+        }
+        sections.push_str("\n\n");
+    }
+    let text = format!(
+        "# netspy benchmarks\n\nWritten by `cargo xtask bench` (as root; it installs bpftrace \
+         and bpftool, and refuses to run while other tracepoint programs are attached, since \
+         it would measure them too). Do not edit by hand: run it again. Absolute times on \
+         shared machines drift by 2x between runs, so every comparison below is measured side \
+         by side in one run and stated as a difference or a ratio.\n\n{}\n\n{}",
+        machine(),
+        sections.trim_end()
+    );
+    let path = workspace_root().join("BENCHMARKS.md");
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// What the benchmarks ran on, and when.
+fn machine() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
+        .unwrap_or("unknown CPU")
+        .trim()
+        .to_owned();
+    let memory_gib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "Machine: {cpus} CPUs ({model}), {memory_gib:.0} GiB, Linux {}; run {date}.",
+        read("/proc/sys/kernel/osrelease").trim()
+    )
 }
 
 /// Outside peers the tests drive netspy with: the official Python MCP SDK, schemathesis
@@ -45,20 +129,27 @@ const PYTHON_PEERS: [&str; 3] = [
     "prometheus-client==0.26.0",
 ];
 
-fn setup() -> anyhow::Result<()> {
-    if !found("nft") {
-        eprintln!("xtask: installing nftables (the netns drop tests use nft)");
-        run(Command::new("apt-get").arg("update").arg("-qq"))?;
-        run(Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "nftables",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+/// Installs the Debian packages of the `(command, package)` pairs whose command is missing.
+fn apt_install_missing(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(command, _)| !found(command))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
     }
+    eprintln!("xtask: installing {} from apt", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn setup() -> anyhow::Result<()> {
+    // The netns drop tests use nft.
+    apt_install_missing(&[("nft", "nftables")])?;
     let venv = workspace_root().join("target/mcp-venv");
     let python = venv.join("bin/python");
     let has_peers = Command::new(&python)

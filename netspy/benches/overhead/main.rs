@@ -5,6 +5,7 @@
 //!   with nothing, the netspy daemon, bpftrace empty programs and bpftrace counting programs
 //!   attached, in alternating rounds, medians;
 //! - netspy's per-program cost from `kernel.bpf_stats_enabled`;
+//! - each ring wakeup policy: program cost and delivery latency;
 //! - one process making connects back to back, and a drop storm: what arrives, what is lost;
 //! - the daemon's time from start to ready.
 //!
@@ -18,6 +19,7 @@
     reason = "a benchmark prints its report and stops on a broken set-up"
 )]
 
+mod stats;
 mod tracers;
 mod workloads;
 
@@ -31,9 +33,11 @@ use serde_json::Value;
 use tracers::{Kind, Running};
 use workloads::{Sockets, WORKLOADS};
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 const BACK_TO_BACK: u32 = 1_000_000;
 const DROP_STORM: u32 = 1_000_000;
+/// Threads sending the drop storm, one per CPU of these machines.
+const SENDERS: usize = 2;
 
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
@@ -45,40 +49,55 @@ fn counter(health: &Value, path: &str) -> u64 {
 }
 
 fn main() {
-    let others = tracers::tracepoint_programs();
+    let others = stats::tracepoint_programs();
     assert!(
         others.is_empty(),
         "tracepoint programs are attached already (another netspy or tracer?): they would be \
          measured too. Stop them first: {:?}",
         others.iter().map(|p| &p["name"]).collect::<Vec<_>>()
     );
+    // The measured thread on one CPU, tracers on the others (see tracers.rs): migrations and
+    // the daemon's own work stay out of the samples.
+    workloads::pin([workloads::workload_cpu()]).expect("pinning the workload thread");
     let sockets = Sockets::new();
     let mut report = String::new();
+    side_by_side(&sockets, &mut report);
+    per_program_cost(&sockets, &mut report);
+    wakeup_policies(&mut report);
+    back_to_back(&mut report);
+    drop_storm(&mut report);
+    println!("{report}");
+}
 
-    // Alternating rounds: [tracer][workload] -> samples.
-    let mut samples = vec![vec![Vec::new(); WORKLOADS.len()]; Kind::ALL.len()];
+/// Every workload under every tracer, in alternating rounds; the daemon's start-up time.
+fn side_by_side(sockets: &Sockets, report: &mut String) {
+    let kinds = Kind::compared();
+    // [tracer][workload] -> samples.
+    let mut samples = vec![vec![Vec::new(); WORKLOADS.len()]; kinds.len()];
     let mut startups = Vec::new();
     let (mut received, mut lost) = (0, 0);
     for _ in 0..ROUNDS {
-        for (t, kind) in Kind::ALL.into_iter().enumerate() {
-            let tracer = Running::start(kind);
+        for (t, &kind) in kinds.iter().enumerate() {
+            let tracer = Running::start(kind, &[]);
             if kind == Kind::Netspy {
                 startups.push(tracer.startup.as_secs_f64() * 1000.0);
             }
             for (w, workload) in WORKLOADS.iter().enumerate() {
                 // A short warm-up: the tracer's own start-up work must not land in the sample.
-                workload.warm_up(&sockets);
-                samples[t][w].push(workload.measure(&sockets));
+                workload.warm_up(sockets);
+                samples[t][w].push(workload.best_of_three(sockets));
             }
             if kind == Kind::Netspy {
+                // The counts of this build only (a baseline build may name them otherwise).
                 std::thread::sleep(Duration::from_millis(300));
                 let health = tracer.health();
-                received += health["events"]["received"]
-                    .as_object()
-                    .map_or(0, |o| o.values().filter_map(Value::as_u64).sum::<u64>());
-                lost += health["events"]["lost_in_kernel"]
-                    .as_object()
-                    .map_or(0, |o| o.values().filter_map(Value::as_u64).sum::<u64>());
+                let sum = |counts: &Value| {
+                    counts
+                        .as_object()
+                        .map_or(0, |o| o.values().filter_map(Value::as_u64).sum::<u64>())
+                };
+                received += sum(&health["events"]["received"]);
+                lost += sum(&health["events"]["lost_in_kernel"]);
             }
         }
     }
@@ -88,68 +107,110 @@ fn main() {
         .collect();
     let _ = writeln!(
         report,
-        "### Cost per traced call\n\nNanoseconds per call, median of {ROUNDS} alternating rounds; \
-         the tracer columns say what it adds to the bare call.\n"
+        "### Cost per traced call\n\nNanoseconds per call: the median over {ROUNDS} alternating \
+         rounds of each round's best of three runs, the workload pinned to one CPU and the \
+         tracers to the other; the tracer columns say what it adds to the bare call. bpftrace attaches the same \
+         tracepoints netspy can use (connect enter and exit, socket, bind, accept, \
+         inet_sock_set_state, kfree_skb); its counting programs are `@[comm] = count()` on \
+         syscall entries and `@[args->ret] = count()` on exits (`@[args->reason]` on \
+         kfree_skb). The last column is netspy's added cost over bpftrace counting's: at most \
+         1.0 means netspy delivers a full event for less than bpftrace's counting costs.\n"
     );
-    let names = Kind::ALL.map(Kind::name);
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let _ = writeln!(
         report,
         "| call | {} | netspy / bpftrace counting |",
         names.join(" | ")
     );
     let _ = writeln!(report, "|{}", " --- |".repeat(names.len() + 2));
+    let column = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
     for (w, workload) in WORKLOADS.iter().enumerate() {
         let base = medians[0][w];
         let added = |t: usize| medians[t][w] - base;
+        let cells: Vec<String> = (1..kinds.len())
+            .map(|t| format!("{:+.0}", added(t)))
+            .collect();
+        let (netspy, counting) = (
+            added(column(Kind::Netspy)),
+            added(column(Kind::BpftraceCounting)),
+        );
+        // A difference below zero is the noise of this machine, not a saving.
+        let ratio = if netspy > 0.0 && counting > 0.0 {
+            format!("{:.2}", netspy / counting)
+        } else {
+            "within noise".to_owned()
+        };
         let _ = writeln!(
             report,
-            "| {} | {base:.0} | +{:.0} | +{:.0} | +{:.0} | {:.2} |",
+            "| {} | {base:.0} | {} | {ratio} |",
             workload.name,
-            added(1),
-            added(2),
-            added(3),
-            added(1) / added(3).max(1.0)
+            cells.join(" | ")
         );
     }
     let _ = writeln!(
         report,
-        "\nnetspy received {received} events over the rounds, lost {lost} in the kernel.\n"
-    );
-
-    per_program_cost(&sockets, &mut report);
-    back_to_back(&mut report);
-    drop_storm(&mut report);
-    let _ = writeln!(
-        report,
-        "### Start to ready\n\n`netspy daemon` from exec to `/health` 200 (probes attached): median \
-         {:.0} ms of {ROUNDS} starts.",
+        "\nnetspy received {received} events over the rounds and lost {lost} in the kernel.\n\n\
+         ### Start to ready\n\n`netspy daemon` from exec to `/health` 200 (probes attached): \
+         median {:.0} ms of {ROUNDS} starts.\n",
         median(startups)
     );
-    println!("{report}");
-    if let Some(path) = std::env::var_os("NETSPY_BENCH_OUT") {
-        std::fs::write(path, report).unwrap();
-    }
 }
 
-/// netspy's programs, one workload at a time, with `kernel.bpf_stats_enabled`.
+/// Program time per traced call, netspy's and bpftrace counting's, from
+/// `kernel.bpf_stats_enabled`: steadier than wall-clock differences on a shared machine,
+/// though it leaves out what firing a tracepoint costs (netspy fires one per connect,
+/// bpftrace's enter + exit two). Then netspy's programs one by one.
 fn per_program_cost(sockets: &Sockets, report: &mut String) {
-    let tracer = Running::start(Kind::Netspy);
+    let mut per_call = Vec::new();
+    let mut netspy_programs = Vec::new();
+    for kind in [Kind::Netspy, Kind::BpftraceCounting] {
+        let tracer = Running::start(kind, &[]);
+        let mut totals = Vec::new();
+        for workload in &WORKLOADS {
+            let programs = stats::while_running(|| {
+                workload.measure(sockets);
+            });
+            let (runs, ns): (u64, u64) = programs
+                .values()
+                .fold((0, 0), |(r, n), (runs, ns)| (r + runs, n + ns));
+            totals.push((runs, ns as f64 / f64::from(workload.calls)));
+            if kind == Kind::Netspy {
+                netspy_programs.push(programs);
+            }
+        }
+        per_call.push(totals);
+        drop(tracer);
+    }
     let _ = writeln!(
         report,
-        "### netspy's programs\n\n`kernel.bpf_stats_enabled=1` (which itself adds some ns per \
-         run), one workload at a time: nanoseconds of program time per run.\n"
+        "### Program time per traced call\n\n`kernel.bpf_stats_enabled=1` (which itself adds \
+         some ns per run), one workload at a time: nanoseconds of eBPF program time per call, \
+         all programs the call ran. Steadier than the wall-clock columns above; it leaves out \
+         what firing a tracepoint costs, of which netspy's UDP connect fires one and \
+         bpftrace's two.\n\n\
+         | call | netspy: programs run | netspy: ns per call | bpftrace counting: programs run \
+         | bpftrace counting: ns per call | netspy / bpftrace |\n\
+         | --- | --- | --- | --- | --- | --- |"
     );
-    let _ = writeln!(report, "| call | program | runs | ns per run |");
-    let _ = writeln!(report, "| --- | --- | --- | --- |");
-    for workload in &WORKLOADS {
-        set_bpf_stats(true);
-        let before = program_stats();
-        workload.measure(sockets);
-        let after = program_stats();
-        set_bpf_stats(false);
-        for (name, (runs, ns)) in after {
-            let (runs0, ns0) = before.get(&name).copied().unwrap_or((0, 0));
-            let runs = runs - runs0;
+    for (w, workload) in WORKLOADS.iter().enumerate() {
+        let ((netspy_runs, netspy), (bpftrace_runs, bpftrace)) = (per_call[0][w], per_call[1][w]);
+        let calls = u64::from(workload.calls);
+        let _ = writeln!(
+            report,
+            "| {} | {:.1} | {netspy:.0} | {:.1} | {bpftrace:.0} | {:.2} |",
+            workload.name,
+            netspy_runs as f64 / calls as f64,
+            bpftrace_runs as f64 / calls as f64,
+            netspy / bpftrace.max(1.0)
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\n### netspy's programs\n\nThe same runs, program by program: nanoseconds per run.\n\n\
+         | call | program | runs | ns per run |\n| --- | --- | --- | --- |"
+    );
+    for (workload, programs) in WORKLOADS.iter().zip(netspy_programs) {
+        for (name, (runs, ns)) in programs {
             // Programs another call touches once or twice (the sockets' own set-up) are noise.
             if runs * 10 < u64::from(workload.calls) {
                 continue;
@@ -158,38 +219,64 @@ fn per_program_cost(sockets: &Sockets, report: &mut String) {
                 report,
                 "| {} | {name} | {runs} | {:.0} |",
                 workload.name,
-                (ns - ns0) as f64 / runs as f64
+                ns as f64 / runs as f64
             );
         }
     }
-    drop(tracer);
     report.push('\n');
 }
 
-/// Runs and run time per loaded tracepoint program, by name.
-fn program_stats() -> std::collections::BTreeMap<String, (u64, u64)> {
-    tracers::tracepoint_programs()
-        .into_iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap_or("?").to_owned(),
-                (
-                    p["run_cnt"].as_u64().unwrap_or(0),
-                    p["run_time_ns"].as_u64().unwrap_or(0),
-                ),
-            )
-        })
-        .collect()
-}
-
-fn set_bpf_stats(on: bool) {
-    let value = if on { "1" } else { "0" };
-    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", value).unwrap();
+/// Each `--ring-wakeup` policy: the connect program's cost in a burst, and how late events
+/// reach the store when they come one at a time and in a burst.
+fn wakeup_policies(report: &mut String) {
+    let _ = writeln!(
+        report,
+        "### Ring wakeup policies\n\nProgram time of `connect_exit` per run over 200,000 \
+         back-to-back UDP connects (bpf_stats), and the delay from an event's kernel timestamp \
+         to its storing (the daemon's `netspy_ingest_lag_seconds`): mean, and the bucket that \
+         holds the 99th percentile, for 200 connects 5 ms apart (sparse) and for the burst.\n\n\
+         | policy | ns per run | sparse: mean lag | sparse: p99 within | burst: mean lag | \
+         burst: p99 within |\n| --- | --- | --- | --- | --- | --- |"
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for policy in ["timer", "batch", "record"] {
+        let tracer = Running::start(Kind::Netspy, &["--ring-wakeup", policy]);
+        let before = tracer.lag();
+        for _ in 0..200 {
+            socket.connect(target).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let sparse = tracer.lag().since(&before);
+        let before = tracer.lag();
+        let programs = stats::while_running(|| {
+            for _ in 0..200_000 {
+                socket.connect(target).unwrap();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let burst = tracer.lag().since(&before);
+        let (runs, ns) = programs.get("connect_exit").copied().unwrap_or((1, 0));
+        let _ = writeln!(
+            report,
+            "| {policy} | {:.0} | {:.1} ms | {} | {:.1} ms | {} |",
+            ns as f64 / runs.max(1) as f64,
+            sparse.mean_ms(),
+            sparse.p99_bound(),
+            burst.mean_ms(),
+            burst.p99_bound(),
+        );
+    }
+    report.push('\n');
 }
 
 /// One thread connecting as fast as it can while the daemon runs on the other core.
 fn back_to_back(report: &mut String) {
-    let tracer = Running::start(Kind::Netspy);
+    let tracer = Running::start(Kind::Netspy, &[]);
     let before = tracer.health();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let target = UdpSocket::bind("127.0.0.1:0")
@@ -206,8 +293,8 @@ fn back_to_back(report: &mut String) {
     let delta = |path: &str| counter(&after, path) - counter(&before, path);
     let _ = writeln!(
         report,
-        "### Back to back\n\n{BACK_TO_BACK} UDP connects from one thread in {:.2} s ({:.0}k/s): \
-         {} received, {} lost in the kernel.\n",
+        "### Back to back\n\n{BACK_TO_BACK} UDP connects from one thread in {:.2} s ({:.0}k/s) \
+         with the daemon on the other core: {} received, {} lost in the kernel.\n",
         elapsed.as_secs_f64(),
         f64::from(BACK_TO_BACK) / elapsed.as_secs_f64() / 1000.0,
         delta("/events/received/connection"),
@@ -215,30 +302,63 @@ fn back_to_back(report: &mut String) {
     );
 }
 
-/// Datagrams to a closed port, each a NO_SOCKET drop, from one thread.
+/// Datagrams to a closed port, each a NO_SOCKET drop, from one thread: what each drop costs
+/// and whether the totals stay exact; with the default rate of full drop events, and with
+/// almost every drop sampled out.
 fn drop_storm(report: &mut String) {
-    let tracer = Running::start(Kind::Netspy);
-    let before = tracer.health();
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let closed = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let start = Instant::now();
-    for _ in 0..DROP_STORM {
-        let _ = socket.send_to(b"x", closed);
-    }
-    let elapsed = start.elapsed();
-    std::thread::sleep(Duration::from_secs(1));
-    let after = tracer.health();
-    let delta = |path: &str| counter(&after, path) - counter(&before, path);
     let _ = writeln!(
         report,
-        "### Drop storm\n\n{DROP_STORM} datagrams to a closed port from one thread in {:.2} s \
-         ({:.0}k drops/s): {} drop events received, {} lost in the kernel.\n",
-        elapsed.as_secs_f64(),
-        f64::from(DROP_STORM) / elapsed.as_secs_f64() / 1000.0,
-        delta("/events/received/packet_drop"),
-        delta("/events/lost_in_kernel/packet_drop"),
+        "### Drop storm\n\n{DROP_STORM} datagrams to a closed port (NO_SOCKET drops, \
+         unattributed) from two threads, one per CPU; program time per drop from bpf_stats, full events \
+         included. Other drops on the host during the storm may add a few to the totals.\n\n\
+         | `--drop-event-rate` | drops/s | full events | sampled out (counted) | lost | \
+         accounted for | ns per drop |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
+    for rate in ["20000", "10"] {
+        let tracer = Running::start(Kind::Netspy, &["--drop-event-rate", rate]);
+        let before = tracer.health();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let closed = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut elapsed = Duration::ZERO;
+        let programs = stats::while_running(|| {
+            let start = Instant::now();
+            // One sender per CPU: a single thread makes ~160k drops/s here.
+            std::thread::scope(|scope| {
+                for cpu in 0..SENDERS {
+                    let socket = socket.try_clone().unwrap();
+                    scope.spawn(move || {
+                        let _ = workloads::pin([cpu]);
+                        for _ in 0..DROP_STORM / SENDERS as u32 {
+                            let _ = socket.send_to(b"x", closed);
+                        }
+                    });
+                }
+            });
+            elapsed = start.elapsed();
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        let after = tracer.health();
+        let delta = |path: &str| counter(&after, path) - counter(&before, path);
+        let (received, sampled, lost) = (
+            delta("/events/received/packet_drop"),
+            delta("/events/sampled_out/packet_drop"),
+            delta("/events/lost_in_kernel/packet_drop"),
+        );
+        let (runs, ns) = programs
+            .iter()
+            .find(|(name, _)| name.starts_with("kfree_skb"))
+            .map_or((1, 0), |(_, v)| *v);
+        let _ = writeln!(
+            report,
+            "| {rate} per CPU per second | {:.0}k | {received} | {sampled} | {lost} | {} of \
+             {DROP_STORM} | {:.0} |",
+            f64::from(DROP_STORM) / elapsed.as_secs_f64() / 1000.0,
+            received + sampled + lost,
+            ns as f64 / runs.max(1) as f64,
+        );
+    }
+    report.push('\n');
 }

@@ -3,6 +3,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    os::unix::process::CommandExt as _,
     process::{Child, Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
@@ -17,6 +18,9 @@ pub enum Kind {
     Nothing,
     /// `netspy daemon`.
     Netspy,
+    /// `netspy daemon` of another build (`NETSPY_BENCH_BASELINE=path/to/netspy`), to compare
+    /// two builds side by side in one run.
+    Baseline,
     /// bpftrace, empty programs on netspy's tracepoints.
     BpftraceEmpty,
     /// bpftrace, a counting map update per event on the same tracepoints.
@@ -24,23 +28,33 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every tracer, in report order.
-    pub const ALL: [Self; 4] = [
-        Self::Nothing,
-        Self::Netspy,
-        Self::BpftraceEmpty,
-        Self::BpftraceCounting,
-    ];
+    /// Every tracer of this run, in report order (the baseline build only when given).
+    pub fn compared() -> Vec<Self> {
+        let mut kinds = vec![Self::Nothing, Self::Netspy];
+        if baseline_binary().is_some() {
+            kinds.push(Self::Baseline);
+        }
+        kinds.extend([Self::BpftraceEmpty, Self::BpftraceCounting]);
+        kinds
+    }
 
     /// Its name in the report.
     pub fn name(self) -> &'static str {
         match self {
             Self::Nothing => "nothing",
             Self::Netspy => "netspy daemon",
+            Self::Baseline => "netspy daemon, baseline build",
             Self::BpftraceEmpty => "bpftrace, empty programs",
             Self::BpftraceCounting => "bpftrace, `count()` per event",
         }
     }
+}
+
+/// The other netspy build to compare, from `NETSPY_BENCH_BASELINE`.
+fn baseline_binary() -> Option<String> {
+    std::env::var("NETSPY_BENCH_BASELINE")
+        .ok()
+        .filter(|p| !p.is_empty())
 }
 
 /// netspy's tracepoints, as bpftrace names them.
@@ -65,6 +79,19 @@ fn counting_body(tracepoint: &str) -> &'static str {
     }
 }
 
+/// Runs `command` on every CPU but the workloads' (when there are others), so that the
+/// tracer's own work does not land in the measured thread's time.
+fn off_the_workload_cpu(command: &mut Command) -> &mut Command {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus > 1 {
+        // SAFETY: between fork and exec the closure only makes one system call.
+        unsafe {
+            command.pre_exec(move || crate::workloads::pin(0..cpus - 1));
+        }
+    }
+    command
+}
+
 /// A running tracer, stopped when dropped (also when a step of the bench fails).
 pub struct Running {
     child: Option<Child>,
@@ -75,8 +102,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `kind` and waits until it is attached.
-    pub fn start(kind: Kind) -> Self {
+    /// Starts `kind` (netspy with `args`) and waits until it is attached.
+    pub fn start(kind: Kind, args: &[&str]) -> Self {
         let started = Instant::now();
         match kind {
             Kind::Nothing => Self {
@@ -84,12 +111,19 @@ impl Running {
                 url: None,
                 startup: Duration::ZERO,
             },
-            Kind::Netspy => {
-                let mut child = Command::new(env!("CARGO_BIN_EXE_netspy"))
-                    .args(["daemon", "--listen", "127.0.0.1:0"])
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("netspy daemon (run as root)");
+            Kind::Netspy | Kind::Baseline => {
+                let binary = match kind {
+                    Kind::Baseline => baseline_binary().expect("NETSPY_BENCH_BASELINE"),
+                    _ => env!("CARGO_BIN_EXE_netspy").to_owned(),
+                };
+                let mut child = off_the_workload_cpu(
+                    Command::new(binary)
+                        .args(["daemon", "--listen", "127.0.0.1:0"])
+                        .args(args)
+                        .stderr(Stdio::piped()),
+                )
+                .spawn()
+                .expect("netspy daemon (run as root)");
                 let lines = lines(child.stderr.take().unwrap());
                 let mut running = Self {
                     child: Some(child),
@@ -125,12 +159,14 @@ impl Running {
                         format!("tracepoint:{tp} {{ {body} }}\n")
                     })
                     .collect();
-                let mut child = Command::new("bpftrace")
-                    .args(["-e", &script])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("bpftrace (cargo xtask bench installs it)");
+                let mut child = off_the_workload_cpu(
+                    Command::new("bpftrace")
+                        .args(["-e", &script])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::null()),
+                )
+                .spawn()
+                .expect("bpftrace (cargo xtask bench installs it)");
                 let lines = lines(child.stdout.take().unwrap());
                 let mut running = Self {
                     child: Some(child),
@@ -160,6 +196,17 @@ impl Running {
             .and_then(|url| get(&format!("{url}/health")))
             .unwrap_or(Value::Null)
     }
+
+    /// The daemon's ingest lag histogram now.
+    pub fn lag(&self) -> Lag {
+        let url = self.url.as_ref().expect("a daemon");
+        let text = client()
+            .get(format!("{url}/metrics"))
+            .send()
+            .and_then(reqwest::blocking::Response::text)
+            .unwrap_or_default();
+        Lag::parse(&text)
+    }
 }
 
 impl Drop for Running {
@@ -183,28 +230,87 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
     rx
 }
 
-/// GET `url`: the JSON body of a 200, else None.
-pub fn get(url: &str) -> Option<Value> {
+fn client() -> &'static reqwest::blocking::Client {
     static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
-    let client = CLIENT.get_or_init(|| {
+    CLIENT.get_or_init(|| {
         netspy::tls::install_provider();
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap()
-    });
-    let response = client.get(url).send().ok()?;
+    })
+}
+
+/// GET `url`: the JSON body of a 200, else None.
+pub fn get(url: &str) -> Option<Value> {
+    let response = client().get(url).send().ok()?;
     (response.status() == 200).then(|| response.json().ok())?
 }
 
-/// Tracepoint programs loaded now (any tracer's), by `bpftool prog show`.
-pub fn tracepoint_programs() -> Vec<Value> {
-    let output = Command::new("bpftool")
-        .args(["prog", "show", "--json"])
-        .output()
-        .expect("bpftool (cargo xtask bench installs it)");
-    let all: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    all.into_iter()
-        .filter(|p| p["type"] == "tracepoint" || p["type"] == "raw_tracepoint")
-        .collect()
+/// `netspy_ingest_lag_seconds` as `/metrics` renders it: cumulative bucket counts by upper
+/// bound, the sum and the count.
+#[derive(Clone, Debug, Default)]
+pub struct Lag {
+    buckets: Vec<(f64, u64)>,
+    sum: f64,
+    count: u64,
+}
+
+impl Lag {
+    fn parse(metrics: &str) -> Self {
+        let mut lag = Self::default();
+        for line in metrics.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if let Some(bound) = series
+                .strip_prefix("netspy_ingest_lag_seconds_bucket{le=\"")
+                .and_then(|rest| rest.strip_suffix("\"}"))
+            {
+                let bound = if bound == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    bound.parse().unwrap()
+                };
+                lag.buckets.push((bound, value.parse().unwrap()));
+            } else if series == "netspy_ingest_lag_seconds_sum" {
+                lag.sum = value.parse().unwrap();
+            } else if series == "netspy_ingest_lag_seconds_count" {
+                lag.count = value.parse().unwrap();
+            }
+        }
+        lag
+    }
+
+    /// What was observed after `before`.
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&before.buckets)
+                .map(|((bound, now), (_, then))| (*bound, now - then))
+                .collect(),
+            sum: self.sum - before.sum,
+            count: self.count - before.count,
+        }
+    }
+
+    /// Mean lag in milliseconds.
+    pub fn mean_ms(&self) -> f64 {
+        self.sum / self.count.max(1) as f64 * 1000.0
+    }
+
+    /// "≤ N ms": the upper bound of the bucket holding the 99th percentile.
+    pub fn p99_bound(&self) -> String {
+        let want = (self.count as f64 * 0.99).ceil() as u64;
+        match self
+            .buckets
+            .iter()
+            .find(|(_, cumulative)| *cumulative >= want)
+        {
+            Some((bound, _)) if bound.is_finite() => format!("≤ {:.0} ms", bound * 1000.0),
+            _ => "> 5 s".to_owned(),
+        }
+    }
 }

@@ -1,0 +1,59 @@
+//! Per-program run counts and times from `kernel.bpf_stats_enabled`, read with bpftool.
+
+use std::{collections::BTreeMap, process::Command};
+
+use serde_json::Value;
+
+/// Tracepoint programs loaded now (any tracer's), by `bpftool prog show`.
+pub fn tracepoint_programs() -> Vec<Value> {
+    let output = Command::new("bpftool")
+        .args(["prog", "show", "--json"])
+        .output()
+        .expect("bpftool (cargo xtask bench installs it)");
+    let all: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    all.into_iter()
+        .filter(|p| {
+            matches!(
+                p["type"].as_str(),
+                Some("tracepoint" | "raw_tracepoint" | "tracing")
+            )
+        })
+        .collect()
+}
+
+/// Runs and run time per loaded tracepoint program, by name.
+fn program_stats() -> BTreeMap<String, (u64, u64)> {
+    tracepoint_programs()
+        .into_iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or("?").to_owned(),
+                (
+                    p["run_cnt"].as_u64().unwrap_or(0),
+                    p["run_time_ns"].as_u64().unwrap_or(0),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn set_bpf_stats(on: bool) {
+    let value = if on { "1" } else { "0" };
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", value).unwrap();
+}
+
+/// Runs `work` with bpf_stats on: runs and nanoseconds of each program during it.
+pub fn while_running(work: impl FnOnce()) -> BTreeMap<String, (u64, u64)> {
+    set_bpf_stats(true);
+    let before = program_stats();
+    work();
+    let after = program_stats();
+    set_bpf_stats(false);
+    after
+        .into_iter()
+        .map(|(name, (runs, ns))| {
+            let (runs0, ns0) = before.get(&name).copied().unwrap_or((0, 0));
+            (name, (runs - runs0, ns - ns0))
+        })
+        .collect()
+}
