@@ -17,7 +17,7 @@ use crate::{
     api::{self, AccessPolicy, ApiOptions, ServerLimits},
     mcp::{self, SessionLimits},
     probes::{EventStreams, ProbeOptions, Probes},
-    query::{ProbeState, Query, Status},
+    query::{ProbeState, Query, QueryLimits, Status},
     store::{Limits, Store},
 };
 
@@ -123,6 +123,32 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DURATION", default_value = "2m", env = "NETSPY_SESSION_IDLE_TIMEOUT",
           value_parser = parse_session_idle)]
     pub session_idle_timeout: Duration,
+
+    /// Data queries (REST and MCP) running at once, off the threads that serve connections
+    /// [default: the number of CPUs].
+    #[arg(long, value_name = "N", env = "NETSPY_MAX_QUERIES",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_queries: Option<u64>,
+
+    /// Data queries waiting for a place; more are answered 503 with Retry-After at once.
+    #[arg(long, value_name = "N", default_value_t = 64, env = "NETSPY_MAX_QUEUED_QUERIES",
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub max_queued_queries: u64,
+
+    /// The longest a data query may take, waiting included; past it the client gets a 503
+    /// with Retry-After.
+    #[arg(long, value_name = "DURATION", default_value = "10s", env = "NETSPY_QUERY_TIMEOUT",
+          value_parser = parse_query_timeout)]
+    pub query_timeout: Duration,
+}
+
+fn parse_query_timeout(text: &str) -> Result<Duration, String> {
+    duration_between(
+        text,
+        "the query timeout",
+        Duration::from_millis(10),
+        Duration::from_secs(600),
+    )
 }
 
 fn duration_between(
@@ -190,6 +216,8 @@ pub struct DaemonConfig {
     pub sessions: SessionLimits,
     /// The AI analyst of the MCP AI tools, if configured.
     pub insights: Option<crate::insights::Insights>,
+    /// How much query work runs and waits at once, and for how long.
+    pub queries: QueryLimits,
 }
 
 impl Default for DaemonConfig {
@@ -205,6 +233,7 @@ impl Default for DaemonConfig {
             body_timeout: ApiOptions::default().body_timeout,
             sessions: SessionLimits::default(),
             insights: None,
+            queries: QueryLimits::default(),
         }
     }
 }
@@ -259,6 +288,15 @@ impl DaemonArgs {
                 idle_timeout: self.session_idle_timeout,
             },
             insights: crate::insights::Insights::from_env(&self.ai)?,
+            queries: QueryLimits {
+                concurrent: self
+                    .max_queries
+                    .map_or(QueryLimits::default().concurrent, |n| {
+                        usize::try_from(n).unwrap_or(usize::MAX)
+                    }),
+                queued: usize::try_from(self.max_queued_queries).unwrap_or(usize::MAX),
+                deadline: self.query_timeout,
+            },
         })
     }
 }
@@ -347,7 +385,8 @@ pub async fn serve(
         Arc::new(RwLock::new(Store::new(config.limits))),
         status.clone(),
         config.max_list,
-    );
+    )
+    .with_limits(config.queries);
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
@@ -396,9 +435,7 @@ pub async fn serve(
     };
     tracing::info!("probes attached; collecting");
 
-    tokio::spawn(ingest(events, query.clone(), shutdown.clone()));
-    tokio::spawn(collect_sampled(query.clone(), shutdown.clone()));
-    tokio::spawn(evict(query.clone(), shutdown.clone()));
+    spawn_store_writer(events, query.clone(), shutdown.clone())?;
     shutdown.cancelled().await;
     // Detach the programs before the last requests finish: nothing new is collected.
     drop(status.set(ProbeState::Stopped));
@@ -408,9 +445,25 @@ pub async fn serve(
     }
 }
 
-/// Moves events from the probes into the store, a reader's batch at a time so that queries
-/// see the lock rarely.
-async fn ingest(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
+/// Every write to the store, on a thread of its own: events from the probes a reader's batch
+/// at a time, and once a second the sampled-out drop counts and eviction. Waiting for the
+/// store's lock (a query holds it while it reads) then never blocks an async worker, which
+/// keeps serving connections and `/health`.
+fn spawn_store_writer(
+    events: EventStreams,
+    query: Query,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("netspy-store".into())
+        .spawn(move || runtime.block_on(write_store(events, query, shutdown)))
+        .context("starting the store writer thread")?;
+    Ok(())
+}
+
+async fn write_store(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -429,38 +482,14 @@ async fn ingest(mut events: EventStreams, query: Query, shutdown: CancellationTo
                     store.ingest(event);
                 }
             }
-        }
-    }
-}
-
-/// Moves the counts of sampled-out drops into the store once a second.
-async fn collect_sampled(query: Query, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
             _ = tick.tick() => {
-                let Some(probes) = query.status().probes() else {
-                    return;
-                };
-                let sampled = probes.sampled_drops();
-                if !sampled.counts.is_empty() {
-                    query.write().ingest_sampled(&sampled);
-                }
-            }
-        }
-    }
-}
-
-/// Evicts expired history once a second.
-async fn evict(query: Query, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {
+                let sampled = query.status().probes().map(|probes| probes.sampled_drops());
                 let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-                query.write().evict_expired(now);
+                let mut store = query.write();
+                if let Some(sampled) = sampled.filter(|s| !s.counts.is_empty()) {
+                    store.ingest_sampled(&sampled);
+                }
+                store.evict_expired(now);
             }
         }
     }

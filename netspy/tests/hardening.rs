@@ -848,3 +848,81 @@ fn process_names_cannot_command_the_terminal() {
     assert!(!out.contains('\x1b'), "raw escape printed: {out:?}");
     assert!(out.contains("esc\\x1b[31mR\\|D"), "{out:?}");
 }
+
+#[test]
+fn data_queries_past_the_running_and_waiting_places_are_shed_with_503_and_retry_after() {
+    let daemon = DaemonProcess::start(&["--max-queries", "1", "--max-queued-queries", "0"]);
+    daemon.wait_ready();
+    let base = daemon.url();
+    // History enough that a pattern analysis takes milliseconds (it reads every event).
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..100_000 {
+        socket.connect(target.local_addr().unwrap()).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client()
+        .get(format!("{base}/health"))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["store"]["connections"]
+        .as_u64()
+        < Some(100_000)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the connects never reached the store"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Sixteen at once: one runs, none may wait, the rest are shed at once; /health (not a
+    // data query) answers meanwhile.
+    let answers: Vec<(u16, Option<String>, Value)> = std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..16)
+            .map(|_| {
+                scope.spawn(|| {
+                    let response = client()
+                        .get(format!("{base}/api/analyze-patterns?duration_seconds=3600"))
+                        .send()
+                        .unwrap();
+                    let retry = response
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    (response.status().as_u16(), retry, response.json().unwrap())
+                })
+            })
+            .collect();
+        let health = client().get(format!("{base}/health")).send().unwrap();
+        assert_eq!(health.status(), 200);
+        requests.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let shed: Vec<_> = answers
+        .iter()
+        .filter(|(status, ..)| *status == 503)
+        .collect();
+    assert!(
+        answers.iter().any(|(status, ..)| *status == 200),
+        "one runs: {answers:?}"
+    );
+    assert!(!shed.is_empty(), "the rest are shed: {answers:?}");
+    for (status, retry, body) in &answers {
+        match status {
+            200 => assert!(body["top_destinations"].is_array(), "{body}"),
+            503 => {
+                assert_eq!(retry.as_deref(), Some("1"));
+                assert!(body["error"].as_str().unwrap().contains("busy"), "{body}");
+            }
+            other => panic!("answered {other}: {body}"),
+        }
+    }
+    let counted = metric(&base, r#"netspy_queries_shed_total{reason="queue_full"}"#);
+    assert_eq!(counted as usize, shed.len());
+    assert!(
+        metric(
+            &base,
+            "netspy_http_request_duration_seconds_count{route=\"/api/analyze-patterns\",status=\"503\"}"
+        ) >= 1.0
+    );
+}

@@ -14,6 +14,8 @@ use crate::query::QueryError;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds for a `Retry-After` header (load shedding).
+    retry_after: Option<u64>,
 }
 
 /// The body of every error answer.
@@ -29,6 +31,7 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -48,6 +51,10 @@ impl From<QueryError> for ApiError {
         match e {
             QueryError::BadRequest(m) => Self::new(StatusCode::BAD_REQUEST, m),
             QueryError::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            QueryError::Overloaded(m) => Self {
+                retry_after: Some(crate::query::RETRY_AFTER_SECONDS),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, m)
+            },
         }
     }
 }
@@ -65,6 +72,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

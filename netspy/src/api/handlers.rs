@@ -1,25 +1,15 @@
-//! Handlers: each one call into the query layer.
+//! Handlers: each one call into the query layer (data questions through its gate: once the
+//! probes are attached, on the blocking pool, within the query limits).
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 
 use super::{error::ApiError, params::Params};
 use crate::query::{
     Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,
-    EventsRequest, ListRequest, Programs, Query, QueryError, SummaryRequest,
+    EventsRequest, ListRequest, Programs, Query, SummaryRequest,
 };
 
 type Answer<T> = Result<Json<T>, ApiError>;
-
-/// Data questions are answered once the probes are attached (503 before, as the original).
-fn ready(query: &Query) -> Result<(), ApiError> {
-    match query.health().ready {
-        true => Ok(()),
-        false => Err(QueryError::Unavailable(
-            "netspy is starting: its probes are not attached yet".into(),
-        )
-        .into()),
-    }
-}
 
 pub async fn health(State(query): State<Query>) -> impl IntoResponse {
     let health = query.health();
@@ -39,48 +29,44 @@ pub async fn events(
     State(query): State<Query>,
     Params(req): Params<EventsRequest>,
 ) -> Answer<EventsAnswer> {
-    ready(&query)?;
-    Ok(Json(query.events(&req)?))
+    Ok(Json(query.answer(move |q| q.events(&req)).await?))
 }
 
 pub async fn connection_summary(
     State(query): State<Query>,
     Params(req): Params<SummaryRequest>,
 ) -> Answer<ConnectionSummary> {
-    ready(&query)?;
-    Ok(Json(query.connection_summary(&req)?))
+    Ok(Json(
+        query.answer(move |q| q.connection_summary(&req)).await?,
+    ))
 }
 
 pub async fn list_connections(
     State(query): State<Query>,
     Params(req): Params<ListRequest>,
 ) -> Answer<ConnectionList> {
-    ready(&query)?;
-    Ok(Json(query.list_connections(&req)?))
+    Ok(Json(query.answer(move |q| q.list_connections(&req)).await?))
 }
 
 pub async fn analyze_patterns(
     State(query): State<Query>,
     Params(req): Params<SummaryRequest>,
 ) -> Answer<Analysis> {
-    ready(&query)?;
-    Ok(Json(query.analyze_patterns(&req)?))
+    Ok(Json(query.answer(move |q| q.analyze_patterns(&req)).await?))
 }
 
 pub async fn drop_summary(
     State(query): State<Query>,
     Params(req): Params<SummaryRequest>,
 ) -> Answer<DropSummary> {
-    ready(&query)?;
-    Ok(Json(query.drop_summary(&req)?))
+    Ok(Json(query.answer(move |q| q.drop_summary(&req)).await?))
 }
 
 pub async fn list_drops(
     State(query): State<Query>,
     Params(req): Params<ListRequest>,
 ) -> Answer<DropList> {
-    ready(&query)?;
-    Ok(Json(query.list_drops(&req)?))
+    Ok(Json(query.answer(move |q| q.list_drops(&req)).await?))
 }
 
 pub async fn not_found() -> ApiError {

@@ -69,6 +69,16 @@ pub async fn metrics(
         by_kind(&health.events.sampled_out),
     );
     registry.register(
+        "queries_running",
+        "Data queries running now",
+        query.gate().running.clone(),
+    );
+    registry.register(
+        "queries_shed",
+        "Data requests answered 503 because of load: queue_full (every running and waiting place taken) or deadline (not answered in time)",
+        query.gate().shed.clone(),
+    );
+    registry.register(
         "ingest_lag_seconds",
         "Time from an event's kernel timestamp to its storing",
         query.status().ingest_lag().clone(),

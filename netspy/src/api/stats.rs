@@ -13,7 +13,12 @@ use axum::{
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::{Family, MetricConstructor},
+        gauge::Gauge,
+        histogram::Histogram,
+    },
     registry::Registry,
 };
 
@@ -43,11 +48,23 @@ pub struct Answered {
     pub status: u16,
 }
 
+/// The buckets of request durations, in seconds: from `/health`'s microseconds to the
+/// query deadline's seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DurationBuckets;
+
+impl MetricConstructor<Histogram> for DurationBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new([
+            0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ])
+    }
+}
+
 /// Reads a transport's open session count; None when it cannot be read without waiting.
 type SessionCount = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
 
 /// Counters of the HTTP server, MCP transports and routes.
-#[derive(Default)]
 pub struct HttpStats {
     /// Connections open now.
     pub open_connections: Gauge,
@@ -57,8 +74,23 @@ pub struct HttpStats {
     pub sessions_refused: Family<Transport, Counter>,
     /// Answers by route and status.
     pub answers: Family<Answered, Counter>,
+    /// Time from a request's head to its answer, by route and status.
+    pub durations: Family<Answered, Histogram, DurationBuckets>,
     /// Per transport: how to count its sessions, and the last count read.
     sessions: Mutex<Vec<(&'static str, SessionCount, Gauge)>>,
+}
+
+impl Default for HttpStats {
+    fn default() -> Self {
+        Self {
+            open_connections: Gauge::default(),
+            connections: Family::default(),
+            sessions_refused: Family::default(),
+            answers: Family::default(),
+            durations: Family::new_with_constructor(DurationBuckets),
+            sessions: Mutex::default(),
+        }
+    }
 }
 
 impl HttpStats {
@@ -112,6 +144,11 @@ impl HttpStats {
             "HTTP answers by route and status code",
             self.answers.clone(),
         );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's head to its answer's head, by route and status code",
+            self.durations.clone(),
+        );
         let suppressed = Counter::<u64>::default();
         suppressed.inc_by(crate::logging::suppressed_lines());
         registry.register(
@@ -143,7 +180,7 @@ impl HttpStats {
     }
 }
 
-/// Counts every answer by route and status. Answers to the client's own mistakes or to
+/// Counts and times every answer by route and status. Answers to the client's own mistakes or to
 /// load (4xx, 503) are counted only; other 5xx, netspy's own failures, are also logged
 /// (through the log's throttle).
 pub async fn count_answers(
@@ -156,17 +193,20 @@ pub async fn count_answers(
         .get::<MatchedPath>()
         .map_or("other", MatchedPath::as_str)
         .to_owned();
+    let started = std::time::Instant::now();
     let response = next.run(req).await;
     let status = response.status();
     if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!("{route} answered {status}");
     }
+    let answered = Answered {
+        route,
+        status: status.as_u16(),
+    };
     stats
-        .answers
-        .get_or_create(&Answered {
-            route,
-            status: status.as_u16(),
-        })
-        .inc();
+        .durations
+        .get_or_create(&answered)
+        .observe(started.elapsed().as_secs_f64());
+    stats.answers.get_or_create(&answered).inc();
     response
 }

@@ -6,6 +6,7 @@ mod analysis;
 mod connections;
 mod drops;
 mod events;
+mod gate;
 mod request;
 mod scope;
 mod status;
@@ -18,6 +19,7 @@ pub use self::{
     connections::{ConnectionList, ConnectionSummary, ConnectionView, OutcomeCounts},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
+    gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
     scope::{MAX_NAME_CHARS, NameFilter},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
@@ -37,6 +39,9 @@ pub enum QueryError {
     /// The daemon is not ready to answer (probes still loading).
     #[error("{0}")]
     Unavailable(String),
+    /// Too much query work already (queue full or deadline passed): ask again shortly.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 /// The store, the probe status, and the limits, behind one handle that REST and MCP share.
@@ -45,16 +50,40 @@ pub struct Query {
     store: Arc<RwLock<Store>>,
     status: Arc<Status>,
     max_list: usize,
+    gate: Arc<Gate>,
 }
 
 impl Query {
-    /// A query handle. `max_list` caps every list.
+    /// A query handle with the default query limits. `max_list` caps every list.
     pub fn new(store: Arc<RwLock<Store>>, status: Arc<Status>, max_list: usize) -> Self {
         Self {
             store,
             status,
             max_list: max_list.max(1),
+            gate: Arc::new(Gate::new(QueryLimits::default())),
         }
+    }
+
+    /// The same handle with other query limits.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        self.gate = Arc::new(Gate::new(limits));
+        self
+    }
+
+    /// The gate data questions pass (its limits and counters).
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// Answers a data question through the gate: once the probes are attached, on the
+    /// blocking pool, within the query limits.
+    pub async fn answer<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(&Query) -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<T, QueryError> {
+        self.ensure_ready()?;
+        let query = self.clone();
+        self.gate.run(move || question(&query)).await
     }
 
     /// The probe status.

@@ -33,7 +33,7 @@ impl From<QueryError> for TelemetryError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::BadRequest(m) => Self::BadRequest(m),
-            QueryError::Unavailable(m) => Self::Unavailable(m),
+            QueryError::Unavailable(m) | QueryError::Overloaded(m) => Self::Unavailable(m),
         }
     }
 }
@@ -78,27 +78,22 @@ impl Telemetry for Query {
         &self,
         req: SummaryRequest,
     ) -> Result<ConnectionSummary, TelemetryError> {
-        self.ensure_ready()?;
-        Ok(Query::connection_summary(self, &req)?)
+        Ok(self.answer(move |q| q.connection_summary(&req)).await?)
     }
 
     async fn list_connections(&self, req: ListRequest) -> Result<ConnectionList, TelemetryError> {
-        self.ensure_ready()?;
-        Ok(Query::list_connections(self, &req)?)
+        Ok(self.answer(move |q| q.list_connections(&req)).await?)
     }
 
     async fn analyze_patterns(&self, req: SummaryRequest) -> Result<Analysis, TelemetryError> {
-        self.ensure_ready()?;
-        Ok(Query::analyze_patterns(self, &req)?)
+        Ok(self.answer(move |q| q.analyze_patterns(&req)).await?)
     }
 
     async fn drop_summary(&self, req: SummaryRequest) -> Result<DropSummary, TelemetryError> {
-        self.ensure_ready()?;
-        Ok(Query::drop_summary(self, &req)?)
+        Ok(self.answer(move |q| q.drop_summary(&req)).await?)
     }
 
     async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
-        self.ensure_ready()?;
-        Ok(Query::list_drops(self, &req)?)
+        Ok(self.answer(move |q| q.list_drops(&req)).await?)
     }
 }
