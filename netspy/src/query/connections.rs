@@ -282,17 +282,34 @@ impl Query {
         limit: usize,
         outcome: Option<Outcome>,
     ) -> (Vec<ConnectionView>, u64) {
-        let mut matched = 0;
-        let mut views = Vec::new();
-        for r in store.connections().select(selection).rev() {
-            if outcome.is_some_and(|o| o != r.outcome) {
-                continue;
+        let table = store.connections();
+        let (mut views, matched): (Vec<ConnectionView>, u64) = match outcome {
+            // The count comes from the indexes: only the listed records are visited.
+            None => (
+                table
+                    .select(selection)
+                    .rev()
+                    .take(limit)
+                    .map(|r| ConnectionView::new(r, store))
+                    .collect(),
+                table.count(selection) as u64,
+            ),
+            Some(outcome) => {
+                let mut matched = 0;
+                let mut views = Vec::new();
+                for r in table
+                    .select(selection)
+                    .rev()
+                    .filter(|r| r.outcome == outcome)
+                {
+                    matched += 1;
+                    if views.len() < limit {
+                        views.push(ConnectionView::new(r, store));
+                    }
+                }
+                (views, matched)
             }
-            matched += 1;
-            if views.len() < limit {
-                views.push(ConnectionView::new(r, store));
-            }
-        }
+        };
         views.reverse();
         (views, matched)
     }

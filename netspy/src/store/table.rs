@@ -153,12 +153,42 @@ impl<R: Record> Table<R> {
                 seqs.sort_unstable();
                 Box::new(seqs.into_iter().filter_map(move |s| self.get(s)))
             }
-            None => {
-                let start = self.records.partition_point(|r| r.time_ns() < sel.since_ns);
-                let end = self.records.partition_point(|r| r.time_ns() < sel.until_ns);
-                Box::new(self.records.range(start..end.max(start)))
-            }
+            None => Box::new(self.records.range(self.time_bounds(sel))),
         }
+    }
+
+    /// How many records `select` yields, without visiting them where the indexes allow: a
+    /// window of the whole table, of one pid or of some names is two binary searches each;
+    /// only a pid and names together walk (the pid's window).
+    pub fn count(&self, sel: &Selection) -> usize {
+        match (sel.pid, sel.commands.as_deref()) {
+            (Some(pid), None) => self
+                .by_pid
+                .get(&pid)
+                .map_or(0, |seqs| self.window_bounds(seqs, sel).len()),
+            (Some(_), Some(_)) => self.select(sel).count(),
+            (None, Some(names)) => names
+                .iter()
+                .filter_map(|c| self.by_command.get(c))
+                .map(|seqs| self.window_bounds(seqs, sel).len())
+                .sum(),
+            (None, None) => self.time_bounds(sel).len(),
+        }
+    }
+
+    /// The positions of the records in the selection's time window.
+    fn time_bounds(&self, sel: &Selection) -> std::ops::Range<usize> {
+        let start = self.records.partition_point(|r| r.time_ns() < sel.since_ns);
+        let end = self.records.partition_point(|r| r.time_ns() < sel.until_ns);
+        start..end.max(start)
+    }
+
+    /// The positions in an index list of the records in the selection's time window.
+    fn window_bounds(&self, seqs: &VecDeque<u64>, sel: &Selection) -> std::ops::Range<usize> {
+        let time = |seq: &u64| self.get(*seq).map_or(i64::MIN, Record::time_ns);
+        let start = seqs.partition_point(|s| time(s) < sel.since_ns);
+        let end = seqs.partition_point(|s| time(s) < sel.until_ns);
+        start..end.max(start)
     }
 
     fn window_seqs<'a>(
@@ -166,10 +196,7 @@ impl<R: Record> Table<R> {
         seqs: &'a VecDeque<u64>,
         sel: &Selection,
     ) -> impl DoubleEndedIterator<Item = u64> + 'a {
-        let time = |seq: &u64| self.get(*seq).map_or(i64::MIN, Record::time_ns);
-        let start = seqs.partition_point(|s| time(s) < sel.since_ns);
-        let end = seqs.partition_point(|s| time(s) < sel.until_ns);
-        seqs.range(start..end.max(start)).copied()
+        seqs.range(self.window_bounds(seqs, sel)).copied()
     }
 
     fn window_of<'a>(
@@ -278,6 +305,27 @@ mod tests {
             ..all
         };
         assert_eq!(t.select(&mismatch).count(), 0);
+    }
+
+    #[test]
+    fn counts_equal_what_select_yields() {
+        let (mut t, curl, dig) = table();
+        t.pop_front();
+        for since_ns in [0, 15, 20, 95] {
+            for until_ns in [0, 45, 60, i64::MAX] {
+                for pid in [None, Some(100), Some(200), Some(7)] {
+                    for commands in [None, Some(vec![]), Some(vec![curl]), Some(vec![curl, dig])] {
+                        let sel = Selection {
+                            pid,
+                            commands,
+                            since_ns,
+                            until_ns,
+                        };
+                        assert_eq!(t.count(&sel), t.select(&sel).count(), "{sel:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
