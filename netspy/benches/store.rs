@@ -1,8 +1,8 @@
-//! Store benchmark: memory per stored connection event and query latency at 1M events, each
-//! query reported as a ratio to a full scan measured in the same run (absolute times on a
-//! shared 2-core machine are noise; ratios are not).
+//! Store benchmark: memory per stored connection event (heap and resident) and query latency
+//! at 1M and 10M events, each query also as a ratio to a full-history pattern analysis
+//! measured in the same run (absolute times on a shared 2-core machine drift; ratios less).
 //!
-//! `cargo bench -p netspy --bench store`
+//! `cargo bench -p netspy --bench store`; `cargo xtask bench` puts it in BENCHMARKS.md.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -56,21 +56,21 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-const EVENTS: usize = 1_000_000;
+const SIZES: [usize; 2] = [1_000_000, 10_000_000];
 const PIDS: u32 = 1000;
 const COMMANDS: u32 = 200;
 const DESTINATIONS: u32 = 10_000;
 const SPAN_SECONDS: i64 = 3000;
 
-fn events(now: i64) -> impl Iterator<Item = Event> {
+fn events(now: i64, count: usize) -> impl Iterator<Item = Event> {
     let names: Vec<Arc<str>> = (0..COMMANDS)
         .map(|i| Arc::from(format!("proc-{i}")))
         .collect();
-    (0..EVENTS).map(move |i| {
+    (0..count).map(move |i| {
         let n = i as u32;
         let pid = 1000 + n % PIDS;
         let t = now - SPAN_SECONDS * 1_000_000_000
-            + (i as i64) * (SPAN_SECONDS * 1_000_000_000 / EVENTS as i64);
+            + (i as i64) * (SPAN_SECONDS * 1_000_000_000 / count as i64);
         let d = n.wrapping_mul(2_654_435_761) % DESTINATIONS;
         Event::Connection(ConnectionEvent {
             time: DateTime::from_timestamp_nanos(t),
@@ -114,122 +114,113 @@ fn time(runs: usize, mut f: impl FnMut()) -> Duration {
     samples[runs / 2]
 }
 
+/// Resident memory of this process, bytes.
+fn rss() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .split_whitespace()
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
 fn main() {
+    let idle = rss();
+    println!(
+        "Synthetic connection events, {PIDS} processes of {COMMANDS} names, {DESTINATIONS} \
+         destinations, over {SPAN_SECONDS} s, into a store sized for them; queries are the \
+         median of 21 runs. Resident memory of the bench process before filling: {:.0} MB.\n",
+        idle as f64 / 1e6
+    );
+    println!(
+        "| events | record | heap per event | resident per event | pattern analysis, all | \
+         summary by pid | summary by name | summary by glob (10 names) | summary, all, last \
+         60 s | list 100 by name | list 100, all |\n|{}",
+        " --- |".repeat(11)
+    );
+    for size in SIZES {
+        run(size);
+        // Give the freed store back to the system, so the next size's resident figure is its own.
+        // SAFETY: no arguments that could be invalid; glibc returns free heap to the kernel.
+        unsafe { libc::malloc_trim(0) };
+    }
+}
+
+/// Fills a store with `size` events and prints one row.
+fn run(size: usize) {
     let now = Utc::now().timestamp_nanos_opt().unwrap();
-    let before = LIVE.load(Ordering::Relaxed);
+    let (heap_before, rss_before) = (LIVE.load(Ordering::Relaxed), rss());
     let mut store = Store::new(Limits {
         max_age: Duration::from_secs(3600),
-        max_events: EVENTS,
+        max_events: size,
     });
-    for event in events(now) {
+    for event in events(now, size) {
         store.ingest(event);
     }
-    let bytes = LIVE.load(Ordering::Relaxed) - before;
-    println!(
-        "stored connection record: {} bytes",
-        size_of::<netspy::store::StoredConnection>()
-    );
-    println!(
-        "heap per stored connection event at {EVENTS} events (record + pid and name indexes + interned names/addresses): {:.1} bytes",
-        bytes as f64 / EVENTS as f64
-    );
-
+    let heap = LIVE.load(Ordering::Relaxed) - heap_before;
+    let resident = rss() - rss_before;
     let query = Query::new(
         Arc::new(RwLock::new(store)),
         Arc::new(Status::default()),
         10_000,
     );
-    let runs = 21;
-    let scan = time(runs, || {
-        // Baseline: what an unindexed store does for any filtered question.
-        let q = query
-            .analyze_patterns(&SummaryRequest {
-                duration_seconds: Some(3600),
-                ..Default::default()
-            })
-            .unwrap();
-        black_box(q);
-    });
-    let cases: Vec<(&str, Duration)> = vec![
-        (
-            "summary by pid, last hour (pid index)",
-            time(runs, || {
-                black_box(
-                    query
-                        .connection_summary(&SummaryRequest {
-                            pid: Some(1500),
-                            duration_seconds: Some(3600),
-                            ..Default::default()
-                        })
-                        .unwrap(),
-                );
-            }),
-        ),
-        (
-            "summary by name, last hour (name index)",
-            time(runs, || {
-                black_box(
-                    query
-                        .connection_summary(&SummaryRequest {
-                            command: Some("proc-7".into()),
-                            duration_seconds: Some(3600),
-                            ..Default::default()
-                        })
-                        .unwrap(),
-                );
-            }),
-        ),
-        (
-            "summary by name glob proc-1? (10 names)",
-            time(runs, || {
-                black_box(
-                    query
-                        .connection_summary(&SummaryRequest {
-                            command: Some("proc-1?".into()),
-                            duration_seconds: Some(3600),
-                            ..Default::default()
-                        })
-                        .unwrap(),
-                );
-            }),
-        ),
-        (
-            "summary, all processes, last 60 s (time search)",
-            time(runs, || {
-                black_box(
-                    query
-                        .connection_summary(&SummaryRequest::default())
-                        .unwrap(),
-                );
-            }),
-        ),
-        (
-            "list 100 most recent by name",
-            time(runs, || {
-                black_box(
-                    query
-                        .list_connections(&ListRequest {
-                            command: Some("proc-7".into()),
-                            ..Default::default()
-                        })
-                        .unwrap(),
-                );
-            }),
-        ),
-        (
-            "list 100 most recent, all",
-            time(runs, || {
-                black_box(query.list_connections(&ListRequest::default()).unwrap());
-            }),
-        ),
+    let runs = if size > 1_000_000 { 5 } else { 21 };
+    let summary = |req: SummaryRequest| {
+        time(runs, || {
+            black_box(query.connection_summary(&req).unwrap());
+        })
+    };
+    let hour = |req: SummaryRequest| SummaryRequest {
+        duration_seconds: Some(3600),
+        ..req
+    };
+    let cases = [
+        time(runs, || {
+            black_box(
+                query
+                    .analyze_patterns(&hour(SummaryRequest::default()))
+                    .unwrap(),
+            );
+        }),
+        summary(hour(SummaryRequest {
+            pid: Some(1500),
+            ..Default::default()
+        })),
+        summary(hour(SummaryRequest {
+            command: Some("proc-7".into()),
+            ..Default::default()
+        })),
+        summary(hour(SummaryRequest {
+            command: Some("proc-1?".into()),
+            ..Default::default()
+        })),
+        summary(SummaryRequest::default()),
+        time(runs, || {
+            black_box(
+                query
+                    .list_connections(&ListRequest {
+                        command: Some("proc-7".into()),
+                        ..Default::default()
+                    })
+                    .unwrap(),
+            );
+        }),
+        time(runs, || {
+            black_box(query.list_connections(&ListRequest::default()).unwrap());
+        }),
     ];
+    let cells: Vec<String> = cases.iter().map(|t| format!("{t:.1?}")).collect();
     println!(
-        "\nquery latency at {EVENTS} events, as a fraction of a full-history pattern analysis ({scan:?} here):"
+        "| {size} | {} B | {:.1} B | {:.1} B | {} |",
+        size_of::<netspy::store::StoredConnection>(),
+        heap as f64 / size as f64,
+        resident as f64 / size as f64,
+        cells.join(" | ")
     );
-    for (name, t) in cases {
-        println!(
-            "  {name:<48} {:>8.4}x  ({t:?})",
-            t.as_secs_f64() / scan.as_secs_f64()
-        );
-    }
 }

@@ -42,17 +42,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The benchmarks, in report order: (bench target, heading, whether it prints markdown).
-const BENCHES: [(&str, &str, bool); 3] = [
-    ("overhead", "Probe overhead", true),
-    ("ingest", "Ingest throughput", true),
-    ("store", "Store: memory and query latency", false),
+/// The benchmarks, in report order: (bench target, heading). Each prints markdown.
+const BENCHES: [(&str, &str); 3] = [
+    ("overhead", "Probe overhead"),
+    ("ingest", "Ingest throughput"),
+    ("store", "Store: memory and query latency"),
 ];
 
 fn bench() -> anyhow::Result<()> {
     apt_install_missing(&[("bpftrace", "bpftrace"), ("bpftool", "bpftool")])?;
     let mut sections = String::new();
-    for (name, heading, markdown) in BENCHES {
+    for (name, heading) in BENCHES {
         eprintln!("xtask: cargo bench -p netspy --bench {name}");
         let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["bench", "-p", "netspy", "--bench", name])
@@ -67,11 +67,7 @@ fn bench() -> anyhow::Result<()> {
         sections.push_str(&format!(
             "## {heading}\n\n`cargo bench -p netspy --bench {name}`\n\n"
         ));
-        if markdown {
-            sections.push_str(report);
-        } else {
-            sections.push_str(&format!("```text\n{report}\n```"));
-        }
+        sections.push_str(report);
         sections.push_str("\n\n");
     }
     let text = format!(
