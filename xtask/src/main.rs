@@ -24,8 +24,8 @@ enum Task {
     /// Install what the tests need: nftables from apt when `nft` is missing, and a Python venv
     /// (target/mcp-venv) with the official MCP SDK and schemathesis.
     Setup,
-    /// Run every benchmark (as root, with no other tracer attached; installs bpftrace and
-    /// bpftool from apt when missing) and write their report to BENCHMARKS.md.
+    /// Run every benchmark (as root, with no other tracer attached; installs bpftrace,
+    /// bpftool and wrk from apt when missing) and write their report to BENCHMARKS.md.
     Bench,
 }
 
@@ -43,14 +43,19 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The benchmarks, in report order: (bench target, heading). Each prints markdown.
-const BENCHES: [(&str, &str); 3] = [
+const BENCHES: [(&str, &str); 4] = [
     ("overhead", "Probe overhead"),
     ("ingest", "Ingest throughput"),
     ("store", "Store: memory and query latency"),
+    ("load", "The daemon under load"),
 ];
 
 fn bench() -> anyhow::Result<()> {
-    apt_install_missing(&[("bpftrace", "bpftrace"), ("bpftool", "bpftool")])?;
+    apt_install_missing(&[
+        ("bpftrace", "bpftrace"),
+        ("bpftool", "bpftool"),
+        ("wrk", "wrk"),
+    ])?;
     let mut sections = String::new();
     for (name, heading) in BENCHES {
         eprintln!("xtask: cargo bench -p netspy --bench {name}");
@@ -71,8 +76,8 @@ fn bench() -> anyhow::Result<()> {
         sections.push_str("\n\n");
     }
     let text = format!(
-        "# netspy benchmarks\n\nWritten by `cargo xtask bench` (as root; it installs bpftrace \
-         and bpftool, and refuses to run while other tracepoint programs are attached, since \
+        "# netspy benchmarks\n\nWritten by `cargo xtask bench` (as root; it installs bpftrace, \
+         bpftool and wrk, and refuses to run while other tracepoint programs are attached, since \
          it would measure them too). Do not edit by hand: run it again. Absolute times on \
          shared machines drift by 2x between runs, so every comparison below is measured side \
          by side in one run and stated as a difference or a ratio.\n\n{}\n\n{}",
