@@ -358,13 +358,25 @@ fn silent_half_sent_and_slow_clients_are_cut_off_while_health_still_answers() {
         "answers (503: a bare API has no probes)"
     );
     // connect() returns once the kernel queued a connection, before the server accepts it
-    // (and evicts an idler for it): under load the count catches up a little later.
-    let evicted = || metric(&base, r#"netspy_http_connections_total{event="evicted"}"#);
+    // (and evicts an idler for it): under load the count catches up a little later. On a
+    // slow run some idlers reach the 1 s header timeout before a newcomer evicts them.
+    let count = |event: &str| {
+        metric(
+            &base,
+            &format!(r#"netspy_http_connections_total{{event="{event}"}}"#),
+        )
+    };
+    let gone = || count("evicted") + count("header_timeout");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while evicted() <= 300.0 && std::time::Instant::now() < deadline {
+    while gone() <= 300.0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(evicted() > 300.0, "{} evicted", evicted());
+    assert!(
+        gone() > 300.0 && count("evicted") > 100.0,
+        "{} evicted, {} timed out",
+        count("evicted"),
+        count("header_timeout")
+    );
     drop(silent);
 
     // A silent connection and a half-sent request head are closed after the header timeout.
@@ -600,16 +612,20 @@ fn clients_cannot_flood_the_log() {
         .to_str()
         .unwrap()
         .to_owned();
+    let started = std::time::Instant::now();
     for id in 0..100 {
         let call = json!({"jsonrpc": "2.0", "id": id, "method": "vendor/unknown"});
         let (_, answer) = message_of(post_mcp(&daemon.url(), Some(&session), call.to_string()));
         assert_eq!(answer["error"]["code"], -32601, "{answer}");
     }
+    // At most 10 lines per 10 s window: the calls touch one window, or more on a slow run.
+    let windows = started.elapsed().as_secs() / 10 + 2;
     std::thread::sleep(Duration::from_millis(300));
     let flood = daemon.new_lines();
     assert!(
-        flood.len() <= 10,
-        "100 failed MCP calls wrote {} log lines: {flood:?}",
+        flood.len() as u64 <= 10 * windows,
+        "100 failed MCP calls over {} windows wrote {} log lines: {flood:?}",
+        windows,
         flood.len()
     );
     assert!(
