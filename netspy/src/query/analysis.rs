@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{OutcomeCounts, Query, QueryError, SummaryRequest};
 use crate::{
     events::{errno_name, protocol_name},
-    store::{Endpoint, Outcome, Store, Sym, protocol_of_code},
+    store::{Endpoint, Outcome, Store, Sym},
 };
 
 /// How many entries each top list keeps.
@@ -98,24 +98,26 @@ impl Query {
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(60))?;
         let mut total = 0u64;
-        let mut outcomes = OutcomeCounts::default();
+        let mut results = crate::store::Tally::default();
         let (mut destinations, mut protocols, mut ports) =
             (Tally::default(), Tally::default(), Tally::default());
         let (mut errors, mut processes) = (Tally::default(), Tally::default());
         for r in store.connections().select(&scope.selection) {
             total += 1;
             destinations.add((r.destination, r.dport));
-            protocols.add((r.family, r.protocol));
-            if r.family != 1 && r.destination.is_some() {
+            let kind = store.socket_kind(r.kind);
+            protocols.add((kind.family, kind.protocol));
+            if kind.family != 1 && r.destination.is_some() {
                 ports.add(r.dport);
             }
-            outcomes.add(r);
-            if r.ret < 0 && r.ret != -115 {
-                errors.add(-i32::from(r.ret));
+            let failed_calls = results.failed_calls;
+            results.count(r);
+            if results.failed_calls != failed_calls {
+                errors.add(i32::from(r.call_errno));
             } else if r.outcome_errno != 0 && !matches!(r.outcome, Outcome::Established) {
                 errors.add(i32::from(r.outcome_errno));
             }
-            processes.add(r.command);
+            processes.add(store.owner(Some(r.owner)).map(|o| o.command));
         }
         let unique_destinations = destinations.0.len();
         Ok(Analysis {
@@ -128,19 +130,21 @@ impl Query {
             unique_destinations,
             top_destinations: destinations
                 .top(Some(TOP), |(sym, port)| destination_name(&store, sym, port)),
-            protocols: protocols.top(None, |(family, code)| {
-                match (family, protocol_name(protocol_of_code(code))) {
+            protocols: protocols.top(None, |(family, protocol)| {
+                match (family, protocol_name(protocol)) {
                     (1, _) => "UNIX".to_owned(),
                     (_, Some(name)) => name.to_owned(),
-                    (_, None) => format!("IPPROTO_{}", protocol_of_code(code)),
+                    (_, None) => format!("IPPROTO_{protocol}"),
                 }
             }),
             ports: ports.top(Some(TOP), |port: u16| port.to_string()),
-            outcomes,
+            outcomes: OutcomeCounts::from(&results),
             errors: errors.top(None, |errno| {
                 errno_name(errno).unwrap_or_else(|| format!("errno {errno}"))
             }),
-            processes: processes.top(Some(TOP), |sym| store.command(sym).to_string()),
+            processes: processes.top(Some(TOP), |sym: Option<Sym>| {
+                sym.map(|s| store.name(s).to_string()).unwrap_or_default()
+            }),
         })
     }
 }

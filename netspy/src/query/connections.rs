@@ -8,12 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ListRequest, Query, QueryError, SummaryRequest};
 
-/// Protocols with a TCP handshake, whose attempts have an outcome.
-const IPPROTO_TCP: u16 = 6;
-const IPPROTO_MPTCP: u16 = 262;
 use crate::{
     events::{errno_name, protocol_name, socket_type_name},
-    store::{Endpoint, Outcome, Store, StoredConnection, protocol_of_code},
+    store::{Endpoint, Outcome, Store, StoredConnection, Tally},
 };
 
 /// How many connect attempts a process made over a window.
@@ -54,21 +51,16 @@ pub struct OutcomeCounts {
     pub unknown: u64,
 }
 
-impl OutcomeCounts {
-    /// Counts the result of `r` when it is a TCP (or MPTCP) attempt; other connects have no
-    /// handshake, so no outcome to count.
-    pub(super) fn add(&mut self, r: &StoredConnection) {
-        if !matches!(protocol_of_code(r.protocol), IPPROTO_TCP | IPPROTO_MPTCP) {
-            return;
+impl From<&Tally> for OutcomeCounts {
+    fn from(t: &Tally) -> Self {
+        Self {
+            established: t.established,
+            refused: t.refused,
+            timed_out: t.timed_out,
+            failed: t.failed,
+            aborted: t.aborted,
+            unknown: t.unknown,
         }
-        *match r.outcome {
-            Outcome::Established => &mut self.established,
-            Outcome::Refused => &mut self.refused,
-            Outcome::TimedOut => &mut self.timed_out,
-            Outcome::Failed => &mut self.failed,
-            Outcome::Aborted => &mut self.aborted,
-            Outcome::Unknown => &mut self.unknown,
-        } += 1;
     }
 }
 
@@ -164,8 +156,9 @@ impl ConnectionView {
             Some(Endpoint::Unix(path)) => (path.to_string(), String::new(), 0, [0; 16]),
             None => (String::new(), String::new(), 0, [0; 16]),
         };
-        let raw_protocol = protocol_of_code(r.protocol);
-        let protocol = match (r.family, protocol_name(raw_protocol)) {
+        let kind = store.socket_kind(r.kind);
+        let raw_protocol = kind.protocol;
+        let protocol = match (kind.family, protocol_name(raw_protocol)) {
             (1, _) => "UNIX".to_owned(),
             (_, Some(name)) => name.to_owned(),
             (_, None) => format!("IPPROTO_{raw_protocol}"),
@@ -174,29 +167,33 @@ impl ConnectionView {
             Some(Endpoint::Ip(ip)) => Some(std::net::SocketAddr::new(*ip, r.sport).to_string()),
             _ => None,
         };
+        let owner = store.owner(Some(r.owner));
+        let pid = owner.map_or(0, |o| o.pid);
         Self {
-            id: format!("c{:x}-{}", r.time_ns, r.pid),
+            id: format!("c{:x}-{pid}", r.time_ns),
             kind: "connection".to_owned(),
-            pid: r.pid,
-            command: store.command(r.command).to_string(),
+            pid,
+            command: store.owner_name(Some(r.owner)).to_string(),
             time: DateTime::from_timestamp_nanos(r.time_ns),
             timestamp: r.time_ns,
             destination,
             destination_ip,
             destination_port: r.dport,
-            address_family: u16::from(r.family),
+            address_family: kind.family,
             protocol,
-            socket_type: socket_type_name(u16::from(r.socktype))
+            socket_type: socket_type_name(kind.socktype)
                 .unwrap_or("unknown")
                 .to_owned(),
-            return_code: i32::from(r.ret),
-            error: (r.ret < 0).then(|| errno_name(-i32::from(r.ret))).flatten(),
+            return_code: r.return_code(),
+            error: (r.call_errno != 0)
+                .then(|| errno_name(i32::from(r.call_errno)))
+                .flatten(),
             raw_ipv4,
             raw_ipv6,
             raw_protocol,
-            raw_socktype: r.socktype,
-            uid: r.uid,
-            cgroup_id: store.cgroup(r.cgroup),
+            raw_socktype: u8::try_from(kind.socktype).unwrap_or(u8::MAX),
+            uid: owner.map_or(0, |o| o.uid),
+            cgroup_id: owner.map_or(0, |o| o.cgroup_id),
             outcome: outcome_name(r.outcome).map(str::to_owned),
             outcome_error: (r.outcome_errno != 0)
                 .then(|| errno_name(i32::from(r.outcome_errno)))
@@ -215,11 +212,9 @@ pub fn outcome_name(outcome: Outcome) -> Option<&'static str> {
         Outcome::TimedOut => "timed_out",
         Outcome::Failed => "failed",
         Outcome::Aborted => "aborted",
-        Outcome::Unknown => return None,
+        Outcome::Unknown | Outcome::NoHandshake => return None,
     })
 }
-
-const EINPROGRESS: i16 = -115;
 
 impl Query {
     /// How many connect attempts match, with their TCP results.
@@ -229,24 +224,15 @@ impl Query {
     ) -> Result<ConnectionSummary, QueryError> {
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(60))?;
-        let mut outcomes = OutcomeCounts::default();
-        let mut count = 0;
-        let mut failed_calls = 0;
-        for r in store.connections().select(&scope.selection) {
-            count += 1;
-            outcomes.add(r);
-            if r.ret < 0 && r.ret != EINPROGRESS {
-                failed_calls += 1;
-            }
-        }
+        let tally = store.connection_tally(&scope.selection);
         Ok(ConnectionSummary {
-            count,
+            count: tally.count,
             pid: req.pid.unwrap_or(0),
             command: scope.command,
             duration_seconds: scope.duration_seconds,
             query_time: Utc::now(),
-            outcomes,
-            failed_calls,
+            outcomes: OutcomeCounts::from(&tally),
+            failed_calls: tally.failed_calls,
         })
     }
 
@@ -287,8 +273,7 @@ impl Query {
             // The count comes from the indexes: only the listed records are visited.
             None => (
                 table
-                    .select(selection)
-                    .rev()
+                    .newest(selection)
                     .take(limit)
                     .map(|r| ConnectionView::new(r, store))
                     .collect(),
@@ -298,9 +283,8 @@ impl Query {
                 let mut matched = 0;
                 let mut views = Vec::new();
                 for r in table
-                    .select(selection)
-                    .rev()
-                    .filter(|r| r.outcome == outcome)
+                    .newest(selection)
+                    .filter(|r| r.outcome.reported() == outcome)
                 {
                     matched += 1;
                     if views.len() < limit {

@@ -200,14 +200,12 @@ impl DropView {
             _ => String::new(),
         };
         let raw_protocol = protocol_of_code(r.protocol);
+        let owner = store.owner(r.owner);
         Self {
             id: format!("d{:x}-{}", r.time_ns, r.reason_code),
             kind: "packet_drop".to_owned(),
-            pid: r.pid,
-            command: r
-                .command
-                .map(|c| store.command(c).to_string())
-                .unwrap_or_default(),
+            pid: owner.map_or(0, |o| o.pid),
+            command: store.owner_name(r.owner).to_string(),
             category: category(&reason).to_owned(),
             routine: is_routine(&reason),
             drop_reason: reason,
@@ -225,9 +223,9 @@ impl DropView {
             destination_ip: ip(r.destination),
             destination_port: r.has_ports.then_some(r.dport),
             ethertype: r.ethertype,
-            attributed: r.pid != 0,
-            uid: r.uid,
-            cgroup_id: store.cgroup(r.cgroup),
+            attributed: owner.is_some(),
+            uid: owner.map_or(0, |o| o.uid),
+            cgroup_id: owner.map_or(0, |o| o.cgroup_id),
         }
     }
 }
@@ -275,7 +273,7 @@ fn sampled_counts(
         }
         *by_reason.entry(r.reason).or_default() += r.count;
         counted += r.count;
-        if r.pid == 0 {
+        if r.owner.is_none() {
             unattributed += r.count;
         }
     }
@@ -297,7 +295,7 @@ impl Query {
                 continue;
             }
             *by_reason.entry(r.reason).or_default() += 1;
-            if r.pid == 0 {
+            if r.owner.is_none() {
                 unattributed += 1;
             }
         }
@@ -391,7 +389,7 @@ pub(super) fn drop_views(
     };
     let (mut matched, mut routine) = (0, 0);
     let mut views = Vec::new();
-    for r in store.drops().select(selection).rev() {
+    for r in store.drops().newest(selection) {
         if routine_reasons.contains(&r.reason) {
             routine += 1;
             continue;

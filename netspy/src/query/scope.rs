@@ -111,17 +111,19 @@ impl Scope {
         // The window's real length: nothing happened before 1970 or after now.
         let duration_seconds =
             u64::try_from(end_ns.saturating_sub(since_ns.max(0)) / 1_000_000_000).unwrap_or(0);
-        let (command, commands) = match names {
-            None => (None, None),
-            Some((pattern, filter)) => (
-                Some(pattern),
-                Some(store.commands_matching(|name| filter.matches(name))),
+        let matches = names
+            .as_ref()
+            .map(|(_, filter)| move |name: &str| filter.matches(name));
+        let owners = match (self.pid, &matches) {
+            (None, None) => None,
+            (pid, matches) => Some(
+                store.owners_matching(pid, matches.as_ref().map(|m| m as &dyn Fn(&str) -> bool)),
             ),
         };
+        let command = names.map(|(pattern, _)| pattern);
         Ok(Resolved {
             selection: Selection {
-                pid: self.pid,
-                commands,
+                owners,
                 since_ns,
                 until_ns,
             },

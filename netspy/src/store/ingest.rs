@@ -2,8 +2,8 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, Store, StoredConnection, StoredDrop, StoredSampled, Sym, join::JoinKey,
-    nanos, records::protocol_code,
+    Endpoint, Outcome, SocketKind, Store, StoredConnection, StoredDrop, StoredSampled, Sym,
+    join::JoinKey, nanos, records::protocol_code,
 };
 use crate::events::{
     ConnectionEvent, Destination, PacketDrop, Process, SampledDrops, TcpOutcome, TcpResult,
@@ -11,21 +11,19 @@ use crate::events::{
 
 impl Store {
     pub(super) fn add_connection(&mut self, c: ConnectionEvent) {
-        let (Some(command), destination) = (
-            self.commands.intern(c.process.command.clone()),
+        let (Some(owner), destination) = (
+            self.owners.intern(&c.process),
             self.destination(&c.destination),
         ) else {
             return;
         };
+        let handshake = matches!(c.raw_protocol, 6 | 262);
         let source = c
             .source
             .and_then(|s| self.endpoints.intern(Endpoint::Ip(s.ip())));
         let record = StoredConnection {
             time_ns: nanos(c.time),
-            pid: c.process.pid,
-            uid: c.process.uid,
-            command,
-            cgroup: self.cgroups.intern(c.process.cgroup_id),
+            owner,
             destination,
             source,
             latency_us: 0,
@@ -34,17 +32,24 @@ impl Store {
                 _ => 0,
             },
             sport: source.and(c.source).map_or(0, |s| s.port()),
-            ret: i16::try_from(c.return_code).unwrap_or(i16::MIN),
-            family: u8::try_from(c.address_family).unwrap_or(0),
-            protocol: protocol_code(c.raw_protocol),
-            socktype: u8::try_from(c.raw_socktype).unwrap_or(0),
-            outcome: Outcome::Unknown,
+            // connect returns 0 or minus an errno (below 4096; the named ones below 256).
+            call_errno: u8::try_from(c.return_code.unsigned_abs()).unwrap_or(u8::MAX),
+            kind: self.kinds.code(SocketKind {
+                family: c.address_family,
+                protocol: c.raw_protocol,
+                socktype: c.raw_socktype,
+            }),
+            outcome: if handshake {
+                Outcome::Unknown
+            } else {
+                Outcome::NoHandshake
+            },
             outcome_errno: 0,
         };
         let time_ns = record.time_ns;
-        let seq = self.connections.push(record);
-        if let (6 | 262, Destination::Ip { ip, port }, true) =
-            (c.raw_protocol, &c.destination, c.sock != 0)
+        let seq = self.connections.push(record.clone());
+        self.connection_tallies.push(seq, &record);
+        if let (true, Destination::Ip { ip, port }, true) = (handshake, &c.destination, c.sock != 0)
         {
             let key = JoinKey {
                 sock: c.sock,
@@ -96,6 +101,7 @@ impl Store {
         let Some(record) = self.connections.get_mut(seq) else {
             return;
         };
+        let before = record.clone();
         if source.is_some() {
             record.source = source;
             record.sport = outcome.source.port();
@@ -111,6 +117,8 @@ impl Store {
             TcpResult::Aborted => Outcome::Aborted,
         };
         record.outcome_errno = u8::try_from(outcome.raw_error).unwrap_or(0);
+        let after = record.clone();
+        self.connection_tallies.update(seq, &before, &after);
     }
 
     pub(super) fn add_drop(&mut self, d: PacketDrop) {
@@ -120,21 +128,9 @@ impl Store {
         ) else {
             return;
         };
-        let (pid, uid, command, cgroup) = match &d.process {
-            Some(p) => (
-                p.pid,
-                p.uid,
-                self.commands.intern(p.command.clone()),
-                self.cgroups.intern(p.cgroup_id),
-            ),
-            None => (0, 0, None, None),
-        };
         let record = StoredDrop {
             time_ns: nanos(d.time),
-            pid,
-            uid,
-            command,
-            cgroup,
+            owner: d.process.as_ref().and_then(|p| self.owners.intern(p)),
             reason,
             location,
             source: d
@@ -165,14 +161,16 @@ impl Store {
             let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
                 continue;
             };
-            let command = c
-                .command
-                .as_ref()
-                .and_then(|name| self.commands.intern(name.clone()));
+            // The kernel counts by pid and thread name only.
+            let owner = (c.pid != 0)
+                .then(|| {
+                    let name = c.command.clone().unwrap_or_else(|| "".into());
+                    self.owners.intern_parts(c.pid, 0, 0, name)
+                })
+                .flatten();
             self.sampled.push(StoredSampled {
                 time_ns,
-                pid: c.pid,
-                command,
+                owner,
                 reason,
                 count: c.count,
             });
@@ -182,18 +180,12 @@ impl Store {
 
     /// Gives an unattributed drop its owner.
     fn attribute_drop(&mut self, seq: u64, owner: &Process) {
-        if self.drops.get_mut(seq).is_none_or(|r| r.pid != 0) {
+        if self.drops.get_mut(seq).is_none_or(|r| r.owner.is_some()) {
             return;
         }
-        let (command, cgroup) = (
-            self.commands.intern(owner.command.clone()),
-            self.cgroups.intern(owner.cgroup_id),
-        );
+        let owner = self.owners.intern(owner);
         if let Some(record) = self.drops.get_mut(seq) {
-            record.pid = owner.pid;
-            record.uid = owner.uid;
-            record.command = command;
-            record.cgroup = cgroup;
+            record.owner = owner;
         }
         self.drops.index_late(seq);
     }

@@ -46,9 +46,14 @@ impl<T> Default for Interner<T> {
 impl<T: Hash + Eq + Clone> Interner<T> {
     /// Interns `value`, taking one reference. None only if 4 billion values are live.
     pub fn intern(&mut self, value: T) -> Option<Sym> {
+        self.intern_fresh(value).map(|(sym, _)| sym)
+    }
+
+    /// [`Interner::intern`], also telling whether the value is new.
+    pub fn intern_fresh(&mut self, value: T) -> Option<(Sym, bool)> {
         if let Some(&sym) = self.ids.get(&value) {
             self.slots[sym.index()].refs += 1;
-            return Some(sym);
+            return Some((sym, false));
         }
         let index = match self.free.pop() {
             Some(index) => index,
@@ -66,22 +71,21 @@ impl<T: Hash + Eq + Clone> Interner<T> {
             refs: 1,
         };
         self.ids.insert(value, sym);
-        Some(sym)
+        Some((sym, true))
     }
 
-    /// Drops one reference; the value goes when none is left.
-    pub fn release(&mut self, sym: Sym) {
+    /// Drops one reference; the value goes when none is left, and is returned then.
+    pub fn release(&mut self, sym: Sym) -> Option<T> {
         let index = sym.index();
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
+        let slot = self.slots.get_mut(index)?;
         slot.refs = slot.refs.saturating_sub(1);
-        if slot.refs == 0
-            && let Some(value) = slot.value.take()
-        {
-            self.ids.remove(&value);
-            self.free.push(index);
+        if slot.refs != 0 {
+            return None;
         }
+        let value = slot.value.take()?;
+        self.ids.remove(&value);
+        self.free.push(index);
+        Some(value)
     }
 
     /// The value of a symbol.

@@ -1,16 +1,20 @@
 //! The bounded, indexed history of events the daemon serves.
 //!
-//! Events are kept as compact records (`records.rs`) in two time-ordered tables
-//! (`table.rs`), indexed by pid and by process name; strings and addresses are interned with
-//! reference counts (`intern.rs`). History is bounded by age and by count; every eviction is
-//! counted. TCP outcomes are joined into their connect record through the kernel socket
-//! address, whichever of the two arrives first.
+//! Events are kept as compact records (`records.rs`) in time-ordered tables (`table.rs`),
+//! indexed by owner: pid, user, cgroup and thread name interned as one value
+//! (`owners.rs`); strings and addresses are interned with reference counts (`intern.rs`).
+//! Connection counts are kept per bucket of records (`rollup.rs`), so summaries add
+//! tallies. History is bounded by age and by count; every eviction is counted. TCP outcomes
+//! are joined into their connect record through the kernel socket address, whichever of the
+//! two arrives first.
 
 mod ingest;
 mod intern;
 mod join;
 mod orphans;
+mod owners;
 mod records;
+mod rollup;
 mod table;
 
 use std::{sync::Arc, time::Duration};
@@ -21,10 +25,15 @@ use serde::Serialize;
 mod tests;
 
 pub(crate) use self::orphans::{Orphans, is_orphan};
-use self::{intern::Interner, join::Joiner};
+use self::{intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup};
 pub use self::{
     intern::Sym,
-    records::{Endpoint, Outcome, StoredConnection, StoredDrop, StoredSampled, protocol_of_code},
+    owners::{NameMatch, Owner},
+    records::{
+        Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
+        protocol_of_code,
+    },
+    rollup::Tally,
     table::{Record, Selection, Table},
 };
 use crate::events::Event;
@@ -66,7 +75,7 @@ pub struct StoreStats {
     /// Drops that had lost their socket and stayed unattributed because sockets of two
     /// processes used their 4-tuple at the same moment.
     pub ambiguous_drop_owners: u64,
-    /// Distinct interned values (names, addresses, kernel symbols, cgroups).
+    /// Distinct interned values (owners, names, addresses, kernel symbols).
     pub interned_values: u64,
 }
 
@@ -74,12 +83,13 @@ pub struct StoreStats {
 pub struct Store {
     limits: Limits,
     connections: Table<StoredConnection>,
+    connection_tallies: Rollup,
     drops: Table<StoredDrop>,
     sampled: Table<StoredSampled>,
-    commands: Interner<Arc<str>>,
+    owners: Owners,
+    kinds: SocketKinds,
     endpoints: Interner<Endpoint>,
     kernel_names: Interner<Arc<str>>,
-    cgroups: Interner<u64>,
     outcomes: Joiner,
     orphans: Orphans<u64>,
     stats: StoreStats,
@@ -90,16 +100,27 @@ impl Store {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            connections: Table::default(),
-            drops: Table::default(),
-            sampled: Table::default(),
-            commands: Interner::default(),
+            connections: Table::new(limits.max_events),
+            connection_tallies: Rollup::default(),
+            drops: Table::new(limits.max_events),
+            sampled: Table::new(limits.max_events),
+            owners: Owners::default(),
+            kinds: SocketKinds::default(),
             endpoints: Interner::default(),
             kernel_names: Interner::default(),
-            cgroups: Interner::default(),
             outcomes: Joiner::default(),
             orphans: Orphans::default(),
             stats: StoreStats::default(),
+        }
+    }
+
+    /// A store whose connection tallies use buckets of `n` records keeping at most four
+    /// owner tallies each, so tests cross many buckets, caps and kept heavy owners.
+    #[cfg(test)]
+    pub fn with_bucket_records(limits: Limits, n: u64) -> Self {
+        Self {
+            connection_tallies: Rollup::new(n, 4),
+            ..Self::new(limits)
         }
     }
 
@@ -155,27 +176,20 @@ impl Store {
     }
 
     fn pop_connection(&mut self) {
+        let seq = self.connections.first_seq();
         if let Some(r) = self.connections.pop_front() {
-            self.commands.release(r.command);
-            for sym in [r.cgroup.map(Ok), r.destination.map(Err), r.source.map(Err)]
-                .into_iter()
-                .flatten()
-            {
-                match sym {
-                    Ok(cgroup) => self.cgroups.release(cgroup),
-                    Err(endpoint) => self.endpoints.release(endpoint),
-                }
+            self.connection_tallies.pop(seq, &r);
+            self.owners.release(r.owner);
+            for endpoint in [r.destination, r.source].into_iter().flatten() {
+                self.endpoints.release(endpoint);
             }
         }
     }
 
     fn pop_drop(&mut self) {
         if let Some(r) = self.drops.pop_front() {
-            if let Some(c) = r.command {
-                self.commands.release(c);
-            }
-            if let Some(c) = r.cgroup {
-                self.cgroups.release(c);
+            if let Some(owner) = r.owner {
+                self.owners.release(owner);
             }
             self.kernel_names.release(r.reason);
             self.kernel_names.release(r.location);
@@ -187,8 +201,8 @@ impl Store {
 
     fn pop_sampled(&mut self) {
         if let Some(r) = self.sampled.pop_front() {
-            if let Some(c) = r.command {
-                self.commands.release(c);
+            if let Some(owner) = r.owner {
+                self.owners.release(owner);
             }
             self.kernel_names.release(r.reason);
         }
@@ -197,6 +211,12 @@ impl Store {
     /// Connection records.
     pub fn connections(&self) -> &Table<StoredConnection> {
         &self.connections
+    }
+
+    /// The tally of the connection records `sel` selects: from the rollup's buckets, walking
+    /// only those at the window's edges.
+    pub fn connection_tally(&self, sel: &Selection) -> Tally {
+        self.connection_tallies.sum(&self.connections, sel)
     }
 
     /// Drop records.
@@ -209,21 +229,40 @@ impl Store {
         &self.sampled
     }
 
-    /// A process name.
-    pub fn command(&self, sym: Sym) -> Arc<str> {
-        self.commands
-            .get(sym)
+    /// An owner.
+    pub fn owner(&self, sym: Option<Sym>) -> Option<&Owner> {
+        self.owners.get(sym?)
+    }
+
+    /// An owner's pid, 0 for none.
+    pub fn pid(&self, sym: Option<Sym>) -> u32 {
+        self.owner(sym).map_or(0, |o| o.pid)
+    }
+
+    /// An owner's thread name ("" for none).
+    pub fn owner_name(&self, sym: Option<Sym>) -> Arc<str> {
+        self.owner(sym)
+            .and_then(|o| self.owners.name(o.command))
             .cloned()
             .unwrap_or_else(|| Arc::from(""))
     }
 
-    /// The symbols of every process name `matches` accepts.
-    pub fn commands_matching(&self, matches: impl Fn(&str) -> bool) -> Vec<Sym> {
-        self.commands
-            .iter()
-            .filter(|(_, name)| matches(name))
-            .map(|(sym, _)| sym)
-            .collect()
+    /// A thread name by its own symbol ([`Owner::command`]).
+    pub fn name(&self, command: Sym) -> Arc<str> {
+        self.owners
+            .name(command)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// The owners with this pid (if given) whose name `matches` accepts (if given).
+    pub fn owners_matching(&self, pid: Option<u32>, matches: NameMatch<'_>) -> Vec<Sym> {
+        self.owners.matching(pid, matches)
+    }
+
+    /// The family, protocol and type of a connection's socket.
+    pub fn socket_kind(&self, code: u8) -> SocketKind {
+        self.kinds.get(code)
     }
 
     /// An address or path.
@@ -248,17 +287,9 @@ impl Store {
             .collect()
     }
 
-    /// A cgroup id.
-    pub fn cgroup(&self, sym: Option<Sym>) -> u64 {
-        sym.and_then(|s| self.cgroups.get(s)).copied().unwrap_or(0)
-    }
-
     /// Current counters.
     pub fn stats(&self) -> StoreStats {
-        let interned = self.commands.len()
-            + self.endpoints.len()
-            + self.kernel_names.len()
-            + self.cgroups.len();
+        let interned = self.owners.len() + self.endpoints.len() + self.kernel_names.len();
         StoreStats {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,

@@ -14,11 +14,12 @@ pub enum Endpoint {
     Unix(Box<str>),
 }
 
-/// How a TCP connect ended, as stored (0 = not known yet / not TCP).
+/// How a connect ended, as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Outcome {
-    /// No outcome seen (not TCP, or still pending).
+    /// A TCP (or MPTCP) connect with no result seen yet (still pending, lost, or the call
+    /// failed before a SYN went out).
     Unknown = 0,
     /// Handshake completed.
     Established = 1,
@@ -30,21 +31,27 @@ pub enum Outcome {
     Failed = 4,
     /// Closed by its owner before completing.
     Aborted = 5,
+    /// Not a protocol with a handshake (UDP, UNIX, ...): no result to wait for.
+    NoHandshake = 6,
 }
 
-/// One connect attempt: 48 bytes, whatever the address family.
+impl Outcome {
+    /// The result as the API reports it: a connect without a handshake has none known.
+    pub fn reported(self) -> Self {
+        match self {
+            Self::NoHandshake => Self::Unknown,
+            other => other,
+        }
+    }
+}
+
+/// One connect attempt: 32 bytes, whatever the address family.
 #[derive(Clone, Debug)]
 pub struct StoredConnection {
     /// Wall-clock ns since the epoch when `connect` returned.
     pub time_ns: i64,
-    /// Process id.
-    pub pid: u32,
-    /// User id.
-    pub uid: u32,
-    /// Process name.
-    pub command: Sym,
-    /// cgroup id (interned: few distinct values).
-    pub cgroup: Option<Sym>,
+    /// Who connected (see `owners.rs`).
+    pub owner: Sym,
     /// Destination address or path.
     pub destination: Option<Sym>,
     /// Local address, once the TCP outcome told it.
@@ -55,21 +62,75 @@ pub struct StoredConnection {
     pub dport: u16,
     /// Local port, once known.
     pub sport: u16,
-    /// `connect` return value (0 or -errno).
-    pub ret: i16,
-    /// Address family (`AF_*`).
-    pub family: u8,
-    /// Socket protocol code (see [`protocol_code`]).
-    pub protocol: u8,
-    /// Socket type (`SOCK_*`).
-    pub socktype: u8,
+    /// errno of a failed `connect` (it returned minus this), 0 when it returned 0.
+    pub call_errno: u8,
+    /// Family, protocol and type of the socket (see [`SocketKinds`]).
+    pub kind: u8,
     /// TCP outcome.
     pub outcome: Outcome,
     /// errno behind a failed outcome.
     pub outcome_errno: u8,
 }
 
-const _: () = assert!(size_of::<StoredConnection>() == 48);
+const _: () = assert!(size_of::<StoredConnection>() == 32);
+
+impl StoredConnection {
+    /// What `connect` returned: 0, or minus an errno.
+    pub fn return_code(&self) -> i32 {
+        -i32::from(self.call_errno)
+    }
+}
+
+/// A socket's address family, protocol and type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketKind {
+    /// `AF_*`.
+    pub family: u16,
+    /// `IPPROTO_*` (`sk_protocol`).
+    pub protocol: u16,
+    /// `SOCK_*`.
+    pub socktype: u16,
+}
+
+/// The few socket kinds a host connects with, numbered in a byte. Code 0 is the all-zero
+/// kind; should 255 distinct kinds ever be seen, later ones are stored as it.
+pub struct SocketKinds(Vec<SocketKind>);
+
+impl Default for SocketKinds {
+    fn default() -> Self {
+        Self(vec![SocketKind::default()])
+    }
+}
+
+impl SocketKinds {
+    /// The code of a kind, numbering it when new.
+    pub fn code(&mut self, kind: SocketKind) -> u8 {
+        if let Some(i) = self.0.iter().position(|k| *k == kind) {
+            return u8::try_from(i).unwrap_or(0);
+        }
+        match u8::try_from(self.0.len()) {
+            Ok(code) => {
+                self.0.push(kind);
+                code
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// The kind of a code.
+    pub fn get(&self, code: u8) -> SocketKind {
+        self.0.get(usize::from(code)).copied().unwrap_or_default()
+    }
+}
+
+impl Record for StoredConnection {
+    fn time_ns(&self) -> i64 {
+        self.time_ns
+    }
+    fn owner(&self) -> Option<Sym> {
+        Some(self.owner)
+    }
+}
 
 /// IP protocol numbers fit a byte except MPTCP (262), stored as 255 (IPPROTO_RAW is never a
 /// connect-able socket protocol).
@@ -88,31 +149,13 @@ pub fn protocol_of_code(code: u8) -> u16 {
     }
 }
 
-impl Record for StoredConnection {
-    fn time_ns(&self) -> i64 {
-        self.time_ns
-    }
-    fn pid(&self) -> u32 {
-        self.pid
-    }
-    fn command(&self) -> Option<Sym> {
-        Some(self.command)
-    }
-}
-
 /// One packet drop.
 #[derive(Clone, Debug)]
 pub struct StoredDrop {
     /// Wall-clock ns since the epoch.
     pub time_ns: i64,
-    /// Owning process id, 0 when unattributed.
-    pub pid: u32,
-    /// Owner's user id.
-    pub uid: u32,
-    /// Owner's process name.
-    pub command: Option<Sym>,
-    /// Owner's cgroup.
-    pub cgroup: Option<Sym>,
+    /// Who the packet belonged to, None when unattributed.
+    pub owner: Option<Sym>,
     /// Drop reason name.
     pub reason: Sym,
     /// Kernel location (`tcp_v4_rcv+0x91`).
@@ -135,17 +178,14 @@ pub struct StoredDrop {
     pub has_ports: bool,
 }
 
-const _: () = assert!(size_of::<StoredDrop>() <= 56);
+const _: () = assert!(size_of::<StoredDrop>() <= 40);
 
 impl Record for StoredDrop {
     fn time_ns(&self) -> i64 {
         self.time_ns
     }
-    fn pid(&self) -> u32 {
-        self.pid
-    }
-    fn command(&self) -> Option<Sym> {
-        self.command
+    fn owner(&self) -> Option<Sym> {
+        self.owner
     }
 }
 
@@ -155,10 +195,8 @@ impl Record for StoredDrop {
 pub struct StoredSampled {
     /// End of the interval, wall-clock ns since the epoch.
     pub time_ns: i64,
-    /// Owning process id, 0 when unattributed.
-    pub pid: u32,
-    /// Owner's thread name.
-    pub command: Option<Sym>,
+    /// Who the packets belonged to (pid and thread name only), None when unattributed.
+    pub owner: Option<Sym>,
     /// Drop reason name.
     pub reason: Sym,
     /// How many drops.
@@ -169,11 +207,8 @@ impl Record for StoredSampled {
     fn time_ns(&self) -> i64 {
         self.time_ns
     }
-    fn pid(&self) -> u32 {
-        self.pid
-    }
-    fn command(&self) -> Option<Sym> {
-        self.command
+    fn owner(&self) -> Option<Sym> {
+        self.owner
     }
 }
 

@@ -1,10 +1,16 @@
-//! A time-ordered, bounded sequence of records with indexes by pid and by process name.
+//! A time-ordered, bounded sequence of records with one index: by owner (see `owners.rs`).
 //!
 //! Records get increasing sequence numbers; eviction is always from the front (oldest), so
-//! every index list is also in sequence order and loses exactly its front entry. Time windows
-//! are found by binary search, so queries by pid, name or window never scan everything.
+//! every index list is also in sequence order and loses exactly its front entry. Index
+//! entries are the low 32 bits of a sequence number (a table holds fewer than 2^32 records,
+//! so they are read back relative to the oldest). Time windows are found by binary search,
+//! so queries by owner or window never scan everything. The record buffer grows to the
+//! table's limit and no further, so a full table holds no spare capacity.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    ops::Range,
+};
 
 use super::intern::Sym;
 
@@ -12,38 +18,32 @@ use super::intern::Sym;
 pub trait Record {
     /// Wall-clock nanoseconds since the epoch.
     fn time_ns(&self) -> i64;
-    /// Owning process id (0 = unattributed).
-    fn pid(&self) -> u32;
-    /// Owning process name, if attributed.
-    fn command(&self) -> Option<Sym>;
+    /// Owner (see `owners.rs`), if attributed.
+    fn owner(&self) -> Option<Sym>;
 }
 
-/// The records and their indexes.
+/// The records and their index.
 pub struct Table<R> {
     records: VecDeque<R>,
     first_seq: u64,
-    by_pid: HashMap<u32, VecDeque<u64>>,
-    by_command: HashMap<Sym, VecDeque<u64>>,
+    by_owner: HashMap<Sym, VecDeque<u32>>,
+    limit: usize,
 }
 
-impl<R> Default for Table<R> {
+impl<R: Record> Default for Table<R> {
     fn default() -> Self {
-        Self {
-            records: VecDeque::new(),
-            first_seq: 0,
-            by_pid: HashMap::new(),
-            by_command: HashMap::new(),
-        }
+        Self::new(MAX_RECORDS)
     }
 }
+
+/// The most records a table holds (index entries are 32-bit).
+pub const MAX_RECORDS: usize = 1 << 31;
 
 /// Which records a query wants.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
-    /// Only this process id.
-    pub pid: Option<u32>,
-    /// Only these process names (None = any; empty = none matches).
-    pub commands: Option<Vec<Sym>>,
+    /// Only these owners (None = any; empty = none matches).
+    pub owners: Option<Vec<Sym>>,
     /// Inclusive lower bound, ns since the epoch.
     pub since_ns: i64,
     /// Exclusive upper bound, ns since the epoch.
@@ -51,14 +51,30 @@ pub struct Selection {
 }
 
 impl<R: Record> Table<R> {
+    /// An empty table that will hold at most `limit` records (the caller evicts).
+    pub fn new(limit: usize) -> Self {
+        Self {
+            records: VecDeque::new(),
+            first_seq: 0,
+            by_owner: HashMap::new(),
+            limit: limit.clamp(1, MAX_RECORDS),
+        }
+    }
+
     /// Appends a record (newest) and returns its sequence number.
     pub fn push(&mut self, record: R) -> u64 {
         let seq = self.first_seq + self.records.len() as u64;
-        if record.pid() != 0 {
-            self.by_pid.entry(record.pid()).or_default().push_back(seq);
+        if let Some(owner) = record.owner() {
+            self.by_owner
+                .entry(owner)
+                .or_default()
+                .push_back(seq as u32);
         }
-        if let Some(command) = record.command() {
-            self.by_command.entry(command).or_default().push_back(seq);
+        let (len, capacity) = (self.records.len(), self.records.capacity());
+        if len == capacity && len < self.limit {
+            // Double, as VecDeque would, but never past the limit.
+            self.records
+                .reserve_exact(len.max(1024).min(self.limit - len));
         }
         self.records.push_back(record);
         seq
@@ -69,13 +85,22 @@ impl<R: Record> Table<R> {
         let record = self.records.pop_front()?;
         let seq = self.first_seq;
         self.first_seq += 1;
-        if record.pid() != 0 {
-            pop_index(&mut self.by_pid, record.pid(), seq);
-        }
-        if let Some(command) = record.command() {
-            pop_index(&mut self.by_command, command, seq);
+        if let Some(owner) = record.owner()
+            && let Some(list) = self.by_owner.get_mut(&owner)
+        {
+            if list.front() == Some(&(seq as u32)) {
+                list.pop_front();
+            }
+            if list.is_empty() {
+                self.by_owner.remove(&owner);
+            }
         }
         Some(record)
+    }
+
+    /// The sequence number of the oldest record (of the next one when empty).
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
     }
 
     /// The oldest record.
@@ -100,16 +125,16 @@ impl<R: Record> Table<R> {
     }
 
     /// Adds record `seq`, whose owner was learnt after it was stored (and set through
-    /// `get_mut`), to the pid and name indexes, keeping them in sequence order.
+    /// `get_mut`), to the index, keeping it in sequence order.
     pub fn index_late(&mut self, seq: u64) {
-        let Some((pid, command)) = self.get(seq).map(|r| (r.pid(), r.command())) else {
+        let Some(owner) = self.get(seq).and_then(Record::owner) else {
             return;
         };
-        if pid != 0 {
-            insert_sorted(self.by_pid.entry(pid).or_default(), seq);
-        }
-        if let Some(command) = command {
-            insert_sorted(self.by_command.entry(command).or_default(), seq);
+        let first = self.first_seq;
+        let list = self.by_owner.entry(owner).or_default();
+        let at = list.partition_point(|&e| seq_of(first, e) < seq);
+        if list.get(at).map(|&e| seq_of(first, e)) != Some(seq) {
+            list.insert(at, seq as u32);
         }
     }
 
@@ -128,102 +153,139 @@ impl<R: Record> Table<R> {
         &'a self,
         sel: &'a Selection,
     ) -> Box<dyn DoubleEndedIterator<Item = &'a R> + 'a> {
-        let in_command = move |r: &R| match &sel.commands {
-            None => true,
-            Some(commands) => r.command().is_some_and(|c| commands.contains(&c)),
-        };
-        if let Some(pid) = sel.pid {
-            let Some(seqs) = self.by_pid.get(&pid) else {
-                return Box::new(std::iter::empty());
-            };
-            return Box::new(self.window_of(seqs, sel).filter(move |r| in_command(r)));
-        }
-        match sel.commands.as_deref() {
-            Some([one]) => match self.by_command.get(one) {
-                Some(seqs) => Box::new(self.window_of(seqs, sel)),
+        match sel.owners.as_deref() {
+            None => Box::new(self.records.range(self.time_bounds(sel))),
+            Some([one]) => match self.by_owner.get(one) {
+                Some(list) => {
+                    Box::new(self.window_seqs(list, sel).filter_map(move |s| self.get(s)))
+                }
                 None => Box::new(std::iter::empty()),
             },
             Some(many) => {
-                // A glob matched several names: merge their lists in sequence order.
+                // Several owners: merge their lists in sequence order.
                 let mut seqs: Vec<u64> = many
                     .iter()
-                    .filter_map(|c| self.by_command.get(c))
+                    .filter_map(|o| self.by_owner.get(o))
                     .flat_map(|list| self.window_seqs(list, sel))
                     .collect();
                 seqs.sort_unstable();
                 Box::new(seqs.into_iter().filter_map(move |s| self.get(s)))
             }
-            None => Box::new(self.records.range(self.time_bounds(sel))),
         }
     }
 
-    /// How many records `select` yields, without visiting them where the indexes allow: a
-    /// window of the whole table, of one pid or of some names is two binary searches each;
-    /// only a pid and names together walk (the pid's window).
+    /// The records `select` yields, newest first, visiting only as many as are taken: the
+    /// owners' index lists are merged from their ends.
+    pub fn newest<'a>(&'a self, sel: &'a Selection) -> Box<dyn Iterator<Item = &'a R> + 'a> {
+        let Some(owners) = sel.owners.as_deref() else {
+            return Box::new(self.records.range(self.time_bounds(sel)).rev());
+        };
+        let first = self.first_seq;
+        let mut lists: Vec<(&VecDeque<u32>, Range<usize>)> = owners
+            .iter()
+            .filter_map(|o| self.by_owner.get(o))
+            .map(|list| (list, self.window_bounds(list, sel)))
+            .filter(|(_, range)| !range.is_empty())
+            .collect();
+        // The newest entry left of each list, largest first.
+        let mut heads: std::collections::BinaryHeap<(u64, usize)> = lists
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (list, range))| Some((seq_of(first, *list.get(range.end - 1)?), i)))
+            .collect();
+        Box::new(std::iter::from_fn(move || {
+            let (seq, i) = heads.pop()?;
+            let (list, range) = &mut lists[i];
+            range.end -= 1;
+            if range.end > range.start
+                && let Some(&e) = list.get(range.end - 1)
+            {
+                heads.push((seq_of(first, e), i));
+            }
+            self.get(seq)
+        }))
+    }
+
+    /// The records `select` yields among sequence numbers `seqs`, in no particular order.
+    pub fn select_seqs<'a>(
+        &'a self,
+        sel: &'a Selection,
+        seqs: Range<u64>,
+    ) -> Box<dyn Iterator<Item = &'a R> + 'a> {
+        let in_window = move |r: &&R| (sel.since_ns..sel.until_ns).contains(&r.time_ns());
+        match &sel.owners {
+            Some(owners) => {
+                let first = self.first_seq;
+                Box::new(
+                    owners
+                        .iter()
+                        .filter_map(|o| self.by_owner.get(o))
+                        .flat_map(move |list| {
+                            let start = list.partition_point(|&e| seq_of(first, e) < seqs.start);
+                            let end = list.partition_point(|&e| seq_of(first, e) < seqs.end);
+                            list.range(start..end.max(start))
+                                .filter_map(move |&e| self.get(seq_of(first, e)))
+                        })
+                        .filter(in_window),
+                )
+            }
+            None => {
+                let len = self.records.len() as u64;
+                let at = |seq: u64| {
+                    usize::try_from(seq.saturating_sub(self.first_seq).min(len)).unwrap_or(0)
+                };
+                let (start, end) = (at(seqs.start), at(seqs.end));
+                Box::new(self.records.range(start..end.max(start)).filter(in_window))
+            }
+        }
+    }
+
+    /// How many records `select` yields, without visiting them: two binary searches per
+    /// owner, or two for the whole table.
     pub fn count(&self, sel: &Selection) -> usize {
-        match (sel.pid, sel.commands.as_deref()) {
-            (Some(pid), None) => self
-                .by_pid
-                .get(&pid)
-                .map_or(0, |seqs| self.window_bounds(seqs, sel).len()),
-            (Some(_), Some(_)) => self.select(sel).count(),
-            (None, Some(names)) => names
+        match sel.owners.as_deref() {
+            None => self.time_bounds(sel).len(),
+            Some(owners) => owners
                 .iter()
-                .filter_map(|c| self.by_command.get(c))
-                .map(|seqs| self.window_bounds(seqs, sel).len())
+                .filter_map(|o| self.by_owner.get(o))
+                .map(|list| self.window_bounds(list, sel).len())
                 .sum(),
-            (None, None) => self.time_bounds(sel).len(),
         }
     }
 
     /// The positions of the records in the selection's time window.
-    fn time_bounds(&self, sel: &Selection) -> std::ops::Range<usize> {
+    fn time_bounds(&self, sel: &Selection) -> Range<usize> {
         let start = self.records.partition_point(|r| r.time_ns() < sel.since_ns);
         let end = self.records.partition_point(|r| r.time_ns() < sel.until_ns);
         start..end.max(start)
     }
 
     /// The positions in an index list of the records in the selection's time window.
-    fn window_bounds(&self, seqs: &VecDeque<u64>, sel: &Selection) -> std::ops::Range<usize> {
-        let time = |seq: &u64| self.get(*seq).map_or(i64::MIN, Record::time_ns);
-        let start = seqs.partition_point(|s| time(s) < sel.since_ns);
-        let end = seqs.partition_point(|s| time(s) < sel.until_ns);
+    fn window_bounds(&self, list: &VecDeque<u32>, sel: &Selection) -> Range<usize> {
+        let time = |e: &u32| {
+            self.get(seq_of(self.first_seq, *e))
+                .map_or(i64::MIN, Record::time_ns)
+        };
+        let start = list.partition_point(|e| time(e) < sel.since_ns);
+        let end = list.partition_point(|e| time(e) < sel.until_ns);
         start..end.max(start)
     }
 
     fn window_seqs<'a>(
         &'a self,
-        seqs: &'a VecDeque<u64>,
+        list: &'a VecDeque<u32>,
         sel: &Selection,
     ) -> impl DoubleEndedIterator<Item = u64> + 'a {
-        seqs.range(self.window_bounds(seqs, sel)).copied()
-    }
-
-    fn window_of<'a>(
-        &'a self,
-        seqs: &'a VecDeque<u64>,
-        sel: &Selection,
-    ) -> impl DoubleEndedIterator<Item = &'a R> + 'a {
-        self.window_seqs(seqs, sel).filter_map(move |s| self.get(s))
+        let first = self.first_seq;
+        list.range(self.window_bounds(list, sel))
+            .map(move |&e| seq_of(first, e))
     }
 }
 
-fn insert_sorted(list: &mut VecDeque<u64>, seq: u64) {
-    let at = list.partition_point(|&s| s < seq);
-    if list.get(at) != Some(&seq) {
-        list.insert(at, seq);
-    }
-}
-
-fn pop_index<K: std::hash::Hash + Eq>(index: &mut HashMap<K, VecDeque<u64>>, key: K, seq: u64) {
-    if let Some(list) = index.get_mut(&key) {
-        if list.front() == Some(&seq) {
-            list.pop_front();
-        }
-        if list.is_empty() {
-            index.remove(&key);
-        }
-    }
+/// The sequence number of an index entry, given the oldest held (entries of held records
+/// are less than 2^32 after it).
+fn seq_of(first_seq: u64, entry: u32) -> u64 {
+    first_seq + u64::from(entry.wrapping_sub(first_seq as u32))
 }
 
 #[cfg(test)]
@@ -234,19 +296,15 @@ mod tests {
     #[derive(Debug, PartialEq)]
     struct R {
         t: i64,
-        pid: u32,
-        command: Option<Sym>,
+        owner: Option<Sym>,
     }
 
     impl Record for R {
         fn time_ns(&self) -> i64 {
             self.t
         }
-        fn pid(&self) -> u32 {
-            self.pid
-        }
-        fn command(&self) -> Option<Sym> {
-            self.command
+        fn owner(&self) -> Option<Sym> {
+            self.owner
         }
     }
 
@@ -255,11 +313,10 @@ mod tests {
         let (curl, dig) = (names.intern("curl").unwrap(), names.intern("dig").unwrap());
         let mut t = Table::default();
         for i in 0..10 {
-            let (pid, command) = if i % 2 == 0 { (100, curl) } else { (200, dig) };
+            let owner = if i % 2 == 0 { curl } else { dig };
             t.push(R {
                 t: i * 10,
-                pid,
-                command: Some(command),
+                owner: Some(owner),
             });
         }
         (t, curl, dig)
@@ -270,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn selects_by_window_pid_and_command() {
+    fn selects_by_window_and_owner() {
         let (t, curl, dig) = table();
         let all = Selection {
             since_ns: 20,
@@ -279,84 +336,97 @@ mod tests {
         };
         assert_eq!(times(t.select(&all)), vec![20, 30, 40, 50]);
         assert_eq!(times(t.select(&all).rev()), vec![50, 40, 30, 20]);
-        let pid = Selection {
-            pid: Some(100),
+        let one = Selection {
+            owners: Some(vec![dig]),
             ..all.clone()
         };
-        assert_eq!(times(t.select(&pid)), vec![20, 40]);
-        let name = Selection {
-            commands: Some(vec![dig]),
-            ..all.clone()
-        };
-        assert_eq!(times(t.select(&name)), vec![30, 50]);
+        assert_eq!(times(t.select(&one)), vec![30, 50]);
         let both = Selection {
-            commands: Some(vec![curl, dig]),
+            owners: Some(vec![curl, dig]),
             ..all.clone()
         };
         assert_eq!(times(t.select(&both)), vec![20, 30, 40, 50]);
         let none = Selection {
-            commands: Some(vec![]),
-            ..all.clone()
-        };
-        assert_eq!(t.select(&none).count(), 0);
-        let mismatch = Selection {
-            pid: Some(100),
-            commands: Some(vec![dig]),
+            owners: Some(vec![]),
             ..all
         };
-        assert_eq!(t.select(&mismatch).count(), 0);
+        assert_eq!(t.select(&none).count(), 0);
     }
 
     #[test]
-    fn counts_equal_what_select_yields() {
+    fn counts_and_ranges_equal_what_select_yields() {
         let (mut t, curl, dig) = table();
         t.pop_front();
         for since_ns in [0, 15, 20, 95] {
             for until_ns in [0, 45, 60, i64::MAX] {
-                for pid in [None, Some(100), Some(200), Some(7)] {
-                    for commands in [None, Some(vec![]), Some(vec![curl]), Some(vec![curl, dig])] {
-                        let sel = Selection {
-                            pid,
-                            commands,
-                            since_ns,
-                            until_ns,
-                        };
-                        assert_eq!(t.count(&sel), t.select(&sel).count(), "{sel:?}");
-                    }
+                for owners in [None, Some(vec![]), Some(vec![curl]), Some(vec![curl, dig])] {
+                    let sel = Selection {
+                        owners,
+                        since_ns,
+                        until_ns,
+                    };
+                    assert_eq!(t.count(&sel), t.select(&sel).count(), "{sel:?}");
+                    let mut newest = times(t.newest(&sel));
+                    newest.reverse();
+                    assert_eq!(newest, times(t.select(&sel)), "{sel:?}");
+                    let mut ranged = times(
+                        t.select_seqs(&sel, 0..4)
+                            .chain(t.select_seqs(&sel, 4..7))
+                            .chain(t.select_seqs(&sel, 7..20)),
+                    );
+                    ranged.sort_unstable();
+                    assert_eq!(ranged, times(t.select(&sel)), "{sel:?}");
                 }
             }
         }
     }
 
     #[test]
-    fn eviction_keeps_indexes_consistent() {
+    fn eviction_keeps_the_index_consistent_across_32_bit_wraps() {
         let (mut t, curl, _) = table();
         assert_eq!(t.pop_front().map(|r| r.t), Some(0));
         assert_eq!(t.pop_front().map(|r| r.t), Some(10));
         let sel = Selection {
-            pid: Some(100),
-            until_ns: i64::MAX,
-            ..Default::default()
-        };
-        assert_eq!(times(t.select(&sel)), vec![20, 40, 60, 80]);
-        let sel = Selection {
-            commands: Some(vec![curl]),
+            owners: Some(vec![curl]),
             until_ns: i64::MAX,
             ..Default::default()
         };
         assert_eq!(times(t.select(&sel)), vec![20, 40, 60, 80]);
         while t.pop_front().is_some() {}
-        assert!(t.by_pid.is_empty() && t.by_command.is_empty());
+        assert!(t.by_owner.is_empty());
         assert_eq!(
-            t.push(R {
-                t: 1,
-                pid: 7,
-                command: None
-            }),
+            t.push(R { t: 1, owner: None }),
             10,
             "sequence numbers keep growing"
         );
-        assert_eq!(t.get_mut(10).map(|r| r.pid), Some(7));
+        assert_eq!(t.get_mut(10).map(|r| r.t), Some(1));
         assert!(t.get_mut(9).is_none());
+        // Sequence numbers past 2^32 read back from their 32-bit entries.
+        t.pop_front();
+        t.first_seq = u64::from(u32::MAX) - 2;
+        for i in 0..6 {
+            t.push(R {
+                t: 100 + i,
+                owner: Some(curl),
+            });
+        }
+        t.pop_front();
+        assert_eq!(times(t.select(&sel)), vec![101, 102, 103, 104, 105]);
+        assert_eq!(t.count(&sel), 5);
+        let late = u64::from(u32::MAX) + 2;
+        if let Some(r) = t.get_mut(late) {
+            r.owner = Some(curl);
+        }
+        t.index_late(late);
+        assert_eq!(t.count(&sel), 5, "already indexed: not twice");
+    }
+
+    #[test]
+    fn a_full_table_holds_no_spare_capacity() {
+        let mut t: Table<R> = Table::new(3000);
+        for i in 0..3000 {
+            t.push(R { t: i, owner: None });
+        }
+        assert_eq!(t.records.capacity(), 3000);
     }
 }

@@ -67,6 +67,11 @@ fn drop_event(t: i64, reason: &str) -> Event {
     Event::PacketDrop(drop)
 }
 
+/// The owners whose name `matches` accepts.
+fn named(store: &Store, matches: impl Fn(&str) -> bool) -> Vec<Sym> {
+    store.owners_matching(None, Some(&matches))
+}
+
 fn all() -> Selection {
     Selection {
         until_ns: i64::MAX,
@@ -105,11 +110,11 @@ fn count_limit_evicts_oldest_and_releases_names() {
     let names: Vec<_> = store
         .connections()
         .select(&all())
-        .map(|r| store.command(r.command))
+        .map(|r| store.owner_name(Some(r.owner)))
         .collect();
     assert_eq!(names, vec![Arc::from("second"), Arc::from("third")]);
     assert!(
-        store.commands_matching(|n| n == "first").is_empty(),
+        named(&store, |n| n == "first").is_empty(),
         "evicted name released"
     );
     assert_eq!(store.stats().evicted_by_count, 1);
@@ -151,7 +156,7 @@ fn drops_keep_reason_location_and_tuple() {
     let r = store.drops().select(&all()).next().unwrap().clone();
     assert_eq!(&*store.kernel_name(r.reason), "NETFILTER_DROP");
     assert_eq!(&*store.kernel_name(r.location), "tcp_v4_rcv+0x91");
-    assert_eq!((r.sport, r.dport, r.protocol, r.pid), (1, 2, 6, 0));
+    assert_eq!((r.sport, r.dport, r.protocol, r.owner), (1, 2, 6, None));
 }
 
 #[test]
@@ -208,16 +213,15 @@ fn owned_outcome(t: i64) -> Event {
 }
 
 fn curl_drops(store: &Store) -> Vec<(u32, Arc<str>)> {
-    let curl = store.commands_matching(|n| n == "curl");
     let sel = Selection {
-        commands: Some(curl),
+        owners: Some(named(store, |n| n == "curl")),
         until_ns: i64::MAX,
         ..Default::default()
     };
     store
         .drops()
         .select(&sel)
-        .map(|r| (r.pid, store.command(r.command.unwrap())))
+        .map(|r| (store.pid(r.owner), store.owner_name(r.owner)))
         .collect()
 }
 
@@ -229,7 +233,7 @@ fn an_orphaned_syn_drop_is_given_to_the_connecting_process_in_either_order() {
     store.ingest(owned_outcome(T0 + 3_000_000));
     assert_eq!(curl_drops(&store), vec![(42, Arc::from("curl"))]);
     let by_pid = Selection {
-        pid: Some(42),
+        owners: Some(store.owners_matching(Some(42), None)),
         until_ns: i64::MAX,
         ..Default::default()
     };
@@ -264,8 +268,81 @@ fn late_indexed_drops_still_evict_cleanly() {
     store.ingest(drop_event(T0 + 5_000_000, "QUEUE_PURGE"));
     store.evict_expired(T0 + 120_000_000_000);
     assert_eq!(store.stats().drops, 0);
-    assert!(
-        store.commands_matching(|n| n == "curl").is_empty(),
-        "names released"
+    assert!(named(&store, |n| n == "curl").is_empty(), "names released");
+}
+
+#[test]
+fn connection_tallies_equal_a_walk_through_evictions_and_late_outcomes() {
+    let mut store = Store::with_bucket_records(
+        Limits {
+            max_age: Duration::from_secs(3600),
+            max_events: 50,
+        },
+        12,
     );
+    let names = ["curl", "dig", "nginx", "sshd"];
+    let mut rng = 12345u64;
+    let mut next = move |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let results = [
+        TcpResult::Established,
+        TcpResult::Refused,
+        TcpResult::TimedOut,
+        TcpResult::Failed,
+        TcpResult::Aborted,
+    ];
+    for i in 0..400i64 {
+        let t = T0 + i * 1000;
+        let pid = 1 + next(5) as u32;
+        let mut event = connect(t, pid, names[next(4) as usize], 0x100 + i as u64, 443);
+        if let Event::Connection(c) = &mut event {
+            match next(4) {
+                0 => {
+                    c.raw_protocol = 17;
+                    c.return_code = 0;
+                    c.sock = 0;
+                }
+                1 => c.return_code = -101,
+                _ => {}
+            }
+        }
+        store.ingest(event);
+        // Outcomes arrive for some connects a little later, some never.
+        if i >= 3 && next(3) != 0 {
+            let sock = 0x100 + (i - 3) as u64;
+            let result = results[next(5) as usize];
+            store.ingest(outcome(t + 1, sock, result, 0));
+        }
+        if i % 10 != 9 {
+            continue;
+        }
+        for since in [0, t - 30_000, t - 45_500] {
+            for until in [i64::MAX, t - 10_000, t - 10_500] {
+                let curl = |n: &str| n == "curl";
+                let not_dig = |n: &str| n != "dig";
+                let names: [NameMatch<'_>; 3] = [None, Some(&curl), Some(&not_dig)];
+                for pid in [None, Some(1), Some(3)] {
+                    for name in names {
+                        let owners = (pid.is_some() || name.is_some())
+                            .then(|| store.owners_matching(pid, name));
+                        let sel = Selection {
+                            owners,
+                            since_ns: since,
+                            until_ns: until,
+                        };
+                        let mut walked = Tally::default();
+                        for r in store.connections().select(&sel) {
+                            walked.count(r);
+                        }
+                        assert_eq!(store.connection_tally(&sel), walked, "event {i}: {sel:?}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(store.stats().connections, 50);
 }

@@ -1,0 +1,161 @@
+//! Who an event belongs to: process id, user, cgroup and thread name, interned together as
+//! one [`Sym`], so a record names its owner in four bytes and the tables keep one index.
+//! Owners are found by pid and by name through two small maps kept beside the interner.
+
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+};
+
+use super::intern::{Interner, Sym};
+use crate::events::Process;
+
+/// A test of thread names, or None for any name.
+pub type NameMatch<'a> = Option<&'a dyn Fn(&str) -> bool>;
+
+/// An event's owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// Process id.
+    pub pid: u32,
+    /// User id (0 where not known: counts of sampled-out drops).
+    pub uid: u32,
+    /// cgroup v2 id (0 where not known).
+    pub cgroup_id: u64,
+    /// Thread name, interned in [`Owners`].
+    pub command: Sym,
+}
+
+/// The interned owners and their names.
+#[derive(Default)]
+pub struct Owners {
+    owners: Interner<Owner>,
+    names: Interner<Arc<str>>,
+    by_pid: HashMap<u32, Vec<Sym>>,
+    by_name: HashMap<Sym, Vec<Sym>>,
+}
+
+impl Owners {
+    /// Interns the owner of an event, taking one reference.
+    pub fn intern(&mut self, p: &Process) -> Option<Sym> {
+        self.intern_parts(p.pid, p.uid, p.cgroup_id, p.command.clone())
+    }
+
+    /// Interns an owner from its parts, taking one reference.
+    pub fn intern_parts(
+        &mut self,
+        pid: u32,
+        uid: u32,
+        cgroup_id: u64,
+        command: Arc<str>,
+    ) -> Option<Sym> {
+        let (command, _) = self.names.intern_fresh(command)?;
+        let owner = Owner {
+            pid,
+            uid,
+            cgroup_id,
+            command,
+        };
+        let (sym, fresh) = self.owners.intern_fresh(owner)?;
+        if fresh {
+            self.by_pid.entry(pid).or_default().push(sym);
+            self.by_name.entry(command).or_default().push(sym);
+        } else {
+            // The owner holds its name once.
+            self.names.release(command);
+        }
+        Some(sym)
+    }
+
+    /// Drops one reference; the owner (and its name) go when none is left.
+    pub fn release(&mut self, sym: Sym) {
+        if let Some(owner) = self.owners.release(sym) {
+            forget(&mut self.by_pid, owner.pid, sym);
+            forget(&mut self.by_name, owner.command, sym);
+            self.names.release(owner.command);
+        }
+    }
+
+    /// An owner.
+    pub fn get(&self, sym: Sym) -> Option<&Owner> {
+        self.owners.get(sym)
+    }
+
+    /// A thread name.
+    pub fn name(&self, command: Sym) -> Option<&Arc<str>> {
+        self.names.get(command)
+    }
+
+    /// The owners with this pid (if given) whose name `matches` accepts (if given).
+    pub fn matching(&self, pid: Option<u32>, matches: NameMatch<'_>) -> Vec<Sym> {
+        let name_ok = |owner: Sym| match matches {
+            None => true,
+            Some(matches) => self
+                .get(owner)
+                .and_then(|o| self.name(o.command))
+                .is_some_and(|name| matches(name)),
+        };
+        match (pid, matches) {
+            (Some(pid), _) => self
+                .by_pid
+                .get(&pid)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&o| name_ok(o))
+                .collect(),
+            (None, Some(matches)) => self
+                .names
+                .iter()
+                .filter(|(_, name)| matches(name))
+                .filter_map(|(sym, _)| self.by_name.get(&sym))
+                .flatten()
+                .copied()
+                .collect(),
+            (None, None) => self.owners.iter().map(|(sym, _)| sym).collect(),
+        }
+    }
+
+    /// Distinct owners and names held.
+    pub fn len(&self) -> usize {
+        self.owners.len() + self.names.len()
+    }
+}
+
+fn forget<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Sym>>, key: K, sym: Sym) {
+    if let Entry::Occupied(mut entry) = map.entry(key) {
+        entry.get_mut().retain(|&s| s != sym);
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_found_by_pid_and_name_until_released() {
+        let mut owners = Owners::default();
+        let a = owners.intern_parts(10, 0, 7, "curl".into()).unwrap();
+        let b = owners.intern_parts(10, 0, 7, "worker".into()).unwrap();
+        let c = owners.intern_parts(20, 0, 7, "curl".into()).unwrap();
+        assert_eq!(owners.intern_parts(10, 0, 7, "curl".into()), Some(a));
+        let curl = |n: &str| n == "curl";
+        assert_eq!(owners.matching(Some(10), None), vec![a, b]);
+        assert_eq!(owners.matching(None, Some(&curl)), vec![a, c]);
+        assert_eq!(owners.matching(Some(10), Some(&curl)), vec![a]);
+        owners.release(a);
+        assert_eq!(
+            owners.matching(Some(10), Some(&curl)),
+            vec![a],
+            "one reference left"
+        );
+        owners.release(a);
+        owners.release(c);
+        assert!(owners.matching(None, Some(&curl)).is_empty());
+        assert_eq!(owners.len(), 2, "worker and its name");
+        assert_eq!(owners.matching(Some(20), None), vec![]);
+    }
+}
