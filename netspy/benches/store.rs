@@ -13,7 +13,7 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     hint::black_box,
     sync::{
-        Arc, RwLock,
+        Arc,
         atomic::{AtomicIsize, Ordering},
     },
     time::{Duration, Instant},
@@ -165,11 +165,7 @@ fn run(size: usize) {
     }
     let heap = LIVE.load(Ordering::Relaxed) - heap_before;
     let resident = rss() - rss_before;
-    let query = Query::new(
-        Arc::new(RwLock::new(store)),
-        Arc::new(Status::default()),
-        10_000,
-    );
+    let query = Query::new(store, Arc::new(Status::default()), 10_000);
     let runs = if size > 1_000_000 { 5 } else { 21 };
     let summary = |req: SummaryRequest| {
         time(runs, || {

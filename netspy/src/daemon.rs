@@ -1,12 +1,7 @@
 //! `netspy daemon`: the composition root. Loads the probes in-process, feeds the store, and
 //! serves the REST API until SIGINT/SIGTERM, then detaches everything.
 
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -381,12 +376,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let status = Arc::new(Status::default());
-    let query = Query::new(
-        Arc::new(RwLock::new(Store::new(config.limits))),
-        status.clone(),
-        config.max_list,
-    )
-    .with_limits(config.queries);
+    let query = Query::new(Store::new(config.limits), status.clone(), config.max_list)
+        .with_limits(config.queries);
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
@@ -477,10 +468,7 @@ async fn write_store(mut events: EventStreams, query: Query, shutdown: Cancellat
                     let late = (now - event.time()).num_microseconds().unwrap_or(i64::MAX);
                     lag.observe(late.max(0) as f64 / 1e6);
                 }
-                let mut store = query.write();
-                for event in batch {
-                    store.ingest(event);
-                }
+                query.ingest(batch);
             }
             _ = tick.tick() => {
                 let sampled = query.status().probes().map(|probes| probes.sampled_drops());

@@ -3,7 +3,7 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, OnceLock, RwLock},
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -65,7 +65,7 @@ pub fn bare_api(token: Option<&str>) -> String {
 pub fn bare_api_with(options: ApiOptions, limits: ServerLimits, sessions: SessionLimits) -> String {
     let addr = spawn(move |listener| async move {
         let query = Query::new(
-            Arc::new(RwLock::new(Store::new(Limits::default()))),
+            Store::new(Limits::default()),
             Arc::new(Status::default()),
             100,
         );
