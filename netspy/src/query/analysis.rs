@@ -1,6 +1,6 @@
 //! Pattern analysis: where a process connects, how, and how it goes.
 
-use std::{collections::HashMap, hash::Hash};
+use std::{collections::HashMap, hash::Hash, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{OutcomeCounts, Query, QueryError, SummaryRequest};
 use crate::{
     events::{errno_name, protocol_name},
-    store::{Endpoint, Outcome, Store, Sym},
+    store::{Endpoint, Outcome, Store, StoredConnection, Sym},
 };
 
 /// How many entries each top list keeps.
@@ -84,42 +84,92 @@ impl<K: Hash + Eq> Tally<K> {
     }
 }
 
-fn destination_name(store: &Store, sym: Option<Sym>, port: u16) -> String {
-    match sym.and_then(|s| store.endpoint(s)) {
+fn destination_name(endpoint: Option<&Endpoint>, port: u16) -> String {
+    match endpoint {
         Some(Endpoint::Ip(ip)) => std::net::SocketAddr::new(*ip, port).to_string(),
         Some(Endpoint::Unix(path)) => path.to_string(),
         None => "unknown".to_owned(),
     }
 }
 
-impl Query {
-    /// Top destinations, protocols, ports, results, errors and processes over a window.
-    pub fn analyze_patterns(&self, req: &SummaryRequest) -> Result<Analysis, QueryError> {
-        let store = self.read();
-        let scope = req.scope().resolve(&store, Some(60))?;
-        let mut total = 0u64;
-        let mut results = crate::store::Tally::default();
-        let (mut destinations, mut protocols, mut ports) =
-            (Tally::default(), Tally::default(), Tally::default());
-        let (mut errors, mut processes) = (Tally::default(), Tally::default());
-        for r in store.connections().select(&scope.selection) {
-            total += 1;
+/// Records an analysis reads under one hold of the store's lock: the lock is let go
+/// between chunks so that ingest never waits for a whole walk of millions of records.
+const CHUNK_RECORDS: u64 = 65_536;
+
+/// Counts by what the store's symbols stand for, since a symbol may name another value
+/// once the lock was let go and its last record evicted.
+#[derive(Default)]
+struct Patterns {
+    total: u64,
+    results: crate::store::Tally,
+    destinations: Tally<(Option<Endpoint>, u16)>,
+    protocols: Tally<(u16, u16)>,
+    ports: Tally<u16>,
+    errors: Tally<i32>,
+    processes: Tally<Arc<str>>,
+}
+
+impl Patterns {
+    /// Counts the records of one chunk, keyed by symbol, then by value.
+    fn count<'a>(&mut self, store: &Store, records: impl Iterator<Item = &'a StoredConnection>) {
+        let mut destinations: Tally<(Option<Sym>, u16)> = Tally::default();
+        let mut processes: Tally<Option<Sym>> = Tally::default();
+        for r in records {
+            self.total += 1;
             destinations.add((r.destination, r.dport));
             let kind = store.socket_kind(r.kind);
-            protocols.add((kind.family, kind.protocol));
+            self.protocols.add((kind.family, kind.protocol));
             if kind.family != 1 && r.destination.is_some() {
-                ports.add(r.dport);
+                self.ports.add(r.dport);
             }
-            let failed_calls = results.failed_calls;
-            results.count(r);
-            if results.failed_calls != failed_calls {
-                errors.add(i32::from(r.call_errno));
+            let failed_calls = self.results.failed_calls;
+            self.results.count(r);
+            if self.results.failed_calls != failed_calls {
+                self.errors.add(i32::from(r.call_errno));
             } else if r.outcome_errno != 0 && !matches!(r.outcome, Outcome::Established) {
-                errors.add(i32::from(r.outcome_errno));
+                self.errors.add(i32::from(r.outcome_errno));
             }
             processes.add(store.owner(Some(r.owner)).map(|o| o.command));
         }
-        let unique_destinations = destinations.0.len();
+        for ((sym, port), n) in destinations.0 {
+            let endpoint = sym.and_then(|s| store.endpoint(s)).cloned();
+            *self.destinations.0.entry((endpoint, port)).or_default() += n;
+        }
+        for (sym, n) in processes.0 {
+            let name = sym.map_or_else(|| Arc::from(""), |s| store.name(s));
+            *self.processes.0.entry(name).or_default() += n;
+        }
+    }
+}
+
+impl Query {
+    /// Top destinations, protocols, ports, results, errors and processes over a window.
+    pub fn analyze_patterns(&self, req: &SummaryRequest) -> Result<Analysis, QueryError> {
+        let (scope, span) = {
+            let store = self.read();
+            let scope = req.scope().resolve(&store, Some(60))?;
+            let span = store.connections().select_span(&scope.selection);
+            (scope, span)
+        };
+        // Records evicted meanwhile are not counted; newer ones are past the span.
+        let mut patterns = Patterns::default();
+        for start in (span.start..span.end).step_by(CHUNK_RECORDS as usize) {
+            let end = (start + CHUNK_RECORDS).min(span.end);
+            let store = self.read();
+            let records = store
+                .connections()
+                .select_seqs(&scope.selection, start..end);
+            patterns.count(&store, records);
+        }
+        let Patterns {
+            total,
+            results,
+            destinations,
+            protocols,
+            ports,
+            errors,
+            processes,
+        } = patterns;
         Ok(Analysis {
             pid: req.pid.unwrap_or(0),
             command: scope.command,
@@ -127,9 +177,10 @@ impl Query {
             query_time: Utc::now(),
             total_connections: total,
             rate_per_minute: total as f64 * 60.0 / scope.duration_seconds.max(1) as f64,
-            unique_destinations,
-            top_destinations: destinations
-                .top(Some(TOP), |(sym, port)| destination_name(&store, sym, port)),
+            unique_destinations: destinations.0.len(),
+            top_destinations: destinations.top(Some(TOP), |(endpoint, port)| {
+                destination_name(endpoint.as_ref(), port)
+            }),
             protocols: protocols.top(None, |(family, protocol)| {
                 match (family, protocol_name(protocol)) {
                     (1, _) => "UNIX".to_owned(),
@@ -142,9 +193,93 @@ impl Query {
             errors: errors.top(None, |errno| {
                 errno_name(errno).unwrap_or_else(|| format!("errno {errno}"))
             }),
-            processes: processes.top(Some(TOP), |sym: Option<Sym>| {
-                sym.map(|s| store.name(s).to_string()).unwrap_or_default()
-            }),
+            processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::{
+        events::{ConnectionEvent, Destination, Event, Process},
+        query::Status,
+        store::Limits,
+    };
+
+    fn connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
+        Event::Connection(ConnectionEvent {
+            time: DateTime::from_timestamp_nanos(t),
+            timestamp_ns: 0,
+            process: Process {
+                pid,
+                tid: pid,
+                uid: 0,
+                cgroup_id: 7,
+                command: Arc::from(command),
+            },
+            fd: 3,
+            source: None,
+            destination: Destination::Ip {
+                ip: "10.0.0.1".parse().unwrap(),
+                port,
+            },
+            address_family: 2,
+            protocol: "UDP".into(),
+            socket_type: Some("SOCK_DGRAM".into()),
+            raw_protocol: 17,
+            raw_socktype: 2,
+            return_code: 0,
+            error: None,
+            syscall_ns: None,
+            sock: 0,
+        })
+    }
+
+    #[test]
+    fn an_analysis_read_in_chunks_counts_every_record_once() {
+        let now = Utc::now().timestamp_nanos_opt().unwrap();
+        let mut store = Store::new(Limits {
+            max_age: Duration::from_secs(3600),
+            max_events: 1_000_000,
+        });
+        // Three chunks and a bit, over the last 10 s: pid 1 "dig" to port 53, every
+        // fourth from pid 2 "curl" to port 443.
+        let n = 3 * CHUNK_RECORDS as i64 + 1000;
+        for i in 0..n {
+            let t = now - 10_000_000_000 + i * (10_000_000_000 / n);
+            store.ingest(match i % 4 {
+                0 => connect(t, 2, "curl", 443),
+                _ => connect(t, 1, "dig", 53),
+            });
+        }
+        let query = Query::new(store, Arc::new(Status::default()), 100);
+        let all = query.analyze_patterns(&SummaryRequest::default()).unwrap();
+        let curl = u64::try_from(n).unwrap().div_ceil(4);
+        let dig = u64::try_from(n).unwrap() - curl;
+        assert_eq!(all.total_connections, curl + dig);
+        let counts = |c: &[Count]| -> Vec<(String, u64)> {
+            c.iter().map(|c| (c.name.clone(), c.count)).collect()
+        };
+        assert_eq!(
+            counts(&all.processes),
+            vec![("dig".into(), dig), ("curl".into(), curl)]
+        );
+        assert_eq!(
+            counts(&all.top_destinations),
+            vec![("10.0.0.1:53".into(), dig), ("10.0.0.1:443".into(), curl)]
+        );
+        let by_pid = query
+            .analyze_patterns(&SummaryRequest {
+                pid: Some(2),
+                ..SummaryRequest::default()
+            })
+            .unwrap();
+        assert_eq!(by_pid.total_connections, curl);
+        assert_eq!(counts(&by_pid.ports), vec![("443".into(), curl)]);
     }
 }

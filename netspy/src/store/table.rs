@@ -206,6 +206,18 @@ impl<R: Record> Table<R> {
         }))
     }
 
+    /// The sequence numbers a walk of `select`'s records has to cover: the window's for the
+    /// whole table, every record's for some owners (each range then searches their lists).
+    pub fn select_span(&self, sel: &Selection) -> Range<u64> {
+        match sel.owners {
+            None => {
+                let positions = self.time_bounds(sel);
+                self.first_seq + positions.start as u64..self.first_seq + positions.end as u64
+            }
+            Some(_) => self.first_seq..self.first_seq + self.records.len() as u64,
+        }
+    }
+
     /// The records `select` yields among sequence numbers `seqs`, in no particular order.
     pub fn select_seqs<'a>(
         &'a self,
@@ -366,6 +378,13 @@ mod tests {
                         until_ns,
                     };
                     assert_eq!(t.count(&sel), t.select(&sel).count(), "{sel:?}");
+                    let span = t.select_span(&sel);
+                    let mut chunked: Vec<i64> = (span.start..span.end)
+                        .step_by(2)
+                        .flat_map(|s| times(t.select_seqs(&sel, s..(s + 2).min(span.end))))
+                        .collect();
+                    chunked.sort_unstable();
+                    assert_eq!(chunked, times(t.select(&sel)), "{sel:?}");
                     let mut newest = times(t.newest(&sel));
                     newest.reverse();
                     assert_eq!(newest, times(t.select(&sel)), "{sel:?}");
