@@ -189,7 +189,7 @@ impl Query {
                 }
             }),
             ports: ports.top(Some(TOP), |port: u16| port.to_string()),
-            outcomes: OutcomeCounts::from(&results),
+            outcomes: results.outcomes,
             errors: errors.top(None, |errno| {
                 errno_name(errno).unwrap_or_else(|| format!("errno {errno}"))
             }),

@@ -10,7 +10,7 @@ use super::{ListRequest, Query, QueryError, SummaryRequest};
 
 use crate::{
     events::{errno_name, protocol_name, socket_type_name},
-    store::{Endpoint, Outcome, Store, StoredConnection, Tally},
+    store::{Endpoint, Outcome, OutcomeCounts, Store, StoredConnection},
 };
 
 /// How many connect attempts a process made over a window.
@@ -31,37 +31,6 @@ pub struct ConnectionSummary {
     pub outcomes: OutcomeCounts,
     /// Attempts whose `connect` failed outright (a negative return other than EINPROGRESS).
     pub failed_calls: u64,
-}
-
-/// TCP connect results.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
-pub struct OutcomeCounts {
-    /// Handshake completed.
-    pub established: u64,
-    /// Refused by the peer (RST).
-    pub refused: u64,
-    /// No answer (SYN retries ran out).
-    pub timed_out: u64,
-    /// Other errors (unreachable, ...).
-    pub failed: u64,
-    /// Closed before completing.
-    pub aborted: u64,
-    /// No result seen: still pending, or the call failed before a SYN went out (see
-    /// `failed_calls`).
-    pub unknown: u64,
-}
-
-impl From<&Tally> for OutcomeCounts {
-    fn from(t: &Tally) -> Self {
-        Self {
-            established: t.established,
-            refused: t.refused,
-            timed_out: t.timed_out,
-            failed: t.failed,
-            aborted: t.aborted,
-            unknown: t.unknown,
-        }
-    }
 }
 
 /// Recent connection events grouped by process id.
@@ -231,7 +200,7 @@ impl Query {
             command: scope.command,
             duration_seconds: scope.duration_seconds,
             query_time: Utc::now(),
-            outcomes: OutcomeCounts::from(&tally),
+            outcomes: tally.outcomes,
             failed_calls: tally.failed_calls,
         })
     }

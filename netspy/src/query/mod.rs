@@ -18,7 +18,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use self::{
     analysis::{Analysis, Count},
-    connections::{ConnectionList, ConnectionSummary, ConnectionView, OutcomeCounts},
+    connections::{ConnectionList, ConnectionSummary, ConnectionView},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
@@ -27,6 +27,7 @@ pub use self::{
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     telemetry::{Telemetry, TelemetryError},
 };
+pub use crate::store::OutcomeCounts;
 use crate::{events::Event, store::Store};
 
 /// Events the store takes under one hold of its write lock: a query waits for at most one

@@ -33,7 +33,7 @@ pub use self::{
         Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
         protocol_of_code,
     },
-    rollup::Tally,
+    rollup::{OutcomeCounts, Tally},
     table::{Record, Selection, Table},
 };
 use crate::events::Event;

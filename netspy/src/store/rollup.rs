@@ -10,6 +10,9 @@
 
 use std::{collections::HashMap, collections::VecDeque, ops::Range};
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::{
     Outcome, StoredConnection, Sym,
     table::{Selection, Table},
@@ -30,18 +33,26 @@ pub struct Tally {
     pub count: u64,
     /// Attempts whose `connect` failed outright (a negative return other than EINPROGRESS).
     pub failed_calls: u64,
-    /// TCP (and MPTCP) attempts by result: established, refused, timed out, failed,
-    /// aborted, not known. UDP and UNIX connects have no handshake and are not counted here.
+    /// Results of the TCP (and MPTCP) attempts; UDP and UNIX connects have no handshake
+    /// and are not counted here.
+    pub outcomes: OutcomeCounts,
+}
+
+/// TCP connect results.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    /// Handshake completed.
     pub established: u64,
-    /// Refused by the peer.
+    /// Refused by the peer (RST).
     pub refused: u64,
-    /// SYN retries ran out.
+    /// No answer (SYN retries ran out).
     pub timed_out: u64,
-    /// Other errors.
+    /// Other errors (unreachable, ...).
     pub failed: u64,
     /// Closed before completing.
     pub aborted: u64,
-    /// No result seen.
+    /// No result seen: still pending, or the call failed before a SYN went out (see
+    /// `failed_calls`).
     pub unknown: u64,
 }
 
@@ -57,13 +68,14 @@ impl Tally {
     pub fn count(&mut self, r: &StoredConnection) {
         self.count += 1;
         self.failed_calls += u64::from(r.call_errno != 0 && r.call_errno != EINPROGRESS);
+        let o = &mut self.outcomes;
         *match r.outcome {
-            Outcome::Established => &mut self.established,
-            Outcome::Refused => &mut self.refused,
-            Outcome::TimedOut => &mut self.timed_out,
-            Outcome::Failed => &mut self.failed,
-            Outcome::Aborted => &mut self.aborted,
-            Outcome::Unknown => &mut self.unknown,
+            Outcome::Established => &mut o.established,
+            Outcome::Refused => &mut o.refused,
+            Outcome::TimedOut => &mut o.timed_out,
+            Outcome::Failed => &mut o.failed,
+            Outcome::Aborted => &mut o.aborted,
+            Outcome::Unknown => &mut o.unknown,
             Outcome::NoHandshake => return,
         } += 1;
     }
@@ -72,12 +84,12 @@ impl Tally {
         [
             &mut self.count,
             &mut self.failed_calls,
-            &mut self.established,
-            &mut self.refused,
-            &mut self.timed_out,
-            &mut self.failed,
-            &mut self.aborted,
-            &mut self.unknown,
+            &mut self.outcomes.established,
+            &mut self.outcomes.refused,
+            &mut self.outcomes.timed_out,
+            &mut self.outcomes.failed,
+            &mut self.outcomes.aborted,
+            &mut self.outcomes.unknown,
         ]
     }
 
