@@ -11,6 +11,7 @@ mod privilege;
 mod reader;
 mod sampled;
 mod streams;
+mod thread;
 mod tracefs;
 
 use std::sync::Arc;
@@ -29,7 +30,9 @@ pub use self::{
     options::{DEFAULT_DROP_EVENT_RATE, ProbeOptions, RingWakeup},
     streams::EventStreams,
 };
-use self::{kernel_info::KernelInfo, reader::Received, sampled::SampledCounts};
+use self::{
+    kernel_info::KernelInfo, reader::Received, sampled::SampledCounts, thread::ProbeThread,
+};
 use crate::events::{BootClock, Kallsyms, KernelNames, Kind, SampledDrops};
 
 /// The compiled kernel programs (built by build.rs).
@@ -122,8 +125,8 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Loads and attaches the probes and starts one reader per ring buffer on the current
-    /// tokio runtime. Decoded events arrive in batches on the returned streams.
+    /// Loads and attaches the probes and starts one reader per ring buffer on a thread of
+    /// their own ([`ProbeThread`]). Decoded events arrive in batches on the returned streams.
     pub fn start(options: &ProbeOptions) -> Result<(Self, EventStreams), ProbeError> {
         check_hook_names(&options.disabled_hooks)?;
         check_privileges()?;
@@ -159,26 +162,34 @@ impl Probes {
         let mut receivers = Vec::new();
         let received = Arc::new(Received::default());
         let cancel = CancellationToken::new();
-        for (kind, map) in [
-            (Kind::Connection, "CONNECT_EVENTS"),
-            (Kind::TcpOutcome, "TCP_EVENTS"),
-            (Kind::PacketDrop, "DROP_EVENTS"),
-        ] {
-            let ring: RingBuf<MapData> = take_map(&mut ebpf, map)?;
-            let (tx, rx) = mpsc::channel(streams::CHANNEL_BATCHES);
-            receivers.push(rx);
-            reader::spawn(
-                ring,
-                kind,
-                names.clone(),
-                tx,
-                received.clone(),
-                cancel.clone(),
-            )
-            .map_err(|e| ProbeError::Load(format!("{map}: {e}")))?;
+        let tasks = ProbeThread::new()?;
+        {
+            let _inside = tasks.enter();
+            for (kind, map) in [
+                (Kind::Connection, "CONNECT_EVENTS"),
+                (Kind::TcpOutcome, "TCP_EVENTS"),
+                (Kind::PacketDrop, "DROP_EVENTS"),
+            ] {
+                let ring: RingBuf<MapData> = take_map(&mut ebpf, map)?;
+                let (tx, rx) = mpsc::channel(streams::CHANNEL_BATCHES);
+                receivers.push(rx);
+                reader::spawn(
+                    ring,
+                    kind,
+                    names.clone(),
+                    tx,
+                    received.clone(),
+                    cancel.clone(),
+                )
+                .map_err(|e| ProbeError::Load(format!("{map}: {e}")))?;
+            }
         }
         let sampled = SampledCounts::take(&mut ebpf)?;
-        sampled::spawn_window_clock(&mut ebpf, cancel.clone())?;
+        {
+            let _inside = tasks.enter();
+            sampled::spawn_window_clock(&mut ebpf, cancel.clone())?;
+        }
+        tasks.run_until(cancel.clone())?;
         let probes = Self {
             cancel,
             counters,

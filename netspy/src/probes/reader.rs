@@ -1,4 +1,4 @@
-//! One async reader per ring buffer: drains records, decodes them, counts them, and sends
+//! One reader task per ring buffer, on the probes' own thread ([`super::thread`]): drains records, decodes them, counts them, and sends
 //! the events on in batches.
 
 use std::{

@@ -8,8 +8,10 @@ use tokio::sync::mpsc;
 
 use crate::events::Event;
 
-/// Batches each channel holds before its reader waits (and its ring starts to fill).
-pub(super) const CHANNEL_BATCHES: usize = 4;
+/// Batches each channel holds before its reader waits (and its ring starts to fill): up to
+/// 131,072 events, 650 ms of a 200k/s stream on top of what the ring holds, so that the store
+/// writer may wait for a query's read lock that long without a loss.
+pub(super) const CHANNEL_BATCHES: usize = 32;
 
 /// The receiving ends, one per kind.
 pub struct EventStreams {
