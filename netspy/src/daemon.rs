@@ -119,8 +119,8 @@ pub struct DaemonArgs {
           value_parser = parse_session_idle)]
     pub session_idle_timeout: Duration,
 
-    /// Data queries (REST and MCP) running at once, off the threads that serve connections
-    /// [default: the number of CPUs].
+    /// Data queries (REST and MCP) running at once: the daemon's query threads, apart from
+    /// the threads that serve connections [default: the number of CPUs].
     #[arg(long, value_name = "N", env = "NETSPY_MAX_QUERIES",
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_queries: Option<u64>,

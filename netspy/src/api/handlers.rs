@@ -1,5 +1,5 @@
 //! Handlers: each one call into the query layer (data questions through its gate: once the
-//! probes are attached, on the blocking pool, within the query limits).
+//! probes are attached, on a query thread, within the query limits).
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 

@@ -1,33 +1,33 @@
-//! How much query work the daemon takes on at once: a few queries run at a time on the
-//! blocking pool (never on the async workers that serve connections and `/health`), a short
-//! queue waits for them, and each request has a deadline. Past the queue or the deadline a
-//! request is shed: `QueryError::Overloaded`, a 503 with `Retry-After`, counted by reason.
+//! How much query work the daemon takes on at once: a small pool of query threads of its
+//! own (never the async workers that serve connections and `/health`, never tokio's blocking
+//! pool) takes questions from a short queue, and each request has a deadline. Past the queue
+//! or the deadline a request is shed: `QueryError::Overloaded`, a 503 with `Retry-After`,
+//! counted by reason. A question whose request is gone (shed or disconnected) before a
+//! thread takes it up is skipped, not answered for nobody.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    panic::{AssertUnwindSafe, catch_unwind},
     time::Duration,
 };
 
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
 };
-use tokio::{sync::Semaphore, time::Instant};
+use tokio::{sync::oneshot, time::Instant};
 
 use super::QueryError;
 
 /// Limits on query work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
-    /// Queries running at once.
+    /// Queries running at once: the number of query threads.
     pub concurrent: usize,
-    /// Queries waiting for one of those places; more are shed at once.
+    /// Queries waiting for one of those threads; more are shed at once.
     pub queued: usize,
     /// The longest a request may take, waiting included; past it the client gets a 503 (a
-    /// query already running finishes in the background, keeping its place).
+    /// query already running finishes, keeping its thread).
     pub deadline: Duration,
 }
 
@@ -48,11 +48,13 @@ pub struct ShedReason {
     pub reason: &'static str,
 }
 
+/// A question on its way to a query thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// The gate every data query passes.
 pub struct Gate {
     limits: QueryLimits,
-    permits: Arc<Semaphore>,
-    waiting: AtomicUsize,
+    jobs: Sender<Job>,
     /// Queries running now.
     pub running: Gauge,
     /// Requests shed, by reason.
@@ -62,26 +64,27 @@ pub struct Gate {
 /// Seconds a shed client is told to wait before asking again.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
-/// One place in the queue, given back however the wait ends (the request may be dropped).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl Gate {
-    /// A gate with these limits (at least one query runs at a time).
+    /// A gate with these limits and its query threads (at least one; they stop once the gate
+    /// and the questions it queued are gone).
     pub fn new(limits: QueryLimits) -> Self {
         let shed = Family::default();
         for reason in ["queue_full", "deadline"] {
             let _ = shed.get_or_create(&ShedReason { reason });
         }
+        let (jobs, queue) = crossbeam_channel::bounded(limits.queued);
+        for number in 0..limits.concurrent.max(1) {
+            let queue: Receiver<Job> = queue.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("netspy-query-{number}"))
+                .spawn(move || queue.iter().for_each(|job| job()));
+            if let Err(e) = started {
+                tracing::error!("starting query thread {number}: {e}");
+            }
+        }
         Self {
-            permits: Arc::new(Semaphore::new(limits.concurrent.max(1))),
             limits,
-            waiting: AtomicUsize::new(0),
+            jobs,
             running: Gauge::default(),
             shed,
         }
@@ -90,6 +93,11 @@ impl Gate {
     /// The limits in force.
     pub fn limits(&self) -> QueryLimits {
         self.limits
+    }
+
+    /// Questions waiting for a query thread.
+    pub fn waiting(&self) -> usize {
+        self.jobs.len()
     }
 
     fn shed(&self, reason: &'static str) -> QueryError {
@@ -106,46 +114,39 @@ impl Gate {
         })
     }
 
-    /// Runs `work` on the blocking pool once a place is free, within the deadline.
+    /// Runs `work` on a query thread once one is free, within the deadline.
     pub async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
+        &self,
         work: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
     ) -> Result<T, QueryError> {
         let deadline = Instant::now() + self.limits.deadline;
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.limits.queued {
-                    self.waiting.fetch_sub(1, Ordering::Relaxed);
-                    return Err(self.shed("queue_full"));
-                }
-                let _place = Waiting(&self.waiting);
-                match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await
-                {
-                    Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => {
-                        return Err(QueryError::Unavailable("netspy is stopping".into()));
-                    }
-                    Err(_) => return Err(self.shed("deadline")),
-                }
+        let (answer, answered) = oneshot::channel();
+        let running = self.running.clone();
+        let job: Job = Box::new(move || {
+            if answer.is_closed() {
+                return; // shed or disconnected while it waited
             }
-        };
-        let gate = self.clone();
-        gate.running.inc();
-        let job = tokio::task::spawn_blocking(move || {
-            let answer = work();
-            gate.running.dec();
-            drop(permit);
-            answer
+            running.inc();
+            let outcome = catch_unwind(AssertUnwindSafe(work));
+            running.dec();
+            let _ = answer.send(outcome);
         });
-        match tokio::time::timeout_at(deadline, job).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => {
-                tracing::error!("a query failed: {e}");
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(self.shed("queue_full")),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(QueryError::Unavailable("netspy is stopping".into()));
+            }
+        }
+        match tokio::time::timeout_at(deadline, answered).await {
+            Ok(Ok(Ok(answer))) => answer,
+            Ok(Ok(Err(_))) => {
+                tracing::error!("a query panicked");
                 Err(QueryError::Unavailable(
                     "netspy could not answer this question (see its log)".into(),
                 ))
             }
+            Ok(Err(_)) => Err(QueryError::Unavailable("netspy is stopping".into())),
             Err(_) => Err(self.shed("deadline")),
         }
     }
@@ -153,6 +154,11 @@ impl Gate {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
     use super::*;
 
     fn gate(concurrent: usize, queued: usize, deadline_ms: u64) -> Arc<Gate> {
@@ -190,7 +196,7 @@ mod tests {
             let gate = gate.clone();
             async move { gate.run(|| Ok(2)).await }
         });
-        while gate.waiting.load(Ordering::Relaxed) == 0 {
+        while gate.waiting() == 0 {
             tokio::task::yield_now().await;
         }
         let third = gate.run(|| Ok(3)).await;
@@ -199,7 +205,7 @@ mod tests {
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Ok(1));
         assert_eq!(second.await.unwrap(), Ok(2), "the waiting one ran after");
-        assert_eq!(gate.waiting.load(Ordering::Relaxed), 0);
+        assert_eq!(gate.waiting(), 0);
         assert_eq!(gate.running.get(), 0);
     }
 
@@ -224,7 +230,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dropped_waiting_request_gives_its_place_back() {
+    async fn a_request_dropped_while_it_waited_is_skipped_not_run() {
         let gate = gate(1, 1, 5000);
         let (release, hold) = std::sync::mpsc::channel();
         let first = tokio::spawn({
@@ -234,17 +240,40 @@ mod tests {
         while gate.running.get() == 0 {
             tokio::task::yield_now().await;
         }
+        let ran = Arc::new(AtomicBool::new(false));
         let waiting = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.run(|| Ok(2)).await }
+            let (gate, ran) = (gate.clone(), ran.clone());
+            async move {
+                gate.run(move || {
+                    ran.store(true, Ordering::Relaxed);
+                    Ok(2)
+                })
+                .await
+            }
         });
-        while gate.waiting.load(Ordering::Relaxed) == 0 {
+        while gate.waiting() == 0 {
             tokio::task::yield_now().await;
         }
         waiting.abort();
         let _ = waiting.await;
-        assert_eq!(gate.waiting.load(Ordering::Relaxed), 0);
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Ok(1));
+        assert_eq!(gate.run(|| Ok(3)).await, Ok(3), "its place came back");
+        assert!(
+            !ran.load(Ordering::Relaxed),
+            "nobody was waiting for its answer"
+        );
+        assert_eq!(gate.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_query_is_an_error_and_its_thread_goes_on() {
+        let gate = gate(1, 1, 5000);
+        let panicked = gate
+            .run(|| -> Result<u32, QueryError> { panic!("boom") })
+            .await;
+        assert!(matches!(panicked, Err(QueryError::Unavailable(_))));
+        assert_eq!(gate.run(|| Ok(4)).await, Ok(4));
+        assert_eq!(gate.running.get(), 0);
     }
 }

@@ -82,8 +82,8 @@ impl Query {
         &self.gate
     }
 
-    /// Answers a data question through the gate: once the probes are attached, on the
-    /// blocking pool, within the query limits.
+    /// Answers a data question through the gate: once the probes are attached, on a query
+    /// thread, within the query limits.
     pub async fn answer<T: Send + 'static>(
         &self,
         question: impl FnOnce(&Query) -> Result<T, QueryError> + Send + 'static,
