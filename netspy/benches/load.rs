@@ -8,8 +8,7 @@
 //! - paced: each client asks once a second on its own schedule (1000 requests/s in all,
 //!   latency counted from the scheduled time, so a late answer also delays nobody's count),
 //!   the way a fleet of dashboards and assistants asks; this run measures the latency users
-//!   see; once more with the daemon at nice -5, where the connect loop (standing in for the
-//!   host's own work) no longer gets an equal share of the two CPUs.
+//!   see.
 //!
 //! Reports what the kernel lost, each route's latency (p50, p99), errors, and the requests
 //! shed with 503 (the query gate).
@@ -73,8 +72,6 @@ fn main() {
         })
     });
     let paced = under_ingest(&url, || run_paced(&summary_url, &list_url));
-    renice(daemon.id(), DAEMON_NICE);
-    let favoured = under_ingest(&url, || run_paced(&summary_url, &list_url));
     let _ = Command::new("kill")
         .args(["-INT", &daemon.id().to_string()])
         .status();
@@ -103,39 +100,18 @@ fn main() {
         );
     }
     println!("\n{run}\n");
-    for (title, (run, (summary, list))) in [
-        ("**Paced**", &paced),
-        (
-            "**Paced, the daemon at nice -5** (`Nice=-5` in its unit: the connect loop \
-             standing in for the host's work no longer gets an equal share of the CPUs)",
-            &favoured,
-        ),
-    ] {
-        println!(
-            "{title} ({PACED_PER_SECOND} request(s) a second per client, {} a second in all, \
-             latency from each request's scheduled time):\n\n\
-             | route | requests | answered 200: p50 | p99 | max | shed (503) | shed p99 | other errors |\n\
-             | --- | --- | --- | --- | --- | --- | --- | --- |",
-            2 * CLIENTS_PER_ROUTE * PACED_PER_SECOND
-        );
-        for (route, answers) in [("connection summary", summary), ("list 100", list)] {
-            println!("| {route} | {answers} |");
-        }
-        println!("\n{run}\n");
+    let (run, (summary, list)) = &paced;
+    println!(
+        "**Paced** ({PACED_PER_SECOND} request(s) a second per client, {} a second in all, \
+         latency from each request's scheduled time to its answer's last byte):\n\n\
+         | route | requests | answered 200: p50 | p99 | max | shed (503) | shed p99 | other errors |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |",
+        2 * CLIENTS_PER_ROUTE * PACED_PER_SECOND
+    );
+    for (route, answers) in [("connection summary", summary), ("list 100", list)] {
+        println!("| {route} | {answers} |");
     }
-}
-
-/// The nice value of the last paced run's daemon.
-const DAEMON_NICE: i32 = -5;
-
-/// Sets the nice value of every thread of `pid` (setpriority applies to one thread).
-fn renice(pid: u32, nice: i32) {
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let tid: libc::id_t = task.unwrap().file_name().to_str().unwrap().parse().unwrap();
-        // SAFETY: setpriority reads its integer arguments only.
-        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
-        assert_eq!(done, 0, "setpriority: {}", std::io::Error::last_os_error());
-    }
+    println!("\n{run}");
 }
 
 const SUMMARY: &str = "/api/connection-summary?duration_seconds=60";

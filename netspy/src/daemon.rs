@@ -13,12 +13,24 @@ use crate::{
     mcp::{self, SessionLimits},
     probes::{EventStreams, ProbeOptions, Probes},
     query::{ProbeState, Query, QueryLimits, Status},
+    service,
     store::{Limits, Store},
 };
 
 /// Options of `netspy daemon`.
 #[derive(Clone, Debug, Args)]
 pub struct DaemonArgs {
+    /// Settings file (TOML; its keys are these flags' names, e.g. `max-events = 2000000`).
+    /// Flags and environment variables override it [default: /etc/netspy/netspy.toml when
+    /// it exists].
+    #[arg(long, value_name = "FILE", env = "NETSPY_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective settings (each with where it came from: default, file,
+    /// environment or flag; secrets hidden) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     /// Address to serve the API on. Anything but loopback requires a token.
     #[arg(
         long,
@@ -38,19 +50,22 @@ pub struct DaemonArgs {
     pub token: Option<String>,
 
     /// Read the bearer token from this file (first line).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "NETSPY_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 
     /// How long events are kept (e.g. `30m`, `1h`, `2h30m`).
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_retention)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", env = "NETSPY_RETENTION",
+          value_parser = parse_retention)]
     pub retention: Duration,
 
     /// At most this many events of each kind are kept (oldest evicted first).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, env = "NETSPY_MAX_EVENTS",
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_events: u64,
 
     /// Lists return at most this many events, whatever a request asks.
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", default_value_t = 10_000, env = "NETSPY_MAX_LIST",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_list: u64,
 
     /// What the probes use.
@@ -405,15 +420,18 @@ pub async fn serve(
     tracing::info!(
         "serving the API on http://{address} (docs: http://{address}/docs, MCP: http://{address}/mcp)"
     );
+    service::starting(address);
 
     let options = config.probes.clone();
     let started = tokio::task::spawn_blocking(move || Probes::start(&options)).await;
     let events = match started {
         Ok(Ok((probes, events))) => {
+            service::ready(address, probes.status());
             status.set(ProbeState::Running(Arc::new(probes)));
             events
         }
         Ok(Err(e)) => {
+            service::failed(&e.to_string());
             status.set(ProbeState::Failed(e.to_string()));
             shutdown.cancel();
             let _ = server.await;
@@ -428,6 +446,7 @@ pub async fn serve(
 
     spawn_store_writer(events, query.clone(), shutdown.clone())?;
     shutdown.cancelled().await;
+    service::stopping();
     // Detach the programs before the last requests finish: nothing new is collected.
     drop(status.set(ProbeState::Stopped));
     match server.await {

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod config_file;
 pub mod daemon;
 mod error_chain;
 pub mod events;
@@ -26,6 +27,7 @@ pub mod logging;
 pub mod mcp;
 pub mod probes;
 pub mod query;
+pub mod service;
 pub mod store;
 pub mod text;
 pub mod tls;

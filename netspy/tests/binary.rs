@@ -289,3 +289,53 @@ fn daemon_binary_serves_counts_and_stops_cleanly_on_sigterm() {
     let rest: Vec<String> = lines.try_iter().collect();
     assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
 }
+
+/// `netspy daemon` run with a config file, the environment and flags, printing what it
+/// would run with: each layer wins over the one before, and the file's mistakes are named.
+fn daemon_with_config(file: &str, env: &[(&str, &str)], flags: &[&str]) -> (i32, String) {
+    let path = std::env::temp_dir().join(format!("netspy-config-{}.toml", std::process::id()));
+    std::fs::write(&path, file).unwrap();
+    let output = Command::new(NETSPY)
+        .args(["daemon", "--config", path.to_str().unwrap()])
+        .args(flags)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn config_file_settings_sit_between_the_defaults_and_the_environment() {
+    let file = "max-events = 3000\nmax-list = 40\nretention = \"2h\"\ntoken = \"file-secret\"\n";
+    let (code, printout) = daemon_with_config(
+        file,
+        &[("NETSPY_MAX_LIST", "50")],
+        &["--retention", "3h", "--print-config"],
+    );
+    assert_eq!(code, 0, "{printout}");
+    for line in [
+        "max-events = 3000  # file",
+        "max-list = 50  # environment",
+        "retention = \"3h\"  # flag",
+        "query-timeout = \"10s\"  # default",
+        "token = \"<hidden>\"  # file",
+    ] {
+        assert!(
+            printout.lines().any(|l| l == line),
+            "no {line:?} in\n{printout}"
+        );
+    }
+    assert!(!printout.contains("file-secret"), "{printout}");
+
+    let (code, error) = daemon_with_config("retention = \"1h\"\nmax-events = -1\n", &[], &[]);
+    assert_eq!(code, 1, "{error}");
+    assert!(
+        error.contains(".toml:2: `max-events`: invalid value '-1'"),
+        "{error}"
+    );
+    assert!(!error.contains("serving the API"), "{error}");
+}

@@ -16,13 +16,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what the tests need (nftables, the Python MCP SDK), check format and lints, run
-    /// every test.
+    /// Install what the tests need (nftables, systemd-analyze, the Python MCP SDK), check
+    /// format and lints, run every test.
     Test,
     /// `cargo fmt --check` and clippy with -D warnings on userspace and eBPF crates.
     Lint,
-    /// Install what the tests need: nftables from apt when `nft` is missing, and a Python venv
-    /// (target/mcp-venv) with the official MCP SDK and schemathesis.
+    /// Install what the tests need: nftables and systemd (for systemd-analyze) from apt when
+    /// missing, and a Python venv (target/mcp-venv) with the official MCP SDK and schemathesis.
     Setup,
     /// Run every benchmark (as root, with no other tracer attached; installs bpftrace,
     /// bpftool and wrk from apt when missing) and write their report to BENCHMARKS.md.
@@ -149,8 +149,8 @@ fn apt_install_missing(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
 }
 
 fn setup() -> anyhow::Result<()> {
-    // The netns drop tests use nft.
-    apt_install_missing(&[("nft", "nftables")])?;
+    // The netns drop tests use nft; the unit's tests systemd-analyze.
+    apt_install_missing(&[("nft", "nftables"), ("systemd-analyze", "systemd")])?;
     let venv = workspace_root().join("target/mcp-venv");
     let python = venv.join("bin/python");
     let has_peers = Command::new(&python)

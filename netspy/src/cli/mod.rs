@@ -9,7 +9,7 @@ mod trace;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use self::{
     output::Line,
@@ -85,7 +85,14 @@ pub enum Command {
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, printout) = match parse() {
+        Ok(parsed) => parsed,
+        Err(e) => return fail(&e),
+    };
+    if let Some(printout) = printout {
+        output::line(printout.trim_end());
+        return ExitCode::SUCCESS;
+    }
     crate::logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -130,6 +137,43 @@ pub fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => fail(&e),
     }
+}
+
+/// The command line, with the daemon's config file read in (its settings become flags where
+/// neither a flag nor the environment gave one); and the effective settings when
+/// `netspy daemon --print-config` asked for them. clap's own errors exit as clap does.
+fn parse() -> anyhow::Result<(Cli, Option<String>)> {
+    let mut command = Cli::command();
+    command.build();
+    let matches = command.clone().get_matches();
+    let Some(("daemon", daemon_matches)) = matches.subcommand() else {
+        return Ok((
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+            None,
+        ));
+    };
+    let daemon = command
+        .find_subcommand("daemon")
+        .ok_or_else(|| anyhow::anyhow!("no daemon command"))?;
+    let file = crate::config_file::read(daemon, daemon_matches)?;
+    let matches = if file.flags.is_empty() {
+        matches
+    } else {
+        command
+            .clone()
+            .try_get_matches_from(std::env::args_os().chain(file.flags.iter().cloned()))
+            .unwrap_or_else(|e| e.exit())
+    };
+    let printout = match matches.subcommand() {
+        Some(("daemon", daemon_matches)) if daemon_matches.get_flag("print_config") => {
+            Some(crate::config_file::effective(daemon, daemon_matches, &file))
+        }
+        _ => None,
+    };
+    Ok((
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
+        printout,
+    ))
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {

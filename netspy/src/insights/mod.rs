@@ -41,7 +41,8 @@ pub struct AiArgs {
     pub model: String,
 
     /// How long one AI answer may take, retries included (e.g. 30s, 2m).
-    #[arg(long = "ai-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    #[arg(long = "ai-timeout", value_name = "DURATION", default_value = "60s",
+          env = "NETSPY_AI_TIMEOUT", value_parser = parse_timeout)]
     pub timeout: Duration,
 }
 

@@ -12,7 +12,12 @@ pub struct ProbeOptions {
 
     /// Do not use this hook (e.g. `tp_btf:kfree_skb` to use the classic tracepoint after
     /// it). Repeatable.
-    #[arg(long = "disable-hook", value_name = "HOOK")]
+    #[arg(
+        long = "disable-hook",
+        value_name = "HOOK",
+        env = "NETSPY_DISABLE_HOOK",
+        value_delimiter = ','
+    )]
     pub disabled_hooks: Vec<String>,
 
     /// When the kernel programs wake netspy to read their events.

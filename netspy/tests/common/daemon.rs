@@ -207,12 +207,18 @@ pub struct DaemonProcess {
 impl DaemonProcess {
     /// Starts `netspy daemon --listen 127.0.0.1:0 <args>` and waits for its address.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Self::start`] with these environment variables set.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::BufRead;
         let mut child = super::KillOnDrop(
             std::process::Command::new(env!("CARGO_BIN_EXE_netspy"))
                 .args(["daemon", "--listen", "127.0.0.1:0"])
                 .args(args)
                 .env_remove("RUST_LOG")
+                .envs(env.iter().copied())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap(),
