@@ -55,11 +55,14 @@ pub struct Count {
     pub count: u64,
 }
 
-struct Tally<K>(HashMap<K, u64>);
+/// Counts by key. foldhash instead of std's SipHash: an analysis of 10M records makes
+/// five map updates a record, and the keys (symbols, ports) need no protection from
+/// collision attacks beyond the per-process seed.
+struct Tally<K>(HashMap<K, u64, foldhash::fast::RandomState>);
 
 impl<K> Default for Tally<K> {
     fn default() -> Self {
-        Self(HashMap::new())
+        Self(HashMap::default())
     }
 }
 
