@@ -211,10 +211,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_past_its_deadline_is_shed_and_the_work_keeps_its_place() {
-        let gate = gate(1, 4, 100);
+        // Long enough for the thread to take the question up however loaded the machine.
+        let gate = gate(1, 4, 1000);
         let (release, hold) = std::sync::mpsc::channel();
-        let slow = gate.run(held(hold)).await;
-        assert!(matches!(slow, Err(QueryError::Overloaded(ref m)) if m.contains("100 ms")));
+        let slow = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.run(held(hold)).await }
+        });
+        while gate.running.get() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let slow = slow.await.unwrap();
+        assert!(matches!(slow, Err(QueryError::Overloaded(ref m)) if m.contains("1000 ms")));
         // Still running: a second request waits for it, then is shed at its own deadline.
         assert_eq!(gate.running.get(), 1);
         assert!(matches!(
@@ -258,6 +266,13 @@ mod tests {
         let _ = waiting.await;
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Ok(1));
+        // The thread takes the dead question up next and skips it, which frees its place.
+        for _ in 0..1000 {
+            if gate.waiting() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(gate.run(|| Ok(3)).await, Ok(3), "its place came back");
         assert!(
             !ran.load(Ordering::Relaxed),
