@@ -2,7 +2,7 @@
 //! is stored once and named by a 4-byte [`Sym`]; a value leaves when the last event using it
 //! is evicted, so the tables stay bounded by the history they serve.
 
-use std::{collections::HashMap, hash::Hash, num::NonZeroU32};
+use std::{hash::Hash, num::NonZeroU32};
 
 /// Name of an interned value. `Option<Sym>` is 4 bytes too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,7 +28,7 @@ struct Slot<T> {
 
 /// Interned values of one type.
 pub struct Interner<T> {
-    ids: HashMap<T, Sym>,
+    ids: super::Map<T, Sym>,
     slots: Vec<Slot<T>>,
     free: Vec<usize>,
 }
@@ -36,7 +36,7 @@ pub struct Interner<T> {
 impl<T> Default for Interner<T> {
     fn default() -> Self {
         Self {
-            ids: HashMap::new(),
+            ids: super::Map::default(),
             slots: Vec::new(),
             free: Vec::new(),
         }

@@ -3,10 +3,7 @@
 //! freed, so pairs are matched per (socket, destination) in arrival order, and a connect is
 //! only paired with an outcome whose SYN it could have sent.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    net::IpAddr,
-};
+use std::{collections::VecDeque, net::IpAddr};
 
 use crate::events::TcpOutcome;
 
@@ -61,8 +58,8 @@ fn fits(connect_ns: i64, outcome: &TcpOutcome) -> bool {
 /// Connects waiting for outcomes and outcomes waiting for connects.
 #[derive(Default)]
 pub struct Joiner {
-    awaiting: HashMap<JoinKey, VecDeque<(u64, i64)>>,
-    early: HashMap<JoinKey, VecDeque<TcpOutcome>>,
+    awaiting: super::Map<JoinKey, VecDeque<(u64, i64)>>,
+    early: super::Map<JoinKey, VecDeque<TcpOutcome>>,
     awaiting_len: usize,
     early_len: usize,
     /// Outcomes given up on (no connect seen in time, or no room).

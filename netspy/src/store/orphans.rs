@@ -6,7 +6,7 @@
 //! dropped while the connect was in flight (TCP) or within a TTL after it (UDP), belongs to
 //! the connecting process, whichever of the two arrives first.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::net::IpAddr;
 
 use super::{
     join::{SLACK_NS, syn_time},
@@ -117,8 +117,8 @@ enum Claim<'a> {
 /// Drops waiting for a sender (each under a key `K` its caller finds it by) and senders
 /// waiting for drops.
 pub struct Orphans<K> {
-    waiting: HashMap<Tuple, Vec<(K, i64)>>,
-    senders: HashMap<Tuple, Vec<Sender>>,
+    waiting: super::Map<Tuple, Vec<(K, i64)>>,
+    senders: super::Map<Tuple, Vec<Sender>>,
     ambiguous: u64,
     swept_ns: i64,
 }
@@ -126,8 +126,8 @@ pub struct Orphans<K> {
 impl<K> Default for Orphans<K> {
     fn default() -> Self {
         Self {
-            waiting: HashMap::new(),
-            senders: HashMap::new(),
+            waiting: super::Map::default(),
+            senders: super::Map::default(),
             ambiguous: 0,
             swept_ns: i64::MIN,
         }

@@ -2,10 +2,7 @@
 //! one [`Sym`], so a record names its owner in four bytes and the tables keep one index.
 //! Owners are found by pid and by name through two small maps kept beside the interner.
 
-use std::{
-    collections::{HashMap, hash_map::Entry},
-    sync::Arc,
-};
+use std::{collections::hash_map::Entry, sync::Arc};
 
 use super::intern::{Interner, Sym};
 use crate::events::Process;
@@ -31,8 +28,8 @@ pub struct Owner {
 pub struct Owners {
     owners: Interner<Owner>,
     names: Interner<Arc<str>>,
-    by_pid: HashMap<u32, Vec<Sym>>,
-    by_name: HashMap<Sym, Vec<Sym>>,
+    by_pid: super::Map<u32, Vec<Sym>>,
+    by_name: super::Map<Sym, Vec<Sym>>,
 }
 
 impl Owners {
@@ -122,7 +119,7 @@ impl Owners {
     }
 }
 
-fn forget<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Sym>>, key: K, sym: Sym) {
+fn forget<K: std::hash::Hash + Eq>(map: &mut super::Map<K, Vec<Sym>>, key: K, sym: Sym) {
     if let Entry::Occupied(mut entry) = map.entry(key) {
         entry.get_mut().retain(|&s| s != sym);
         if entry.get().is_empty() {

@@ -8,7 +8,7 @@
 //! Owner tallies are bounded per bucket (see [`OwnerTallies`]): a fork-per-connect workload
 //! would otherwise cost one tally per event.
 
-use std::{collections::HashMap, collections::VecDeque, ops::Range};
+use std::{collections::VecDeque, ops::Range};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,7 @@ impl Tally {
 /// an owner absent from a partial bucket has its records walked instead, and those are few
 /// unless it came after the bucket filled, which a busy owner rarely does.
 struct OwnerTallies {
-    tallies: HashMap<Sym, Tally>,
+    tallies: super::Map<Sym, Tally>,
     partial: bool,
     cap: usize,
     heavy: u64,
@@ -124,7 +124,7 @@ struct OwnerTallies {
 impl OwnerTallies {
     fn new(cap: usize, heavy: u64) -> Self {
         Self {
-            tallies: HashMap::new(),
+            tallies: super::Map::default(),
             partial: false,
             cap,
             heavy,

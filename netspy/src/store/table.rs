@@ -7,10 +7,7 @@
 //! so queries by owner or window never scan everything. The record buffer grows to the
 //! table's limit and no further, so a full table holds no spare capacity.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    ops::Range,
-};
+use std::{collections::VecDeque, ops::Range};
 
 use super::intern::Sym;
 
@@ -26,7 +23,7 @@ pub trait Record {
 pub struct Table<R> {
     records: VecDeque<R>,
     first_seq: u64,
-    by_owner: HashMap<Sym, VecDeque<u32>>,
+    by_owner: super::Map<Sym, VecDeque<u32>>,
     limit: usize,
 }
 
@@ -56,7 +53,7 @@ impl<R: Record> Table<R> {
         Self {
             records: VecDeque::new(),
             first_seq: 0,
-            by_owner: HashMap::new(),
+            by_owner: super::Map::default(),
             limit: limit.clamp(1, MAX_RECORDS),
         }
     }
