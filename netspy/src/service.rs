@@ -9,11 +9,9 @@ use sd_notify::NotifyState;
 
 use crate::probes::ProbeStatus;
 
-/// Sends `states`; a failure is logged, never fatal (the manager may be gone).
+/// Sends `states` (sd-notify sends nothing without NOTIFY_SOCKET); a failure is logged,
+/// never fatal (the manager may be gone).
 fn tell(states: &[NotifyState]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
     if let Err(e) = sd_notify::notify(false, states) {
         tracing::warn!("telling the service manager how netspy is: {e}");
     }

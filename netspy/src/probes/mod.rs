@@ -183,12 +183,9 @@ impl Probes {
                 )
                 .map_err(|e| ProbeError::Load(format!("{map}: {e}")))?;
             }
-        }
-        let sampled = SampledCounts::take(&mut ebpf)?;
-        {
-            let _inside = tasks.enter();
             sampled::spawn_window_clock(&mut ebpf, cancel.clone())?;
         }
+        let sampled = SampledCounts::take(&mut ebpf)?;
         tasks.run_until(cancel.clone())?;
         let probes = Self {
             cancel,
