@@ -71,9 +71,19 @@ fn over_capacity() -> Vec<u8> {
 /// that closing does not reset the connection before the answer is read); more are cut.
 const REFUSALS_AT_ONCE: usize = 64;
 
-/// Answers a connection over the cap with a 503 and closes it.
+/// Answers a connection over the cap with a 503 and closes it. The answer goes after the
+/// request's head (or up to 8 KiB of it): a client handed an answer before it sent its
+/// request takes it for a broken connection instead of reading the 503.
 async fn refuse(mut stream: TcpStream, answer: Arc<[u8]>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut head = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 1024];
+        while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await? {
+                0 => break,
+                n => head.extend_from_slice(&chunk[..n]),
+            }
+        }
         stream.write_all(&answer).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
