@@ -129,6 +129,7 @@ fn main() {
     let mut store = Store::new(Limits {
         max_age: Duration::from_secs(3600),
         max_events: STORED,
+        ..Limits::default()
     });
     for (kind, raw) in fill {
         store.ingest(names.decode(*kind, raw).unwrap());

@@ -159,6 +159,7 @@ fn run(size: usize) {
     let mut store = Store::new(Limits {
         max_age: Duration::from_secs(3600),
         max_events: size,
+        ..Limits::default()
     });
     for event in events(now, size) {
         store.ingest(event);

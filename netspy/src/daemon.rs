@@ -63,6 +63,12 @@ pub struct DaemonArgs {
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_events: u64,
 
+    /// At most this many process names get series of their own in `/metrics`, the most
+    /// active ones (chosen again every minute); the others count as `process="other"`.
+    #[arg(long, value_name = "N", default_value_t = 20, env = "NETSPY_METRICS_PROCESSES",
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub metrics_processes: u64,
+
     /// Lists return at most this many events, whatever a request asks.
     #[arg(long, value_name = "N", default_value_t = 10_000, env = "NETSPY_MAX_LIST",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -279,6 +285,7 @@ impl DaemonArgs {
             limits: Limits {
                 max_age: self.retention,
                 max_events: usize::try_from(self.max_events).unwrap_or(usize::MAX),
+                metric_processes: usize::try_from(self.metrics_processes).unwrap_or(usize::MAX),
             },
             max_list: usize::try_from(self.max_list).unwrap_or(usize::MAX),
             probes: ProbeOptions {

@@ -467,13 +467,25 @@ print(json.dumps(out))
     assert!(output.status.success(), "the parser refused:\n{text}");
     let samples: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(samples["netspy_ready"], 1.0);
+    let samples_map = samples.as_object().unwrap();
     for probe in ["connect", "tcp_outcome", "packet_drop", "socket_owners"] {
-        assert_eq!(
-            samples[format!("netspy_probe_attached|probe={probe}")],
-            1.0,
-            "{probe}"
-        );
+        // Labelled with the hook that works: `hook=<program>`, never empty when attached.
+        let (key, attached) = samples_map
+            .iter()
+            .find(|(k, _)| {
+                k.starts_with("netspy_probe_attached|hook=")
+                    && k.ends_with(&format!("|probe={probe}"))
+            })
+            .unwrap_or_else(|| panic!("{probe}: {samples}"));
+        assert_eq!(*attached, 1.0, "{key}");
+        assert!(!key.contains("hook=|"), "{key}");
     }
+    // The per-process counts: each series is shown at zero the first time.
+    let connects = samples_map
+        .iter()
+        .find(|(k, _)| k.starts_with("netspy_connect_attempts_total|process="))
+        .unwrap_or_else(|| panic!("no connect attempts: {samples}"));
+    assert_eq!(*connects.1, 0.0, "{connects:?}");
     assert!(
         samples["netspy_events_received_total|kind=connection"]
             .as_f64()

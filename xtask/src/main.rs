@@ -16,12 +16,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what the tests need (nftables, systemd-analyze, the Python MCP SDK), check
+    /// Install what the tests need (nftables, systemd-analyze, Prometheus, the Python MCP SDK), check
     /// format and lints, run every test.
     Test,
     /// `cargo fmt --check` and clippy with -D warnings on userspace and eBPF crates.
     Lint,
-    /// Install what the tests need: nftables and systemd (for systemd-analyze) from apt when
+    /// Install what the tests need: nftables, systemd (for systemd-analyze) and Prometheus from apt when
     /// missing, and a Python venv (target/mcp-venv) with the official MCP SDK and schemathesis.
     Setup,
     /// Run every benchmark (as root, with no other tracer attached; installs bpftrace,
@@ -149,8 +149,13 @@ fn apt_install_missing(wanted: &[(&str, &str)]) -> anyhow::Result<()> {
 }
 
 fn setup() -> anyhow::Result<()> {
-    // The netns drop tests use nft; the unit's tests systemd-analyze.
-    apt_install_missing(&[("nft", "nftables"), ("systemd-analyze", "systemd")])?;
+    // The netns drop tests use nft; the unit's tests systemd-analyze; the fleet metrics
+    // test a real Prometheus.
+    apt_install_missing(&[
+        ("nft", "nftables"),
+        ("systemd-analyze", "systemd"),
+        ("prometheus", "prometheus"),
+    ])?;
     let venv = workspace_root().join("target/mcp-venv");
     let python = venv.join("bin/python");
     let has_peers = Command::new(&python)

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the daemon's own counters for Prometheus (OpenMetrics text), read from
-//! the same health snapshot as `/health`. Per-process numbers stay in the API: process names
-//! as labels would make unbounded series.
+//! the same health snapshot as `/health`, and the per-process counts since the start
+//! (`metrics_totals.rs`), whose process names are bounded to the most active ones.
 
 use std::sync::Arc;
 
@@ -16,7 +16,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::HttpStats;
+use super::{
+    HttpStats,
+    metrics_totals::{ShownSeries, TotalsCollector},
+};
 use crate::{probes::KindCounts, query::Query};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,6 +30,8 @@ struct KindLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabel {
     probe: String,
+    /// The working hook, empty when none.
+    hook: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +54,7 @@ fn by_kind(counts: &KindCounts) -> Family<KindLabel, Counter> {
 pub async fn metrics(
     State(query): State<Query>,
     Extension(http): Extension<Arc<HttpStats>>,
+    Extension(shown): Extension<Arc<ShownSeries>>,
 ) -> Response {
     let health = query.health();
     let mut registry = Registry::with_prefix("netspy");
@@ -110,11 +116,25 @@ pub async fn metrics(
         "Events evicted from the history, by cause",
         evicted,
     );
+    let evicted_kinds = Family::<KindLabel, Counter>::default();
+    for (kind, n) in [
+        ("connection", health.store.evicted_connections),
+        ("packet_drop", health.store.evicted_drops),
+    ] {
+        evicted_kinds.get_or_create(&KindLabel { kind }).inc_by(n);
+    }
+    registry.register(
+        "history_evicted_events",
+        "Events evicted from the history, by kind",
+        evicted_kinds,
+    );
+    registry.register_collector(Box::new(TotalsCollector(shown.zero_new(query.totals()))));
     let attached = Family::<ProbeLabel, Gauge>::default();
     for probe in &health.probes {
         attached
             .get_or_create(&ProbeLabel {
                 probe: probe.name.clone(),
+                hook: probe.hook.clone().unwrap_or_default(),
             })
             .set(i64::from(probe.attached()));
     }

@@ -9,6 +9,7 @@ mod error;
 mod guard;
 mod handlers;
 mod metrics;
+mod metrics_totals;
 mod params;
 mod server;
 mod stats;
@@ -168,7 +169,11 @@ pub fn router(query: Query, options: &ApiOptions, extra: Router) -> Router {
         router = router.route(endpoint.path, (endpoint.handler)());
     }
     router = router
-        .route("/metrics", get(metrics::metrics))
+        .route(
+            "/metrics",
+            get(metrics::metrics)
+                .layer(Extension(Arc::new(metrics_totals::ShownSeries::default()))),
+        )
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_page))
         .route("/docs/", get(docs::docs_page))

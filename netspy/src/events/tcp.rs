@@ -25,6 +25,26 @@ pub enum TcpResult {
 }
 
 impl TcpResult {
+    /// Every result, in the order of their labels in the metrics.
+    pub const ALL: [Self; 5] = [
+        Self::Established,
+        Self::Refused,
+        Self::TimedOut,
+        Self::Failed,
+        Self::Aborted,
+    ];
+
+    /// The result as the API writes it (`established`, `timed_out`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Established => "established",
+            Self::Refused => "refused",
+            Self::TimedOut => "timed_out",
+            Self::Failed => "failed",
+            Self::Aborted => "aborted",
+        }
+    }
+
     /// Words for people: "established", "refused", "timed out", ...
     pub fn describe(self) -> &'static str {
         match self {

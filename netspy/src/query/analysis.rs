@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{OutcomeCounts, Query, QueryError, SummaryRequest};
 use crate::{
-    events::{errno_name, protocol_name},
-    store::{Endpoint, Outcome, Store, StoredConnection, Sym},
+    events::errno_name,
+    store::{Endpoint, Outcome, SocketKind, Store, StoredConnection, Sym},
 };
 
 /// How many entries each top list keeps.
@@ -106,7 +106,7 @@ struct Patterns {
     total: u64,
     results: crate::store::Tally,
     destinations: Tally<(Option<Endpoint>, u16)>,
-    protocols: Tally<(u16, u16)>,
+    protocols: Tally<(bool, u16)>,
     ports: Tally<u16>,
     errors: Tally<i32>,
     processes: Tally<Arc<str>>,
@@ -121,7 +121,10 @@ impl Patterns {
             self.total += 1;
             destinations.add((r.destination, r.dport));
             let kind = store.socket_kind(r.kind);
-            self.protocols.add((kind.family, kind.protocol));
+            // By protocol as named: IPv4 and IPv6 TCP are one "TCP" line.
+            let unix = kind.family == 1;
+            self.protocols
+                .add((unix, if unix { 0 } else { kind.protocol }));
             if kind.family != 1 && r.destination.is_some() {
                 self.ports.add(r.dport);
             }
@@ -184,12 +187,13 @@ impl Query {
             top_destinations: destinations.top(Some(TOP), |(endpoint, port)| {
                 destination_name(endpoint.as_ref(), port)
             }),
-            protocols: protocols.top(None, |(family, protocol)| {
-                match (family, protocol_name(protocol)) {
-                    (1, _) => "UNIX".to_owned(),
-                    (_, Some(name)) => name.to_owned(),
-                    (_, None) => format!("IPPROTO_{protocol}"),
+            protocols: protocols.top(None, |(unix, protocol)| {
+                SocketKind {
+                    family: if unix { 1 } else { 2 },
+                    protocol,
+                    socktype: 0,
                 }
+                .protocol_label()
             }),
             ports: ports.top(Some(TOP), |port: u16| port.to_string()),
             outcomes: results.outcomes,
@@ -249,6 +253,7 @@ mod tests {
         let mut store = Store::new(Limits {
             max_age: Duration::from_secs(3600),
             max_events: 1_000_000,
+            ..Limits::default()
         });
         // Three chunks and a bit, over the last 10 s: pid 1 "dig" to port 53, every
         // fourth from pid 2 "curl" to port 443.

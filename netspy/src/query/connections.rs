@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{ListRequest, Query, QueryError, SummaryRequest};
 
 use crate::{
-    events::{errno_name, protocol_name, socket_type_name},
+    events::{errno_name, socket_type_name},
     store::{Endpoint, Outcome, OutcomeCounts, Store, StoredConnection},
 };
 
@@ -127,11 +127,7 @@ impl ConnectionView {
         };
         let kind = store.socket_kind(r.kind);
         let raw_protocol = kind.protocol;
-        let protocol = match (kind.family, protocol_name(raw_protocol)) {
-            (1, _) => "UNIX".to_owned(),
-            (_, Some(name)) => name.to_owned(),
-            (_, None) => format!("IPPROTO_{raw_protocol}"),
-        };
+        let protocol = kind.protocol_label();
         let source = match r.source.and_then(|s| store.endpoint(s)) {
             Some(Endpoint::Ip(ip)) => Some(std::net::SocketAddr::new(*ip, r.sport).to_string()),
             _ => None,

@@ -98,6 +98,12 @@ impl Query {
         &self.status
     }
 
+    /// Counts since the start by process, for `/metrics` (a copy taken under the read
+    /// lock: a few hundred numbers at most).
+    pub fn totals(&self) -> crate::store::TotalsSnapshot {
+        self.read().totals()
+    }
+
     /// The store, for reading.
     fn read(&self) -> RwLockReadGuard<'_, Store> {
         self.store.read()

@@ -3,8 +3,11 @@
 
 use super::{
     Endpoint, Outcome, SocketKind, Store, StoredConnection, StoredDrop, StoredSampled, Sym,
-    join::JoinKey, nanos, records::protocol_code,
+    is_orphan, join::JoinKey, nanos, records::protocol_code,
 };
+/// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
+const EINPROGRESS: u8 = 115;
+
 use crate::events::{
     ConnectionEvent, Destination, PacketDrop, Process, SampledDrops, TcpOutcome, TcpResult,
 };
@@ -46,6 +49,12 @@ impl Store {
             },
             outcome_errno: 0,
         };
+        let failed_call = match record.call_errno {
+            EINPROGRESS => 0,
+            errno => errno,
+        };
+        self.totals
+            .connect(&c.process.command, record.kind, failed_call);
         let time_ns = record.time_ns;
         let seq = self.connections.push(record.clone());
         self.connection_tallies.push(seq, &record);
@@ -78,6 +87,11 @@ impl Store {
     }
 
     pub(super) fn add_outcome(&mut self, outcome: TcpOutcome) {
+        self.totals.tcp_result(
+            outcome.process.as_ref().map(|p| &p.command),
+            outcome.result,
+            outcome.latency_ns,
+        );
         if let Some(process) = &outcome.process {
             for seq in self.orphans.outcome(&outcome) {
                 self.attribute_drop(seq, process);
@@ -146,10 +160,20 @@ impl Store {
             protocol: protocol_code(d.raw_protocol),
             has_ports: d.source_port.is_some(),
         };
+        let (time_ns, code) = (record.time_ns, record.reason_code);
         let seq = self.drops.push(record);
         // A TCP packet that lost its socket (loopback, veth): its sender may still be known.
-        if let Some(owner) = self.orphans.orphaned_drop(&d, seq) {
-            self.attribute_drop(seq, &owner);
+        let owner = match &d.process {
+            Some(p) => Some(p.command.clone()),
+            None => self.orphans.orphaned_drop(&d, seq).map(|owner| {
+                self.attribute_drop(seq, &owner);
+                owner.command
+            }),
+        };
+        match owner {
+            Some(name) => self.totals.drops(Some(&name), code, &d.drop_reason, 1),
+            None if is_orphan(&d) => self.totals.orphan(seq, time_ns, code, &d.drop_reason),
+            None => self.totals.drops(None, code, &d.drop_reason, 1),
         }
         self.enforce_count();
     }
@@ -158,6 +182,10 @@ impl Store {
     pub fn ingest_sampled(&mut self, sampled: &SampledDrops) {
         let time_ns = nanos(sampled.until);
         for c in &sampled.counts {
+            let code = u16::try_from(c.drop_reason_code).unwrap_or(u16::MAX);
+            let name = (c.pid != 0).then(|| c.command.clone().unwrap_or_else(|| "".into()));
+            self.totals
+                .drops(name.as_ref(), code, &c.drop_reason, c.count);
             let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
                 continue;
             };
@@ -183,6 +211,7 @@ impl Store {
         if self.drops.get_mut(seq).is_none_or(|r| r.owner.is_some()) {
             return;
         }
+        self.totals.attributed(seq, &owner.command);
         let owner = self.owners.intern(owner);
         if let Some(record) = self.drops.get_mut(seq) {
             record.owner = owner;

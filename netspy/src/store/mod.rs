@@ -16,6 +16,7 @@ mod owners;
 mod records;
 mod rollup;
 mod table;
+mod totals;
 
 /// The store's hash maps: foldhash (quality, seeded per map) instead of std's SipHash, which
 /// was ~7% of the store writer's time under load. Keys come from other processes (names,
@@ -30,7 +31,10 @@ use serde::Serialize;
 mod tests;
 
 pub(crate) use self::orphans::{Orphans, is_orphan};
-use self::{intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup};
+use self::{
+    intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup,
+    totals::Totals,
+};
 pub use self::{
     intern::Sym,
     owners::{NameMatch, Owner},
@@ -40,6 +44,7 @@ pub use self::{
     },
     rollup::{OutcomeCounts, Tally},
     table::{Record, Selection, Table},
+    totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot},
 };
 use crate::events::Event;
 
@@ -50,6 +55,9 @@ pub struct Limits {
     pub max_age: Duration,
     /// At most this many events of each kind (connections, drops).
     pub max_events: usize,
+    /// At most this many process names have series of their own in the metrics (the rest
+    /// count as `other`).
+    pub metric_processes: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +65,7 @@ impl Default for Limits {
         Self {
             max_age: Duration::from_secs(3600),
             max_events: 1_000_000,
+            metric_processes: 20,
         }
     }
 }
@@ -74,6 +83,12 @@ pub struct StoreStats {
     pub evicted_by_age: u64,
     /// Events evicted because the count limit was reached.
     pub evicted_by_count: u64,
+    /// Connection events evicted, for either cause.
+    #[serde(default)]
+    pub evicted_connections: u64,
+    /// Drop events evicted, for either cause.
+    #[serde(default)]
+    pub evicted_drops: u64,
     /// TCP outcomes whose connect event was never seen (connects made before netspy
     /// started, or lost).
     pub unmatched_outcomes: u64,
@@ -97,6 +112,7 @@ pub struct Store {
     kernel_names: Interner<Arc<str>>,
     outcomes: Joiner,
     orphans: Orphans<u64>,
+    totals: Totals,
     stats: StoreStats,
 }
 
@@ -115,6 +131,7 @@ impl Store {
             kernel_names: Interner::default(),
             outcomes: Joiner::default(),
             orphans: Orphans::default(),
+            totals: Totals::new(limits.metric_processes),
             stats: StoreStats::default(),
         }
     }
@@ -178,11 +195,13 @@ impl Store {
         self.outcomes
             .expire(now_ns, |seq| connections.contains(seq));
         self.orphans.expire(now_ns);
+        self.totals.tick(now_ns);
     }
 
     fn pop_connection(&mut self) {
         let seq = self.connections.first_seq();
         if let Some(r) = self.connections.pop_front() {
+            self.stats.evicted_connections += 1;
             self.connection_tallies.pop(seq, &r);
             self.owners.release(r.owner);
             for endpoint in [r.destination, r.source].into_iter().flatten() {
@@ -193,6 +212,7 @@ impl Store {
 
     fn pop_drop(&mut self) {
         if let Some(r) = self.drops.pop_front() {
+            self.stats.evicted_drops += 1;
             if let Some(owner) = r.owner {
                 self.owners.release(owner);
             }
@@ -211,6 +231,11 @@ impl Store {
             }
             self.kernel_names.release(r.reason);
         }
+    }
+
+    /// Counts since the start by process, which eviction does not touch (for `/metrics`).
+    pub fn totals(&self) -> TotalsSnapshot {
+        self.totals.snapshot(&self.kinds)
     }
 
     /// Connection records.

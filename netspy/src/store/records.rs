@@ -92,6 +92,18 @@ pub struct SocketKind {
     pub socktype: u16,
 }
 
+impl SocketKind {
+    /// The protocol as people name it: "TCP", "UDP", "UNIX" (any UNIX socket), or
+    /// `IPPROTO_<n>` for a number without a name.
+    pub fn protocol_label(&self) -> String {
+        match (self.family, crate::events::protocol_name(self.protocol)) {
+            (1, _) => "UNIX".to_owned(),
+            (_, Some(name)) => name.to_owned(),
+            (_, None) => format!("IPPROTO_{}", self.protocol),
+        }
+    }
+}
+
 /// The few socket kinds a host connects with, numbered in a byte. Code 0 is the all-zero
 /// kind; should 255 distinct kinds ever be seen, later ones are stored as it.
 pub struct SocketKinds(Vec<SocketKind>);

@@ -103,6 +103,7 @@ fn count_limit_evicts_oldest_and_releases_names() {
     let mut store = Store::new(Limits {
         max_age: Duration::from_secs(3600),
         max_events: 2,
+        ..Limits::default()
     });
     store.ingest(connect(T0, 1, "first", 0, 1));
     store.ingest(connect(T0 + 1, 2, "second", 0, 2));
@@ -126,6 +127,7 @@ fn age_limit_evicts_expired_history_of_both_kinds() {
     let mut store = Store::new(Limits {
         max_age: Duration::from_secs(60),
         max_events: 100,
+        ..Limits::default()
     });
     store.ingest(connect(T0, 1, "old", 0, 1));
     store.ingest(drop_event(T0, "NO_SOCKET"));
@@ -261,6 +263,7 @@ fn late_indexed_drops_still_evict_cleanly() {
     let mut store = Store::new(Limits {
         max_age: Duration::from_secs(60),
         max_events: 100,
+        ..Limits::default()
     });
     store.ingest(drop_event(T0, "QUEUE_PURGE"));
     store.ingest(orphan_syn(T0 + 1_000_000));
@@ -277,6 +280,7 @@ fn connection_tallies_equal_a_walk_through_evictions_and_late_outcomes() {
         Limits {
             max_age: Duration::from_secs(3600),
             max_events: 50,
+            ..Limits::default()
         },
         12,
     );
@@ -345,4 +349,39 @@ fn connection_tallies_equal_a_walk_through_evictions_and_late_outcomes() {
         }
     }
     assert_eq!(store.stats().connections, 50);
+}
+
+#[test]
+fn totals_count_every_event_through_eviction_and_late_attribution() {
+    let mut store = Store::new(Limits {
+        max_age: Duration::from_secs(60),
+        max_events: 2,
+        ..Limits::default()
+    });
+    for i in 0..5 {
+        store.ingest(connect(T0 + i, 42, "curl", 0, 443));
+    }
+    // An orphaned SYN claimed by its sender's outcome, and one nobody claims.
+    store.ingest(orphan_syn(T0 + 1_000_000));
+    store.ingest(owned_outcome(T0 + 3_000_000));
+    store.ingest(drop_event(T0 + 4_000_000, "NO_SOCKET"));
+    store.evict_expired(T0 + 120_000_000_000);
+    assert_eq!(store.stats().connections, 0, "history evicted");
+    let totals = store.totals();
+    assert_eq!(
+        totals.connects,
+        [(Arc::from("curl"), "TCP".to_owned(), 5)],
+        "EINPROGRESS is not a failed call"
+    );
+    assert!(totals.failed_calls.is_empty());
+    assert_eq!(totals.tcp_results, [(Arc::from("curl"), "refused", 1)]);
+    assert_eq!(
+        totals.drops,
+        [
+            (Arc::from("curl"), Arc::from("NO_SOCKET"), 1),
+            (Arc::from(""), Arc::from("NO_SOCKET"), 1)
+        ]
+    );
+    assert_eq!(totals.latency.len(), 1);
+    assert_eq!(totals.latency[0].1.count, 1);
 }

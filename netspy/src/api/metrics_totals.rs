@@ -1,0 +1,146 @@
+//! The per-process counts of `/metrics` (`store::TotalsSnapshot`): what fleet questions are
+//! asked of ("which hosts and processes had refused connects", "p99 handshake latency by
+//! host"). The `process` label is bounded by `--metrics-processes` (see `store/totals.rs`).
+//!
+//! Each series is shown at zero the first time: Prometheus takes the first sample of a series
+//! as its starting point, so a series that appeared already counting (a process's first
+//! refused connects) would add nothing to `increase()` or `rate()`.
+
+use std::{collections::HashSet, sync::Arc};
+
+use parking_lot::Mutex;
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet},
+    metrics::{MetricType, counter::ConstCounter},
+    registry::Unit,
+};
+
+use crate::store::{LATENCY_BOUNDS, Latency, TotalsSnapshot};
+
+/// A series: its metric, process and other label value.
+type SeriesKey = (&'static str, Arc<str>, String);
+
+/// The series `/metrics` has shown at least once (at most the snapshot's: a few hundred).
+#[derive(Debug, Default)]
+pub struct ShownSeries(Mutex<HashSet<SeriesKey>>);
+
+impl ShownSeries {
+    /// `t` with the series never shown before at zero; those are shown from now on.
+    pub fn zero_new(&self, mut t: TotalsSnapshot) -> TotalsSnapshot {
+        let mut shown = self.0.lock();
+        let mut now = HashSet::with_capacity(shown.len());
+        let mut first = |key: SeriesKey| {
+            let new = !shown.contains(&key);
+            now.insert(key);
+            new
+        };
+        for (p, protocol, n) in &mut t.connects {
+            if first(("connects", p.clone(), protocol.clone())) {
+                *n = 0;
+            }
+        }
+        for (p, errno, n) in &mut t.failed_calls {
+            if first(("failed_calls", p.clone(), errno.clone())) {
+                *n = 0;
+            }
+        }
+        for (p, result, n) in &mut t.tcp_results {
+            if first(("tcp_results", p.clone(), (*result).to_owned())) {
+                *n = 0;
+            }
+        }
+        for (p, reason, n) in &mut t.drops {
+            if first(("drops", p.clone(), reason.to_string())) {
+                *n = 0;
+            }
+        }
+        for (result, latency) in &mut t.latency {
+            if first(("latency", Arc::from(""), (*result).to_owned())) {
+                *latency = Latency::default();
+            }
+        }
+        // Series gone (a process that lost its label) start at zero again if they return.
+        *shown = now;
+        t
+    }
+}
+
+/// Encodes one counter family from `(labels, value)` rows.
+fn counters<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: impl Iterator<Item = (L, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in rows {
+        ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// `TotalsSnapshot` as a Prometheus collector.
+#[derive(Debug)]
+pub struct TotalsCollector(pub TotalsSnapshot);
+
+impl Collector for TotalsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let t = &self.0;
+        counters(
+            &mut encoder,
+            "connect_attempts",
+            "connect() calls seen, by process (thread name; `other` past the labelled ones) \
+             and protocol",
+            t.connects
+                .iter()
+                .map(|(p, protocol, n)| ([("process", &**p), ("protocol", protocol.as_str())], *n)),
+        )?;
+        counters(
+            &mut encoder,
+            "connect_failed_calls",
+            "connect() calls that returned an error (EINPROGRESS is not one), by process and \
+             errno",
+            t.failed_calls
+                .iter()
+                .map(|(p, errno, n)| ([("process", &**p), ("errno", errno.as_str())], *n)),
+        )?;
+        counters(
+            &mut encoder,
+            "tcp_connect_results",
+            "How TCP connects ended (established, refused, timed_out, failed, aborted), by \
+             process (empty when the connect was not seen)",
+            t.tcp_results
+                .iter()
+                .map(|(p, result, n)| ([("process", &**p), ("result", *result)], *n)),
+        )?;
+        counters(
+            &mut encoder,
+            "packet_drops",
+            "Packets the kernel dropped, by reason and owning process (empty when none owned \
+             it); exact, sampled-out drops included",
+            t.drops
+                .iter()
+                .map(|(p, reason, n)| ([("process", &**p), ("reason", &**reason)], *n)),
+        )?;
+        let mut metric = encoder.encode_descriptor(
+            "tcp_connect_latency",
+            "Time from SYN sent to the TCP connect's result, by result",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (result, latency) in &t.latency {
+            let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .zip(latency.buckets.iter().copied())
+                .collect();
+            metric
+                .encode_family(&[("result", *result)])?
+                .encode_histogram::<NoLabelSet>(latency.sum, latency.count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,412 @@
+//! Counts since the daemon started, for `/metrics`: connect attempts, failed calls, TCP
+//! results and handshake latency, and packet drops (sampled-out ones included), by process
+//! name. History is evicted; these never are, so Prometheus' `rate()` sees every event.
+//!
+//! Cardinality is bounded: at most `top` process names have series of their own and the
+//! rest count as `other`. Names take slots while slots are free; every [`PERIOD_NS`] the
+//! slots go to the names most active in the period just ended, a name holding a slot
+//! counting double so that two names of similar activity do not swap back and forth. A name
+//! that loses its slot loses its series (Prometheus marks them stale) and counts in `other`
+//! from then on, so sums over all series never go back.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use super::{Map, SocketKinds};
+use crate::events::{TcpResult, errno_name};
+
+/// How often the slots go to the most active names, ns.
+pub const PERIOD_NS: i64 = 60_000_000_000;
+/// Names without a slot whose activity is followed for the next choice.
+const MAX_CANDIDATES: usize = 1024;
+/// A drop that lost its socket waits this long for its sender (as in `orphans.rs`) before
+/// it is counted without a process, ns.
+const ORPHAN_WAIT_NS: i64 = 11_000_000_000;
+/// At most this many drops wait for a sender; more are counted without one at once.
+const MAX_WAITING: usize = 16_384;
+/// Upper bounds of the TCP handshake latency buckets, seconds: loopback and LAN handshakes
+/// take tens of microseconds, a SYN that is never answered ends after about 130 s.
+pub const LATENCY_BOUNDS: [f64; 19] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 130.0,
+];
+/// The label of the names without a slot.
+pub const OTHER: &str = "other";
+
+/// Counts of one label value of `process`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    /// Connect attempts by socket kind code.
+    connects: Vec<(u8, u64)>,
+    /// Failed `connect` calls by errno.
+    failed_calls: Vec<(u8, u64)>,
+    /// TCP results, in [`TcpResult::ALL`] order.
+    results: [u64; 5],
+    /// Drops by reason code.
+    drops: Vec<(u16, u64)>,
+}
+
+fn bump<K: PartialEq>(counts: &mut Vec<(K, u64)>, key: K, n: u64) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, count)) => *count += n,
+        None => counts.push((key, n)),
+    }
+}
+
+/// A name's counts and its activity in the current period.
+#[derive(Default)]
+struct Slot {
+    counts: Counts,
+    recent: u64,
+}
+
+/// Handshake latencies of one TCP result.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Latency {
+    /// Seconds, summed.
+    pub sum: f64,
+    /// Handshakes counted.
+    pub count: u64,
+    /// Handshakes per bucket of [`LATENCY_BOUNDS`] (not cumulative), and past the last.
+    pub buckets: [u64; LATENCY_BOUNDS.len() + 1],
+}
+
+impl Latency {
+    fn observe(&mut self, seconds: f64) {
+        self.sum += seconds;
+        self.count += 1;
+        let i = LATENCY_BOUNDS.partition_point(|&bound| bound < seconds);
+        self.buckets[i] += 1;
+    }
+}
+
+/// A drop whose owner may still be learnt (see `orphans.rs`).
+struct Waiting {
+    seq: u64,
+    time_ns: i64,
+    reason: u16,
+    settled: bool,
+}
+
+/// The counts, and which names have slots.
+pub struct Totals {
+    top: usize,
+    slots: Map<Arc<str>, Slot>,
+    candidates: Map<Arc<str>, u64>,
+    other: Counts,
+    /// Drops and TCP results no process owned.
+    unowned: Counts,
+    latency: [Latency; 5],
+    reasons: Map<u16, Arc<str>>,
+    waiting: VecDeque<Waiting>,
+    period_start_ns: Option<i64>,
+}
+
+impl Totals {
+    /// Counts with at most `top` names labelled.
+    pub fn new(top: usize) -> Self {
+        Self {
+            top,
+            slots: Map::default(),
+            candidates: Map::default(),
+            other: Counts::default(),
+            unowned: Counts::default(),
+            latency: Default::default(),
+            reasons: Map::default(),
+            waiting: VecDeque::new(),
+            period_start_ns: None,
+        }
+    }
+
+    /// The counts `name` goes to, `n` more events of its activity.
+    fn counts(&mut self, name: Option<&Arc<str>>, n: u64) -> &mut Counts {
+        let Some(name) = name else {
+            return &mut self.unowned;
+        };
+        if !self.slots.contains_key(name.as_ref()) && self.slots.len() < self.top {
+            self.slots.insert(name.clone(), Slot::default());
+        }
+        if let Some(slot) = self.slots.get_mut(name.as_ref()) {
+            slot.recent += n;
+            return &mut slot.counts;
+        }
+        let room = self.candidates.len() < MAX_CANDIDATES;
+        match self.candidates.get_mut(name.as_ref()) {
+            Some(recent) => *recent += n,
+            None if room => {
+                self.candidates.insert(name.clone(), n);
+            }
+            None => {}
+        }
+        &mut self.other
+    }
+
+    /// A connect attempt of socket kind `kind` whose call failed with `errno` (0 when it
+    /// did not fail).
+    pub fn connect(&mut self, name: &Arc<str>, kind: u8, errno: u8) {
+        let counts = self.counts(Some(name), 1);
+        bump(&mut counts.connects, kind, 1);
+        if errno != 0 {
+            bump(&mut counts.failed_calls, errno, 1);
+        }
+    }
+
+    /// A TCP connect's result, with the handshake's duration when known.
+    pub fn tcp_result(
+        &mut self,
+        name: Option<&Arc<str>>,
+        result: TcpResult,
+        latency_ns: Option<u64>,
+    ) {
+        let i = TcpResult::ALL
+            .iter()
+            .position(|r| *r == result)
+            .unwrap_or(0);
+        self.counts(name, 0).results[i] += 1;
+        if let Some(ns) = latency_ns {
+            self.latency[i].observe(ns as f64 / 1e9);
+        }
+    }
+
+    /// `n` drops of reason `code` (named `reason`) owned by `name`.
+    pub fn drops(&mut self, name: Option<&Arc<str>>, code: u16, reason: &Arc<str>, n: u64) {
+        self.reasons.entry(code).or_insert_with(|| reason.clone());
+        bump(&mut self.counts(name, n).drops, code, n);
+    }
+
+    /// A drop (`seq` in the drop table) that lost its socket: counted once its sender is
+    /// known ([`Totals::attributed`]) or once it can no longer be ([`Totals::tick`]).
+    pub fn orphan(&mut self, seq: u64, time_ns: i64, code: u16, reason: &Arc<str>) {
+        if self.waiting.len() >= MAX_WAITING {
+            self.drops(None, code, reason, 1);
+            return;
+        }
+        self.reasons.entry(code).or_insert_with(|| reason.clone());
+        self.waiting.push_back(Waiting {
+            seq,
+            time_ns,
+            reason: code,
+            settled: false,
+        });
+    }
+
+    /// The drop `seq` turned out to be `name`'s: counted now if it was waiting.
+    pub fn attributed(&mut self, seq: u64, name: &Arc<str>) {
+        let Ok(i) = self.waiting.binary_search_by_key(&seq, |w| w.seq) else {
+            return;
+        };
+        let Some(w) = self.waiting.get_mut(i).filter(|w| !w.settled) else {
+            return;
+        };
+        w.settled = true;
+        let code = w.reason;
+        bump(&mut self.counts(Some(name), 1).drops, code, 1);
+    }
+
+    /// Once a second: counts the orphans whose wait ended without a sender, and every
+    /// [`PERIOD_NS`] gives the slots to the most active names.
+    pub fn tick(&mut self, now_ns: i64) {
+        let cutoff = now_ns.saturating_sub(ORPHAN_WAIT_NS);
+        while let Some(w) = self.waiting.front() {
+            if !w.settled && w.time_ns >= cutoff {
+                break;
+            }
+            if !w.settled {
+                bump(&mut self.unowned.drops, w.reason, 1);
+            }
+            self.waiting.pop_front();
+        }
+        let start = *self.period_start_ns.get_or_insert(now_ns);
+        if now_ns.saturating_sub(start) >= PERIOD_NS {
+            self.period_start_ns = Some(now_ns);
+            self.choose_slots();
+        }
+    }
+
+    fn choose_slots(&mut self) {
+        let mut ranked: Vec<(u64, bool, Arc<str>)> = self
+            .slots
+            .iter()
+            .map(|(name, slot)| (slot.recent.saturating_mul(2), true, name.clone()))
+            .chain(self.candidates.drain().map(|(name, n)| (n, false, name)))
+            .collect();
+        // Most active first; a held slot first among equals.
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        ranked.truncate(self.top);
+        self.slots
+            .retain(|name, _| ranked.iter().any(|(_, _, n)| n == name));
+        for (_, held, name) in ranked {
+            if !held {
+                self.slots.insert(name, Slot::default());
+            }
+        }
+        for slot in self.slots.values_mut() {
+            slot.recent = 0;
+        }
+    }
+
+    /// The counts with their labels' values, for encoding.
+    pub fn snapshot(&self, kinds: &SocketKinds) -> TotalsSnapshot {
+        let mut out = TotalsSnapshot::default();
+        let other: Arc<str> = Arc::from(OTHER);
+        let unowned: Arc<str> = Arc::from("");
+        let named = self
+            .slots
+            .iter()
+            .map(|(name, slot)| (name, &slot.counts))
+            .chain([(&other, &self.other), (&unowned, &self.unowned)]);
+        for (name, counts) in named {
+            for &(kind, n) in &counts.connects {
+                let protocol = kinds.get(kind).protocol_label();
+                out.connects.push((name.clone(), protocol, n));
+            }
+            for &(errno, n) in &counts.failed_calls {
+                let errno = errno_name(i32::from(errno)).unwrap_or_else(|| errno.to_string());
+                out.failed_calls.push((name.clone(), errno, n));
+            }
+            for (result, &n) in TcpResult::ALL.iter().zip(&counts.results) {
+                if n > 0 {
+                    out.tcp_results.push((name.clone(), result.label(), n));
+                }
+            }
+            for &(code, n) in &counts.drops {
+                let reason = self
+                    .reasons
+                    .get(&code)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(code.to_string()));
+                out.drops.push((name.clone(), reason, n));
+            }
+        }
+        out.latency = TcpResult::ALL
+            .iter()
+            .zip(&self.latency)
+            .filter(|(_, l)| l.count > 0)
+            .map(|(r, l)| (r.label(), l.clone()))
+            .collect();
+        out
+    }
+}
+
+/// Every count with its labels' values: process name (`other` for names without a slot,
+/// empty when no process owned the event) and what was counted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TotalsSnapshot {
+    /// Connect attempts by process and protocol.
+    pub connects: Vec<(Arc<str>, String, u64)>,
+    /// Failed `connect` calls by process and errno name.
+    pub failed_calls: Vec<(Arc<str>, String, u64)>,
+    /// TCP results by process and result.
+    pub tcp_results: Vec<(Arc<str>, &'static str, u64)>,
+    /// Packet drops by process and reason.
+    pub drops: Vec<(Arc<str>, Arc<str>, u64)>,
+    /// TCP handshake latency by result.
+    pub latency: Vec<(&'static str, Latency)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    fn connects(t: &Totals) -> Vec<(String, u64)> {
+        let mut v: Vec<_> = t
+            .snapshot(&SocketKinds::default())
+            .connects
+            .into_iter()
+            .map(|(n, _, c)| (n.to_string(), c))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn names_past_the_cap_count_as_other_until_they_win_a_slot() {
+        let mut t = Totals::new(2);
+        t.tick(0);
+        for n in ["a", "b", "c", "c", "c"] {
+            t.connect(&name(n), 0, 0);
+        }
+        assert_eq!(
+            connects(&t),
+            [("a".into(), 1), ("b".into(), 1), ("other".into(), 3)]
+        );
+        // In the period: a 2 connects (held: counts 4), c 3, b 1 (held: 2). c takes b's slot.
+        t.connect(&name("a"), 0, 0);
+        t.tick(PERIOD_NS);
+        t.connect(&name("c"), 0, 0);
+        assert_eq!(
+            connects(&t),
+            [("a".into(), 2), ("c".into(), 1), ("other".into(), 3)]
+        );
+    }
+
+    #[test]
+    fn a_held_slot_is_kept_against_a_slightly_busier_name() {
+        let mut t = Totals::new(1);
+        t.tick(0);
+        t.connect(&name("a"), 0, 0);
+        t.connect(&name("a"), 0, 0);
+        for _ in 0..3 {
+            t.connect(&name("b"), 0, 0);
+        }
+        t.tick(PERIOD_NS);
+        t.connect(&name("b"), 0, 0);
+        assert_eq!(connects(&t), [("a".into(), 2), ("other".into(), 4)]);
+        // An idle holder loses its slot to any active name.
+        t.tick(2 * PERIOD_NS);
+        t.connect(&name("b"), 0, 0);
+        assert_eq!(connects(&t), [("b".into(), 1), ("other".into(), 4)]);
+    }
+
+    #[test]
+    fn failed_calls_results_and_latency_are_counted() {
+        let mut t = Totals::new(4);
+        t.connect(&name("curl"), 0, 111);
+        t.tcp_result(Some(&name("curl")), TcpResult::Refused, Some(150_000));
+        t.tcp_result(None, TcpResult::Established, Some(2_000_000_000));
+        let s = t.snapshot(&SocketKinds::default());
+        assert_eq!(
+            s.failed_calls,
+            [(name("curl"), "ECONNREFUSED".to_owned(), 1)]
+        );
+        assert_eq!(
+            s.tcp_results,
+            [(name("curl"), "refused", 1), (name(""), "established", 1)]
+        );
+        let (result, refused) = &s.latency[1];
+        assert_eq!(*result, "refused");
+        assert_eq!(refused.count, 1);
+        // 150 us is in the (100 us, 250 us] bucket.
+        assert_eq!(refused.buckets[1], 1);
+        assert_eq!(s.latency[0].1.buckets[13], 1, "2 s is in (1 s, 2.5 s]");
+    }
+
+    #[test]
+    fn orphaned_drops_wait_for_their_sender_then_count_unowned() {
+        let mut t = Totals::new(4);
+        let reason = name("NO_SOCKET");
+        t.tick(0);
+        t.orphan(7, 0, 2, &reason);
+        t.orphan(8, 0, 2, &reason);
+        t.attributed(7, &name("curl"));
+        t.attributed(7, &name("curl"));
+        let drops = |t: &Totals| t.snapshot(&SocketKinds::default()).drops;
+        assert_eq!(drops(&t), [(name("curl"), reason.clone(), 1)]);
+        t.tick(ORPHAN_WAIT_NS - 1);
+        assert_eq!(drops(&t).len(), 1, "8 still waits");
+        t.tick(ORPHAN_WAIT_NS + 1);
+        assert_eq!(
+            drops(&t),
+            [
+                (name("curl"), reason.clone(), 1),
+                (name(""), reason.clone(), 1)
+            ]
+        );
+        // Too late: counted once, unowned.
+        t.attributed(8, &name("curl"));
+        assert_eq!(drops(&t).len(), 2);
+    }
+}
