@@ -10,6 +10,7 @@
 mod common;
 
 use std::{
+    collections::BTreeMap,
     io::{BufRead, BufReader},
     net::{TcpListener, TcpStream},
     process::{Child, Command, Stdio},
@@ -338,4 +339,41 @@ fn config_file_settings_sit_between_the_defaults_and_the_environment() {
         "{error}"
     );
     assert!(!error.contains("serving the API"), "{error}");
+}
+
+#[test]
+fn the_packaged_config_file_names_every_setting_with_its_true_default() {
+    let template = include_str!("../../packaging/netspy.toml");
+    // `# key = value` lines: every setting, commented out.
+    let commented: BTreeMap<&str, &str> = template
+        .lines()
+        .filter_map(|l| l.strip_prefix("# ")?.split_once(" = "))
+        .filter(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    let (code, printout) = daemon_with_config("", &[], &["--print-config"]);
+    assert_eq!(code, 0, "{printout}");
+    let mut settings = BTreeMap::new();
+    for line in printout.lines() {
+        if let Some((key, value)) = line
+            .strip_suffix("  # default")
+            .and_then(|l| l.split_once(" = "))
+        {
+            settings.insert(key, Some(value));
+        } else if let Some(key) = line
+            .strip_prefix("# ")
+            .and_then(|l| l.strip_suffix(" is not set"))
+        {
+            settings.insert(key, None);
+        }
+    }
+    assert_eq!(
+        commented.keys().collect::<Vec<_>>(),
+        settings.keys().collect::<Vec<_>>(),
+        "packaging/netspy.toml and the daemon's settings differ"
+    );
+    for (key, default) in settings {
+        if let Some(default) = default {
+            assert_eq!(commented[key], default, "{key}");
+        }
+    }
 }

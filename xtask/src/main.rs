@@ -1,6 +1,8 @@
 //! Developer tasks that are more than one cargo command: `cargo xtask test` (the whole
-//! suite CI runs: set-up, format and lint checks, every test), `cargo xtask lint`, and
-//! `cargo xtask bench` (every benchmark, into BENCHMARKS.md).
+//! suite CI runs: set-up, format and lint checks, every test, the package), `cargo xtask
+//! lint`, `cargo xtask bench` (every benchmark, into BENCHMARKS.md) and `cargo xtask deb`.
+
+mod deb;
 
 use std::process::Command;
 
@@ -16,8 +18,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what the tests need (nftables, systemd-analyze, Prometheus, the Python MCP SDK), check
-    /// format and lints, run every test.
+    /// Install what the tests need (nftables, systemd-analyze, Prometheus, the Python MCP
+    /// SDK), check format and lints, run every test, then build, install, check and purge
+    /// the Debian package.
     Test,
     /// `cargo fmt --check` and clippy with -D warnings on userspace and eBPF crates.
     Lint,
@@ -27,6 +30,9 @@ enum Task {
     /// Run every benchmark (as root, with no other tracer attached; installs bpftrace,
     /// bpftool and wrk from apt when missing) and write their report to BENCHMARKS.md.
     Bench,
+    /// Build the Debian package (`target/debian/netspy_<version>_<arch>.deb`) from a release
+    /// build: the binary, the systemd unit, a default config, the man page and completions.
+    Deb,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,11 +40,24 @@ fn main() -> anyhow::Result<()> {
         Task::Test => {
             setup()?;
             lint()?;
-            cargo(&["test", "--workspace", "--exclude", "netspy-ebpf"])
+            cargo(&["test", "--workspace", "--exclude", "netspy-ebpf"])?;
+            // The package, of the binary the tests just ran (a release build would take
+            // minutes more): built, installed with dpkg, checked, purged.
+            deb::check(&workspace_root().join("target/debug/netspy"))
         }
         Task::Lint => lint(),
         Task::Setup => setup(),
         Task::Bench => bench(),
+        Task::Deb => {
+            cargo(&["build", "--release", "-p", "netspy"])?;
+            let root = workspace_root();
+            let deb = deb::build(
+                &root.join("target/release/netspy"),
+                &root.join("target/debian"),
+            )?;
+            eprintln!("xtask: built {}", deb.display());
+            Ok(())
+        }
     }
 }
 
