@@ -135,6 +135,11 @@ pub struct DaemonArgs {
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_sessions: u64,
 
+    /// Event streams (`/api/stream`, `netspy trace --server`) open at once; more get 503.
+    #[arg(long, value_name = "N", default_value_t = 64, env = "NETSPY_MAX_STREAMS",
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_streams: u64,
+
     /// A Streamable HTTP MCP session with no request for this long is closed.
     #[arg(long, value_name = "DURATION", default_value = "2m", env = "NETSPY_SESSION_IDLE_TIMEOUT",
           value_parser = parse_session_idle)]
@@ -228,6 +233,8 @@ pub struct DaemonConfig {
     pub server: ServerLimits,
     /// Time allowed to receive a request body.
     pub body_timeout: Duration,
+    /// Event streams open at once.
+    pub max_streams: usize,
     /// MCP session caps and expiry.
     pub sessions: SessionLimits,
     /// The AI analyst of the MCP AI tools, if configured.
@@ -247,6 +254,7 @@ impl Default for DaemonConfig {
             access: AccessPolicy::default(),
             server: ServerLimits::default(),
             body_timeout: ApiOptions::default().body_timeout,
+            max_streams: crate::api::DEFAULT_MAX_STREAMS,
             sessions: SessionLimits::default(),
             insights: None,
             queries: QueryLimits::default(),
@@ -300,6 +308,7 @@ impl DaemonArgs {
                 shutdown_timeout: self.shutdown_timeout,
             },
             body_timeout: self.body_timeout,
+            max_streams: usize::try_from(self.max_streams).unwrap_or(usize::MAX),
             sessions: SessionLimits {
                 max_sessions: usize::try_from(self.max_sessions).unwrap_or(usize::MAX),
                 idle_timeout: self.session_idle_timeout,
@@ -407,6 +416,7 @@ pub async fn serve(
         token: config.token.clone(),
         access: config.access.clone(),
         body_timeout: config.body_timeout,
+        streams: Arc::new(crate::api::Streams::new(config.max_streams)),
         ..ApiOptions::default()
     };
     let mcp_routes = mcp::router(

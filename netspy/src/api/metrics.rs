@@ -17,7 +17,7 @@ use prometheus_client::{
 };
 
 use super::{
-    HttpStats,
+    HttpStats, Streams,
     metrics_totals::{ShownSeries, TotalsCollector},
 };
 use crate::{probes::KindCounts, query::Query};
@@ -55,6 +55,7 @@ pub async fn metrics(
     State(query): State<Query>,
     Extension(http): Extension<Arc<HttpStats>>,
     Extension(shown): Extension<Arc<ShownSeries>>,
+    Extension(streams): Extension<Arc<Streams>>,
 ) -> Response {
     let health = query.health();
     let mut registry = Registry::with_prefix("netspy");
@@ -150,6 +151,7 @@ pub async fn metrics(
     uptime.set(i64::try_from(health.uptime_seconds).unwrap_or(i64::MAX));
     registry.register("uptime_seconds", "Seconds since the daemon started", uptime);
     http.register(&mut registry);
+    streams.register(&mut registry);
 
     let mut text = String::new();
     if encode(&mut text, &registry).is_err() {

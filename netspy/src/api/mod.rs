@@ -13,6 +13,7 @@ mod metrics_totals;
 mod params;
 mod server;
 mod stats;
+mod stream;
 
 use std::{sync::Arc, time::Duration};
 
@@ -29,6 +30,7 @@ pub use self::{
     params::read_body,
     server::{ServerLimits, serve},
     stats::{ConnectionEvent, HttpStats},
+    stream::Streams,
 };
 use crate::query::{
     Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,
@@ -148,7 +150,12 @@ pub struct ApiOptions {
     pub stats: Arc<HttpStats>,
     /// Time allowed to receive a request body.
     pub body_timeout: Duration,
+    /// The event streams' cap and counters.
+    pub streams: Arc<Streams>,
 }
+
+/// Event streams open at once by default.
+pub const DEFAULT_MAX_STREAMS: usize = 64;
 
 impl Default for ApiOptions {
     fn default() -> Self {
@@ -157,6 +164,7 @@ impl Default for ApiOptions {
             access: AccessPolicy::default(),
             stats: Arc::default(),
             body_timeout: Duration::from_secs(10),
+            streams: Arc::new(Streams::new(DEFAULT_MAX_STREAMS)),
         }
     }
 }
@@ -174,6 +182,8 @@ pub fn router(query: Query, options: &ApiOptions, extra: Router) -> Router {
             get(metrics::metrics)
                 .layer(Extension(Arc::new(metrics_totals::ShownSeries::default()))),
         )
+        // Not in ENDPOINTS: an endless answer is no OpenAPI operation (nor one to fuzz).
+        .route("/api/stream", get(stream::stream))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_page))
         .route("/docs/", get(docs::docs_page))
@@ -197,6 +207,7 @@ pub fn router(query: Query, options: &ApiOptions, extra: Router) -> Router {
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn(stats::count_answers))
         .layer(Extension(options.stats.clone()))
+        .layer(Extension(options.streams.clone()))
         .layer(
             // Client-caused answers are counted, not logged (a flood must not flood the log).
             tower_http::trace::TraceLayer::new_for_http()

@@ -8,6 +8,7 @@ use chrono::Local;
 
 use crate::{
     events::{ConnectionEvent, Event, PacketDrop, Process, TcpOutcome, TcpResult},
+    query::EventView,
     text::escape,
 };
 
@@ -41,6 +42,19 @@ impl Printer {
             Format::Text => Line(event).to_string(),
             Format::Json => serde_json::to_string(event)?,
         };
+        self.write(&line)
+    }
+
+    /// Prints one event of a daemon's stream (its JSON as `/api/events` gives it).
+    pub fn print_view(&mut self, view: &EventView) -> anyhow::Result<bool> {
+        let line = match self.format {
+            Format::Text => ViewLine(view).to_string(),
+            Format::Json => serde_json::to_string(view)?,
+        };
+        self.write(&line)
+    }
+
+    fn write(&mut self, line: &str) -> anyhow::Result<bool> {
         let mut out = self.out.lock();
         match writeln!(out, "{line}").and_then(|()| out.flush()) {
             Ok(()) => Ok(true),
@@ -109,6 +123,65 @@ impl std::fmt::Display for Line<'_> {
             Event::Connection(e) => connection(f, e),
             Event::TcpOutcome(e) => outcome(f, e),
             Event::PacketDrop(e) => packet_drop(f, e),
+        }
+    }
+}
+
+/// The one-line text form of a stored event: a connect with its TCP result, or a drop.
+pub struct ViewLine<'a>(pub &'a EventView);
+
+impl std::fmt::Display for ViewLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            EventView::Connection(c) => {
+                let time = c.time.with_timezone(&Local).format("%H:%M:%S");
+                let result = match (&c.error, c.return_code) {
+                    (_, 0) => "ok".to_owned(),
+                    (Some(name), _) => name.clone(),
+                    (None, code) => format!("error {code}"),
+                };
+                write!(
+                    f,
+                    "{time} {}({}) connect {} {} {result}",
+                    escape(&c.command),
+                    c.pid,
+                    c.protocol,
+                    escape(&c.destination),
+                )?;
+                if let Some(outcome) = &c.outcome {
+                    write!(f, " {}", outcome.replace('_', " "))?;
+                    if let (Some(error), false) = (&c.outcome_error, outcome == "established") {
+                        write!(f, " ({error})")?;
+                    }
+                }
+                match c.latency_ms {
+                    Some(ms) => write!(f, " {ms:.1}ms"),
+                    None => Ok(()),
+                }
+            }
+            EventView::PacketDrop(d) => {
+                let time = d.time.with_timezone(&Local).format("%H:%M:%S");
+                let who = match d.attributed {
+                    true => format!("{}({})", escape(&d.command), d.pid),
+                    false => "unattributed".to_owned(),
+                };
+                write!(f, "{time} {who} drop {}", d.drop_reason)?;
+                let endpoint = |ip: &str, port: Option<u16>| match (ip.parse(), port) {
+                    (Ok(ip), Some(port)) => std::net::SocketAddr::new(ip, port).to_string(),
+                    _ => ip.to_owned(),
+                };
+                match d.source_ip.is_empty() {
+                    false => write!(
+                        f,
+                        " {} {} -> {}",
+                        d.protocol,
+                        endpoint(&d.source_ip, d.source_port),
+                        endpoint(&d.destination_ip, d.destination_port)
+                    )?,
+                    true => write!(f, " ethertype {:#06x}", d.ethertype)?,
+                }
+                write!(f, " at {}", d.location)
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
+use futures::StreamExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{
@@ -11,9 +12,10 @@ use super::{
     output::{Format, Printer},
 };
 use crate::{
+    client::{Client, StreamItem},
     events::Event,
     probes::{ProbeOptions, Probes, Stats},
-    query::NameFilter,
+    query::{NameFilter, StreamRequest},
 };
 
 /// Options of `netspy trace`.
@@ -40,6 +42,16 @@ pub struct TraceArgs {
     /// daemon's drop lists.
     #[arg(long)]
     pub include_routine: bool,
+
+    /// Follow a running daemon's event stream (`/api/stream`, e.g. `http://localhost:8080`)
+    /// instead of loading probes: no privileges needed. Events come about a second after
+    /// they happen, each connect with its TCP result.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Bearer token of the daemon (with --server), when it has one.
+    #[arg(long, env = "NETSPY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl TraceArgs {
@@ -68,6 +80,9 @@ impl TraceArgs {
 
 /// Runs the trace until a signal or until the probes stop.
 pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
+    if let Some(server) = &args.server {
+        return follow(server, &args).await;
+    }
     let options = ProbeOptions {
         ignore_tgid: Some(std::process::id()),
         ..args.probes.clone()
@@ -113,6 +128,68 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
         print(&mut printer, &args, &attributor.flush())?;
     }
     print_summary(&probes.stats());
+    Ok(())
+}
+
+/// How long to wait before following again after the daemon's stream broke.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Follows the daemon at `server` until a signal, or until stdout is closed; after a broken
+/// stream, follows again from the last event it printed.
+async fn follow(server: &str, args: &TraceArgs) -> anyhow::Result<()> {
+    let client = Client::new(server, args.token.clone())?;
+    let req = StreamRequest {
+        pid: args.pid,
+        command: args.process.as_ref().map(|p| p.pattern().to_owned()),
+        include_routine: Some(args.include_routine),
+        ..StreamRequest::default()
+    };
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut printer = Printer::stdout(if args.json {
+        Format::Json
+    } else {
+        Format::Text
+    });
+    let mut last_id: Option<String> = None;
+    let (mut printed, mut missed) = (0u64, 0u64);
+    // The first connection must work: a wrong URL or token is an error, not a retry loop.
+    let mut events = Box::pin(client.follow(&req, None).await?);
+    tracing::info!("following {}; Ctrl-C to stop", client.base());
+    loop {
+        let item = tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            item = events.next() => item,
+        };
+        match item {
+            Some(Ok(StreamItem::Event { id, view })) => {
+                if !printer.print_view(&view)? {
+                    break;
+                }
+                printed += 1;
+                last_id = Some(id);
+            }
+            Some(Ok(StreamItem::Missed { kind, count })) => {
+                missed += count;
+                tracing::warn!(
+                    "{count} {kind} events left the daemon's history before they could be sent"
+                );
+            }
+            ended => {
+                match ended {
+                    Some(Err(e)) => tracing::warn!("{e}; following again"),
+                    _ => tracing::warn!("the stream from {} ended; following again", client.base()),
+                }
+                tokio::time::sleep(RECONNECT).await;
+                match client.follow(&req, last_id.as_deref()).await {
+                    Ok(stream) => events = Box::pin(stream),
+                    Err(e) => tracing::warn!("{e}"),
+                }
+            }
+        }
+    }
+    eprintln!("netspy trace: printed {printed} events from {server}; missed {missed}");
     Ok(())
 }
 

@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+mod stream;
+
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -23,6 +25,8 @@ use crate::query::{
 
 /// Default address of the daemon.
 pub const DEFAULT_SERVER: &str = "http://localhost:8080";
+pub use self::stream::StreamItem;
+
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -83,11 +87,16 @@ impl Client {
                 TelemetryError::Protocol(format!("unexpected answer from {url}: {e}"))
             });
         }
-        let message = serde_json::from_str::<serde_json::Value>(&text)
+        Err(self.refusal(&url, status, &text))
+    }
+
+    /// The error of an answer that is not a success, in the daemon's words when it gave any.
+    fn refusal(&self, url: &str, status: reqwest::StatusCode, text: &str) -> TelemetryError {
+        let message = serde_json::from_str::<serde_json::Value>(text)
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
             .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(match status.as_u16() {
+        match status.as_u16() {
             401 => TelemetryError::Unauthorized(format!(
                 "the daemon at {} refused the request: {message}. Set NETSPY_TOKEN (or --token) to its token",
                 self.base
@@ -95,7 +104,7 @@ impl Client {
             503 => TelemetryError::Unavailable(message),
             400..=499 => TelemetryError::BadRequest(message),
             _ => TelemetryError::Protocol(format!("{url}: {message}")),
-        })
+        }
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> TelemetryError {

@@ -107,7 +107,7 @@ pub struct ConnectionView {
 }
 
 impl ConnectionView {
-    fn new(r: &StoredConnection, store: &Store) -> Self {
+    pub(super) fn new(r: &StoredConnection, store: &Store) -> Self {
         let endpoint = r.destination.and_then(|s| store.endpoint(s));
         let (destination, destination_ip, raw_ipv4, raw_ipv6) = match endpoint {
             Some(Endpoint::Ip(ip)) => {

@@ -193,7 +193,7 @@ pub struct DropView {
 }
 
 impl DropView {
-    fn new(r: &StoredDrop, store: &Store) -> Self {
+    pub(super) fn new(r: &StoredDrop, store: &Store) -> Self {
         let reason = store.kernel_name(r.reason).to_string();
         let ip = |sym: Option<Sym>| match sym.and_then(|s| store.endpoint(s)) {
             Some(Endpoint::Ip(ip)) => ip.to_string(),
@@ -231,7 +231,7 @@ impl DropView {
 }
 
 /// The symbols of the routine reasons present in the store (a handful at most).
-fn routine_reasons(store: &Store) -> Vec<Sym> {
+pub(super) fn routine_reasons(store: &Store) -> Vec<Sym> {
     store.kernel_names_matching(is_routine)
 }
 

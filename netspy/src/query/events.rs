@@ -67,7 +67,7 @@ pub struct EventsFilters {
     pub limit: usize,
 }
 
-fn stored(outcome: OutcomeFilter) -> Outcome {
+pub(super) fn stored(outcome: OutcomeFilter) -> Outcome {
     match outcome {
         OutcomeFilter::Established => Outcome::Established,
         OutcomeFilter::Refused => Outcome::Refused,

@@ -10,6 +10,7 @@ mod gate;
 mod request;
 mod scope;
 mod status;
+mod stream;
 mod telemetry;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use self::{
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
     scope::{MAX_NAME_CHARS, NameFilter},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
+    stream::{Cursor, HOLD_NS, StreamRequest, StreamStep},
     telemetry::{Telemetry, TelemetryError},
 };
 pub use crate::store::OutcomeCounts;

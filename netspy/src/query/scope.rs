@@ -163,6 +163,14 @@ impl NameFilter {
         }
     }
 
+    /// The pattern as given (an exact name as the kernel keeps it).
+    pub fn pattern(&self) -> &str {
+        match self {
+            Self::Exact(exact) => exact,
+            Self::Glob(glob) => glob.glob().glob(),
+        }
+    }
+
     /// True when a process named `name` passes.
     pub fn matches(&self, name: &str) -> bool {
         match self {

@@ -221,32 +221,59 @@ impl<R: Record> Table<R> {
         sel: &'a Selection,
         seqs: Range<u64>,
     ) -> Box<dyn Iterator<Item = &'a R> + 'a> {
-        let in_window = move |r: &&R| (sel.since_ns..sel.until_ns).contains(&r.time_ns());
+        Box::new(self.select_numbered(sel, seqs).map(|(_, r)| r))
+    }
+
+    /// [`Table::select_seqs`] with each record's sequence number (in sequence order for
+    /// each owner, and overall when the selection has no owner filter).
+    pub fn select_numbered<'a>(
+        &'a self,
+        sel: &'a Selection,
+        seqs: Range<u64>,
+    ) -> Box<dyn Iterator<Item = (u64, &'a R)> + 'a> {
+        let in_window =
+            move |(_, r): &(u64, &R)| (sel.since_ns..sel.until_ns).contains(&r.time_ns());
+        let first = self.first_seq;
         match &sel.owners {
-            Some(owners) => {
-                let first = self.first_seq;
-                Box::new(
-                    owners
-                        .iter()
-                        .filter_map(|o| self.by_owner.get(o))
-                        .flat_map(move |list| {
-                            let start = list.partition_point(|&e| seq_of(first, e) < seqs.start);
-                            let end = list.partition_point(|&e| seq_of(first, e) < seqs.end);
-                            list.range(start..end.max(start))
-                                .filter_map(move |&e| self.get(seq_of(first, e)))
+            Some(owners) => Box::new(
+                owners
+                    .iter()
+                    .filter_map(|o| self.by_owner.get(o))
+                    .flat_map(move |list| {
+                        let start = list.partition_point(|&e| seq_of(first, e) < seqs.start);
+                        let end = list.partition_point(|&e| seq_of(first, e) < seqs.end);
+                        list.range(start..end.max(start)).filter_map(move |&e| {
+                            let seq = seq_of(first, e);
+                            self.get(seq).map(|r| (seq, r))
                         })
+                    })
+                    .filter(in_window),
+            ),
+            None => {
+                let len = self.records.len() as u64;
+                let at =
+                    |seq: u64| usize::try_from(seq.saturating_sub(first).min(len)).unwrap_or(0);
+                let (start, end) = (at(seqs.start), at(seqs.end));
+                Box::new(
+                    self.records
+                        .range(start..end.max(start))
+                        .zip(first + start as u64..)
+                        .map(|(r, seq)| (seq, r))
                         .filter(in_window),
                 )
             }
-            None => {
-                let len = self.records.len() as u64;
-                let at = |seq: u64| {
-                    usize::try_from(seq.saturating_sub(self.first_seq).min(len)).unwrap_or(0)
-                };
-                let (start, end) = (at(seqs.start), at(seqs.end));
-                Box::new(self.records.range(start..end.max(start)).filter(in_window))
-            }
         }
+    }
+
+    /// The sequence number the next record will have.
+    pub fn end_seq(&self) -> u64 {
+        self.first_seq + self.records.len() as u64
+    }
+
+    /// The first sequence number whose record's time is at or after `time_ns` (records are
+    /// in time order), or [`Table::end_seq`].
+    pub fn seq_at_time(&self, time_ns: i64) -> u64 {
+        self.first_seq + self.records.partition_point(|r| r.time_ns() < time_ns) as u64
     }
 
     /// How many records `select` yields, without visiting them: two binary searches per

@@ -1,0 +1,190 @@
+//! `GET /api/stream`: the history as it grows, as Server-Sent Events (one `connection` or
+//! `packet_drop` event per record, its data the JSON `/api/events` gives, its id the cursor
+//! to resume from with `Last-Event-ID`; a comment line every 15 s keeps proxies from closing
+//! a quiet stream). The followers read the store (`query/stream.rs`), so a slow one costs
+//! ingest nothing; the number of followers is capped.
+
+use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    Extension,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use futures::Stream;
+use prometheus_client::{
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{error::ApiError, params::Params};
+use crate::query::{Cursor, EventKind, EventView, Query, StreamRequest};
+
+/// How often a follower looks for new records.
+const POLL: Duration = Duration::from_millis(200);
+/// Time between keep-alive comments on a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The followers: their cap and counters.
+#[derive(Debug)]
+pub struct Streams {
+    slots: Arc<Semaphore>,
+    open: Gauge,
+    refused: Counter,
+    sent: Counter,
+    missed: Counter,
+}
+
+impl Streams {
+    /// At most `max` followers at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            open: Gauge::default(),
+            refused: Counter::default(),
+            sent: Counter::default(),
+            missed: Counter::default(),
+        }
+    }
+
+    /// Adds the counters to `/metrics`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("streams_open", "Event streams open", self.open.clone());
+        registry.register(
+            "streams_refused",
+            "Event streams refused because --max-streams were open",
+            self.refused.clone(),
+        );
+        registry.register(
+            "stream_events_sent",
+            "Events sent on event streams",
+            self.sent.clone(),
+        );
+        registry.register(
+            "stream_events_missed",
+            "Records evicted from the history before a stream that fell behind read them",
+            self.missed.clone(),
+        );
+    }
+}
+
+/// A follower's place and its hold on a slot.
+struct Follower {
+    query: Query,
+    req: StreamRequest,
+    cursor: Cursor,
+    streams: Arc<Streams>,
+    _slot: OwnedSemaphorePermit,
+    pending: VecDeque<Event>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.streams.open.dec();
+    }
+}
+
+impl Follower {
+    /// The next SSE event: the next of the current step, or the next step's first once
+    /// one has something (waiting [`POLL`] between looks).
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((Ok(event), self));
+            }
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+            let step = match self.query.stream_step(&self.req, self.cursor, now) {
+                Ok(step) => step,
+                Err(e) => {
+                    tracing::debug!("stream ended: {e}");
+                    return None;
+                }
+            };
+            for (kind, n) in step.missed {
+                self.streams.missed.inc_by(n);
+                let data = serde_json::json!({ "type": kind_name(kind), "missed": n });
+                self.pending
+                    .push_back(Event::default().event("missed").data(data.to_string()));
+            }
+            for (cursor, view) in step.events {
+                let (name, data) = match &view {
+                    EventView::Connection(c) => ("connection", serde_json::to_string(c)),
+                    EventView::PacketDrop(d) => ("packet_drop", serde_json::to_string(d)),
+                };
+                let Ok(data) = data else { continue };
+                self.streams.sent.inc();
+                self.pending.push_back(
+                    Event::default()
+                        .id(cursor.to_string())
+                        .event(name)
+                        .data(data),
+                );
+            }
+            self.cursor = step.cursor;
+            if self.pending.is_empty() && !step.more {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Connection => "connection",
+        EventKind::PacketDrop => "packet_drop",
+    }
+}
+
+/// The handler.
+pub async fn stream(
+    State(query): State<Query>,
+    Extension(streams): Extension<Arc<Streams>>,
+    headers: HeaderMap,
+    Params(req): Params<StreamRequest>,
+) -> Response {
+    match start(query, streams, &headers, req) {
+        Ok(events) => Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn start(
+    query: Query,
+    streams: Arc<Streams>,
+    headers: &HeaderMap,
+    req: StreamRequest,
+) -> Result<impl Stream<Item = Result<Event, Infallible>> + use<>, ApiError> {
+    query.ensure_ready()?;
+    req.validate()?;
+    let cursor = match headers.get("last-event-id") {
+        Some(id) => id
+            .to_str()
+            .map_err(|_| ApiError::bad_request("Last-Event-ID must be text"))?
+            .parse::<Cursor>()?,
+        None => query.stream_start(),
+    };
+    let Ok(slot) = streams.slots.clone().try_acquire_owned() else {
+        streams.refused.inc();
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many event streams open (--max-streams); try again later",
+        ));
+    };
+    streams.open.inc();
+    let follower = Follower {
+        query,
+        req,
+        cursor,
+        streams,
+        _slot: slot,
+        pending: VecDeque::new(),
+    };
+    Ok(futures::stream::unfold(follower, Follower::next))
+}
