@@ -3,7 +3,7 @@
 //! refused connects in the last 5 minutes, drops by reason, p99 handshake latency by target,
 //! with the numbers checked against the traffic this test made.
 //!
-//! The daemons see different traffic because the second starts after the first burst.
+//! The daemons see different traffic because the second stops before the second burst.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -44,7 +44,7 @@ fn free_port() -> u16 {
 }
 
 struct Prometheus {
-    _child: KillOnDrop,
+    child: KillOnDrop,
     url: String,
     dir: std::path::PathBuf,
 }
@@ -78,7 +78,7 @@ impl Prometheus {
             .spawn()
             .expect("prometheus (cargo xtask test installs Debian's prometheus)");
         Self {
-            _child: KillOnDrop(child),
+            child: KillOnDrop(child),
             url: format!("http://127.0.0.1:{port}"),
             dir,
         }
@@ -143,35 +143,57 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
+        // Stopped first, so that it writes nothing more into the directory.
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 #[test]
 fn prometheus_answers_fleet_questions_across_two_daemons() {
-    let first = DaemonProcess::start(&[]);
+    // Room for every name on a busy host: the test's processes must have their own series.
+    let first = DaemonProcess::start(&["--metrics-processes", "1000"]);
+    let second = DaemonProcess::start(&["--metrics-processes", "1000"]);
     first.wait_ready();
+    second.wait_ready();
+    let (a, b) = (first.address.clone(), second.address.clone());
+    let prometheus = Prometheus::start(&[&a, &b]);
+    // Both scraped twice before the traffic: its series appear after the first scrape, so
+    // each is shown at zero once and increase() counts all of it.
+    prometheus.answer(
+        r#"count_over_time(up{job="netspy"}[5m]) >= 2"#,
+        &["instance"],
+        |r| r.len() == 2,
+    );
     let closed = closed_tcp_port();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
-    // Only the first daemon sees these.
+    // Both daemons see these.
     connects("nsp-refused", closed, 3);
-    let second = DaemonProcess::start(&[]);
-    second.wait_ready();
-    // Both see these.
-    connects("nsp-refused", closed, 2);
     connects("nsp-client", open, 4);
-    let (a, b) = (first.address.clone(), second.address.clone());
-    // Prometheus starts after the traffic: each series is shown at zero first, so increase()
-    // still counts all of it.
-    let prometheus = Prometheus::start(&[&a, &b]);
+    let refused = r#"round(sum by (instance, process) (increase(netspy_tcp_connect_results_total{process=~"nsp-.*",result="refused"}[5m])))"#;
+    prometheus.expect(
+        refused,
+        &["instance", "process"],
+        &[
+            (format!("{a}/nsp-refused"), 3.0),
+            (format!("{b}/nsp-refused"), 3.0),
+        ],
+    );
+    // The second host goes away; only the first sees these. (After eight more scrapes: once
+    // a series ends, increase() extrapolates half a scrape interval past its last sample, so
+    // three counts need that many samples to still round to three.)
+    std::thread::sleep(Duration::from_secs(8));
+    drop(second);
+    connects("nsp-refused", closed, 2);
 
     prometheus.expect(
-        r#"round(sum by (instance, process) (increase(netspy_tcp_connect_results_total{process=~"nsp-.*",result="refused"}[5m])))"#,
+        refused,
         &["instance", "process"],
         &[
             (format!("{a}/nsp-refused"), 5.0),
-            (format!("{b}/nsp-refused"), 2.0),
+            (format!("{b}/nsp-refused"), 3.0),
         ],
     );
     prometheus.expect(
@@ -185,22 +207,23 @@ fn prometheus_answers_fleet_questions_across_two_daemons() {
         &["instance", "reason"],
         &[
             (format!("{a}/NO_SOCKET"), 5.0),
-            (format!("{b}/NO_SOCKET"), 2.0),
+            (format!("{b}/NO_SOCKET"), 3.0),
         ],
     );
     prometheus.expect(
-        r#"sum by (instance) (netspy_connect_attempts_total{process=~"nsp-.*"})"#,
+        r#"sum by (instance) (last_over_time(netspy_connect_attempts_total{process=~"nsp-.*"}[5m]))"#,
         &["instance"],
-        &[(a.clone(), 9.0), (b.clone(), 6.0)],
+        &[(a.clone(), 9.0), (b.clone(), 7.0)],
     );
 
-    // Loopback handshakes take well under a millisecond; 5 ms leaves room for a busy CI host.
+    // p99 of the handshakes each host saw: loopback ones take well under a millisecond;
+    // 50 ms leaves room for whatever else a busy CI host connects to.
     let p99 = prometheus.answer(
         "histogram_quantile(0.99, sum by (instance, le) (rate(netspy_tcp_connect_latency_seconds_bucket[5m])))",
         &["instance"],
         |r| r.len() == 2 && r.values().all(|v| v.is_finite() && *v > 0.0),
     );
     for (target, seconds) in &p99 {
-        assert!(*seconds <= 0.005, "p99 of {target}: {seconds} s");
+        assert!(*seconds <= 0.05, "p99 of {target}: {seconds} s");
     }
 }

@@ -2,9 +2,12 @@
 //! asked of ("which hosts and processes had refused connects", "p99 handshake latency by
 //! host"). The `process` label is bounded by `--metrics-processes` (see `store/totals.rs`).
 //!
-//! Each series is shown at zero the first time: Prometheus takes the first sample of a series
-//! as its starting point, so a series that appeared already counting (a process's first
-//! refused connects) would add nothing to `increase()` or `rate()`.
+//! A series that appears after the first scrape is shown at zero once: Prometheus takes the
+//! first sample of a series as its starting point, so a series that appeared already
+//! counting (a process's first refused connects) would add nothing to `increase()` or
+//! `rate()`. The first scrape shows every count as it is: a daemon that ran for days before
+//! Prometheus found it must not look like days of events in one interval. (The zero goes to
+//! whoever scrapes first; a second Prometheus of a pair sees the series start counting.)
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -22,19 +25,23 @@ use crate::store::{LATENCY_BOUNDS, Latency, TotalsSnapshot};
 /// A series: its metric, process and other label value.
 type SeriesKey = (&'static str, Arc<str>, String);
 
-/// The series `/metrics` has shown at least once (at most the snapshot's: a few hundred).
+/// The series `/metrics` has shown at least once (at most the snapshot's: a few hundred),
+/// and whether it has been scraped at all.
 #[derive(Debug, Default)]
-pub struct ShownSeries(Mutex<HashSet<SeriesKey>>);
+pub struct ShownSeries(Mutex<(bool, HashSet<SeriesKey>)>);
 
 impl ShownSeries {
-    /// `t` with the series never shown before at zero; those are shown from now on.
+    /// `t` with the series never shown before at zero, except at the first scrape; those
+    /// are shown from now on.
     pub fn zero_new(&self, mut t: TotalsSnapshot) -> TotalsSnapshot {
-        let mut shown = self.0.lock();
+        let mut guard = self.0.lock();
+        let (scraped, shown) = &mut *guard;
+        let zero_new = std::mem::replace(scraped, true);
         let mut now = HashSet::with_capacity(shown.len());
         let mut first = |key: SeriesKey| {
             let new = !shown.contains(&key);
             now.insert(key);
-            new
+            new && zero_new
         };
         for (p, protocol, n) in &mut t.connects {
             if first(("connects", p.clone(), protocol.clone())) {
@@ -142,5 +149,46 @@ impl Collector for TotalsCollector {
                 .encode_histogram::<NoLabelSet>(latency.sum, latency.count, &buckets, None)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connects(rows: &[(&str, u64)]) -> TotalsSnapshot {
+        TotalsSnapshot {
+            connects: rows
+                .iter()
+                .map(|(p, n)| (Arc::from(*p), "TCP".to_owned(), *n))
+                .collect(),
+            ..TotalsSnapshot::default()
+        }
+    }
+
+    fn values(t: &TotalsSnapshot) -> Vec<u64> {
+        t.connects.iter().map(|(_, _, n)| *n).collect()
+    }
+
+    #[test]
+    fn series_new_after_the_first_scrape_show_zero_once() {
+        let shown = ShownSeries::default();
+        // The first scrape: counts as they are, however long the daemon ran.
+        assert_eq!(values(&shown.zero_new(connects(&[("a", 500)]))), [500]);
+        // A new series: zero once, then its count.
+        assert_eq!(
+            values(&shown.zero_new(connects(&[("a", 501), ("b", 3)]))),
+            [501, 0]
+        );
+        assert_eq!(
+            values(&shown.zero_new(connects(&[("a", 501), ("b", 4)]))),
+            [501, 4]
+        );
+        // Gone (its name lost its slot) and back: a new series again.
+        shown.zero_new(connects(&[("a", 502)]));
+        assert_eq!(
+            values(&shown.zero_new(connects(&[("a", 502), ("b", 2)]))),
+            [502, 0]
+        );
     }
 }

@@ -160,7 +160,7 @@ impl Store {
             protocol: protocol_code(d.raw_protocol),
             has_ports: d.source_port.is_some(),
         };
-        let (time_ns, code) = (record.time_ns, record.reason_code);
+        let (time_ns, code) = (record.time_ns, d.drop_reason_code);
         let seq = self.drops.push(record);
         // A TCP packet that lost its socket (loopback, veth): its sender may still be known.
         let owner = match &d.process {
@@ -182,7 +182,7 @@ impl Store {
     pub fn ingest_sampled(&mut self, sampled: &SampledDrops) {
         let time_ns = nanos(sampled.until);
         for c in &sampled.counts {
-            let code = u16::try_from(c.drop_reason_code).unwrap_or(u16::MAX);
+            let code = c.drop_reason_code;
             let name = (c.pid != 0).then(|| c.command.clone().unwrap_or_else(|| "".into()));
             self.totals
                 .drops(name.as_ref(), code, &c.drop_reason, c.count);

@@ -44,7 +44,7 @@ pub use self::{
     },
     rollup::{OutcomeCounts, Tally},
     table::{Record, Selection, Table},
-    totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot},
+    totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
 };
 use crate::events::Event;
 

@@ -378,8 +378,8 @@ fn totals_count_every_event_through_eviction_and_late_attribution() {
     assert_eq!(
         totals.drops,
         [
+            (Arc::from(UNOWNED), Arc::from("NO_SOCKET"), 1),
             (Arc::from("curl"), Arc::from("NO_SOCKET"), 1),
-            (Arc::from(""), Arc::from("NO_SOCKET"), 1)
         ]
     );
     assert_eq!(totals.latency.len(), 1);

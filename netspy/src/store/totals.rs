@@ -29,8 +29,12 @@ pub const LATENCY_BOUNDS: [f64; 19] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0, 60.0, 130.0,
 ];
-/// The label of the names without a slot.
-pub const OTHER: &str = "other";
+/// The `process` label of the names without a slot. Longer than the 15 bytes the kernel
+/// keeps of a name, so no process can be named this.
+pub const OTHER: &str = "(other processes)";
+/// The `process` label of what no process owned (drops of forwarded packets, TCP results
+/// of connects netspy did not see); as long for the same reason.
+pub const UNOWNED: &str = "(no process known)";
 
 /// Counts of one label value of `process`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,7 +46,7 @@ struct Counts {
     /// TCP results, in [`TcpResult::ALL`] order.
     results: [u64; 5],
     /// Drops by reason code.
-    drops: Vec<(u16, u64)>,
+    drops: Vec<(u32, u64)>,
 }
 
 fn bump<K: PartialEq>(counts: &mut Vec<(K, u64)>, key: K, n: u64) {
@@ -83,7 +87,7 @@ impl Latency {
 struct Waiting {
     seq: u64,
     time_ns: i64,
-    reason: u16,
+    reason: u32,
     settled: bool,
 }
 
@@ -96,7 +100,7 @@ pub struct Totals {
     /// Drops and TCP results no process owned.
     unowned: Counts,
     latency: [Latency; 5],
-    reasons: Map<u16, Arc<str>>,
+    reasons: Map<u32, Arc<str>>,
     waiting: VecDeque<Waiting>,
     period_start_ns: Option<i64>,
 }
@@ -168,14 +172,14 @@ impl Totals {
     }
 
     /// `n` drops of reason `code` (named `reason`) owned by `name`.
-    pub fn drops(&mut self, name: Option<&Arc<str>>, code: u16, reason: &Arc<str>, n: u64) {
+    pub fn drops(&mut self, name: Option<&Arc<str>>, code: u32, reason: &Arc<str>, n: u64) {
         self.reasons.entry(code).or_insert_with(|| reason.clone());
         bump(&mut self.counts(name, n).drops, code, n);
     }
 
     /// A drop (`seq` in the drop table) that lost its socket: counted once its sender is
     /// known ([`Totals::attributed`]) or once it can no longer be ([`Totals::tick`]).
-    pub fn orphan(&mut self, seq: u64, time_ns: i64, code: u16, reason: &Arc<str>) {
+    pub fn orphan(&mut self, seq: u64, time_ns: i64, code: u32, reason: &Arc<str>) {
         if self.waiting.len() >= MAX_WAITING {
             self.drops(None, code, reason, 1);
             return;
@@ -244,28 +248,32 @@ impl Totals {
         }
     }
 
-    /// The counts with their labels' values, for encoding.
+    /// The counts with their labels' values, for encoding: one row per distinct set of
+    /// label values (IPv4 and IPv6 TCP are both `TCP`).
     pub fn snapshot(&self, kinds: &SocketKinds) -> TotalsSnapshot {
-        let mut out = TotalsSnapshot::default();
         let other: Arc<str> = Arc::from(OTHER);
-        let unowned: Arc<str> = Arc::from("");
+        let unowned: Arc<str> = Arc::from(UNOWNED);
         let named = self
             .slots
             .iter()
             .map(|(name, slot)| (name, &slot.counts))
             .chain([(&other, &self.other), (&unowned, &self.unowned)]);
+        let mut connects = Map::<(Arc<str>, String), u64>::default();
+        let mut failed_calls = Map::<(Arc<str>, String), u64>::default();
+        let mut tcp_results = Vec::new();
+        let mut drops = Map::<(Arc<str>, Arc<str>), u64>::default();
         for (name, counts) in named {
             for &(kind, n) in &counts.connects {
                 let protocol = kinds.get(kind).protocol_label();
-                out.connects.push((name.clone(), protocol, n));
+                *connects.entry((name.clone(), protocol)).or_default() += n;
             }
             for &(errno, n) in &counts.failed_calls {
                 let errno = errno_name(i32::from(errno)).unwrap_or_else(|| errno.to_string());
-                out.failed_calls.push((name.clone(), errno, n));
+                *failed_calls.entry((name.clone(), errno)).or_default() += n;
             }
             for (result, &n) in TcpResult::ALL.iter().zip(&counts.results) {
                 if n > 0 {
-                    out.tcp_results.push((name.clone(), result.label(), n));
+                    tcp_results.push((name.clone(), result.label(), n));
                 }
             }
             for &(code, n) in &counts.drops {
@@ -274,17 +282,29 @@ impl Totals {
                     .get(&code)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(code.to_string()));
-                out.drops.push((name.clone(), reason, n));
+                *drops.entry((name.clone(), reason)).or_default() += n;
             }
         }
-        out.latency = TcpResult::ALL
-            .iter()
-            .zip(&self.latency)
-            .filter(|(_, l)| l.count > 0)
-            .map(|(r, l)| (r.label(), l.clone()))
-            .collect();
-        out
+        TotalsSnapshot {
+            connects: flat(connects),
+            failed_calls: flat(failed_calls),
+            tcp_results,
+            drops: flat(drops),
+            latency: TcpResult::ALL
+                .iter()
+                .zip(&self.latency)
+                .filter(|(_, l)| l.count > 0)
+                .map(|(r, l)| (r.label(), l.clone()))
+                .collect(),
+        }
     }
+}
+
+/// Rows of `(process, label, count)`, in label order.
+fn flat<L: Ord>(map: Map<(Arc<str>, L), u64>) -> Vec<(Arc<str>, L, u64)> {
+    let mut rows: Vec<_> = map.into_iter().map(|((p, l), n)| (p, l, n)).collect();
+    rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    rows
 }
 
 /// Every count with its labels' values: process name (`other` for names without a slot,
@@ -331,7 +351,7 @@ mod tests {
         }
         assert_eq!(
             connects(&t),
-            [("a".into(), 1), ("b".into(), 1), ("other".into(), 3)]
+            [(OTHER.into(), 3), ("a".into(), 1), ("b".into(), 1)]
         );
         // In the period: a 2 connects (held: counts 4), c 3, b 1 (held: 2). c takes b's slot.
         t.connect(&name("a"), 0, 0);
@@ -339,7 +359,7 @@ mod tests {
         t.connect(&name("c"), 0, 0);
         assert_eq!(
             connects(&t),
-            [("a".into(), 2), ("c".into(), 1), ("other".into(), 3)]
+            [(OTHER.into(), 3), ("a".into(), 2), ("c".into(), 1)]
         );
     }
 
@@ -354,11 +374,11 @@ mod tests {
         }
         t.tick(PERIOD_NS);
         t.connect(&name("b"), 0, 0);
-        assert_eq!(connects(&t), [("a".into(), 2), ("other".into(), 4)]);
+        assert_eq!(connects(&t), [(OTHER.into(), 4), ("a".into(), 2)]);
         // An idle holder loses its slot to any active name.
         t.tick(2 * PERIOD_NS);
         t.connect(&name("b"), 0, 0);
-        assert_eq!(connects(&t), [("b".into(), 1), ("other".into(), 4)]);
+        assert_eq!(connects(&t), [(OTHER.into(), 4), ("b".into(), 1)]);
     }
 
     #[test]
@@ -374,7 +394,10 @@ mod tests {
         );
         assert_eq!(
             s.tcp_results,
-            [(name("curl"), "refused", 1), (name(""), "established", 1)]
+            [
+                (name("curl"), "refused", 1),
+                (name(UNOWNED), "established", 1)
+            ]
         );
         let (result, refused) = &s.latency[1];
         assert_eq!(*result, "refused");
@@ -401,12 +424,43 @@ mod tests {
         assert_eq!(
             drops(&t),
             [
-                (name("curl"), reason.clone(), 1),
-                (name(""), reason.clone(), 1)
+                (name(UNOWNED), reason.clone(), 1),
+                (name("curl"), reason.clone(), 1)
             ]
         );
         // Too late: counted once, unowned.
         t.attributed(8, &name("curl"));
         assert_eq!(drops(&t).len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+    use crate::store::SocketKind;
+
+    #[test]
+    fn ipv4_and_ipv6_of_one_protocol_are_one_series() {
+        let mut kinds = SocketKinds::default();
+        let v4 = kinds.code(SocketKind {
+            family: 2,
+            protocol: 6,
+            socktype: 1,
+        });
+        let v6 = kinds.code(SocketKind {
+            family: 10,
+            protocol: 6,
+            socktype: 1,
+        });
+        let mut t = Totals::new(4);
+        let curl: Arc<str> = Arc::from("curl");
+        t.connect(&curl, v4, 0);
+        t.connect(&curl, v6, 0);
+        t.connect(&curl, v6, 0);
+        assert_eq!(t.snapshot(&kinds).connects, [(curl, "TCP".to_owned(), 3)]);
+        assert!(
+            OTHER.len() > 15 && UNOWNED.len() > 15,
+            "no comm can be a bucket's label"
+        );
     }
 }
