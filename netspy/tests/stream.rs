@@ -123,7 +123,7 @@ fn take(follower: &Follower, n: usize) -> Vec<Sse> {
 
 #[test]
 fn a_stream_follows_resumes_and_is_capped() {
-    let daemon = DaemonProcess::start(&["--max-streams", "2"]);
+    let daemon = DaemonProcess::start(&["--max-streams", "3"]);
     daemon.wait_ready();
     let url = daemon.url();
     let address = daemon.address.clone();
@@ -150,7 +150,21 @@ fn a_stream_follows_resumes_and_is_capped() {
     assert_eq!(again[0].2, events[1].2);
     assert_eq!(again[1].2, events[2].2);
 
-    // Two open: a third is refused, in words.
+    // A cursor of another daemon run (a client coming back after a restart): from the
+    // oldest record this run holds, so the same three.
+    let restarted = open(
+        &address,
+        "command=nsp-stream&type=connection",
+        Some("7-99999999-99999999"),
+    )
+    .unwrap();
+    let replay = take(&restarted, 3);
+    assert_eq!(
+        replay.iter().map(|e| &e.2).collect::<Vec<_>>(),
+        events.iter().map(|e| &e.2).collect::<Vec<_>>()
+    );
+
+    // Three open: a fourth is refused, in words.
     let (status, body) = open(&address, "", None).unwrap_err();
     assert_eq!(status, 503);
     assert!(
@@ -160,10 +174,11 @@ fn a_stream_follows_resumes_and_is_capped() {
     // Bad filters and ids are the client's mistake.
     assert_eq!(open(&address, "command=", None).unwrap_err().0, 400);
     assert_eq!(open(&address, "", Some("yesterday")).unwrap_err().0, 400);
+    assert_eq!(open(&address, "", Some("1-2")).unwrap_err().0, 400);
 
     // Closed streams give their places back (the daemon notices at its next write: the
     // keep-alive comment, every 15 s on a quiet stream).
-    drop((live, resumed));
+    drop((live, resumed, restarted));
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let metrics = client()
@@ -188,13 +203,19 @@ fn a_stream_follows_resumes_and_is_capped() {
 fn a_stream_behind_the_history_is_told_what_it_missed() {
     let daemon = DaemonProcess::start(&["--max-events", "10"]);
     daemon.wait_ready();
+    // This run's id, from a first event; then a cursor of this run at its very first record.
+    let first = open(&daemon.address, "command=nsp-behind&type=connection", None).unwrap();
+    refused_connects("nsp-behind", 1);
+    let id = take(&first, 1).remove(0).1;
+    drop(first);
+    let run = id.split('-').next().unwrap().to_owned();
     refused_connects("nsp-behind", 30);
     // Wait for the last of them to be stored, then follow from the very first record.
     std::thread::sleep(Duration::from_millis(1500));
     let rx = open(
         &daemon.address,
         "command=nsp-behind&type=connection",
-        Some("0-0"),
+        Some(&format!("{run}-0-0")),
     )
     .unwrap();
     let (event, _, data) = take(&rx, 1).remove(0);
@@ -233,8 +254,19 @@ fn trace_follows_a_daemon_without_privileges() {
             let _ = tx.send(line);
         }
     });
-    // Give it a moment to connect, then make the traffic it should print.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once it follows, the traffic it should print.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client()
+        .get(format!("{}/metrics", daemon.url()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains("netspy_streams_open 1\n")
+    {
+        assert!(Instant::now() < deadline, "trace --server never connected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     refused_connects("nsp-traced", 1);
     let line = lines
         .recv_timeout(Duration::from_secs(20))

@@ -78,10 +78,13 @@ async fn refuse(mut stream: TcpStream, answer: Arc<[u8]>) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let mut head = Vec::with_capacity(1024);
         let mut chunk = [0u8; 1024];
-        while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut chunk).await? {
-                0 => break,
-                n => head.extend_from_slice(&chunk[..n]),
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            // Only the new bytes (and the three before them) can complete the blank line.
+            let from = head.len().saturating_sub(3);
+            head.extend_from_slice(&chunk[..n]);
+            if n == 0 || head.len() >= 8192 || head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
             }
         }
         stream.write_all(&answer).await?;

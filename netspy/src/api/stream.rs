@@ -1,10 +1,16 @@
 //! `GET /api/stream`: the history as it grows, as Server-Sent Events (one `connection` or
 //! `packet_drop` event per record, its data the JSON `/api/events` gives, its id the cursor
 //! to resume from with `Last-Event-ID`; a comment line every 15 s keeps proxies from closing
-//! a quiet stream). The followers read the store (`query/stream.rs`), so a slow one costs
-//! ingest nothing; the number of followers is capped.
+//! a quiet stream). The followers read the store (`query/stream.rs`) a step at a time on the
+//! query threads, so a slow one costs ingest nothing and holds at most one step of events;
+//! the number of followers is capped.
 
-use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    convert::Infallible,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Extension,
@@ -23,12 +29,14 @@ use prometheus_client::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{error::ApiError, params::Params};
-use crate::query::{Cursor, EventKind, EventView, Query, StreamRequest};
+use crate::query::{Cursor, EventKind, EventView, Query, QueryError, StreamRequest};
 
 /// How often a follower looks for new records.
 const POLL: Duration = Duration::from_millis(200);
 /// Time between keep-alive comments on a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Least time between two position messages (see [`Follower::next`]).
+const POSITION: Duration = Duration::from_secs(5);
 
 /// The followers: their cap and counters.
 #[derive(Debug)]
@@ -81,6 +89,7 @@ struct Follower {
     streams: Arc<Streams>,
     _slot: OwnedSemaphorePermit,
     pending: VecDeque<Event>,
+    position_sent: Instant,
 }
 
 impl Drop for Follower {
@@ -91,18 +100,28 @@ impl Drop for Follower {
 
 impl Follower {
     /// The next SSE event: the next of the current step, or the next step's first once
-    /// one has something (waiting [`POLL`] between looks).
+    /// one has something (waiting [`POLL`] between looks). Steps run on the query threads,
+    /// as every question does; a step the gate sheds is tried again at the next look.
     async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some((Ok(event), self));
             }
             let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-            let step = match self.query.stream_step(&self.req, self.cursor, now) {
+            let (req, cursor) = (self.req.clone(), self.cursor);
+            let step = match self
+                .query
+                .answer(move |q| q.stream_step(&req, cursor, now))
+                .await
+            {
                 Ok(step) => step,
-                Err(e) => {
+                Err(QueryError::BadRequest(e)) => {
                     tracing::debug!("stream ended: {e}");
                     return None;
+                }
+                Err(_) => {
+                    tokio::time::sleep(POLL).await;
+                    continue;
                 }
             };
             for (kind, n) in step.missed {
@@ -111,6 +130,7 @@ impl Follower {
                 self.pending
                     .push_back(Event::default().event("missed").data(data.to_string()));
             }
+            let sent_any = !step.events.is_empty();
             for (cursor, view) in step.events {
                 let (name, data) = match &view {
                     EventView::Connection(c) => ("connection", serde_json::to_string(c)),
@@ -124,8 +144,23 @@ impl Follower {
                         .event(name)
                         .data(data),
                 );
+                self.position_sent = Instant::now();
             }
-            self.cursor = step.cursor;
+            if let Some(next) = step.cursor {
+                // Records went by that this follower's filters leave out: now and then, say
+                // where it is (`event: position`, whose id moves the client's
+                // Last-Event-ID), so a reconnect does not read them again.
+                if !sent_any && next != self.cursor && self.position_sent.elapsed() >= POSITION {
+                    self.pending.push_back(
+                        Event::default()
+                            .id(next.to_string())
+                            .event("position")
+                            .data("{}"),
+                    );
+                    self.position_sent = Instant::now();
+                }
+                self.cursor = next;
+            }
             if self.pending.is_empty() && !step.more {
                 tokio::time::sleep(POLL).await;
             }
@@ -185,6 +220,7 @@ fn start(
         streams,
         _slot: slot,
         pending: VecDeque::new(),
+        position_sent: Instant::now(),
     };
     Ok(futures::stream::unfold(follower, Follower::next))
 }

@@ -135,7 +135,7 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// Follows the daemon at `server` until a signal, or until stdout is closed; after a broken
-/// stream, follows again from the last event it printed.
+/// stream, follows again from where it was (a restarted daemon: from its oldest record).
 async fn follow(server: &str, args: &TraceArgs) -> anyhow::Result<()> {
     let client = Client::new(server, args.token.clone())?;
     let req = StreamRequest {
@@ -170,6 +170,7 @@ async fn follow(server: &str, args: &TraceArgs) -> anyhow::Result<()> {
                 printed += 1;
                 last_id = Some(id);
             }
+            Some(Ok(StreamItem::Position { id })) => last_id = Some(id),
             Some(Ok(StreamItem::Missed { kind, count })) => {
                 missed += count;
                 tracing::warn!(

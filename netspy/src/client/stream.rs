@@ -8,6 +8,8 @@ use crate::query::{EventView, StreamRequest, TelemetryError};
 
 /// How long connecting to the daemon may take (the stream itself has no end).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest silence of the stream before it counts as broken.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
 
 /// One item of the stream.
 #[derive(Debug)]
@@ -18,6 +20,11 @@ pub enum StreamItem {
         id: String,
         /// The event, as `/api/events` gives it.
         view: Box<EventView>,
+    },
+    /// Where the stream is after records the filters left out: the id to resume from.
+    Position {
+        /// Its id.
+        id: String,
     },
     /// Records of one kind (`connection`, `packet_drop`) evicted from the daemon's history
     /// before this stream read them.
@@ -41,6 +48,9 @@ impl Client {
         req.validate()?;
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            // The daemon writes at least every 15 s (keep-alive comments): a silence this
+            // long is a daemon or network gone without a word.
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| TelemetryError::Protocol(format!("building the HTTP client: {e}")))?;
         let url = format!("{}/api/stream", self.base);
@@ -85,6 +95,7 @@ fn decode(kind: &str, id: &str, data: &str) -> Option<Result<StreamItem, Telemet
                 view: Box::new(view),
             })
             .map_err(bad),
+        "position" => Ok(StreamItem::Position { id: id.to_owned() }),
         "missed" => serde_json::from_str::<serde_json::Value>(data)
             .map(|v| StreamItem::Missed {
                 kind: v["type"].as_str().unwrap_or_default().to_owned(),

@@ -6,9 +6,11 @@
 //!
 //! Records are sent once they are [`HOLD_NS`] old, so that a TCP connect usually carries
 //! its result and a drop that lost its socket its sender (a connect still waiting for its
-//! result then shows none).
+//! result then shows none, and an `outcome` filter sees the result known by then). Within a
+//! step, connections come in the order they were stored, then drops, so each event's cursor
+//! covers exactly the events sent before it.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::OnceLock};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -20,8 +22,18 @@ use super::{
 
 /// How old a record is before it is sent, ns.
 pub const HOLD_NS: i64 = 1_000_000_000;
-/// Most records of each kind one step reads (a few milliseconds under the read lock).
-const STEP_RECORDS: u64 = 4096;
+/// Most records of each kind one step reads (about a millisecond under the read lock).
+const STEP_RECORDS: u64 = 1024;
+
+/// This daemon run, in cursors: sequence numbers start again at 0 when the daemon does, so a
+/// cursor of another run means nothing here.
+fn this_run() -> u64 {
+    static RUN: OnceLock<u64> = OnceLock::new();
+    *RUN.get_or_init(|| {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        u64::try_from(now).unwrap_or(0) ^ u64::from(std::process::id())
+    })
+}
 
 /// What a follower wants: the list filters, without a window (it follows from now, or from
 /// where `Last-Event-ID` says it left off).
@@ -68,11 +80,13 @@ impl StreamRequest {
     }
 }
 
-/// Where a follower is: the next connection and drop sequence numbers to read. Written
-/// `<connections>-<drops>` as each event's SSE `id`, so a client that reconnects with
-/// `Last-Event-ID` goes on after the last event it had.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Where a follower is: the next connection and drop sequence numbers to read, in one
+/// daemon run. Written `<run>-<connections>-<drops>` as each event's SSE `id`, so a client
+/// that reconnects with `Last-Event-ID` goes on after the last event it had; one that comes
+/// back to a restarted daemon starts at the new daemon's oldest record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
+    run: u64,
     /// Next connection record.
     pub connections: u64,
     /// Next drop record.
@@ -81,7 +95,7 @@ pub struct Cursor {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.connections, self.drops)
+        write!(f, "{}-{}-{}", self.run, self.connections, self.drops)
     }
 }
 
@@ -91,26 +105,32 @@ impl FromStr for Cursor {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             QueryError::BadRequest(format!(
-                "Last-Event-ID must be an event id this stream sent (<n>-<n>), got {s:?}"
+                "Last-Event-ID must be an event id this API sent (<n>-<n>-<n>), got {:?}",
+                s.chars().take(64).collect::<String>()
             ))
         };
-        let (c, d) = s.split_once('-').ok_or_else(bad)?;
-        Ok(Self {
-            connections: c.parse().map_err(|_| bad())?,
-            drops: d.parse().map_err(|_| bad())?,
-        })
+        let mut parts = s.splitn(3, '-').map(str::parse::<u64>);
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(run)), Some(Ok(connections)), Some(Ok(drops))) => Ok(Self {
+                run,
+                connections,
+                drops,
+            }),
+            _ => Err(bad()),
+        }
     }
 }
 
 /// What one step found.
 #[derive(Debug, Default)]
 pub struct StreamStep {
-    /// Events in time order, each with the cursor just past it.
+    /// Events, connections then drops, each with the cursor just past it.
     pub events: Vec<(Cursor, EventView)>,
-    /// Records of each kind evicted before the follower read them (matching or not).
+    /// Records of a kind asked for that were evicted before the follower read them
+    /// (matching the filters or not).
     pub missed: Vec<(EventKind, u64)>,
     /// Where the next step starts.
-    pub cursor: Cursor,
+    pub cursor: Option<Cursor>,
     /// True when records old enough to send are left for the next step.
     pub more: bool,
 }
@@ -120,6 +140,7 @@ impl Query {
     pub fn stream_start(&self) -> Cursor {
         let store = self.read();
         Cursor {
+            run: this_run(),
             connections: store.connections().end_seq(),
             drops: store.drops().end_seq(),
         }
@@ -138,78 +159,99 @@ impl Query {
             _ => (true, false),
         };
         let store = self.read();
+        let cutoff = now_ns.saturating_sub(HOLD_NS);
+        let mut step = StreamStep::default();
+        // Another run's cursor: from the oldest record of this one.
+        let start = match cursor.run == this_run() {
+            true => cursor,
+            false => Cursor {
+                run: this_run(),
+                connections: store.connections().first_seq(),
+                drops: store.drops().first_seq(),
+            },
+        };
+        // Per kind: where to read from (past what was evicted, never past the end), and to.
+        let plan = |first: u64, end: u64, next: u64, ready: u64| {
+            let from = next.clamp(first, end);
+            (
+                from,
+                ready.clamp(from, from.saturating_add(STEP_RECORDS)),
+                next < first,
+            )
+        };
+        let (c_from, c_to, c_missed) = plan(
+            store.connections().first_seq(),
+            store.connections().end_seq(),
+            start.connections,
+            store.connections().seq_at_time(cutoff),
+        );
+        let (d_from, d_to, d_missed) = plan(
+            store.drops().first_seq(),
+            store.drops().end_seq(),
+            start.drops,
+            store.drops().seq_at_time(cutoff),
+        );
+        if connections && c_missed {
+            step.missed
+                .push((EventKind::Connection, c_from - start.connections));
+        }
+        if drops && d_missed {
+            step.missed
+                .push((EventKind::PacketDrop, d_from - start.drops));
+        }
+        step.more = c_to < store.connections().seq_at_time(cutoff)
+            || d_to < store.drops().seq_at_time(cutoff);
+        let next = Cursor {
+            run: start.run,
+            connections: c_to,
+            drops: d_to,
+        };
+        step.cursor = Some(next);
+        if (c_from, d_from) == (c_to, d_to) {
+            return Ok(step);
+        }
+        // Every record in the ranges is old enough (ranges end at the cutoff), even one
+        // stored slightly out of time order: no time filter, so none is skipped.
         let mut selection = req.scope().resolve(&store, None)?.selection;
         selection.since_ns = i64::MIN;
-        selection.until_ns = now_ns.saturating_sub(HOLD_NS);
-        let mut step = StreamStep {
-            cursor,
-            ..StreamStep::default()
+        selection.until_ns = i64::MAX;
+        let mut at = Cursor {
+            run: start.run,
+            connections: c_from,
+            drops: d_from,
         };
-        let mut found: Vec<(i64, u64, EventView, EventKind)> = Vec::new();
-
-        let mut at = cursor;
-        let table = store.connections();
-        let (from, missed) = catch_up(cursor.connections, table.first_seq());
-        step.missed.extend(
-            missed
-                .filter(|_| connections)
-                .map(|n| (EventKind::Connection, n)),
-        );
-        at.connections = from;
-        let ready = table.seq_at_time(selection.until_ns);
-        let to = ready.min(from + STEP_RECORDS);
-        step.more |= to < ready;
-        step.cursor.connections = to.max(from);
-        if connections {
+        if connections && c_from < c_to {
             let outcome = req.outcome.map(stored);
-            for (seq, r) in table.select_numbered(&selection, from..to) {
-                if outcome.is_none_or(|o| r.outcome.reported() == o) {
-                    let view = EventView::Connection(ConnectionView::new(r, &store));
-                    found.push((r.time_ns, seq, view, EventKind::Connection));
-                }
+            let mut found: Vec<_> = store
+                .connections()
+                .select_numbered(&selection, c_from..c_to)
+                .filter(|(_, r)| outcome.is_none_or(|o| r.outcome.reported() == o))
+                .collect();
+            found.sort_unstable_by_key(|(seq, _)| *seq);
+            for (seq, r) in found {
+                at.connections = seq + 1;
+                let view = EventView::Connection(ConnectionView::new(r, &store));
+                step.events.push((at, view));
             }
         }
-
-        let table = store.drops();
-        let (from, missed) = catch_up(cursor.drops, table.first_seq());
-        step.missed
-            .extend(missed.filter(|_| drops).map(|n| (EventKind::PacketDrop, n)));
-        at.drops = from;
-        let ready = table.seq_at_time(selection.until_ns);
-        let to = ready.min(from + STEP_RECORDS);
-        step.more |= to < ready;
-        step.cursor.drops = to.max(from);
-        if drops {
+        at.connections = c_to;
+        if drops && d_from < d_to {
             let routine = match req.include_routine {
                 Some(true) => Vec::new(),
                 _ => routine_reasons(&store),
             };
-            for (seq, r) in table.select_numbered(&selection, from..to) {
-                if !routine.contains(&r.reason) {
-                    let view = EventView::PacketDrop(DropView::new(r, &store));
-                    found.push((r.time_ns, seq, view, EventKind::PacketDrop));
-                }
+            let mut found: Vec<_> = store
+                .drops()
+                .select_numbered(&selection, d_from..d_to)
+                .filter(|(_, r)| !routine.contains(&r.reason))
+                .collect();
+            found.sort_unstable_by_key(|(seq, _)| *seq);
+            for (seq, r) in found {
+                at.drops = seq + 1;
+                step.events
+                    .push((at, EventView::PacketDrop(DropView::new(r, &store))));
             }
-        }
-
-        found.sort_by_key(|(time, seq, _, kind)| (*time, *kind == EventKind::PacketDrop, *seq));
-        // Each event's cursor covers exactly the events sent before it.
-        for (_, seq, view, kind) in found {
-            match kind {
-                EventKind::Connection => at.connections = seq + 1,
-                EventKind::PacketDrop => at.drops = seq + 1,
-            }
-            step.events.push((at, view));
         }
         Ok(step)
-    }
-}
-
-/// Where to read from, given the follower's next record and the oldest one still held, and
-/// how many it missed when the history no longer reaches back to it.
-fn catch_up(next: u64, first: u64) -> (u64, Option<u64>) {
-    match next < first {
-        true => (first, Some(first - next)),
-        false => (next, None),
     }
 }
