@@ -1,6 +1,6 @@
 //! The Debian package: `cargo xtask deb` builds it from the release binary, and the test
 //! command builds one from the binary under test, installs it with `dpkg -i`, checks what it
-//! put where, and purges it.
+//! put where, purges it, and boots it under a real systemd (`nspawn.rs`).
 //!
 //! Built with Debian's own tools rather than cargo-deb: `dpkg-deb` assembles the archive and
 //! `dpkg-shlibdeps` computes the library dependencies, both on every Debian machine, where
@@ -170,7 +170,12 @@ pub fn build(binary: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let mut installed_size = 0;
     for (path, contents, mode) in files(binary)? {
         let dest = tree.join(&path);
-        fs::create_dir_all(dest.parent().unwrap_or(&tree))?;
+        let dir = dest.parent().unwrap_or(&tree);
+        fs::create_dir_all(dir)?;
+        // Whatever the umask: every directory of the package is 0755.
+        for d in dir.ancestors().take_while(|d| d.starts_with(&tree)) {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755))?;
+        }
         fs::write(&dest, &contents).with_context(|| format!("writing {}", dest.display()))?;
         fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
         installed_size += contents.len().div_ceil(1024);
@@ -221,11 +226,31 @@ pub fn build(binary: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     Ok(deb)
 }
 
-/// Builds a package of the binary under test, installs it, checks it, and purges it.
+/// True when this machine has a netspy of its own (the package, a binary in /usr/bin, or
+/// the unit), which the host check must not replace, stop or purge.
+fn netspy_installed() -> bool {
+    let package = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", PACKAGE])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("installed"));
+    package
+        || Path::new("/usr/bin/netspy").exists()
+        || Path::new("/etc/systemd/system/netspy.service").exists()
+}
+
+/// Builds a package of the binary under test; installs it on this machine, checks it and
+/// purges it (unless the machine has a netspy of its own); then boots it under systemd.
 pub fn check(binary: &Path) -> anyhow::Result<()> {
     let out = workspace_root().join("target/deb-test");
     fs::create_dir_all(&out)?;
     let deb = build(binary, &out)?;
+    if netspy_installed() {
+        eprintln!(
+            "xtask: this machine has a netspy installed: the package is not installed over \
+             it (only booted in systemd-nspawn)"
+        );
+        return crate::nspawn::boot_check(&deb);
+    }
     let result = (|| {
         run(Command::new("dpkg").arg("-i").arg(&deb))?;
         let version = stdout_of(Command::new("/usr/bin/netspy").arg("--version"))?;
@@ -259,7 +284,8 @@ pub fn check(binary: &Path) -> anyhow::Result<()> {
         Ok(())
     })();
     run(Command::new("dpkg").args(["--purge", PACKAGE]))?;
-    result
+    result?;
+    crate::nspawn::boot_check(&deb)
 }
 
 /// Starts the installed daemon on a free loopback port and waits (up to a minute) until it

@@ -3,6 +3,7 @@
 //! lint`, `cargo xtask bench` (every benchmark, into BENCHMARKS.md) and `cargo xtask deb`.
 
 mod deb;
+mod nspawn;
 
 use std::process::Command;
 
