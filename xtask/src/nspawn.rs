@@ -55,9 +55,13 @@ pub fn boot_check(deb: &Path) -> anyhow::Result<()> {
         ("debootstrap", "debootstrap"),
     ])?;
     let root = workspace_root().join("target/nspawn-root");
-    if !root.join("usr/bin/curl").exists() {
+    // A second try: a mirror that drops one download must not fail the whole suite.
+    for attempt in 1..=2 {
+        if root.join("usr/bin/curl").exists() {
+            break;
+        }
         let _ = fs::remove_dir_all(&root);
-        run(Command::new("debootstrap")
+        let made = run(Command::new("debootstrap")
             .args([
                 "--variant=minbase",
                 "--include=systemd,systemd-sysv,dbus,curl",
@@ -65,7 +69,10 @@ pub fn boot_check(deb: &Path) -> anyhow::Result<()> {
             ])
             .arg(&root)
             .arg("http://deb.debian.org/debian"))
-        .context("making a minimal Debian tree (debootstrap, from Debian's mirror)")?;
+        .context("making a minimal Debian tree (debootstrap, from Debian's mirror)");
+        if attempt == 2 {
+            made?;
+        }
     }
     // Not /tmp: the container gets a fresh tmpfs there.
     fs::copy(deb, root.join("root/netspy.deb"))?;

@@ -135,11 +135,7 @@ impl std::fmt::Display for ViewLine<'_> {
         match self.0 {
             EventView::Connection(c) => {
                 let time = c.time.with_timezone(&Local).format("%H:%M:%S");
-                let result = match (&c.error, c.return_code) {
-                    (_, 0) => "ok".to_owned(),
-                    (Some(name), _) => name.clone(),
-                    (None, code) => format!("error {code}"),
-                };
+                let result = call_result(c.error.as_deref(), i64::from(c.return_code));
                 write!(
                     f,
                     "{time} {}({}) connect {} {} {result}",
@@ -193,16 +189,21 @@ fn who(process: Option<&Process>) -> String {
     }
 }
 
+/// What a `connect` call returned: `ok`, its errno's name, or the number.
+fn call_result(error: Option<&str>, return_code: i64) -> String {
+    match (error, return_code) {
+        (_, 0) => "ok".to_owned(),
+        (Some(name), _) => name.to_owned(),
+        (None, code) => format!("error {code}"),
+    }
+}
+
 fn millis(ns: u64) -> String {
     format!("{:.1}ms", ns as f64 / 1e6)
 }
 
 fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt::Result {
-    let result = match (&e.error, e.return_code) {
-        (_, 0) => "ok".to_owned(),
-        (Some(name), _) => name.clone(),
-        (None, code) => format!("error {code}"),
-    };
+    let result = call_result(e.error.as_deref(), e.return_code);
     write!(
         f,
         "{} connect {} {} {}",
