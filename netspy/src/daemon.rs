@@ -64,7 +64,8 @@ pub struct DaemonArgs {
     pub max_events: u64,
 
     /// At most this many process names get series of their own in `/metrics`, the most
-    /// active ones (chosen again every minute); the others count as `process="other"`.
+    /// active ones (chosen again every minute); the others count as
+    /// `process="(other processes)"`.
     #[arg(long, value_name = "N", default_value_t = 20, env = "NETSPY_METRICS_PROCESSES",
           value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub metrics_processes: u64,

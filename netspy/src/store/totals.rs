@@ -7,7 +7,7 @@
 //! slots go to the names most active in the period just ended, a name holding a slot
 //! counting double so that two names of similar activity do not swap back and forth. A name
 //! that loses its slot loses its series (Prometheus marks them stale) and counts in `other`
-//! from then on, so sums over all series never go back.
+//! from then on, so a rate summed over all series sees every event.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -308,7 +308,7 @@ fn flat<L: Ord>(map: Map<(Arc<str>, L), u64>) -> Vec<(Arc<str>, L, u64)> {
 }
 
 /// Every count with its labels' values: process name (`other` for names without a slot,
-/// empty when no process owned the event) and what was counted.
+/// [`UNOWNED`] when no process owned the event) and what was counted.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TotalsSnapshot {
     /// Connect attempts by process and protocol.
