@@ -179,17 +179,21 @@ impl Query {
                 next < first,
             )
         };
+        let (c_ready, d_ready) = (
+            store.connections().seq_at_time(cutoff),
+            store.drops().seq_at_time(cutoff),
+        );
         let (c_from, c_to, c_missed) = plan(
             store.connections().first_seq(),
             store.connections().end_seq(),
             start.connections,
-            store.connections().seq_at_time(cutoff),
+            c_ready,
         );
         let (d_from, d_to, d_missed) = plan(
             store.drops().first_seq(),
             store.drops().end_seq(),
             start.drops,
-            store.drops().seq_at_time(cutoff),
+            d_ready,
         );
         if connections && c_missed {
             step.missed
@@ -199,8 +203,7 @@ impl Query {
             step.missed
                 .push((EventKind::PacketDrop, d_from - start.drops));
         }
-        step.more = c_to < store.connections().seq_at_time(cutoff)
-            || d_to < store.drops().seq_at_time(cutoff);
+        step.more = c_to < c_ready || d_to < d_ready;
         let next = Cursor {
             run: start.run,
             connections: c_to,
