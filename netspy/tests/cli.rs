@@ -86,8 +86,8 @@ fn interactive_mode_in_a_terminal() {
         &format!("list --process {NAME} --max-events 1"),
         &[
             "Recent connection events (2 total):",
-            &format!(" | TCP | {NAME}"),
-            "... and 1 more events",
+            &format!(" | TCP | {NAME} ("),
+            "... and 1 more event\r\n",
         ],
     );
     ask(
@@ -183,7 +183,7 @@ fn single_command_mode_runs_every_tool() {
     assert_eq!(code, Some(0));
     assert!(
         out.starts_with("Recent connection events (2 total):")
-            && out.contains("... and 1 more events"),
+            && out.contains("... and 1 more event\n"),
         "{out}"
     );
 

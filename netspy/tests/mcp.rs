@@ -149,13 +149,26 @@ fn check(report: &Value, port: u16) {
 
     let c = call(report, 0);
     assert_eq!(c["is_error"], false, "{c}");
+    let text = c["text"].as_str().unwrap();
+    let (first, drops) = text.split_once('\n').unwrap_or((text, ""));
     assert_eq!(
-        c["text"],
+        first,
         format!(
-            "Process '{NAME}' made 5 outbound connection attempts over the last 60 seconds (TCP: 3 established, 1 refused)"
-        )
+            "Process '{NAME}' made 5 outbound connection attempts over the last 60 seconds (TCP: 3 established, 1 refused; 1 failed call: ECONNREFUSED 1)"
+        ),
+        "the refused blocking connect is a TCP result and a failed call"
+    );
+    assert!(
+        drops.starts_with("  Packet drops in the same window: ")
+            && drops.contains("NO_SOCKET 1")
+            && drops.contains("SOCKET_RCVBUFF "),
+        "the summary tells the drops of its window: {text}"
     );
     assert_eq!(c["structured"]["count"], 5);
+    assert_eq!(
+        c["structured"]["call_errors"],
+        json!([{"name": "ECONNREFUSED", "count": 1}])
+    );
     assert_eq!(c["structured"]["outcomes"]["refused"], 1);
 
     let c = call(report, 1);
@@ -170,7 +183,19 @@ fn check(report: &Value, port: u16) {
     let fields: Vec<&str> = lines[1].trim().split(" | ").collect();
     assert_eq!(fields[0].len(), 8, "{text}");
     assert!(fields[1].starts_with("127.0.0.1:"), "{text}");
-    assert_eq!((fields[2], fields[3]), ("TCP", NAME), "{text}");
+    assert_eq!(fields[2], "TCP", "{text}");
+    assert!(
+        fields[3].starts_with(&format!("{NAME} (")) && fields[3].ends_with(')'),
+        "name and pid: {text}"
+    );
+    assert!(
+        fields[4].starts_with("refused in ") && fields[4].ends_with(" ms"),
+        "result and handshake time: {text}"
+    );
+    assert!(
+        lines[2].contains(" | UDP | ") && lines[2].ends_with(')'),
+        "a UDP connect has no result to show: {text}"
+    );
     assert_eq!(c["structured"]["total_events"], 2);
     assert_eq!(c["structured"]["matched_events"], 5);
 
@@ -179,11 +204,19 @@ fn check(report: &Value, port: u16) {
     assert!(text.starts_with("Connection Analysis:\n"), "{text}");
     assert!(text.contains("  Top destinations:\n"), "{text}");
     assert!(
-        text.contains(&format!("    127.0.0.1:{port} (3 connections)")),
+        text.contains(&format!("    127.0.0.1:{port} (3 attempts)")),
         "{text}"
     );
     assert!(text.contains("  Protocols: TCP (4), UDP (1)"), "{text}");
     assert!(text.contains("ECONNREFUSED (1)"), "{text}");
+    assert!(
+        text.contains("\n  TCP results: 3 established, 1 refused\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  Handshake times (3 established): p50 "),
+        "{text}"
+    );
     assert_eq!(c["structured"]["total_connections"], 5);
 
     let c = call(report, 3);

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Local, Utc};
 
 use crate::{
-    query::{Analysis, ConnectionList, ConnectionSummary, Count, DropList, DropSummary, Health},
+    query::{
+        Analysis, ConnectionList, ConnectionSummary, ConnectionView, Count, DropList, DropSummary,
+        Health, OutcomeCounts,
+    },
     text::escape,
 };
 
@@ -44,28 +47,23 @@ fn counts(items: &[Count], unit: Option<&str>) -> String {
         .join(", ")
 }
 
-/// `Process 'curl' made 5 outbound connection attempts over the last 60 seconds`.
-pub fn network_summary(s: &ConnectionSummary, pid: Option<u32>, name: Option<&str>) -> String {
-    let who = subject(pid, name);
-    if s.count == 0 {
-        return match who {
-            Some(who) => format!(
-                "No network connections found for {who} in the last {} seconds",
-                s.duration_seconds
-            ),
-            None => format!(
-                "No network connections found in the last {} seconds",
-                s.duration_seconds
-            ),
-        };
-    }
-    let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
-    let mut text = format!(
-        "{who} made {} outbound connection attempts over the last {} seconds",
-        s.count, s.duration_seconds
-    );
-    let o = &s.outcomes;
-    let results: Vec<String> = [
+/// `1 connection attempt`, `2 connection attempts`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `ECONNREFUSED 3, EHOSTUNREACH 2`.
+fn tally(items: &[Count]) -> String {
+    items
+        .iter()
+        .map(|c| format!("{} {}", escape(&c.name), c.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The TCP results that happened: `2 established, 3 refused` ("" when none).
+fn results(o: &OutcomeCounts) -> String {
+    [
         (o.established, "established"),
         (o.refused, "refused"),
         (o.timed_out, "timed out"),
@@ -75,15 +73,113 @@ pub fn network_summary(s: &ConnectionSummary, pid: Option<u32>, name: Option<&st
     .iter()
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
-    .collect();
-    if !results.is_empty() {
-        let _ = write!(text, " (TCP: {})", results.join(", "));
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// A duration given in milliseconds, at a precision that fits it: `0.08 ms`, `12.3 ms`, `1.20 s`.
+fn millis(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+/// `Process 'curl' made 13 outbound connection attempts over the last 60 seconds (TCP: 3
+/// established, 10 refused; 2 failed calls: ENETUNREACH 2)`, then the drops of the same
+/// window when there were any (a UDP sender learns of a closed port only from them).
+pub fn network_summary(
+    s: &ConnectionSummary,
+    drops: Option<&DropSummary>,
+    pid: Option<u32>,
+    name: Option<&str>,
+) -> String {
+    let who = subject(pid, name);
+    let mut text = if s.count == 0 {
+        match who {
+            Some(who) => format!(
+                "No network connections found for {who} in the last {} seconds",
+                s.duration_seconds
+            ),
+            None => format!(
+                "No network connections found in the last {} seconds",
+                s.duration_seconds
+            ),
+        }
+    } else {
+        let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
+        let mut text = format!(
+            "{who} made {} over the last {} seconds",
+            plural(
+                s.count,
+                "outbound connection attempt",
+                "outbound connection attempts"
+            ),
+            s.duration_seconds
+        );
+        let mut parts = Vec::new();
+        let tcp = results(&s.outcomes);
+        if !tcp.is_empty() {
+            parts.push(format!("TCP: {tcp}"));
+        }
+        if s.failed_calls > 0 {
+            let failed = plural(s.failed_calls, "failed call", "failed calls");
+            parts.push(match s.call_errors.is_empty() {
+                true => failed,
+                false => format!("{failed}: {}", tally(&s.call_errors)),
+            });
+        }
+        if !parts.is_empty() {
+            let _ = write!(text, " ({})", parts.join("; "));
+        }
+        text
+    };
+    if let Some(d) = drops.filter(|d| d.count > 0) {
+        let reasons: Vec<Count> = d
+            .by_reason
+            .iter()
+            .map(|r| Count {
+                name: r.reason.clone(),
+                count: r.count,
+            })
+            .collect();
+        let _ = write!(
+            text,
+            "\n  Packet drops in the same window: {} ({})",
+            d.count,
+            tally(&reasons)
+        );
     }
     text
 }
 
-/// `Recent connection events (15 total):` then `  21:05:53 | 127.0.0.1:8080 | TCP | netspy`
-/// lines, then `  ... and 10 more events`.
+/// What happened to one connect: `established in 0.08 ms`, `refused in 0.05 ms`,
+/// `ENETUNREACH`, `no result yet`; "" for a connect without a handshake that worked.
+fn connect_result(e: &ConnectionView) -> String {
+    let call_error = e.error.as_deref().filter(|&error| error != "EINPROGRESS");
+    match (&e.outcome, call_error) {
+        (Some(outcome), _) => {
+            let mut text = outcome.replace('_', " ");
+            if let Some(ms) = e.latency_ms {
+                let _ = write!(text, " in {}", millis(ms));
+            }
+            if let Some(error) = e.outcome_error.as_deref().filter(|_| outcome == "failed") {
+                let _ = write!(text, " ({error})");
+            }
+            text
+        }
+        (None, Some(error)) => error.to_owned(),
+        (None, None) if e.error.is_some() => "no result yet".to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
+/// `Recent connection events (15 total):` then
+/// `  21:05:53 | 127.0.0.1:8080 | TCP | curl (4312) | established in 0.08 ms` lines, then
+/// `  ... and 10 more events`.
 pub fn connection_list(list: &ConnectionList) -> String {
     if list.matched_events == 0 {
         return "No connection events found".to_owned();
@@ -97,55 +193,79 @@ pub fn connection_list(list: &ConnectionList) -> String {
     for e in &events {
         let _ = write!(
             text,
-            "  {} | {} | {} | {}",
+            "  {} | {} | {} | {} ({})",
             clock(e.time),
             escape(&e.destination),
             e.protocol,
-            escape(&e.command)
+            escape(&e.command),
+            e.pid
         );
-        match (&e.error, &e.outcome) {
-            (Some(error), _) if error != "EINPROGRESS" => {
-                let _ = write!(text, " | {error}");
-            }
-            (_, Some(outcome)) if outcome != "established" => {
-                let _ = write!(text, " | {}", outcome.replace('_', " "));
-            }
-            _ => {}
+        let result = connect_result(e);
+        if !result.is_empty() {
+            let _ = write!(text, " | {result}");
         }
         text.push('\n');
     }
     let more = list.matched_events.saturating_sub(events.len() as u64);
     if more > 0 {
-        let _ = writeln!(text, "  ... and {more} more events");
+        let _ = writeln!(
+            text,
+            "  ... and {}",
+            plural(more, "more event", "more events")
+        );
     }
     text.trim_end().to_owned()
 }
 
-/// `Connection Analysis:` with top destinations, protocols, ports, results and errors.
+/// `Connection Analysis:` with top destinations, protocols, ports, results, handshake
+/// times and errors.
 pub fn analysis(a: &Analysis) -> String {
     let mut text = String::from("Connection Analysis:\n");
     let _ = writeln!(
         text,
-        "  Total: {} connection attempts in the last {} seconds ({:.1}/minute)",
-        a.total_connections, a.duration_seconds, a.rate_per_minute
+        "  Total: {} in the last {} seconds ({:.1}/minute)",
+        plural(
+            a.total_connections,
+            "connection attempt",
+            "connection attempts"
+        ),
+        a.duration_seconds,
+        a.rate_per_minute
     );
     if a.total_connections == 0 {
         return text.trim_end().to_owned();
     }
     text.push_str("  Top destinations:\n");
     for d in &a.top_destinations {
-        let _ = writeln!(text, "    {} ({} connections)", escape(&d.name), d.count);
+        let _ = writeln!(
+            text,
+            "    {} ({})",
+            escape(&d.name),
+            plural(d.count, "attempt", "attempts")
+        );
     }
     let _ = writeln!(text, "  Protocols: {}", counts(&a.protocols, None));
     if !a.ports.is_empty() {
         let _ = writeln!(text, "  Ports: {}", counts(&a.ports, None));
     }
-    let o = &a.outcomes;
-    let _ = writeln!(
-        text,
-        "  TCP results: {} established, {} refused, {} timed out, {} failed",
-        o.established, o.refused, o.timed_out, o.failed
-    );
+    let tcp = results(&a.outcomes);
+    if !tcp.is_empty() {
+        let _ = writeln!(text, "  TCP results: {tcp}");
+    }
+    if let Some(l) = &a.handshake_latency {
+        let _ = write!(
+            text,
+            "  Handshake times ({} established): p50 {}, p99 {}, max {}",
+            l.handshakes,
+            millis(l.p50_ms),
+            millis(l.p99_ms),
+            millis(l.max_ms)
+        );
+        if l.slow > 0 {
+            let _ = write!(text, "; {} of 1 s or more", l.slow);
+        }
+        text.push('\n');
+    }
     if !a.errors.is_empty() {
         let _ = writeln!(text, "  Errors: {}", counts(&a.errors, None));
     }
@@ -295,6 +415,7 @@ mod tests {
                 ..Default::default()
             },
             failed_calls: 0,
+            call_errors: Vec::new(),
         }
     }
 
@@ -320,7 +441,7 @@ mod tests {
         assert!(text.contains("/tmp/a \\| b\\nfake line"), "{text}");
         assert_eq!(text.lines().count(), 2, "{text}");
         assert_eq!(
-            network_summary(&summary(0), None, Some("x\ny")),
+            network_summary(&summary(0), None, None, Some("x\ny")),
             "No network connections found for process 'x\\ny' in the last 60 seconds"
         );
     }
@@ -328,16 +449,102 @@ mod tests {
     #[test]
     fn summary_sentences_match_the_original() {
         assert_eq!(
-            network_summary(&summary(5), None, Some("curl")),
+            network_summary(&summary(5), None, None, Some("curl")),
             "Process 'curl' made 5 outbound connection attempts over the last 60 seconds (TCP: 5 established)"
         );
         assert_eq!(
-            network_summary(&summary(0), None, Some("x")),
+            network_summary(&summary(0), None, None, Some("x")),
             "No network connections found for process 'x' in the last 60 seconds"
         );
         assert!(
-            network_summary(&summary(2), Some(1234), None)
+            network_summary(&summary(2), None, Some(1234), None)
                 .starts_with("PID 1234 made 2 outbound connection attempts")
         );
+    }
+
+    #[test]
+    fn summaries_say_what_failed_and_what_was_dropped() {
+        let mut s = summary(13);
+        s.outcomes = OutcomeCounts {
+            established: 3,
+            refused: 8,
+            aborted: 1,
+            ..Default::default()
+        };
+        s.failed_calls = 2;
+        s.call_errors = vec![Count {
+            name: "ENETUNREACH".into(),
+            count: 2,
+        }];
+        let drops: DropSummary = serde_json::from_value(serde_json::json!({
+            "count": 3, "pid": 0, "command": "curl", "duration_seconds": 60,
+            "query_time": "2026-01-01T00:00:00Z", "message": null,
+            "by_reason": [{"reason": "NO_SOCKET", "category": "no_socket", "count": 3}],
+            "routine_excluded": 0, "unattributed": 0, "sampled_out": 0,
+        }))
+        .unwrap();
+        assert_eq!(
+            network_summary(&s, Some(&drops), None, Some("curl")),
+            "Process 'curl' made 13 outbound connection attempts over the last 60 seconds \
+             (TCP: 3 established, 8 refused, 1 aborted; 2 failed calls: ENETUNREACH 2)\n  \
+             Packet drops in the same window: 3 (NO_SOCKET 3)"
+        );
+        // A UDP sender that never connected: no attempts, but its datagrams were dropped.
+        let mut udp = summary(1);
+        udp.outcomes = OutcomeCounts::default();
+        assert_eq!(
+            network_summary(&udp, Some(&drops), Some(7), None),
+            "PID 7 made 1 outbound connection attempt over the last 60 seconds\n  \
+             Packet drops in the same window: 3 (NO_SOCKET 3)"
+        );
+    }
+
+    #[test]
+    fn list_lines_say_each_result_and_its_time() {
+        let view = |error: Option<&str>, outcome: Option<&str>, latency: Option<f64>| {
+            serde_json::from_value::<ConnectionView>(serde_json::json!({
+                "id": "1", "type": "connection", "pid": 7, "command": "curl",
+                "time": "2026-01-01T00:00:00Z", "timestamp": 0, "destination": "10.0.0.1:80",
+                "destination_ip": "10.0.0.1", "destination_port": 80, "address_family": 2,
+                "protocol": "TCP", "socket_type": "SOCK_STREAM", "return_code": 0,
+                "error": error, "raw_ipv4": 0, "raw_ipv6": vec![0; 16], "raw_protocol": 6,
+                "raw_socktype": 1, "uid": 0, "cgroup_id": 0, "outcome": outcome,
+                "outcome_error": outcome.filter(|&o| o == "failed").map(|_| "EHOSTUNREACH"),
+                "latency_ms": latency, "source": null,
+            }))
+            .unwrap()
+        };
+        let cases = [
+            (
+                Some("EINPROGRESS"),
+                Some("established"),
+                Some(0.084),
+                "established in 0.08 ms",
+            ),
+            (
+                Some("ECONNREFUSED"),
+                Some("refused"),
+                Some(12.34),
+                "refused in 12.3 ms",
+            ),
+            (
+                Some("EINPROGRESS"),
+                Some("timed_out"),
+                Some(131_000.0),
+                "timed out in 131.00 s",
+            ),
+            (
+                None,
+                Some("failed"),
+                Some(3001.0),
+                "failed in 3.00 s (EHOSTUNREACH)",
+            ),
+            (Some("ENETUNREACH"), None, None, "ENETUNREACH"),
+            (Some("EINPROGRESS"), None, None, "no result yet"),
+            (None, None, None, ""),
+        ];
+        for (error, outcome, latency, expected) in cases {
+            assert_eq!(connect_result(&view(error, outcome, latency)), expected);
+        }
     }
 }

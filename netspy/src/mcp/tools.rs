@@ -75,14 +75,17 @@ fn respond<A: Serialize>(answer: Answer<A>) -> Result<CallToolResult, ErrorData>
 
 /// The one implementation of each data tool, shared by MCP and the AI analyst.
 impl<T: Telemetry> NetspyMcp<T> {
+    /// The connection summary; its text also tells the drops of the same window.
     async fn network_summary(&self, args: &WindowArgs) -> Answer<ConnectionSummary> {
-        let s = self
-            .telemetry
-            .connection_summary(args.request()?)
-            .await
-            .map_err(|e| e.to_string())?;
+        let request = args.request()?;
+        let (s, drops) = tokio::join!(
+            self.telemetry.connection_summary(request.clone()),
+            self.telemetry.drop_summary(request)
+        );
+        let s = s.map_err(|e| e.to_string())?;
+        let drops = drops.map_err(|e| e.to_string())?;
         Ok((
-            format::network_summary(&s, args.pid, args.process_name.as_deref()),
+            format::network_summary(&s, Some(&drops), args.pid, args.process_name.as_deref()),
             s,
         ))
     }

@@ -7,10 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{OutcomeCounts, Query, QueryError, SummaryRequest};
-use crate::{
-    events::errno_name,
-    store::{Endpoint, Outcome, SocketKind, Store, StoredConnection, Sym},
-};
+use crate::store::{Endpoint, Outcome, SocketKind, Store, StoredConnection, Sym};
 
 /// How many entries each top list keeps.
 const TOP: usize = 10;
@@ -40,10 +37,68 @@ pub struct Analysis {
     pub ports: Vec<Count>,
     /// TCP results.
     pub outcomes: OutcomeCounts,
+    /// How long the established handshakes took; None when there were none.
+    #[serde(default)]
+    pub handshake_latency: Option<Latency>,
     /// Errors: failed `connect` calls and failed TCP results, by errno name.
     pub errors: Vec<Count>,
     /// Attempts by process name.
     pub processes: Vec<Count>,
+}
+
+/// How long TCP handshakes took, SYN to result.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct Latency {
+    /// Handshakes measured.
+    pub handshakes: u64,
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Longest, milliseconds.
+    pub max_ms: f64,
+    /// Handshakes of a second or more: a lost SYN is sent again after one second.
+    pub slow: u64,
+}
+
+/// A handshake this long (microseconds) or longer is slow.
+const SLOW_US: u32 = 1_000_000;
+
+/// Latencies of established handshakes, in microseconds, to two significant digits
+/// (percentiles within 1%, in a few KiB whatever the count).
+struct Latencies {
+    histogram: Option<hdrhistogram::Histogram<u64>>,
+    slow: u64,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self {
+            histogram: hdrhistogram::Histogram::new_with_bounds(1, u64::from(u32::MAX), 2).ok(),
+            slow: 0,
+        }
+    }
+}
+
+impl Latencies {
+    fn record(&mut self, us: u32) {
+        if let Some(h) = &mut self.histogram {
+            h.saturating_record(u64::from(us.max(1)));
+        }
+        self.slow += u64::from(us >= SLOW_US);
+    }
+
+    fn summary(&self) -> Option<Latency> {
+        let h = self.histogram.as_ref().filter(|h| !h.is_empty())?;
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Latency {
+            handshakes: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+            slow: self.slow,
+        })
+    }
 }
 
 /// Something and how often it happened.
@@ -104,12 +159,13 @@ const CHUNK_RECORDS: u64 = 65_536;
 #[derive(Default)]
 struct Patterns {
     total: u64,
-    results: crate::store::Tally,
+    results: crate::store::TallySum,
     destinations: Tally<(Option<Endpoint>, u16)>,
     protocols: Tally<(bool, u16)>,
     ports: Tally<u16>,
     errors: Tally<i32>,
     processes: Tally<Arc<str>>,
+    latencies: Latencies,
 }
 
 impl Patterns {
@@ -134,6 +190,9 @@ impl Patterns {
                 self.errors.add(i32::from(r.call_errno));
             } else if r.outcome_errno != 0 && !matches!(r.outcome, Outcome::Established) {
                 self.errors.add(i32::from(r.outcome_errno));
+            }
+            if matches!(r.outcome, Outcome::Established) && r.latency_us != 0 {
+                self.latencies.record(r.latency_us);
             }
             processes.add(store.owner(Some(r.owner)).map(|o| o.command));
         }
@@ -175,6 +234,7 @@ impl Query {
             ports,
             errors,
             processes,
+            latencies,
         } = patterns;
         Ok(Analysis {
             pid: req.pid.unwrap_or(0),
@@ -197,9 +257,8 @@ impl Query {
             }),
             ports: ports.top(Some(TOP), |port: u16| port.to_string()),
             outcomes: results.outcomes,
-            errors: errors.top(None, |errno| {
-                errno_name(errno).unwrap_or_else(|| format!("errno {errno}"))
-            }),
+            handshake_latency: latencies.summary(),
+            errors: errors.top(None, super::connections::errno_label),
             processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
         })
     }

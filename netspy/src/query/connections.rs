@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ListRequest, Query, QueryError, SummaryRequest};
+use super::{Count, ListRequest, Query, QueryError, SummaryRequest};
 
 use crate::{
     events::{errno_name, socket_type_name},
@@ -31,6 +31,9 @@ pub struct ConnectionSummary {
     pub outcomes: OutcomeCounts,
     /// Attempts whose `connect` failed outright (a negative return other than EINPROGRESS).
     pub failed_calls: u64,
+    /// The failed calls by errno name, most first (they add up to `failed_calls`).
+    #[serde(default)]
+    pub call_errors: Vec<Count>,
 }
 
 /// Recent connection events grouped by process id.
@@ -169,6 +172,24 @@ impl ConnectionView {
     }
 }
 
+/// Counts by errno, most first, named (`ECONNREFUSED`).
+pub(super) fn errno_counts(by_errno: impl IntoIterator<Item = (u8, u64)>) -> Vec<Count> {
+    let mut counts: Vec<Count> = by_errno
+        .into_iter()
+        .map(|(errno, count)| Count {
+            name: errno_label(i32::from(errno)),
+            count,
+        })
+        .collect();
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    counts
+}
+
+/// An errno's name, or its number when it has none.
+pub(super) fn errno_label(errno: i32) -> String {
+    errno_name(errno).unwrap_or_else(|| format!("errno {errno}"))
+}
+
 /// The API name of a TCP result.
 pub fn outcome_name(outcome: Outcome) -> Option<&'static str> {
     Some(match outcome {
@@ -198,6 +219,7 @@ impl Query {
             query_time: Utc::now(),
             outcomes: tally.outcomes,
             failed_calls: tally.failed_calls,
+            call_errors: errno_counts(tally.call_errors),
         })
     }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use self::{
-    analysis::{Analysis, Count},
+    analysis::{Analysis, Count, Latency},
     connections::{ConnectionList, ConnectionSummary, ConnectionView},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},

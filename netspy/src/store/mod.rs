@@ -42,7 +42,7 @@ pub use self::{
         Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
         protocol_of_code,
     },
-    rollup::{OutcomeCounts, Tally},
+    rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
     totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
 };
@@ -245,7 +245,7 @@ impl Store {
 
     /// The tally of the connection records `sel` selects: from the rollup's buckets, walking
     /// only those at the window's edges.
-    pub fn connection_tally(&self, sel: &Selection) -> Tally {
+    pub fn connection_tally(&self, sel: &Selection) -> TallySum {
         self.connection_tallies.sum(&self.connections, sel)
     }
 

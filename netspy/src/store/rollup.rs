@@ -26,7 +26,7 @@ const MAX_OWNERS: usize = 256;
 
 const EINPROGRESS: u8 = 115;
 
-/// What a connection summary counts.
+/// What a connection summary counts, per bucket and per owner in a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Connect attempts.
@@ -36,6 +36,46 @@ pub struct Tally {
     /// Results of the TCP (and MPTCP) attempts; UDP and UNIX connects have no handshake
     /// and are not counted here.
     pub outcomes: OutcomeCounts,
+    /// The failed calls by errno.
+    call_errors: ErrnoSlots,
+}
+
+/// Most errnos a tally counts failed calls of: a process whose connects fail tends to fail
+/// one or two ways.
+const ERRNO_SLOTS: usize = 4;
+
+/// Failed calls by errno, in a fixed space. The first [`ERRNO_SLOTS`] errnos keep their
+/// slot for the tally's life, even at zero, so eviction takes a record off the count it
+/// was added to; a further errno marks the tally `overflowed`, and a summary walks its
+/// records instead of trusting it (rare: a bucket holds 16,384 records).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ErrnoSlots {
+    /// (errno, calls); errno 0 is a free slot.
+    slots: [(u8, u32); ERRNO_SLOTS],
+    overflowed: bool,
+}
+
+impl ErrnoSlots {
+    fn add(&mut self, errno: u8, n: u32) {
+        if let Some(slot) = self.slots.iter_mut().find(|(e, _)| *e == errno) {
+            slot.1 = slot.1.saturating_add(n);
+        } else if let Some(slot) = self.slots.iter_mut().find(|(e, _)| *e == 0) {
+            *slot = (errno, n);
+        } else {
+            self.overflowed = true;
+        }
+    }
+
+    fn sub(&mut self, errno: u8, n: u32) {
+        // Not in a slot: it came after they were taken, and `overflowed` stays.
+        if let Some(slot) = self.slots.iter_mut().find(|(e, _)| *e == errno) {
+            slot.1 = slot.1.saturating_sub(n);
+        }
+    }
+
+    fn counts(&self) -> impl Iterator<Item = (u8, u32)> + '_ {
+        self.slots.iter().copied().filter(|&(e, n)| e != 0 && n > 0)
+    }
 }
 
 /// TCP connect results.
@@ -59,41 +99,72 @@ pub struct OutcomeCounts {
 impl Tally {
     /// The tally of one record.
     pub fn of(r: &StoredConnection) -> Self {
-        let mut t = Self::default();
-        t.count(r);
+        let mut t = Self {
+            count: 1,
+            ..Self::default()
+        };
+        if r.call_errno != 0 && r.call_errno != EINPROGRESS {
+            t.failed_calls = 1;
+            t.call_errors.add(r.call_errno, 1);
+        }
+        if let Some(n) = t.outcomes.of(r.outcome) {
+            *n = 1;
+        }
         t
     }
 
-    /// Counts one record in.
-    pub fn count(&mut self, r: &StoredConnection) {
-        self.count += 1;
-        self.failed_calls += u64::from(r.call_errno != 0 && r.call_errno != EINPROGRESS);
-        let o = &mut self.outcomes;
-        *match r.outcome {
-            Outcome::Established => &mut o.established,
-            Outcome::Refused => &mut o.refused,
-            Outcome::TimedOut => &mut o.timed_out,
-            Outcome::Failed => &mut o.failed,
-            Outcome::Aborted => &mut o.aborted,
-            Outcome::Unknown => &mut o.unknown,
-            Outcome::NoHandshake => return,
-        } += 1;
-    }
-
-    fn fields(&mut self) -> [&mut u64; 8] {
-        [
-            &mut self.count,
-            &mut self.failed_calls,
-            &mut self.outcomes.established,
-            &mut self.outcomes.refused,
-            &mut self.outcomes.timed_out,
-            &mut self.outcomes.failed,
-            &mut self.outcomes.aborted,
-            &mut self.outcomes.unknown,
-        ]
+    /// True when every count is exact; else the records must be walked.
+    fn exact(&self) -> bool {
+        !self.call_errors.overflowed
     }
 
     /// Adds another tally.
+    fn add(&mut self, other: &Self) {
+        self.count += other.count;
+        self.failed_calls += other.failed_calls;
+        self.outcomes.add(&other.outcomes);
+        for (errno, n) in other.call_errors.counts() {
+            self.call_errors.add(errno, n);
+        }
+        self.call_errors.overflowed |= other.call_errors.overflowed;
+    }
+
+    fn sub(&mut self, other: &Self) {
+        self.count = self.count.saturating_sub(other.count);
+        self.failed_calls = self.failed_calls.saturating_sub(other.failed_calls);
+        self.outcomes.sub(&other.outcomes);
+        for (errno, n) in other.call_errors.counts() {
+            self.call_errors.sub(errno, n);
+        }
+    }
+}
+
+impl OutcomeCounts {
+    /// The count of a result; None for connects without a handshake.
+    fn of(&mut self, outcome: Outcome) -> Option<&mut u64> {
+        Some(match outcome {
+            Outcome::Established => &mut self.established,
+            Outcome::Refused => &mut self.refused,
+            Outcome::TimedOut => &mut self.timed_out,
+            Outcome::Failed => &mut self.failed,
+            Outcome::Aborted => &mut self.aborted,
+            Outcome::Unknown => &mut self.unknown,
+            Outcome::NoHandshake => return None,
+        })
+    }
+
+    fn fields(&mut self) -> [&mut u64; 6] {
+        [
+            &mut self.established,
+            &mut self.refused,
+            &mut self.timed_out,
+            &mut self.failed,
+            &mut self.aborted,
+            &mut self.unknown,
+        ]
+    }
+
+    /// Adds other counts.
     pub fn add(&mut self, other: &Self) {
         let mut other = *other;
         for (a, b) in self.fields().into_iter().zip(other.fields()) {
@@ -105,6 +176,36 @@ impl Tally {
         let mut other = *other;
         for (a, b) in self.fields().into_iter().zip(other.fields()) {
             *a = a.saturating_sub(*b);
+        }
+    }
+}
+
+/// What a connection summary counts over a window: tallies and walked records added up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TallySum {
+    /// Connect attempts.
+    pub count: u64,
+    /// Attempts whose `connect` failed outright (a negative return other than EINPROGRESS).
+    pub failed_calls: u64,
+    /// Results of the TCP (and MPTCP) attempts.
+    pub outcomes: OutcomeCounts,
+    /// The failed calls by errno (summing to `failed_calls`).
+    pub call_errors: std::collections::BTreeMap<u8, u64>,
+}
+
+impl TallySum {
+    /// Counts one record in.
+    pub fn count(&mut self, r: &StoredConnection) {
+        self.add(&Tally::of(r));
+    }
+
+    /// Adds an exact tally.
+    fn add(&mut self, t: &Tally) {
+        self.count += t.count;
+        self.failed_calls += t.failed_calls;
+        self.outcomes.add(&t.outcomes);
+        for (errno, n) in t.call_errors.counts() {
+            *self.call_errors.entry(errno).or_default() += u64::from(n);
         }
     }
 }
@@ -160,11 +261,12 @@ impl OwnerTallies {
     }
 
     /// Adds the tallies of `owners` to `sum`, and returns those that must be walked.
-    fn sum(&self, owners: &[Sym], sum: &mut Tally) -> Vec<Sym> {
+    fn sum(&self, owners: &[Sym], sum: &mut TallySum) -> Vec<Sym> {
         let mut walk = Vec::new();
         for owner in owners {
             match self.tallies.get(owner) {
-                Some(t) => sum.add(t),
+                Some(t) if t.exact() => sum.add(t),
+                Some(_) => walk.push(*owner),
                 None if self.partial => walk.push(*owner),
                 None => {}
             }
@@ -291,14 +393,12 @@ impl Rollup {
     /// The tally of the records `sel` selects from `table`. Records that have to be walked
     /// (buckets straddling the window, owners a bucket keeps no tally for) are walked a run
     /// of neighbouring buckets at a time, through the owner index.
-    pub fn sum(&self, table: &Table<StoredConnection>, sel: &Selection) -> Tally {
-        let mut sum = Tally::default();
+    pub fn sum(&self, table: &Table<StoredConnection>, sel: &Selection) -> TallySum {
+        let mut sum = TallySum::default();
         // Sequence numbers to walk, and for which owners (None: as `sel` says).
         let mut pending: Option<(Range<u64>, Option<Vec<Sym>>)> = None;
-        let flush =
-            |pending: &mut Option<(Range<u64>, Option<Vec<Sym>>)>, sum: &mut Tally| match pending
-                .take()
-            {
+        let flush = |pending: &mut Option<(Range<u64>, Option<Vec<Sym>>)>, sum: &mut TallySum| {
+            match pending.take() {
                 Some((seqs, None)) => table.select_seqs(sel, seqs).for_each(|r| sum.count(r)),
                 Some((seqs, Some(owners))) => {
                     let some = Selection {
@@ -308,7 +408,8 @@ impl Rollup {
                     table.select_seqs(&some, seqs).for_each(|r| sum.count(r));
                 }
                 None => {}
-            };
+            }
+        };
         for b in &self.buckets {
             let walk = if b.outside(sel) {
                 None
@@ -316,6 +417,7 @@ impl Rollup {
                 Some(None)
             } else {
                 match &sel.owners {
+                    None if !b.total.exact() => Some(None),
                     None => {
                         sum.add(&b.total);
                         None
