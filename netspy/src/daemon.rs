@@ -14,7 +14,7 @@ use crate::{
     probes::{EventStreams, ProbeOptions, Probes},
     query::{ProbeState, Query, QueryLimits, Status},
     service,
-    store::{Limits, Store},
+    store::{Limits, Losses, Store},
 };
 
 /// Options of `netspy daemon`.
@@ -491,6 +491,8 @@ fn spawn_store_writer(
 }
 
 async fn write_store(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
+    let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    query.write().begin_collecting(now_ns());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -508,11 +510,23 @@ async fn write_store(mut events: EventStreams, query: Query, shutdown: Cancellat
                 query.ingest(batch);
             }
             _ = tick.tick() => {
-                let sampled = query.status().probes().map(|probes| probes.sampled_drops());
-                let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+                let probes = query.status().probes();
+                let sampled = probes.as_ref().map(|probes| probes.sampled_drops());
+                let losses = probes.map(|probes| {
+                    let stats = probes.stats();
+                    Losses {
+                        connections: stats.lost.connection + stats.pending_full,
+                        tcp_outcomes: stats.lost.tcp_outcome,
+                        drops: stats.lost.packet_drop,
+                    }
+                });
+                let now = now_ns();
                 let mut store = query.write();
                 if let Some(sampled) = sampled.filter(|s| !s.counts.is_empty()) {
                     store.ingest_sampled(&sampled);
+                }
+                if let Some(losses) = losses {
+                    store.note_losses(now, losses);
                 }
                 store.evict_expired(now);
             }

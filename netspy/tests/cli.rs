@@ -15,7 +15,7 @@ use std::{
     sync::OnceLock,
 };
 
-use common::daemon::{poll, url};
+use common::daemon::{DaemonProcess, poll, poll_at, url};
 use rexpect::session::spawn_command;
 
 const NETSPY: &str = env!("CARGO_BIN_EXE_netspy");
@@ -85,7 +85,7 @@ fn interactive_mode_in_a_terminal() {
     ask(
         &format!("list --process {NAME} --max-events 1"),
         &[
-            "Recent connection events (2 total):",
+            "Recent connection events in the last 60 seconds (2 total):",
             &format!(" | TCP | {NAME} ("),
             "... and 1 more event\r\n",
         ],
@@ -182,7 +182,7 @@ fn single_command_mode_runs_every_tool() {
     ]);
     assert_eq!(code, Some(0));
     assert!(
-        out.starts_with("Recent connection events (2 total):")
+        out.starts_with("Recent connection events in the last 60 seconds (2 total):")
             && out.contains("... and 1 more event\n"),
         "{out}"
     );
@@ -206,7 +206,8 @@ fn single_command_mode_runs_every_tool() {
     let (code, out, _) = run(&["--tool", "list_packet_drops", "--max-events", "3"]);
     assert_eq!(code, Some(0));
     assert!(
-        out.starts_with("Recent packet drops (") || out.starts_with("No packet drops found"),
+        out.starts_with("Recent packet drops in the last 60 seconds (")
+            || out.starts_with("No packet drops found in the last 60 seconds"),
         "{out}"
     );
 
@@ -320,4 +321,71 @@ fn version_help_completions_and_man_page() {
     );
     let out = netspy(&["man"]).output().unwrap();
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(".ie"));
+}
+
+/// A process whose events were evicted is not reported as quiet: the answer says the
+/// history of its window is gone, in text and in structure.
+#[test]
+fn evicted_history_is_said_not_passed_off_as_quiet() {
+    let daemon = DaemonProcess::start(&["--max-events", "20"]);
+    daemon.wait_ready();
+    let url = daemon.url();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect = move || {
+        for _ in 0..3 {
+            drop(TcpStream::connect(("127.0.0.1", port)).unwrap());
+        }
+    };
+    std::thread::Builder::new()
+        .name("nsq-gone".into())
+        .spawn(connect)
+        .unwrap()
+        .join()
+        .unwrap();
+    let gone = "/api/connection-summary?command=nsq-gone";
+    poll_at(&url, gone, |b| b["count"] == 3);
+    // UDP connects send nothing; 40 of them push every older record out of 20.
+    std::thread::Builder::new()
+        .name("nsq-flood".into())
+        .spawn(|| {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            for _ in 0..40 {
+                socket.connect(("127.0.0.1", 9)).unwrap();
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let answer = poll_at(&url, gone, |b| b["count"] == 0);
+    let coverage = &answer["coverage"];
+    assert_eq!(coverage["complete"], false, "{answer}");
+    assert!(coverage["history_since"].is_string(), "{answer}");
+    assert!(coverage["evicted"].as_u64() >= Some(23), "{answer}");
+
+    let out = netspy(&[
+        "--server",
+        &url,
+        "--tool",
+        "get_network_summary",
+        "--process",
+        "nsq-gone",
+    ])
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("No network connections found for process 'nsq-gone' in the last 60 seconds"),
+        "{text}"
+    );
+    let note = lines.next().unwrap_or_default();
+    assert!(
+        note.starts_with("  Not the whole window: netspy began collecting at ")
+            && note.contains("; history since ")
+            && note.contains(" only: ")
+            && note.ends_with(" older connect events evicted"),
+        "{text}"
+    );
 }

@@ -223,11 +223,12 @@ fn contextual_analysis_lets_the_model_call_read_only_tools() {
     assert_eq!(tool_message["tool_call_id"], "call_list_connections");
     let content = tool_message["content"].as_str().unwrap();
     assert!(
-        content.starts_with("<telemetry>\"Recent connection events (1 total):"),
+        content
+            .starts_with("<telemetry>\"Recent connection events in the last 60 seconds (1 total):"),
         "{content}"
     );
     assert!(
-        content.contains(&format!("127.0.0.1:{port} | TCP | nsq-ai")),
+        content.contains(&format!("127.0.0.1:{port} | TCP | nsq-ai (")),
         "{content}"
     );
 }

@@ -88,6 +88,26 @@ fn call(report: &Value, index: usize) -> &Value {
     &report["calls"][index]
 }
 
+/// A data tool's text without its last line when that is the note of a window netspy did
+/// not watch whole (this test's daemon is younger than some windows it is asked about).
+fn answer_text(c: &Value) -> &str {
+    let text = c["text"].as_str().unwrap();
+    match text.rsplit_once('\n') {
+        Some((body, note)) if note.starts_with("  Not the whole window: ") => {
+            assert!(
+                note.starts_with("  Not the whole window: netspy began collecting at "),
+                "only the daemon's start is missing from these windows: {text}"
+            );
+            assert_eq!(c["structured"]["coverage"]["complete"], false, "{c}");
+            body
+        }
+        _ => {
+            assert_eq!(c["structured"]["coverage"]["complete"], true, "{c}");
+            text
+        }
+    }
+}
+
 /// Everything a client must see, whatever the transport.
 fn check(report: &Value, port: u16) {
     let version = report["protocol_version"].as_str().unwrap();
@@ -149,7 +169,7 @@ fn check(report: &Value, port: u16) {
 
     let c = call(report, 0);
     assert_eq!(c["is_error"], false, "{c}");
-    let text = c["text"].as_str().unwrap();
+    let text = answer_text(c);
     let (first, drops) = text.split_once('\n').unwrap_or((text, ""));
     assert_eq!(
         first,
@@ -172,9 +192,9 @@ fn check(report: &Value, port: u16) {
     assert_eq!(c["structured"]["outcomes"]["refused"], 1);
 
     let c = call(report, 1);
-    let text = c["text"].as_str().unwrap();
+    let text = answer_text(c);
     assert!(
-        text.starts_with("Recent connection events (5 total):\n"),
+        text.starts_with("Recent connection events in the last 60 seconds (5 total):\n"),
         "{text}"
     );
     assert!(text.ends_with("  ... and 3 more events"), "{text}");
@@ -200,7 +220,7 @@ fn check(report: &Value, port: u16) {
     assert_eq!(c["structured"]["matched_events"], 5);
 
     let c = call(report, 2);
-    let text = c["text"].as_str().unwrap();
+    let text = answer_text(c);
     assert!(text.starts_with("Connection Analysis:\n"), "{text}");
     assert!(text.contains("  Top destinations:\n"), "{text}");
     assert!(
@@ -220,7 +240,7 @@ fn check(report: &Value, port: u16) {
     assert_eq!(c["structured"]["total_connections"], 5);
 
     let c = call(report, 3);
-    let text = c["text"].as_str().unwrap();
+    let text = answer_text(c);
     assert!(
         text.starts_with(&format!("Process '{NAME}' had ")),
         "{text}"
@@ -229,8 +249,11 @@ fn check(report: &Value, port: u16) {
     assert!(c["structured"]["count"].as_u64().unwrap() >= 1);
 
     let c = call(report, 4);
-    let text = c["text"].as_str().unwrap();
-    assert!(text.starts_with("Recent packet drops ("), "{text}");
+    let text = answer_text(c);
+    assert!(
+        text.starts_with("Recent packet drops in the last 60 seconds ("),
+        "{text}"
+    );
     assert!(text.contains("| SOCKET_RCVBUFF | UDP 127.0.0.1:"), "{text}");
     assert!(text.contains(&format!("| {NAME} (")), "{text}");
 
@@ -271,7 +294,7 @@ fn check(report: &Value, port: u16) {
     );
     let c = call(report, 12);
     assert_eq!(
-        c["text"],
+        answer_text(c),
         "No network connections found for process 'nsq-nobody' in the last 60 seconds"
     );
 }

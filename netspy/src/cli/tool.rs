@@ -42,7 +42,7 @@ pub struct ToolFlags {
     #[arg(long, value_name = "NAME")]
     pub process: Option<String>,
 
-    /// Look back this many seconds (default 60 for summaries).
+    /// Look back this many seconds (default 60).
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(i64).range(1..))]
     pub duration: Option<i64>,
 

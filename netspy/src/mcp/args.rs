@@ -41,7 +41,7 @@ pub struct ListArgs {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub max_events: Option<i64>,
-    /// Only the last this many seconds (default: the daemon's whole history).
+    /// Look back this many seconds (default 60).
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]
     pub duration: Option<i64>,

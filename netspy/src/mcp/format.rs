@@ -7,8 +7,8 @@ use chrono::{DateTime, Local, Utc};
 
 use crate::{
     query::{
-        Analysis, ConnectionList, ConnectionSummary, ConnectionView, Count, DropList, DropSummary,
-        Health, OutcomeCounts,
+        Analysis, ConnectionList, ConnectionSummary, ConnectionView, Count, Coverage, DropList,
+        DropSummary, Health, OutcomeCounts,
     },
     text::escape,
 };
@@ -88,6 +88,64 @@ fn millis(ms: f64) -> String {
     }
 }
 
+/// The window of an answer with a preposition: `in the last 60 seconds`, or `between
+/// 10:00:00 and 10:05:00` for a window that ended before the answer.
+fn window(preposition: &str, seconds: u64, coverage: Option<&Coverage>) -> String {
+    match coverage {
+        Some(c) if (Utc::now() - c.until).num_seconds() > 1 => {
+            format!("between {} and {}", clock(c.since), clock(c.until))
+        }
+        _ => format!("{preposition} the last {seconds} seconds"),
+    }
+}
+
+/// `  Not the whole window: netspy began collecting at 10:20:07; ...`, naming what the
+/// answer could not see, when anything.
+fn coverage_note(c: Option<&Coverage>, events: &str) -> Option<String> {
+    let c = c.filter(|c| !c.complete)?;
+    let mut gaps = Vec::new();
+    if let Some(t) = c.collecting_since {
+        gaps.push(format!("netspy began collecting at {}", clock(t)));
+    }
+    if let Some(t) = c.history_since {
+        gaps.push(format!(
+            "history since {} only: {} older {events} evicted",
+            clock(t),
+            c.evicted
+        ));
+    }
+    let mut lost = Vec::new();
+    if c.lost_in_kernel > 0 {
+        lost.push(plural(
+            c.lost_in_kernel,
+            events.trim_end_matches('s'),
+            events,
+        ));
+    }
+    if c.results_lost_in_kernel > 0 {
+        lost.push(plural(
+            c.results_lost_in_kernel,
+            "TCP result",
+            "TCP results",
+        ));
+    }
+    if !lost.is_empty() {
+        gaps.push(format!(
+            "{} lost in the kernel (any process)",
+            lost.join(" and ")
+        ));
+    }
+    Some(format!("  Not the whole window: {}", gaps.join("; ")))
+}
+
+/// Appends the coverage note, when there is one, as a line of its own.
+fn push_note(text: &mut String, c: Option<&Coverage>, events: &str) {
+    if let Some(note) = coverage_note(c, events) {
+        text.push('\n');
+        text.push_str(&note);
+    }
+}
+
 /// `Process 'curl' made 13 outbound connection attempts over the last 60 seconds (TCP: 3
 /// established, 10 refused; 2 failed calls: ENETUNREACH 2)`, then the drops of the same
 /// window when there were any (a UDP sender learns of a closed port only from them).
@@ -98,27 +156,23 @@ pub fn network_summary(
     name: Option<&str>,
 ) -> String {
     let who = subject(pid, name);
+    let coverage = s.coverage.as_ref();
     let mut text = if s.count == 0 {
+        let window = window("in", s.duration_seconds, coverage);
         match who {
-            Some(who) => format!(
-                "No network connections found for {who} in the last {} seconds",
-                s.duration_seconds
-            ),
-            None => format!(
-                "No network connections found in the last {} seconds",
-                s.duration_seconds
-            ),
+            Some(who) => format!("No network connections found for {who} {window}"),
+            None => format!("No network connections found {window}"),
         }
     } else {
         let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
         let mut text = format!(
-            "{who} made {} over the last {} seconds",
+            "{who} made {} {}",
             plural(
                 s.count,
                 "outbound connection attempt",
                 "outbound connection attempts"
             ),
-            s.duration_seconds
+            window("over", s.duration_seconds, coverage)
         );
         let mut parts = Vec::new();
         let tcp = results(&s.outcomes);
@@ -153,6 +207,7 @@ pub fn network_summary(
             tally(&reasons)
         );
     }
+    push_note(&mut text, coverage, "connect events");
     text
 }
 
@@ -177,17 +232,21 @@ fn connect_result(e: &ConnectionView) -> String {
     }
 }
 
-/// `Recent connection events (15 total):` then
+/// `Recent connection events in the last 60 seconds (15 total):` then
 /// `  21:05:53 | 127.0.0.1:8080 | TCP | curl (4312) | established in 0.08 ms` lines, then
 /// `  ... and 10 more events`.
 pub fn connection_list(list: &ConnectionList) -> String {
+    let coverage = list.coverage.as_ref();
+    let window = window("in", list.duration_seconds, coverage);
     if list.matched_events == 0 {
-        return "No connection events found".to_owned();
+        let mut text = format!("No connection events found {window}");
+        push_note(&mut text, coverage, "connect events");
+        return text;
     }
     let mut events: Vec<_> = list.events_by_pid.values().flatten().collect();
     events.sort_by_key(|e| e.timestamp);
     let mut text = format!(
-        "Recent connection events ({} total):\n",
+        "Recent connection events {window} ({} total):\n",
         list.matched_events
     );
     for e in &events {
@@ -214,7 +273,9 @@ pub fn connection_list(list: &ConnectionList) -> String {
             plural(more, "more event", "more events")
         );
     }
-    text.trim_end().to_owned()
+    let mut text = text.trim_end().to_owned();
+    push_note(&mut text, coverage, "connect events");
+    text
 }
 
 /// `Connection Analysis:` with top destinations, protocols, ports, results, handshake
@@ -223,17 +284,19 @@ pub fn analysis(a: &Analysis) -> String {
     let mut text = String::from("Connection Analysis:\n");
     let _ = writeln!(
         text,
-        "  Total: {} in the last {} seconds ({:.1}/minute)",
+        "  Total: {} {} ({:.1}/minute)",
         plural(
             a.total_connections,
             "connection attempt",
             "connection attempts"
         ),
-        a.duration_seconds,
+        window("in", a.duration_seconds, a.coverage.as_ref()),
         a.rate_per_minute
     );
     if a.total_connections == 0 {
-        return text.trim_end().to_owned();
+        let mut text = text.trim_end().to_owned();
+        push_note(&mut text, a.coverage.as_ref(), "connect events");
+        return text;
     }
     text.push_str("  Top destinations:\n");
     for d in &a.top_destinations {
@@ -270,28 +333,27 @@ pub fn analysis(a: &Analysis) -> String {
         let _ = writeln!(text, "  Errors: {}", counts(&a.errors, None));
     }
     let _ = writeln!(text, "  Processes: {}", counts(&a.processes, None));
-    text.trim_end().to_owned()
+    let mut text = text.trim_end().to_owned();
+    push_note(&mut text, a.coverage.as_ref(), "connect events");
+    text
 }
 
 /// `Process 'curl' had 3 packet drops over the last 60 seconds` and one line per reason.
 pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> String {
     let who = subject(pid, name);
+    let coverage = s.coverage.as_ref();
     let mut text = if s.count == 0 {
+        let window = window("in", s.duration_seconds, coverage);
         match &who {
-            Some(who) => format!(
-                "No packet drops found for {who} in the last {} seconds",
-                s.duration_seconds
-            ),
-            None => format!(
-                "No packet drops found in the last {} seconds",
-                s.duration_seconds
-            ),
+            Some(who) => format!("No packet drops found for {who} {window}"),
+            None => format!("No packet drops found {window}"),
         }
     } else {
         let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
         let mut text = format!(
-            "{who} had {} packet drops over the last {} seconds",
-            s.count, s.duration_seconds
+            "{who} had {} {}",
+            plural(s.count, "packet drop", "packet drops"),
+            window("over", s.duration_seconds, coverage)
         );
         for r in &s.by_reason {
             let _ = write!(
@@ -314,40 +376,50 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
     if s.routine_excluded > 0 {
         let _ = write!(
             text,
-            "\n  ({} routine drops, like sockets closing, not counted)",
-            s.routine_excluded
+            "\n  ({} like sockets closing, not counted)",
+            plural(s.routine_excluded, "routine drop", "routine drops")
         );
     }
+    push_note(&mut text, coverage, "drop events");
     text
 }
 
-/// `Recent packet drops (7 total):` then one line per drop.
+/// `Recent packet drops in the last 60 seconds (7 total):` then a line per distinct drop
+/// (reason, addresses, owner, place), the latest time first in it and how many times it
+/// happened when more than once.
 pub fn drop_list(list: &DropList) -> String {
+    let coverage = list.coverage.as_ref();
+    let window = window("in", list.duration_seconds, coverage);
     if list.matched_events == 0 {
-        let mut text = "No packet drops found".to_owned();
+        let mut text = format!("No packet drops found {window}");
         if list.routine_excluded > 0 {
-            let _ = write!(text, " ({} routine drops left out)", list.routine_excluded);
+            let _ = write!(
+                text,
+                " ({} left out)",
+                plural(list.routine_excluded, "routine drop", "routine drops")
+            );
         }
+        push_note(&mut text, coverage, "drop events");
         return text;
     }
     let mut drops: Vec<_> = list.events_by_pid.values().flatten().collect();
     drops.sort_by_key(|d| d.timestamp);
-    let mut text = format!("Recent packet drops ({} total):\n", list.matched_events);
+    let endpoint = |ip: &str, port: Option<u16>| match port {
+        Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
+        Some(port) => format!("{ip}:{port}"),
+        None => ip.to_owned(),
+    };
+    // Each distinct drop once, at its first time, with its count and last time.
+    let mut lines: Vec<(DateTime<Utc>, String, u64, DateTime<Utc>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for d in &drops {
-        let endpoint = |ip: &str, port: Option<u16>| match port {
-            Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
-            Some(port) => format!("{ip}:{port}"),
-            None => ip.to_owned(),
-        };
         let owner = if d.attributed {
             format!("{} ({})", escape(&d.command), d.pid)
         } else {
             "unattributed".to_owned()
         };
-        let _ = writeln!(
-            text,
-            "  {} | {} | {} {} -> {} | {} | at {}",
-            clock(d.time),
+        let what = format!(
+            "{} | {} {} -> {} | {} | at {}",
             d.drop_reason,
             if d.protocol.is_empty() {
                 "non-IP"
@@ -359,15 +431,46 @@ pub fn drop_list(list: &DropList) -> String {
             owner,
             escape(&d.location)
         );
+        match index.get(&what).and_then(|&i| lines.get_mut(i)) {
+            Some(line) => {
+                line.2 += 1;
+                line.3 = d.time;
+            }
+            None => {
+                index.insert(what.clone(), lines.len());
+                lines.push((d.time, what, 1, d.time));
+            }
+        }
+    }
+    let mut text = format!(
+        "Recent packet drops {window} ({} total):\n",
+        list.matched_events
+    );
+    for (first, what, n, last) in &lines {
+        let _ = write!(text, "  {} | {what}", clock(*first));
+        if *n > 1 {
+            let _ = write!(text, " | {n} times, last {}", clock(*last));
+        }
+        text.push('\n');
     }
     let more = list.matched_events.saturating_sub(drops.len() as u64);
     if more > 0 {
-        let _ = writeln!(text, "  ... and {more} more drops");
+        let _ = writeln!(
+            text,
+            "  ... and {}",
+            plural(more, "more drop", "more drops")
+        );
     }
     if list.routine_excluded > 0 {
-        let _ = writeln!(text, "  ({} routine drops left out)", list.routine_excluded);
+        let _ = writeln!(
+            text,
+            "  ({} left out)",
+            plural(list.routine_excluded, "routine drop", "routine drops")
+        );
     }
-    text.trim_end().to_owned()
+    let mut text = text.trim_end().to_owned();
+    push_note(&mut text, coverage, "drop events");
+    text
 }
 
 /// One paragraph on the daemon's state, for people.
@@ -416,6 +519,7 @@ mod tests {
             },
             failed_calls: 0,
             call_errors: Vec::new(),
+            coverage: None,
         }
     }
 
@@ -496,6 +600,59 @@ mod tests {
             network_summary(&udp, Some(&drops), Some(7), None),
             "PID 7 made 1 outbound connection attempt over the last 60 seconds\n  \
              Packet drops in the same window: 3 (NO_SOCKET 3)"
+        );
+    }
+
+    #[test]
+    fn a_window_netspy_did_not_see_whole_says_so() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let mut s = summary(0);
+        s.coverage = Some(Coverage {
+            since: Utc::now() - chrono::Duration::seconds(60),
+            until: Utc::now(),
+            complete: false,
+            collecting_since: Some(at("2026-01-01T10:00:05Z")),
+            history_since: Some(at("2026-01-01T10:00:30Z")),
+            evicted: 7_400_000,
+            lost_in_kernel: 1,
+            results_lost_in_kernel: 3,
+        });
+        let text = network_summary(&s, None, None, Some("curl"));
+        let (first, note) = text.split_once('\n').unwrap();
+        assert_eq!(
+            first,
+            "No network connections found for process 'curl' in the last 60 seconds"
+        );
+        assert_eq!(
+            note,
+            format!(
+                "  Not the whole window: netspy began collecting at {}; history since {} only: \
+                 7400000 older connect events evicted; 1 connect event and 3 TCP results lost \
+                 in the kernel (any process)",
+                clock(at("2026-01-01T10:00:05Z")),
+                clock(at("2026-01-01T10:00:30Z"))
+            )
+        );
+        // A window that ended before the answer is named by its times.
+        let since = at("2026-01-01T10:00:00Z");
+        let until = at("2026-01-01T10:05:00Z");
+        s.coverage = Some(Coverage {
+            since,
+            until,
+            complete: true,
+            collecting_since: None,
+            history_since: None,
+            evicted: 0,
+            lost_in_kernel: 0,
+            results_lost_in_kernel: 0,
+        });
+        assert_eq!(
+            network_summary(&s, None, None, Some("curl")),
+            format!(
+                "No network connections found for process 'curl' between {} and {}",
+                clock(since),
+                clock(until)
+            )
         );
     }
 

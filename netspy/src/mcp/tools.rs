@@ -166,7 +166,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 impl<T: Telemetry> NetspyMcp<T> {
     /// Count connection attempts.
     #[tool(
-        description = "Count the outbound connection attempts of a process (by pid or name) or of all processes over the last `duration` seconds (default 60), with their TCP results (established, refused, timed out).",
+        description = "Count the outbound connection attempts of a process (by pid or name) or of all processes over the last `duration` seconds (default 60), with their TCP results (established, refused, timed out), failed calls by errno, and the packet drops of the same window. Every answer says what its window could not see (netspy not yet running, history evicted, events lost in the kernel).",
         annotations(title = "Network summary", read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ConnectionSummary>()
     )]
@@ -179,7 +179,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 
     /// List recent connection attempts.
     #[tool(
-        description = "List the most recent connection attempts (up to `max_events`, default 100) of a process or of all processes: time, destination, real protocol, process, and the result when it failed.",
+        description = "List the most recent connection attempts (up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): time, destination, real protocol, process and pid, and the result (TCP handshake result and time, or the failed call's errno).",
         annotations(title = "List connections", read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ConnectionList>()
     )]
@@ -192,7 +192,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 
     /// Analyse connection patterns.
     #[tool(
-        description = "Analyse the connection patterns of a process or of all processes over the last `duration` seconds (default 60): top destinations, protocols, ports, TCP results, errors, rate.",
+        description = "Analyse the connection patterns of a process or of all processes over the last `duration` seconds (default 60): top destinations, protocols, ports, TCP results, handshake times, errors, rate.",
         annotations(title = "Analyze patterns", read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<Analysis>()
     )]
@@ -218,7 +218,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 
     /// List recent packet drops.
     #[tool(
-        description = "List the most recent packet drops that point at a problem (up to `max_events`, default 100): reason, 5-tuple, kernel location, owning process. Routine drops are left out.",
+        description = "List the most recent packet drops that point at a problem (up to `max_events`, default 100) over the last `duration` seconds (default 60): reason, 5-tuple, kernel location, owning process. Routine drops are left out.",
         annotations(title = "List packet drops", read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<DropList>()
     )]
@@ -318,6 +318,6 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
 
 #[tool_handler(
     name = "network-telemetry",
-    instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, and packet drops with the kernel's reason. All tools are read-only. Filter by pid or process_name; summaries look back `duration` seconds (default 60)."
+    instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, and packet drops with the kernel's reason. All tools are read-only. Filter by pid or process_name; every tool looks back `duration` seconds (default 60) and says when that window is not fully covered."
 )]
 impl<T: Telemetry> ServerHandler for NetspyMcp<T> {}

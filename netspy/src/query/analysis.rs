@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{OutcomeCounts, Query, QueryError, SummaryRequest};
+use super::{
+    DEFAULT_WINDOW_SECONDS, OutcomeCounts, Query, QueryError, SummaryRequest,
+    coverage::{Coverage, History},
+};
 use crate::store::{Endpoint, Outcome, SocketKind, Store, StoredConnection, Sym};
 
 /// How many entries each top list keeps.
@@ -44,6 +47,9 @@ pub struct Analysis {
     pub errors: Vec<Count>,
     /// Attempts by process name.
     pub processes: Vec<Count>,
+    /// The window, and what the history is missing from it.
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
 }
 
 /// How long TCP handshakes took, SYN to result.
@@ -212,7 +218,7 @@ impl Query {
     pub fn analyze_patterns(&self, req: &SummaryRequest) -> Result<Analysis, QueryError> {
         let (scope, span) = {
             let store = self.read();
-            let scope = req.scope().resolve(&store, Some(60))?;
+            let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
             let span = store.connections().select_span(&scope.selection);
             (scope, span)
         };
@@ -236,11 +242,13 @@ impl Query {
             processes,
             latencies,
         } = patterns;
+        let now = Utc::now();
+        let coverage = Coverage::of(&self.read(), History::Connections, &scope.selection, now);
         Ok(Analysis {
             pid: req.pid.unwrap_or(0),
             command: scope.command,
             duration_seconds: scope.duration_seconds,
-            query_time: Utc::now(),
+            query_time: now,
             total_connections: total,
             rate_per_minute: total as f64 * 60.0 / scope.duration_seconds.max(1) as f64,
             unique_destinations: destinations.0.len(),
@@ -260,6 +268,7 @@ impl Query {
             handshake_latency: latencies.summary(),
             errors: errors.top(None, super::connections::errno_label),
             processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
+            coverage: Some(coverage),
         })
     }
 }

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Count, ListRequest, Query, QueryError, SummaryRequest};
+use super::{
+    Count, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
+    coverage::{Coverage, History},
+};
 
 use crate::{
     events::{errno_name, socket_type_name},
@@ -34,6 +37,9 @@ pub struct ConnectionSummary {
     /// The failed calls by errno name, most first (they add up to `failed_calls`).
     #[serde(default)]
     pub call_errors: Vec<Count>,
+    /// The window, and what the history is missing from it.
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
 }
 
 /// Recent connection events grouped by process id.
@@ -53,6 +59,12 @@ pub struct ConnectionList {
     pub limit: usize,
     /// True when the requested limit was above the daemon's maximum and was lowered.
     pub limit_capped: bool,
+    /// Window length in seconds.
+    #[serde(default)]
+    pub duration_seconds: u64,
+    /// The window, and what the history is missing from it.
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
 }
 
 /// One connect attempt, with the original API's field names plus richer ones.
@@ -209,17 +221,24 @@ impl Query {
         req: &SummaryRequest,
     ) -> Result<ConnectionSummary, QueryError> {
         let store = self.read();
-        let scope = req.scope().resolve(&store, Some(60))?;
+        let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let tally = store.connection_tally(&scope.selection);
+        let now = Utc::now();
         Ok(ConnectionSummary {
             count: tally.count,
             pid: req.pid.unwrap_or(0),
             command: scope.command,
             duration_seconds: scope.duration_seconds,
-            query_time: Utc::now(),
+            query_time: now,
             outcomes: tally.outcomes,
             failed_calls: tally.failed_calls,
             call_errors: errno_counts(tally.call_errors),
+            coverage: Some(Coverage::of(
+                &store,
+                History::Connections,
+                &scope.selection,
+                now,
+            )),
         })
     }
 
@@ -227,8 +246,9 @@ impl Query {
     pub fn list_connections(&self, req: &ListRequest) -> Result<ConnectionList, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
-        let scope = req.scope().resolve(&store, None)?;
+        let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let (views, matched) = Self::connection_views(&store, &scope.selection, limit, None);
+        let now = Utc::now();
         let total_events = views.len();
         let mut events_by_pid: BTreeMap<String, Vec<ConnectionView>> = BTreeMap::new();
         for view in views {
@@ -241,10 +261,17 @@ impl Query {
             total_events,
             total_pids: events_by_pid.len(),
             events_by_pid,
-            query_time: Utc::now(),
+            query_time: now,
             matched_events: matched,
             limit,
             limit_capped,
+            duration_seconds: scope.duration_seconds,
+            coverage: Some(Coverage::of(
+                &store,
+                History::Connections,
+                &scope.selection,
+                now,
+            )),
         })
     }
 

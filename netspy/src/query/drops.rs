@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ListRequest, Query, QueryError, SummaryRequest};
+use super::{
+    DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
+    coverage::{Coverage, History},
+};
 use crate::{
     events::protocol_name,
     store::{Endpoint, Selection, Store, StoredDrop, Sym, protocol_of_code},
@@ -106,6 +109,9 @@ pub struct DropSummary {
     /// (`--drop-event-rate`): in every total here, but not in drop lists. Counts reach the
     /// daemon within about 2 s.
     pub sampled_out: u64,
+    /// The window, and what the history is missing from it.
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
 }
 
 /// Drops of one reason.
@@ -144,6 +150,12 @@ pub struct DropList {
     /// per-CPU rate of full drop events), so they cannot be listed; the drop summary counts
     /// them.
     pub sampled_out: u64,
+    /// Window length in seconds.
+    #[serde(default)]
+    pub duration_seconds: u64,
+    /// The window, and what the history is missing from it.
+    #[serde(default)]
+    pub coverage: Option<Coverage>,
 }
 
 /// One dropped packet.
@@ -284,7 +296,7 @@ impl Query {
     /// Drops over a window, by reason; routine drops counted apart.
     pub fn drop_summary(&self, req: &SummaryRequest) -> Result<DropSummary, QueryError> {
         let store = self.read();
-        let scope = req.scope().resolve(&store, Some(60))?;
+        let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let routine = routine_reasons(&store);
         let mut by_reason: HashMap<Sym, u64> = HashMap::new();
         let mut routine_excluded = 0;
@@ -316,12 +328,13 @@ impl Query {
             })
             .collect();
         by_reason.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        let now = Utc::now();
         Ok(DropSummary {
             count: by_reason.iter().map(|r| r.count).sum(),
             pid: req.pid.unwrap_or(0),
             command: scope.command,
             duration_seconds: scope.duration_seconds,
-            query_time: Utc::now(),
+            query_time: now,
             message: notes([
                 routine_note(routine_excluded),
                 sampled_note(sampled_out, false),
@@ -330,6 +343,7 @@ impl Query {
             routine_excluded,
             unattributed,
             sampled_out,
+            coverage: Some(Coverage::of(&store, History::Drops, &scope.selection, now)),
         })
     }
 
@@ -337,7 +351,7 @@ impl Query {
     pub fn list_drops(&self, req: &ListRequest) -> Result<DropList, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
-        let scope = req.scope().resolve(&store, None)?;
+        let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let include_routine = req.include_routine.unwrap_or(false);
         let (views, matched, routine_excluded) =
             drop_views(&store, &scope.selection, limit, include_routine);
@@ -356,11 +370,12 @@ impl Query {
                 .or_default()
                 .push(view);
         }
+        let now = Utc::now();
         Ok(DropList {
             total_events,
             total_pids: events_by_pid.len(),
             events_by_pid,
-            query_time: Utc::now(),
+            query_time: now,
             message: notes([
                 routine_note(routine_excluded),
                 sampled_note(sampled_out, true),
@@ -370,6 +385,8 @@ impl Query {
             limit,
             limit_capped,
             sampled_out,
+            duration_seconds: scope.duration_seconds,
+            coverage: Some(Coverage::of(&store, History::Drops, &scope.selection, now)),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod connections;
+mod coverage;
 mod drops;
 mod events;
 mod gate;
@@ -20,6 +21,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use self::{
     analysis::{Analysis, Count, Latency},
     connections::{ConnectionList, ConnectionSummary, ConnectionView},
+    coverage::Coverage,
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
@@ -35,6 +37,10 @@ use crate::{events::Event, store::Store};
 /// Events the store takes under one hold of its write lock: a query waits for at most one
 /// such run (~0.1-0.3 ms), even when the writer is short of CPU under load.
 const INGEST_RUN: usize = 256;
+
+/// How far back a question looks when it names no window, in seconds: the same for
+/// summaries, analyses and lists, so that one never shows what another says is not there.
+pub const DEFAULT_WINDOW_SECONDS: i64 = 60;
 
 /// Default and maximum number of events a list returns.
 pub const DEFAULT_LIMIT: usize = 100;

@@ -91,7 +91,7 @@ pub struct ListRequest {
     #[serde(default)]
     #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
-    /// Look back this many seconds from `until` (default the whole history). Not used when
+    /// Look back this many seconds from `until` (default 60, as summaries). Not used when
     /// `since` is given, but checked all the same.
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]

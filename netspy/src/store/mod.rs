@@ -8,6 +8,7 @@
 //! are joined into their connect record through the kernel socket address, whichever of the
 //! two arrives first.
 
+mod gaps;
 mod ingest;
 mod intern;
 mod join;
@@ -31,11 +32,8 @@ use serde::Serialize;
 mod tests;
 
 pub(crate) use self::orphans::{Orphans, is_orphan};
-use self::{
-    intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup,
-    totals::Totals,
-};
 pub use self::{
+    gaps::{Gaps, KindGaps, Losses},
     intern::Sym,
     owners::{NameMatch, Owner},
     records::{
@@ -45,6 +43,10 @@ pub use self::{
     rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
     totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
+};
+use self::{
+    intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup,
+    totals::Totals,
 };
 use crate::events::Event;
 
@@ -113,6 +115,7 @@ pub struct Store {
     outcomes: Joiner,
     orphans: Orphans<u64>,
     totals: Totals,
+    gaps: Gaps,
     stats: StoreStats,
 }
 
@@ -132,6 +135,7 @@ impl Store {
             outcomes: Joiner::default(),
             orphans: Orphans::default(),
             totals: Totals::new(limits.metric_processes),
+            gaps: Gaps::default(),
             stats: StoreStats::default(),
         }
     }
@@ -196,12 +200,30 @@ impl Store {
             .expire(now_ns, |seq| connections.contains(seq));
         self.orphans.expire(now_ns);
         self.totals.tick(now_ns);
+        self.gaps.expire(cutoff);
+    }
+
+    /// The probes began delivering events at `now_ns`: a window reaching back before it
+    /// was not watched.
+    pub fn begin_collecting(&mut self, now_ns: i64) {
+        self.gaps.collecting_since_ns = Some(now_ns);
+    }
+
+    /// The kernel's loss counters, read at `now_ns` (once a second).
+    pub fn note_losses(&mut self, now_ns: i64, losses: Losses) {
+        self.gaps.note_losses(now_ns, losses);
+    }
+
+    /// What the history is missing.
+    pub fn gaps(&self) -> &Gaps {
+        &self.gaps
     }
 
     fn pop_connection(&mut self) {
         let seq = self.connections.first_seq();
         if let Some(r) = self.connections.pop_front() {
             self.stats.evicted_connections += 1;
+            self.gaps.connections.evicted(r.time_ns);
             self.connection_tallies.pop(seq, &r);
             self.owners.release(r.owner);
             for endpoint in [r.destination, r.source].into_iter().flatten() {
@@ -213,6 +235,7 @@ impl Store {
     fn pop_drop(&mut self) {
         if let Some(r) = self.drops.pop_front() {
             self.stats.evicted_drops += 1;
+            self.gaps.drops.evicted(r.time_ns);
             if let Some(owner) = r.owner {
                 self.owners.release(owner);
             }

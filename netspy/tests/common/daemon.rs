@@ -117,7 +117,12 @@ pub fn client() -> Client {
 
 /// GET a path of the shared daemon; status and JSON body.
 pub fn get(path: &str) -> (u16, Value) {
-    let response = client().get(format!("{}{path}", url())).send().unwrap();
+    get_at(url(), path)
+}
+
+/// GET a path of the daemon at `base`; status and JSON body.
+pub fn get_at(base: &str, path: &str) -> (u16, Value) {
+    let response = client().get(format!("{base}{path}")).send().unwrap();
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(Value::Null))
 }
@@ -133,11 +138,18 @@ pub fn post(path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value
     (status, response.json().unwrap_or(Value::Null))
 }
 
-/// Polls `path` until `done` accepts the body, then returns it (panics after 15 s).
+/// Polls `path` of the shared daemon until `done` accepts the body, then returns it
+/// (panics after 15 s).
 pub fn poll(path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    poll_at(url(), path, done)
+}
+
+/// Polls `path` of the daemon at `base` until `done` accepts the body, then returns it
+/// (panics after 15 s).
+pub fn poll_at(base: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (status, body) = get(path);
+        let (status, body) = get_at(base, path);
         if status == 200 && done(&body) {
             return body;
         }

@@ -1,0 +1,190 @@
+//! How much of an answer's window the history covers: every answer says what it could not
+//! see (netspy not yet running, history evicted, events lost in the kernel), so that a gap
+//! never reads as a quiet process.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Selection, Store};
+
+/// The window an answer covers and what is missing from it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct Coverage {
+    /// Start of the window (inclusive).
+    pub since: DateTime<Utc>,
+    /// End of the window (exclusive; the time of the answer when none was asked).
+    pub until: DateTime<Utc>,
+    /// True when netspy watched the whole window and the history still holds all it saw:
+    /// then "none found" means none happened.
+    pub complete: bool,
+    /// netspy began collecting at this time, inside the window: before it, nothing was seen.
+    pub collecting_since: Option<DateTime<Utc>>,
+    /// Records of this kind inside the window were evicted (by `--retention` or
+    /// `--max-events`): the history is complete only after this time.
+    pub history_since: Option<DateTime<Utc>>,
+    /// Events of this kind evicted since netspy started (when `history_since` is set).
+    pub evicted: u64,
+    /// Events of this kind the kernel could not deliver in the window (ring buffer full),
+    /// of any process: the kernel cannot tell whose they were.
+    pub lost_in_kernel: u64,
+    /// Connections only: TCP results lost in the kernel in the window (those connects
+    /// show no result).
+    pub results_lost_in_kernel: u64,
+}
+
+/// Which history an answer reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    /// Connect attempts (and their TCP results).
+    Connections,
+    /// Packet drops.
+    Drops,
+}
+
+impl Coverage {
+    /// The coverage of `selection`'s window in the `history` of `store`, at `now`.
+    pub fn of(store: &Store, history: History, selection: &Selection, now: DateTime<Utc>) -> Self {
+        let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let since_ns = selection.since_ns.max(0);
+        let until_ns = selection.until_ns.min(now_ns);
+        let gaps = store.gaps();
+        let stats = store.stats();
+        let (kind, evicted, results) = match history {
+            History::Connections => (
+                &gaps.connections,
+                stats.evicted_connections,
+                gaps.tcp_outcomes.lost_between(since_ns, until_ns),
+            ),
+            History::Drops => (&gaps.drops, stats.evicted_drops, 0),
+        };
+        let collecting_since = gaps
+            .collecting_since_ns
+            .filter(|&t| t > since_ns)
+            .map(DateTime::from_timestamp_nanos);
+        let history_since = kind
+            .newest_evicted_ns
+            .filter(|&t| t >= since_ns)
+            .map(DateTime::from_timestamp_nanos);
+        let lost_in_kernel = kind.lost_between(since_ns, until_ns);
+        Self {
+            since: DateTime::from_timestamp_nanos(since_ns),
+            until: DateTime::from_timestamp_nanos(until_ns),
+            complete: collecting_since.is_none()
+                && history_since.is_none()
+                && lost_in_kernel == 0
+                && results == 0,
+            collecting_since,
+            history_since,
+            evicted: if history_since.is_some() { evicted } else { 0 },
+            lost_in_kernel,
+            results_lost_in_kernel: results,
+        }
+    }
+
+    /// The window's length in whole seconds.
+    pub fn seconds(&self) -> u64 {
+        u64::try_from((self.until - self.since).num_seconds()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use super::*;
+    use crate::{
+        events::{ConnectionEvent, Destination, Event, Process},
+        store::{Limits, Losses},
+    };
+
+    fn connect(t: i64) -> Event {
+        Event::Connection(ConnectionEvent {
+            time: DateTime::from_timestamp_nanos(t),
+            timestamp_ns: 0,
+            process: Process {
+                pid: 1,
+                tid: 1,
+                uid: 0,
+                cgroup_id: 7,
+                command: Arc::from("dig"),
+            },
+            fd: 3,
+            source: None,
+            destination: Destination::Ip {
+                ip: "10.0.0.1".parse().unwrap(),
+                port: 53,
+            },
+            address_family: 2,
+            protocol: "UDP".into(),
+            socket_type: Some("SOCK_DGRAM".into()),
+            raw_protocol: 17,
+            raw_socktype: 2,
+            return_code: 0,
+            error: None,
+            syscall_ns: None,
+            sock: 0,
+        })
+    }
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn a_window_says_what_it_could_not_see() {
+        let now = DateTime::from_timestamp_nanos(1_000 * S);
+        let mut store = Store::new(Limits {
+            max_age: Duration::from_secs(3600),
+            max_events: 3,
+            ..Limits::default()
+        });
+        let window = |since_s: i64| Selection {
+            owners: None,
+            since_ns: since_s * S,
+            until_ns: i64::MAX,
+        };
+        let of = |store: &Store, since_s| {
+            Coverage::of(store, History::Connections, &window(since_s), now)
+        };
+        assert!(of(&store, 940).complete, "nothing known missing");
+
+        store.begin_collecting(900 * S);
+        let c = of(&store, 850);
+        assert!(!c.complete);
+        assert_eq!(
+            c.collecting_since,
+            Some(DateTime::from_timestamp_nanos(900 * S))
+        );
+        assert_eq!(c.seconds(), 150);
+        assert!(of(&store, 940).complete, "netspy ran the whole window");
+
+        for t in [910, 920, 930, 950, 960] {
+            store.ingest(connect(t * S));
+        }
+        let c = of(&store, 915);
+        assert_eq!(
+            (c.history_since, c.evicted),
+            (Some(DateTime::from_timestamp_nanos(920 * S)), 2),
+            "two records evicted by count, the newest of them inside the window"
+        );
+        assert!(
+            of(&store, 921).complete,
+            "the evicted records are older than the window"
+        );
+
+        store.note_losses(970 * S, Losses::default());
+        store.note_losses(
+            980 * S,
+            Losses {
+                connections: 4,
+                tcp_outcomes: 1,
+                drops: 9,
+            },
+        );
+        let c = of(&store, 975);
+        assert_eq!((c.lost_in_kernel, c.results_lost_in_kernel), (4, 1));
+        assert!(!c.complete);
+        assert!(of(&store, 985).complete, "the loss was before the window");
+        let drops = Coverage::of(&store, History::Drops, &window(975), now);
+        assert_eq!(drops.lost_in_kernel, 9);
+    }
+}

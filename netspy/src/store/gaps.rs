@@ -1,0 +1,125 @@
+//! What the history is missing, so that no answer passes a gap off as quiet: when netspy
+//! began collecting, how recent the newest evicted record of each kind is, and the events
+//! the kernel could not deliver, by the second they were noticed.
+
+use std::collections::VecDeque;
+
+/// Loss records kept: one a second at most, so a day of constant loss.
+const MAX_LOSS_SECONDS: usize = 86_400;
+
+/// The gaps of one kind of history.
+#[derive(Debug, Default)]
+pub struct KindGaps {
+    /// Time of the newest record evicted: a window reaching back before it has lost records.
+    pub newest_evicted_ns: Option<i64>,
+    /// Events lost in the kernel, as (second noticed, count), oldest first; empty seconds
+    /// are not kept.
+    losses: VecDeque<(i64, u64)>,
+    /// The kernel's loss counter when last read.
+    lost_total: u64,
+}
+
+impl KindGaps {
+    /// A record of time `time_ns` was evicted.
+    pub fn evicted(&mut self, time_ns: i64) {
+        self.newest_evicted_ns = Some(self.newest_evicted_ns.map_or(time_ns, |t| t.max(time_ns)));
+    }
+
+    /// The kernel's loss counter read at `now_ns` (it only grows while the probes run).
+    fn lost(&mut self, now_ns: i64, total: u64) {
+        let new = total.saturating_sub(self.lost_total);
+        self.lost_total = total;
+        if new == 0 {
+            return;
+        }
+        if self.losses.len() >= MAX_LOSS_SECONDS {
+            self.losses.pop_front();
+        }
+        self.losses.push_back((now_ns, new));
+    }
+
+    /// Events lost in `[since_ns, until_ns)`, as far as the counter was read (losses are
+    /// noticed within a second).
+    pub fn lost_between(&self, since_ns: i64, until_ns: i64) -> u64 {
+        let start = self.losses.partition_point(|&(t, _)| t < since_ns);
+        self.losses
+            .range(start..)
+            .take_while(|&&(t, _)| t < until_ns)
+            .map(|&(_, n)| n)
+            .sum()
+    }
+
+    /// Forgets losses noticed before `cutoff_ns` (older than any history kept).
+    fn expire(&mut self, cutoff_ns: i64) {
+        while self.losses.front().is_some_and(|&(t, _)| t < cutoff_ns) {
+            self.losses.pop_front();
+        }
+    }
+}
+
+/// Kernel loss counters, as read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Connect events lost (ring full, or the fallback hook's pending map full).
+    pub connections: u64,
+    /// TCP results lost (their connects then have none).
+    pub tcp_outcomes: u64,
+    /// Drop events lost.
+    pub drops: u64,
+}
+
+/// The gaps of the whole history.
+#[derive(Debug, Default)]
+pub struct Gaps {
+    /// When the probes began to deliver events (None in stores fed by hand).
+    pub collecting_since_ns: Option<i64>,
+    /// Connection history.
+    pub connections: KindGaps,
+    /// TCP results (lost ones only: they live in connection records).
+    pub tcp_outcomes: KindGaps,
+    /// Drop history.
+    pub drops: KindGaps,
+}
+
+impl Gaps {
+    /// The kernel's loss counters, read at `now_ns`.
+    pub fn note_losses(&mut self, now_ns: i64, losses: Losses) {
+        self.connections.lost(now_ns, losses.connections);
+        self.tcp_outcomes.lost(now_ns, losses.tcp_outcomes);
+        self.drops.lost(now_ns, losses.drops);
+    }
+
+    /// Forgets losses older than the history kept.
+    pub fn expire(&mut self, cutoff_ns: i64) {
+        for kind in [
+            &mut self.connections,
+            &mut self.tcp_outcomes,
+            &mut self.drops,
+        ] {
+            kind.expire(cutoff_ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_count_in_the_window_they_were_noticed_in() {
+        let mut gaps = KindGaps::default();
+        gaps.lost(1_000, 0);
+        gaps.lost(2_000, 5);
+        gaps.lost(3_000, 5);
+        gaps.lost(4_000, 12);
+        assert_eq!(gaps.losses.len(), 2, "seconds without loss are not kept");
+        assert_eq!(gaps.lost_between(0, i64::MAX), 12);
+        assert_eq!(gaps.lost_between(2_001, i64::MAX), 7);
+        assert_eq!(gaps.lost_between(0, 4_000), 5, "the end is exclusive");
+        gaps.expire(3_000);
+        assert_eq!(gaps.lost_between(0, i64::MAX), 7);
+        gaps.evicted(50);
+        gaps.evicted(40);
+        assert_eq!(gaps.newest_evicted_ns, Some(50));
+    }
+}
