@@ -84,6 +84,31 @@ fn plan() -> Value {
     ])
 }
 
+/// No schema inside `schema` has a `type` array (single-type dialects refuse them: the MCP
+/// Inspector's `--strict` check) or a numeric `format` JSON Schema does not define (the
+/// TypeScript SDK warns "unknown format \"uint64\"").
+fn assert_portable(schema: &Value, at: &str) {
+    match schema {
+        Value::Object(map) => {
+            assert!(
+                !map.get("type").is_some_and(Value::is_array),
+                "{at}: type array in {schema}"
+            );
+            if let Some(format) = map.get("format").and_then(Value::as_str) {
+                assert!(
+                    ["date-time", "uri", "email", "uuid"].contains(&format),
+                    "{at}: format {format:?} in {schema}"
+                );
+            }
+            for (key, value) in map {
+                assert_portable(value, &format!("{at}.{key}"));
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| assert_portable(v, at)),
+        _ => {}
+    }
+}
+
 fn call(report: &Value, index: usize) -> &Value {
     &report["calls"][index]
 }
@@ -132,6 +157,9 @@ fn check(report: &Value, port: u16) {
         ]
     );
     for tool in tools {
+        for schema in ["input_schema", "output_schema"] {
+            assert_portable(&tool[schema], &format!("{}.{schema}", tool["name"]));
+        }
         assert_eq!(
             tool["annotations"]["readOnlyHint"], true,
             "{}",

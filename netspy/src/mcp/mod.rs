@@ -7,6 +7,7 @@ mod args;
 pub mod format;
 mod http;
 mod jsonrpc;
+mod schema;
 mod session;
 mod sse;
 pub mod stdio;

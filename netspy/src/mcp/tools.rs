@@ -4,12 +4,13 @@
 
 use rmcp::{
     ErrorData, ServerHandler,
-    handler::server::{common::schema_for_output, wrapper::Parameters},
+    handler::server::{common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters},
     model::{CallToolResult, ContentBlock},
     tool, tool_handler, tool_router,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use std::sync::Arc;
 
 use super::{
     args::{self, ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
@@ -290,9 +291,24 @@ fn parse<A: DeserializeOwned>(arguments: Value) -> Result<A, String> {
     serde_json::from_value(arguments).map_err(|e| format!("invalid arguments: {e}"))
 }
 
+impl<T: Telemetry> NetspyMcp<T> {
+    /// The tools, with schemas every client takes (`schema.rs`).
+    fn tools() -> ToolRouter<Self> {
+        let mut router = Self::tool_router();
+        for route in router.map.values_mut() {
+            let tool = &mut route.attr;
+            super::schema::make_portable(Arc::make_mut(&mut tool.input_schema));
+            if let Some(output) = &mut tool.output_schema {
+                super::schema::make_portable(Arc::make_mut(output));
+            }
+        }
+        router
+    }
+}
+
 impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
     fn specs(&self) -> Vec<ToolSpec> {
-        Self::tool_router()
+        Self::tools()
             .list_all()
             .into_iter()
             .filter(|t| DATA_TOOLS.contains(&t.name.as_ref()))
@@ -317,6 +333,7 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
 }
 
 #[tool_handler(
+    router = Self::tools(),
     name = "network-telemetry",
     instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, and packet drops with the kernel's reason. All tools are read-only. Filter by pid or process_name; every tool looks back `duration` seconds (default 60) and says when that window is not fully covered."
 )]
