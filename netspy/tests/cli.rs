@@ -280,10 +280,106 @@ fn single_command_mode_failures_exit_non_zero_with_a_message() {
         "{err}"
     );
 
-    let out = netspy(&["--tool", "get_network_summary", "--duration", "-5"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "clap refuses bad flags");
+    // Mistakes are named by their flag, with the daemon's ranges, before anything is sent.
+    let stderr_of = |args: &[&str]| {
+        let out = netspy(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (args, code, message) in [
+        (
+            &["--tool", "get_network_summary", "--duration", "-5"][..],
+            2,
+            "error: invalid value '-5' for '--duration <S>': -5 is not in 1..=31536000",
+        ),
+        (
+            &["--tool", "get_network_summary", "--duration", "99999999999"],
+            2,
+            "error: invalid value '99999999999' for '--duration <S>': 99999999999 is not in 1..=31536000",
+        ),
+        (
+            &[
+                "--server",
+                "127.0.0.1:8080",
+                "--tool",
+                "get_network_summary",
+            ],
+            2,
+            "error: invalid value '127.0.0.1:8080' for '--server <URL>': write it with its scheme: http://127.0.0.1:8080",
+        ),
+        (
+            &["--server", url(), "--tool", "ai_insights"],
+            1,
+            "netspy: error: ai_insights needs --summary-text",
+        ),
+        (
+            &[
+                "--server",
+                url(),
+                "--tool",
+                "get_network_summary",
+                "--process",
+                "foo[",
+            ],
+            1,
+            "invalid process name pattern \"foo[\": unclosed character class; missing ']'; to match *, ? or [ itself, put a backslash before it (\\[)",
+        ),
+    ] {
+        let (status, err) = stderr_of(args);
+        assert_eq!(status, Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().next(), Some(message), "{args:?}: {err}");
+    }
+    // Something else listening where the daemon should be.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut stream, &mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let _ = std::io::Write::write_all(
+                stream.get_mut(),
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    let (status, err) = stderr_of(&["--server", &other, "--tool", "get_network_summary"]);
+    assert_eq!(status, Some(1));
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "{other} is not a netspy daemon: {other}/api/connection-summary answered HTTP 404 Not Found"
+        )
+    );
+    // Flags without --tool do not vanish into interactive mode unsaid; a line longer than
+    // any input is refused with the limit; a mistyped command gets the nearest one.
+    let mut repl = netspy(&["--server", url(), "--pid", "1", "--process", "x"]);
+    repl.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = repl.spawn().unwrap();
+    let long = "x".repeat(20_000);
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!("{long}\nsumary\nquit\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "--pid, --process apply to --tool; starting interactive mode, where each command takes its own flags",
+        "the line is 20000 characters long; the most is 17408",
+        "unknown command \"sumary\"; did you mean summary? (help lists them)",
+    ] {
+        assert!(
+            err.lines().any(|l| l.ends_with(expected)),
+            "{expected:?} in {err}"
+        );
+    }
     let out = netspy(&["--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--json needs --tool");
     let out = netspy(&["--server", "ftp://x", "--tool", "get_network_summary"])

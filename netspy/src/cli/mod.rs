@@ -102,7 +102,17 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&anyhow::anyhow!("starting the async runtime: {e}")),
     };
     let result = match (cli.command, cli.tool) {
-        (None, None) => repl::run(&runtime, &cli.server, &cli.ai).map(|()| true),
+        (None, None) => {
+            let given = cli.flags.given();
+            if !given.is_empty() {
+                output::warn(&format!(
+                    "{} {} to --tool; starting interactive mode, where each command takes its own flags",
+                    given.join(", "),
+                    if given.len() == 1 { "applies" } else { "apply" }
+                ));
+            }
+            repl::run(&runtime, &cli.server, &cli.ai).map(|()| true)
+        }
         (None, Some(tool)) => runtime.block_on(tool::run_once(
             &cli.server,
             &cli.ai,

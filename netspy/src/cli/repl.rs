@@ -11,7 +11,7 @@ use tokio::runtime::Runtime;
 
 use super::{
     output,
-    tool::{ServerArgs, ToolFlags, find},
+    tool::{self, ServerArgs, ToolFlags, find},
 };
 use crate::{mcp::Session, query::Telemetry};
 
@@ -33,13 +33,14 @@ struct Line {
 #[derive(Debug, Args)]
 struct Window {
     /// Only this process id.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pid: Option<u32>,
-    /// Only processes with this name (`*` and `?` make a pattern).
-    #[arg(long, value_name = "NAME")]
+    /// Only processes with this name (`*`, `?` and `[...]` make a pattern; `\*` matches a
+    /// literal `*`).
+    #[arg(long, value_name = "NAME", value_parser = tool::process_name())]
     process: Option<String>,
     /// Look back this many seconds (default 60).
-    #[arg(long, value_name = "S", value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, value_name = "S", value_parser = tool::seconds(), allow_negative_numbers = true)]
     duration: Option<i64>,
 }
 
@@ -48,9 +49,12 @@ struct ListWindow {
     #[command(flatten)]
     window: Window,
     /// At most this many events (default 100).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = tool::count(), allow_negative_numbers = true)]
     max_events: Option<i64>,
 }
+
+/// The longest line the prompt takes: room for the longest input (`insights` text).
+const MAX_LINE: usize = crate::mcp::MAX_SUMMARY_TEXT + 1024;
 
 #[derive(Debug, Subcommand)]
 enum Interactive {
@@ -251,8 +255,25 @@ pub fn run(
     Ok(())
 }
 
+/// The command closest to a mistyped one, when one is close (clap's own measure).
+fn nearest(word: &str) -> Option<&'static str> {
+    COMMANDS
+        .iter()
+        .map(|(name, ..)| (strsim::jaro(word, name), *name))
+        .filter(|(similarity, _)| *similarity > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
 /// Runs one line; false when it asks to leave.
 fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
+    let length = line.chars().count();
+    if length > MAX_LINE {
+        output::error(&format!(
+            "the line is {length} characters long; the most is {MAX_LINE}"
+        ));
+        return true;
+    }
     let words = match shell_words::split(line) {
         Ok(words) => words,
         Err(e) => {
@@ -273,10 +294,13 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
             if known {
                 output::error(e.render().to_string().trim_end());
             } else {
-                output::error(&format!(
-                    "unknown command {:?}; type help for the list",
-                    words.first().map(String::as_str).unwrap_or("")
-                ));
+                let unknown = words.first().map(String::as_str).unwrap_or("");
+                output::error(&match nearest(unknown) {
+                    Some(near) => format!(
+                        "unknown command {unknown:?}; did you mean {near}? (help lists them)"
+                    ),
+                    None => format!("unknown command {unknown:?}; type help for the list"),
+                });
             }
             return true;
         }
@@ -332,7 +356,7 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
     let result = runtime.block_on(async {
         let tools = session.tools().await?;
         let info = find(&tools, tool)?;
-        let (arguments, _) = flags.arguments(info);
+        let (arguments, _) = flags.arguments(info)?;
         anyhow::Ok(session.call(tool, arguments).await?)
     });
     match result {

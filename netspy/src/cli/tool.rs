@@ -1,21 +1,23 @@
 //! Tool flags shared by single-command mode (`netspy --tool ...`) and interactive mode, and
 //! single-command mode itself.
 
-use clap::Args;
+use clap::{Args, builder::RangedI64ValueParser};
 use serde_json::{Map, Value, json};
 
 use super::output;
 use crate::{
     client::{Client, DEFAULT_SERVER},
     insights::{AiArgs, Insights},
-    mcp::{Session, ToolInfo},
+    mcp::{MAX_QUESTION, MAX_SUMMARY_TEXT, Session, ToolInfo},
+    query::{MAX_DURATION_SECONDS, MAX_NAME_CHARS},
 };
 
 /// The daemon to ask (both modes).
 #[derive(Clone, Debug, Args)]
 pub struct ServerArgs {
     /// The netspy daemon to ask.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER, env = "NETSPY_SERVER")]
+    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER, env = "NETSPY_SERVER",
+          value_parser = server_url)]
     pub server: String,
 
     /// Bearer token of the daemon, when it has one.
@@ -31,39 +33,102 @@ impl ServerArgs {
     }
 }
 
+/// `--server`: an http:// URL; a bare `host:port` is named as the mistake it is.
+fn server_url(value: &str) -> Result<String, String> {
+    if value.contains("://") {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("write it with its scheme: http://{value}"))
+    }
+}
+
+/// `--duration`: the daemon's range, checked before anything is sent.
+pub fn seconds() -> RangedI64ValueParser {
+    clap::value_parser!(i64).range(1..=MAX_DURATION_SECONDS)
+}
+
+/// `--max-events`.
+pub fn count() -> RangedI64ValueParser {
+    clap::value_parser!(i64).range(1..)
+}
+
+/// A text of at most `max` characters (the daemon's limits, checked before sending).
+fn at_most(max: usize) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |value: &str| match value.chars().count() {
+        n if n > max => Err(format!("{n} characters; at most {max}")),
+        0 => Err("empty".to_owned()),
+        _ => Ok(value.to_owned()),
+    }
+}
+
+/// `--process`: a name or pattern of at most [`MAX_NAME_CHARS`] characters.
+pub fn process_name() -> impl Fn(&str) -> Result<String, String> + Clone {
+    at_most(MAX_NAME_CHARS)
+}
+
 /// Filters and inputs a tool may take.
 #[derive(Clone, Debug, Default, Args)]
 pub struct ToolFlags {
     /// Only this process id.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pid: Option<u32>,
 
-    /// Only processes with this name (`*` and `?` make a pattern).
-    #[arg(long, value_name = "NAME")]
+    /// Only processes with this name (`*`, `?` and `[...]` make a pattern; `\*` matches a
+    /// literal `*`).
+    #[arg(long, value_name = "NAME", value_parser = process_name())]
     pub process: Option<String>,
 
     /// Look back this many seconds (default 60).
-    #[arg(long, value_name = "S", value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, value_name = "S", value_parser = seconds(), allow_negative_numbers = true)]
     pub duration: Option<i64>,
 
     /// At most this many events in lists (default 100).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = count(), allow_negative_numbers = true)]
     pub max_events: Option<i64>,
 
     /// Text for `ai_insights`.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = at_most(MAX_SUMMARY_TEXT))]
     pub summary_text: Option<String>,
 
     /// Question for `contextual_analysis`.
-    #[arg(long, value_name = "Q")]
+    #[arg(long, value_name = "Q", value_parser = at_most(MAX_QUESTION))]
     pub query: Option<String>,
 }
 
 impl ToolFlags {
+    /// The flags given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        self.table()
+            .into_iter()
+            .filter(|(.., value)| value.is_some())
+            .map(|(_, flag, _)| flag)
+            .collect()
+    }
+
     /// The tool arguments these flags give, keeping only those `tool` accepts; the others
-    /// are returned by their flag name so the caller can say they were ignored.
-    pub fn arguments(&self, tool: &ToolInfo) -> (Value, Vec<&'static str>) {
-        let given: [(&str, &'static str, Option<Value>); 6] = [
+    /// are returned by their flag name so the caller can say they were ignored. An
+    /// argument the tool requires and no flag gives is an error naming its flag.
+    pub fn arguments(&self, tool: &ToolInfo) -> anyhow::Result<(Value, Vec<&'static str>)> {
+        let mut arguments = Map::new();
+        let mut ignored = Vec::new();
+        for (name, flag, value) in self.table() {
+            match value {
+                Some(v) if tool.arguments.iter().any(|a| a == name) => {
+                    arguments.insert(name.to_owned(), v);
+                }
+                Some(_) => ignored.push(flag),
+                None if tool.required.iter().any(|r| r == name) => {
+                    anyhow::bail!("{} needs {flag}", tool.name);
+                }
+                None => {}
+            }
+        }
+        Ok((Value::Object(arguments), ignored))
+    }
+
+    /// Each tool argument, its flag, and the value given.
+    fn table(&self) -> [(&'static str, &'static str, Option<Value>); 6] {
+        [
             ("pid", "--pid", self.pid.map(|v| json!(v))),
             (
                 "process_name",
@@ -82,19 +147,7 @@ impl ToolFlags {
                 self.summary_text.as_ref().map(|v| json!(v)),
             ),
             ("query", "--query", self.query.as_ref().map(|v| json!(v))),
-        ];
-        let mut arguments = Map::new();
-        let mut ignored = Vec::new();
-        for (name, flag, value) in given {
-            match value {
-                Some(v) if tool.arguments.iter().any(|a| a == name) => {
-                    arguments.insert(name.to_owned(), v);
-                }
-                Some(_) => ignored.push(flag),
-                None => {}
-            }
-        }
-        (Value::Object(arguments), ignored)
+        ]
     }
 }
 
@@ -118,7 +171,7 @@ pub async fn run_once(
     let session = server.session(ai).await?;
     let tools = session.tools().await?;
     let tool = find(&tools, name)?;
-    let (arguments, ignored) = flags.arguments(tool);
+    let (arguments, ignored) = flags.arguments(tool)?;
     for flag in ignored {
         output::warn(&format!("{flag} does not apply to {name}; ignored"));
     }
@@ -148,6 +201,7 @@ mod tests {
             name: "get_network_summary".into(),
             description: String::new(),
             arguments: vec!["pid".into(), "process_name".into(), "duration".into()],
+            required: Vec::new(),
         };
         let flags = ToolFlags {
             process: Some("curl".into()),
@@ -155,8 +209,18 @@ mod tests {
             duration: Some(30),
             ..Default::default()
         };
-        let (args, ignored) = flags.arguments(&tool);
+        let (args, ignored) = flags.arguments(&tool).unwrap();
         assert_eq!(args, json!({"process_name": "curl", "duration": 30}));
         assert_eq!(ignored, vec!["--max-events"]);
+        let insights = ToolInfo {
+            name: "ai_insights".into(),
+            description: String::new(),
+            arguments: vec!["summary_text".into()],
+            required: vec!["summary_text".into()],
+        };
+        assert_eq!(
+            flags.arguments(&insights).unwrap_err().to_string(),
+            "ai_insights needs --summary-text"
+        );
     }
 }

@@ -102,6 +102,11 @@ impl Client {
                 self.base
             )),
             503 => TelemetryError::Unavailable(message),
+            // Every netspy daemon serves these paths and methods.
+            404 | 405 | 501 => TelemetryError::Protocol(format!(
+                "{} is not a netspy daemon: {url} answered {message}",
+                self.base
+            )),
             400..=499 => TelemetryError::BadRequest(message),
             _ => TelemetryError::Protocol(format!("{url}: {message}")),
         }

@@ -473,29 +473,29 @@ pub fn drop_list(list: &DropList) -> String {
     text
 }
 
-/// One paragraph on the daemon's state, for people.
+/// One line on the daemon's state, for people: the probes by count, the missing ones by
+/// name (`/health` has every hook).
 pub fn health(h: &Health) -> String {
-    let probes: Vec<String> = h
+    let missing: Vec<&str> = h
         .probes
         .iter()
-        .map(|p| {
-            format!(
-                "{}: {}",
-                p.name,
-                p.hook.as_deref().unwrap_or("not attached")
-            )
-        })
+        .filter(|p| p.hook.is_none())
+        .map(|p| p.name.as_str())
         .collect();
+    let probes = match (h.probes.len(), missing.is_empty()) {
+        (0, _) => "no probes yet".to_owned(),
+        (n, true) => format!("{n} of {n} probes attached"),
+        (n, false) => format!(
+            "{} of {n} probes attached (not {})",
+            n - missing.len(),
+            missing.join(", ")
+        ),
+    };
     format!(
-        "netspy {} is {} (up {}); probes: {}; events received {}, lost {}",
+        "netspy {} is {} (up {}); {probes}; events received {}, lost {}",
         h.version,
         h.status,
         h.uptime,
-        if probes.is_empty() {
-            "none yet".to_owned()
-        } else {
-            probes.join(", ")
-        },
         h.events.received.total(),
         h.events.lost_in_kernel.total()
     )

@@ -14,7 +14,7 @@ pub mod stdio;
 mod tools;
 
 pub use self::{
-    args::{ContextualArgs, InsightsArgs, ListArgs, WindowArgs},
+    args::{ContextualArgs, InsightsArgs, ListArgs, MAX_QUESTION, MAX_SUMMARY_TEXT, WindowArgs},
     http::{SessionLimits, router},
     session::{Session, SessionError, ToolAnswer, ToolInfo},
     tools::NetspyMcp,

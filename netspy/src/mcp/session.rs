@@ -54,6 +54,8 @@ pub struct ToolInfo {
     pub description: String,
     /// Names of the arguments it takes.
     pub arguments: Vec<String>,
+    /// Names of the arguments it cannot do without.
+    pub required: Vec<String>,
 }
 
 /// An MCP client with netspy's MCP server in the same process.
@@ -100,6 +102,17 @@ impl Session {
                     .get("properties")
                     .and_then(Value::as_object)
                     .map(|p| p.keys().cloned().collect())
+                    .unwrap_or_default(),
+                required: t
+                    .input_schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
             .collect())

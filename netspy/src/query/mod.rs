@@ -26,7 +26,7 @@ pub use self::{
     events::{EventView, EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
-    scope::{MAX_NAME_CHARS, NameFilter},
+    scope::{MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     stream::{Cursor, HOLD_NS, StreamRequest, StreamStep},
     telemetry::{Telemetry, TelemetryError},

@@ -157,7 +157,13 @@ impl NameFilter {
         if is_glob(pattern) {
             globset::Glob::new(pattern)
                 .map(|g| Self::Glob(g.compile_matcher()))
-                .map_err(|e| format!("invalid process name pattern {pattern:?}: {e}"))
+                .map_err(|e| {
+                    format!(
+                        "invalid process name pattern {pattern:?}: {}; to match *, ? or [ \
+                         itself, put a backslash before it (\\[)",
+                        e.kind()
+                    )
+                })
         } else {
             Ok(Self::Exact(truncate_comm(pattern).to_owned()))
         }
@@ -197,6 +203,19 @@ mod tests {
     fn long_names_compare_as_the_kernel_keeps_them() {
         assert_eq!(truncate_comm("systemd-resolved"), "systemd-resolve");
         assert_eq!(truncate_comm("curl"), "curl");
+    }
+
+    #[test]
+    fn a_name_with_pattern_characters_is_asked_for_with_backslashes() {
+        let exact = NameFilter::new(r"cu\*rl\?\[x\]").unwrap();
+        assert!(exact.matches("cu*rl?[x]"));
+        assert!(!exact.matches("curl?x"));
+        assert!(!exact.matches("cuXrlYx"));
+        let wrong = NameFilter::new("cu*rl?[x").unwrap_err();
+        assert!(
+            wrong.ends_with("put a backslash before it (\\[)"),
+            "{wrong}"
+        );
     }
 
     #[test]
