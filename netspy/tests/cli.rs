@@ -332,21 +332,7 @@ fn single_command_mode_failures_exit_non_zero_with_a_message() {
         assert_eq!(err.lines().next(), Some(message), "{args:?}: {err}");
     }
     // Something else listening where the daemon should be.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let other = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut stream = std::io::BufReader::new(stream);
-            let mut line = String::new();
-            while std::io::BufRead::read_line(&mut stream, &mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            let _ = std::io::Write::write_all(
-                stream.get_mut(),
-                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-        }
-    });
+    let other = fake_server(Vec::new());
     let (status, err) = stderr_of(&["--server", &other, "--tool", "get_network_summary"]);
     assert_eq!(status, Some(1));
     assert_eq!(
@@ -483,5 +469,134 @@ fn evicted_history_is_said_not_passed_off_as_quiet() {
             && note.contains(" only: ")
             && note.ends_with(" older connect events evicted"),
         "{text}"
+    );
+}
+
+/// An HTTP server on 127.0.0.1 answering each path that starts with a route's prefix with
+/// its JSON, and 404 to anything else; its base URL.
+fn fake_server(routes: Vec<(&'static str, serde_json::Value)>) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let (mut head, mut line) = (Vec::new(), String::new());
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                head.push(std::mem::take(&mut line));
+            }
+            let length = head
+                .iter()
+                .find_map(|h| {
+                    h.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let path = head
+                .first()
+                .and_then(|h| h.split(' ').nth(1))
+                .unwrap_or("")
+                .to_owned();
+            let answer = routes.iter().find(|(prefix, _)| path.starts_with(prefix));
+            let (status, body) = match answer {
+                Some((_, json)) => ("200 OK", json.to_string()),
+                None => ("404 Not Found", String::new()),
+            };
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// netspy's CLI against the original ebpf-server's API: its answers (fewer fields) are
+/// read, and what it lacks is said.
+#[test]
+fn the_cli_works_against_the_original_ebpf_server() {
+    use serde_json::json;
+    let event = json!({
+        "id": "c1", "type": "connection", "pid": 4312, "command": "curl",
+        "time": "2026-01-01T10:00:00.000000001Z", "timestamp": 1_767_261_600_000_000_001i64,
+        "destination": "10.0.0.5:443", "destination_ip": "10.0.0.5", "destination_port": 443,
+        "address_family": 2, "protocol": "TCP", "socket_type": "SOCK_STREAM", "return_code": 0,
+        "raw_ipv4": 167_772_165, "raw_ipv6": vec![0; 16], "raw_protocol": 6, "raw_socktype": 1,
+    });
+    let original = fake_server(vec![
+        (
+            "/health",
+            json!({"status": "healthy", "component": "ebpf-server", "uptime": "5m", "version": "1.0.0"}),
+        ),
+        (
+            "/api/connection-summary",
+            json!({"count": 5, "pid": 0, "command": "curl", "duration_seconds": 60,
+                   "query_time": "2026-01-01T10:00:01Z"}),
+        ),
+        (
+            "/api/packet-drop-summary",
+            json!({"count": 0, "pid": 0, "command": "curl", "duration_seconds": 60,
+                   "query_time": "2026-01-01T10:00:01Z", "message": null}),
+        ),
+        (
+            "/api/list-connections",
+            json!({"total_events": 1, "total_pids": 1, "events_by_pid": {"4312": [event]},
+                   "query_time": "2026-01-01T10:00:01Z"}),
+        ),
+    ]);
+    let run = |tool: &str| {
+        let out = netspy(&["--server", &original, "--tool", tool, "--process", "curl"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run("get_network_summary");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out.trim_end(),
+        "Process 'curl' made 5 outbound connection attempts over the last 60 seconds"
+    );
+    let (code, out, err) = run("list_connections");
+    assert_eq!(code, Some(0), "{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Recent connection events (1 total):")
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.ends_with(" | 10.0.0.5:443 | TCP | curl (4312)")),
+        "{out}"
+    );
+    let (code, _, err) = run("analyze_patterns");
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "{original} is not a netspy daemon: {original}/api/analyze-patterns answered HTTP 404 Not Found"
+        )
+    );
+    let mut repl = netspy(&["--server", &original]);
+    repl.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = repl.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"quit\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{original} is not a netspy daemon (it calls itself \"ebpf-server\")"
+        )),
+        "{err}"
     );
 }

@@ -217,6 +217,11 @@ pub fn run(
     let session = runtime.block_on(server.session(ai))?;
     let client = crate::client::Client::new(&server.server, server.token.clone())?;
     match runtime.block_on(client.health()) {
+        Ok(h) if h.component != "netspy" => output::warn(&format!(
+            "{} is not a netspy daemon (it calls itself {:?}): answers come without TCP results, \
+             errors and coverage, and the analysis tool is missing",
+            server.server, h.component
+        )),
         Ok(h) => output::line(&format!(
             "Connected to the netspy daemon at {} ({}).",
             server.server,

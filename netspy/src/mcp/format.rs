@@ -88,14 +88,16 @@ fn millis(ms: f64) -> String {
     }
 }
 
-/// The window of an answer with a preposition: `in the last 60 seconds`, or `between
-/// 10:00:00 and 10:05:00` for a window that ended before the answer.
+/// The window of an answer with a preposition and a leading space: ` in the last 60
+/// seconds`, or ` between 10:00:00 and 10:05:00` for a window that ended before the answer;
+/// "" when the server did not say (the original ebpf-server's lists).
 fn window(preposition: &str, seconds: u64, coverage: Option<&Coverage>) -> String {
     match coverage {
         Some(c) if (Utc::now() - c.until).num_seconds() > 1 => {
-            format!("between {} and {}", clock(c.since), clock(c.until))
+            format!(" between {} and {}", clock(c.since), clock(c.until))
         }
-        _ => format!("{preposition} the last {seconds} seconds"),
+        None if seconds == 0 => String::new(),
+        _ => format!(" {preposition} the last {seconds} seconds"),
     }
 }
 
@@ -160,13 +162,13 @@ pub fn network_summary(
     let mut text = if s.count == 0 {
         let window = window("in", s.duration_seconds, coverage);
         match who {
-            Some(who) => format!("No network connections found for {who} {window}"),
-            None => format!("No network connections found {window}"),
+            Some(who) => format!("No network connections found for {who}{window}"),
+            None => format!("No network connections found{window}"),
         }
     } else {
         let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
         let mut text = format!(
-            "{who} made {} {}",
+            "{who} made {}{}",
             plural(
                 s.count,
                 "outbound connection attempt",
@@ -238,17 +240,16 @@ fn connect_result(e: &ConnectionView) -> String {
 pub fn connection_list(list: &ConnectionList) -> String {
     let coverage = list.coverage.as_ref();
     let window = window("in", list.duration_seconds, coverage);
-    if list.matched_events == 0 {
-        let mut text = format!("No connection events found {window}");
+    // A server older than netspy's (the original ebpf-server) does not say how many matched.
+    let matched = list.matched_events.max(list.total_events as u64);
+    if matched == 0 {
+        let mut text = format!("No connection events found{window}");
         push_note(&mut text, coverage, "connect events");
         return text;
     }
     let mut events: Vec<_> = list.events_by_pid.values().flatten().collect();
     events.sort_by_key(|e| e.timestamp);
-    let mut text = format!(
-        "Recent connection events {window} ({} total):\n",
-        list.matched_events
-    );
+    let mut text = format!("Recent connection events{window} ({} total):\n", matched);
     for e in &events {
         let _ = write!(
             text,
@@ -265,7 +266,7 @@ pub fn connection_list(list: &ConnectionList) -> String {
         }
         text.push('\n');
     }
-    let more = list.matched_events.saturating_sub(events.len() as u64);
+    let more = matched.saturating_sub(events.len() as u64);
     if more > 0 {
         let _ = writeln!(
             text,
@@ -284,7 +285,7 @@ pub fn analysis(a: &Analysis) -> String {
     let mut text = String::from("Connection Analysis:\n");
     let _ = writeln!(
         text,
-        "  Total: {} {} ({:.1}/minute)",
+        "  Total: {}{} ({:.1}/minute)",
         plural(
             a.total_connections,
             "connection attempt",
@@ -345,13 +346,13 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
     let mut text = if s.count == 0 {
         let window = window("in", s.duration_seconds, coverage);
         match &who {
-            Some(who) => format!("No packet drops found for {who} {window}"),
-            None => format!("No packet drops found {window}"),
+            Some(who) => format!("No packet drops found for {who}{window}"),
+            None => format!("No packet drops found{window}"),
         }
     } else {
         let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
         let mut text = format!(
-            "{who} had {} {}",
+            "{who} had {}{}",
             plural(s.count, "packet drop", "packet drops"),
             window("over", s.duration_seconds, coverage)
         );
@@ -390,8 +391,10 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
 pub fn drop_list(list: &DropList) -> String {
     let coverage = list.coverage.as_ref();
     let window = window("in", list.duration_seconds, coverage);
-    if list.matched_events == 0 {
-        let mut text = format!("No packet drops found {window}");
+    // A server older than netspy's (the original ebpf-server) does not say how many matched.
+    let matched = list.matched_events.max(list.total_events as u64);
+    if matched == 0 {
+        let mut text = format!("No packet drops found{window}");
         if list.routine_excluded > 0 {
             let _ = write!(
                 text,
@@ -442,10 +445,7 @@ pub fn drop_list(list: &DropList) -> String {
             }
         }
     }
-    let mut text = format!(
-        "Recent packet drops {window} ({} total):\n",
-        list.matched_events
-    );
+    let mut text = format!("Recent packet drops{window} ({} total):\n", matched);
     for (first, what, n, last) in &lines {
         let _ = write!(text, "  {} | {what}", clock(*first));
         if *n > 1 {
@@ -453,7 +453,7 @@ pub fn drop_list(list: &DropList) -> String {
         }
         text.push('\n');
     }
-    let more = list.matched_events.saturating_sub(drops.len() as u64);
+    let more = matched.saturating_sub(drops.len() as u64);
     if more > 0 {
         let _ = writeln!(
             text,

@@ -31,8 +31,10 @@ pub struct ConnectionSummary {
     pub query_time: DateTime<Utc>,
     /// Results of the TCP (and MPTCP) attempts among them; UDP and UNIX connects have no
     /// handshake and are not counted here.
+    #[serde(default)]
     pub outcomes: OutcomeCounts,
     /// Attempts whose `connect` failed outright (a negative return other than EINPROGRESS).
+    #[serde(default)]
     pub failed_calls: u64,
     /// The failed calls by errno name, most first (they add up to `failed_calls`).
     #[serde(default)]
@@ -54,10 +56,13 @@ pub struct ConnectionList {
     /// When the question was answered.
     pub query_time: DateTime<Utc>,
     /// Events that matched before the limit applied.
+    #[serde(default)]
     pub matched_events: u64,
     /// The limit applied.
+    #[serde(default)]
     pub limit: usize,
     /// True when the requested limit was above the daemon's maximum and was lowered.
+    #[serde(default)]
     pub limit_capped: bool,
     /// Window length in seconds.
     #[serde(default)]
@@ -108,8 +113,10 @@ pub struct ConnectionView {
     /// `sk_type` number.
     pub raw_socktype: u8,
     /// User id.
+    #[serde(default)]
     pub uid: u32,
     /// cgroup v2 id.
+    #[serde(default)]
     pub cgroup_id: u64,
     /// TCP result: established, refused, timed_out, failed, aborted; None when not known.
     pub outcome: Option<String>,

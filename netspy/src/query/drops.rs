@@ -99,15 +99,19 @@ pub struct DropSummary {
     /// A note for people (what was left out).
     pub message: Option<String>,
     /// Counts by reason, largest first.
+    #[serde(default)]
     pub by_reason: Vec<ReasonCount>,
     /// Routine drops in the window that `count` leaves out.
+    #[serde(default)]
     pub routine_excluded: u64,
     /// Drops without a known owning process among `count` (only without a process filter).
+    #[serde(default)]
     pub unattributed: u64,
     /// Drops among `count` and `routine_excluded` that the kernel counted by reason and owner
     /// without a full event, past its per-CPU rate of full drop events
     /// (`--drop-event-rate`): in every total here, but not in drop lists. Counts reach the
     /// daemon within about 2 s.
+    #[serde(default)]
     pub sampled_out: u64,
     /// The window, and what the history is missing from it.
     #[serde(default)]
@@ -139,16 +143,21 @@ pub struct DropList {
     /// A note for people (what was left out).
     pub message: Option<String>,
     /// Drops that matched before the limit applied.
+    #[serde(default)]
     pub matched_events: u64,
     /// Routine drops left out (see `include_routine`).
+    #[serde(default)]
     pub routine_excluded: u64,
     /// The limit applied.
+    #[serde(default)]
     pub limit: usize,
     /// True when the requested limit was above the daemon's maximum and was lowered.
+    #[serde(default)]
     pub limit_capped: bool,
     /// Further matching drops that the kernel counted without a full event (past its
     /// per-CPU rate of full drop events), so they cannot be listed; the drop summary counts
     /// them.
+    #[serde(default)]
     pub sampled_out: u64,
     /// Window length in seconds.
     #[serde(default)]
@@ -173,34 +182,45 @@ pub struct DropView {
     /// Kernel drop reason (`NO_SOCKET`, `NETFILTER_DROP`, ...), named by the running kernel.
     pub drop_reason: String,
     /// Reason number on this kernel.
+    #[serde(default)]
     pub drop_reason_code: u16,
     /// `no_socket`, `policy`, `checksum`, `queue_full`, `routing`, `tcp`, `routine`, `other`.
+    #[serde(default)]
     pub category: String,
     /// True for routine drops.
+    #[serde(default)]
     pub routine: bool,
     /// Nanoseconds since the epoch.
     pub timestamp: i64,
     /// Wall-clock time (RFC 3339, nanoseconds).
     pub time: DateTime<Utc>,
     /// Kernel function that dropped it (`tcp_v4_rcv+0x91`).
+    #[serde(default)]
     pub location: String,
     /// "TCP", "UDP", "ICMP", ... ("" when not IP).
+    #[serde(default)]
     pub protocol: String,
     /// Source address ("" when not IP).
+    #[serde(default)]
     pub source_ip: String,
     /// Source port (TCP/UDP).
     pub source_port: Option<u16>,
     /// Destination address.
+    #[serde(default)]
     pub destination_ip: String,
     /// Destination port (TCP/UDP).
     pub destination_port: Option<u16>,
     /// Ethertype (2048 IPv4, 34525 IPv6).
+    #[serde(default)]
     pub ethertype: u16,
     /// True when the owning process is known.
+    #[serde(default)]
     pub attributed: bool,
     /// Owner's user id.
+    #[serde(default)]
     pub uid: u32,
     /// Owner's cgroup v2 id.
+    #[serde(default)]
     pub cgroup_id: u64,
 }
 

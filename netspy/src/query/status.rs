@@ -132,18 +132,23 @@ pub struct Health {
     /// Time since start, as Go prints durations (`1h30m5s`).
     pub uptime: String,
     /// Time since start in seconds.
+    #[serde(default)]
     pub uptime_seconds: u64,
     /// netspy version.
     pub version: String,
     /// True once the probes are attached (the HTTP status is 503 before).
+    #[serde(default)]
     pub ready: bool,
     /// Why the probes could not start, when they could not.
     pub error: Option<String>,
     /// Per-probe hook in use, or why none.
+    #[serde(default)]
     pub probes: Vec<ProbeStatus>,
     /// Events received from and lost in the kernel.
+    #[serde(default)]
     pub events: EventCounters,
     /// History held and evicted.
+    #[serde(default)]
     pub store: StoreStats,
 }
 
