@@ -567,10 +567,7 @@ fn the_cli_works_against_the_original_ebpf_server() {
     let (code, out, err) = run("list_connections");
     assert_eq!(code, Some(0), "{err}");
     let mut lines = out.lines();
-    assert_eq!(
-        lines.next(),
-        Some("Recent connection events (1 total):")
-    );
+    assert_eq!(lines.next(), Some("Recent connection events (1 total):"));
     assert!(
         lines
             .next()
