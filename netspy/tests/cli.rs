@@ -272,11 +272,11 @@ fn single_command_mode_failures_exit_non_zero_with_a_message() {
     let out = netspy(&["--server", url(), "--tool", "no_such_tool"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "clap knows the tools");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("unknown tool \"no_such_tool\"; the tools are:")
-            && err.contains("list_connections"),
+        err.starts_with("error: invalid value 'no_such_tool' for '--tool <NAME>'")
+            && err.contains("[possible values: get_network_summary, list_connections,"),
         "{err}"
     );
 
@@ -401,8 +401,25 @@ fn version_help_completions_and_man_page() {
     assert!(
         out.status.success() && script.contains("_netspy()") && script.contains("--max-events")
     );
+    assert!(
+        script.contains("get_network_summary") && script.contains("contextual_analysis"),
+        "--tool completes the tool names"
+    );
     let out = netspy(&["man"]).output().unwrap();
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with(".ie"));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && page.starts_with(".ie") && page.contains("netspy\\-daemon"));
+    // One page per subcommand, with every option it takes.
+    let out = netspy(&["man", "daemon"]).output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{page}");
+    for word in [
+        ".TH netspy-daemon 1",
+        "\\-\\-max\\-events",
+        "\\-\\-retention",
+        "\\-\\-allow\\-host",
+    ] {
+        assert!(page.contains(word), "{word} in netspy-daemon(1)");
+    }
 }
 
 /// A process whose events were evicted is not reported as quiet: the answer says the

@@ -62,7 +62,18 @@ fn files(binary: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, u32)>> {
         }
         Ok(out.stdout)
     };
-    let man = gzip(&output(&["man"])?)?;
+    let mut man_pages = vec![(
+        "usr/share/man/man1/netspy.1.gz".to_owned(),
+        gzip(&output(&["man"])?)?,
+        0o644,
+    )];
+    for subcommand in SUBCOMMAND_PAGES {
+        man_pages.push((
+            format!("usr/share/man/man1/netspy-{subcommand}.1.gz"),
+            gzip(&output(&["man", subcommand])?)?,
+            0o644,
+        ));
+    }
     let copyright = format!(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
          Upstream-Name: netspy\n\nFiles: *\nCopyright: the netspy authors\nLicense: {}\n",
@@ -75,7 +86,7 @@ fn files(binary: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, u32)>> {
         .arg("-o")
         .arg(&stripped)
         .arg(binary))?;
-    Ok(vec![
+    let mut files: Vec<(String, Vec<u8>, u32)> = vec![
         ("usr/bin/netspy".into(), fs::read(&stripped)?, 0o755),
         (
             "lib/systemd/system/netspy.service".into(),
@@ -87,7 +98,6 @@ fn files(binary: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, u32)>> {
             read("packaging/netspy.toml")?,
             0o644,
         ),
-        ("usr/share/man/man1/netspy.1.gz".into(), man, 0o644),
         (
             "usr/share/bash-completion/completions/netspy".into(),
             output(&["completions", "bash"])?,
@@ -113,8 +123,13 @@ fn files(binary: &Path) -> anyhow::Result<Vec<(String, Vec<u8>, u32)>> {
             read("README.md")?,
             0o644,
         ),
-    ])
+    ];
+    files.extend(man_pages);
+    Ok(files)
 }
+
+/// The subcommands with a man page of their own (`netspy man daemon`: netspy-daemon(1)).
+const SUBCOMMAND_PAGES: [&str; 4] = ["trace", "daemon", "mcp", "completions"];
 
 /// The string value of `key` in the manifest at `path` (relative to the workspace): the
 /// package's metadata is netspy's, not this crate's.
@@ -263,6 +278,7 @@ pub fn check(binary: &Path) -> anyhow::Result<()> {
             "/lib/systemd/system/netspy.service",
             "/etc/netspy/netspy.toml",
             "/usr/share/man/man1/netspy.1.gz",
+            "/usr/share/man/man1/netspy-daemon.1.gz",
             "/usr/share/bash-completion/completions/netspy",
         ] {
             if !listed.lines().any(|l| l == path) || !Path::new(path).exists() {

@@ -35,10 +35,8 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
-    /// Run this MCP tool once and exit (get_network_summary, list_connections,
-    /// analyze_patterns, get_packet_drop_summary, list_packet_drops, ai_insights,
-    /// contextual_analysis).
-    #[arg(long, value_name = "NAME")]
+    /// Run this MCP tool once and exit.
+    #[arg(long, value_name = "NAME", value_parser = crate::mcp::TOOL_NAMES)]
     pub tool: Option<String>,
 
     /// With --tool: print the structured answer as JSON instead of text.
@@ -79,8 +77,13 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff): `netspy man | man -l -`.
-    Man,
+    /// Print a man page (roff): `netspy man | man -l -` for netspy(1), `netspy man daemon`
+    /// for netspy-daemon(1), one for each subcommand.
+    Man {
+        /// The subcommand whose page to print (trace, daemon, mcp, completions).
+        #[arg(value_parser = ["trace", "daemon", "mcp", "completions"])]
+        subcommand: Option<String>,
+    },
 }
 
 /// Parses the command line, runs it, and turns errors into a message and exit status 1.
@@ -135,9 +138,7 @@ pub fn main() -> ExitCode {
                         );
                         Ok(())
                     }
-                    Command::Man => {
-                        Ok(clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?)
-                    }
+                    Command::Man { subcommand } => man_page(subcommand.as_deref()),
                 }
             })
             .map(|()| true),
@@ -184,6 +185,20 @@ fn parse() -> anyhow::Result<(Cli, Option<String>)> {
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()),
         printout,
     ))
+}
+
+/// netspy(1), or the page of one subcommand (`netspy-daemon(1)`: every option it takes).
+fn man_page(subcommand: Option<&str>) -> anyhow::Result<()> {
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let page = match subcommand {
+        None => command,
+        Some(name) => command
+            .find_subcommand(name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no subcommand {name:?}"))?,
+    };
+    Ok(clap_mangen::Man::new(page).render(&mut std::io::stdout())?)
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {

@@ -17,5 +17,5 @@ pub use self::{
     args::{ContextualArgs, InsightsArgs, ListArgs, MAX_QUESTION, MAX_SUMMARY_TEXT, WindowArgs},
     http::{SessionLimits, router},
     session::{Session, SessionError, ToolAnswer, ToolInfo},
-    tools::NetspyMcp,
+    tools::{NetspyMcp, TOOL_NAMES},
 };

@@ -23,6 +23,18 @@ use crate::{
     query::{Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Telemetry},
 };
 
+/// Every tool, for the CLI's `--tool` (checked and completed by clap); a test keeps it
+/// equal to the router's list.
+pub const TOOL_NAMES: [&str; 7] = [
+    "get_network_summary",
+    "list_connections",
+    "analyze_patterns",
+    "get_packet_drop_summary",
+    "list_packet_drops",
+    "ai_insights",
+    "contextual_analysis",
+];
+
 /// The tools the AI analyst may call: the read-only data tools (never the AI ones).
 const DATA_TOOLS: [&str; 5] = [
     "get_network_summary",
@@ -338,3 +350,22 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
     instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, and packet drops with the kernel's reason. All tools are read-only. Filter by pid or process_name; every tool looks back `duration` seconds (default 60) and says when that window is not fully covered."
 )]
 impl<T: Telemetry> ServerHandler for NetspyMcp<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Client;
+
+    #[test]
+    fn the_cli_knows_every_tool() {
+        let mut listed: Vec<String> = NetspyMcp::<Client>::tools()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        listed.sort_unstable();
+        let mut names = TOOL_NAMES.map(str::to_owned).to_vec();
+        names.sort_unstable();
+        assert_eq!(listed, names);
+    }
+}
