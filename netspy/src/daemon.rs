@@ -445,6 +445,10 @@ pub async fn serve(
     let events = match started {
         Ok(Ok((probes, events))) => {
             service::ready(address, probes.status());
+            // Before the first ready answer: a window reaching back before now was not seen.
+            query
+                .write()
+                .begin_collecting(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
             status.set(ProbeState::Running(Arc::new(probes)));
             events
         }
@@ -492,7 +496,6 @@ fn spawn_store_writer(
 
 async fn write_store(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
     let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    query.write().begin_collecting(now_ns());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {

@@ -306,8 +306,8 @@ fn single_command_mode_failures_exit_non_zero_with_a_message() {
                 "--tool",
                 "get_network_summary",
             ],
-            2,
-            "error: invalid value '127.0.0.1:8080' for '--server <URL>': write it with its scheme: http://127.0.0.1:8080",
+            1,
+            "netspy: error: invalid server URL \"127.0.0.1:8080\": write it with its scheme, http://127.0.0.1:8080",
         ),
         (
             &["--server", url(), "--tool", "ai_insights"],
@@ -405,9 +405,15 @@ fn version_help_completions_and_man_page() {
         script.contains("get_network_summary") && script.contains("contextual_analysis"),
         "--tool completes the tool names"
     );
-    let out = netspy(&["man"]).output().unwrap();
+    let out = netspy(&["man"])
+        .env("NETSPY_SERVER", "host-without-scheme:8080")
+        .output()
+        .unwrap();
     let page = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && page.starts_with(".ie") && page.contains("netspy\\-daemon"));
+    assert!(
+        out.status.success() && page.starts_with(".ie") && page.contains("netspy\\-daemon"),
+        "the tool modes' server setting does not concern other subcommands"
+    );
     // One page per subcommand, with every option it takes.
     let out = netspy(&["man", "daemon"]).output().unwrap();
     let page = String::from_utf8_lossy(&out.stdout);
@@ -483,8 +489,8 @@ fn evicted_history_is_said_not_passed_off_as_quiet() {
     assert!(
         note.starts_with("  Not the whole window: netspy began collecting at ")
             && note.contains("; history since ")
-            && note.contains(" only: ")
-            && note.ends_with(" older connect events evicted"),
+            && note.contains(" only (older connect events evicted: ")
+            && note.ends_with(" since netspy started, of all processes)"),
         "{text}"
     );
 }

@@ -16,8 +16,7 @@ use crate::{
 #[derive(Clone, Debug, Args)]
 pub struct ServerArgs {
     /// The netspy daemon to ask.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER, env = "NETSPY_SERVER",
-          value_parser = server_url)]
+    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER, env = "NETSPY_SERVER")]
     pub server: String,
 
     /// Bearer token of the daemon, when it has one.
@@ -30,15 +29,6 @@ impl ServerArgs {
     pub async fn session(&self, ai: &AiArgs) -> anyhow::Result<Session> {
         let client = Client::new(&self.server, self.token.clone())?;
         Ok(Session::connect(client, Insights::from_env(ai)?).await?)
-    }
-}
-
-/// `--server`: an http:// URL; a bare `host:port` is named as the mistake it is.
-fn server_url(value: &str) -> Result<String, String> {
-    if value.contains("://") {
-        Ok(value.to_owned())
-    } else {
-        Err(format!("write it with its scheme: http://{value}"))
     }
 }
 

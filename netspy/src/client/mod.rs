@@ -43,6 +43,11 @@ impl Client {
     /// token when given.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, TelemetryError> {
         let base = base.trim_end_matches('/').to_owned();
+        if !base.contains("://") {
+            return Err(TelemetryError::BadRequest(format!(
+                "invalid server URL {base:?}: write it with its scheme, http://{base}"
+            )));
+        }
         let parsed = reqwest::Url::parse(&base)
             .map_err(|e| TelemetryError::BadRequest(format!("invalid server URL {base:?}: {e}")))?;
         if parsed.scheme() != "http" {

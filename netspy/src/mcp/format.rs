@@ -89,12 +89,24 @@ fn millis(ms: f64) -> String {
 }
 
 /// The window of an answer with a preposition and a leading space: ` in the last 60
-/// seconds`, or ` between 10:00:00 and 10:05:00` for a window that ended before the answer;
-/// "" when the server did not say (the original ebpf-server's lists).
-fn window(preposition: &str, seconds: u64, coverage: Option<&Coverage>) -> String {
+/// seconds`, or ` between 10:00:00 and 10:05:00` for a window that ended before the answer
+/// (both times from the server, whose clock may differ from this one); "" when the server
+/// did not say (the original ebpf-server's lists).
+fn window(
+    preposition: &str,
+    seconds: u64,
+    coverage: Option<&Coverage>,
+    answered: DateTime<Utc>,
+) -> String {
     match coverage {
-        Some(c) if (Utc::now() - c.until).num_seconds() > 1 => {
-            format!(" between {} and {}", clock(c.since), clock(c.until))
+        Some(c) if (answered - c.until).num_seconds() > 1 => {
+            let day = |t: DateTime<Utc>| t.with_timezone(&Local).date_naive();
+            if day(c.since) == day(c.until) && day(c.until) == day(answered) {
+                format!(" between {} and {}", clock(c.since), clock(c.until))
+            } else {
+                let long = |t: DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
+                format!(" between {} and {}", long(c.since), long(c.until))
+            }
         }
         None if seconds == 0 => String::new(),
         _ => format!(" {preposition} the last {seconds} seconds"),
@@ -111,7 +123,7 @@ fn coverage_note(c: Option<&Coverage>, events: &str) -> Option<String> {
     }
     if let Some(t) = c.history_since {
         gaps.push(format!(
-            "history since {} only: {} older {events} evicted",
+            "history since {} only (older {events} evicted: {} since netspy started, of all processes)",
             clock(t),
             c.evicted
         ));
@@ -160,7 +172,7 @@ pub fn network_summary(
     let who = subject(pid, name);
     let coverage = s.coverage.as_ref();
     let mut text = if s.count == 0 {
-        let window = window("in", s.duration_seconds, coverage);
+        let window = window("in", s.duration_seconds, coverage, s.query_time);
         match who {
             Some(who) => format!("No network connections found for {who}{window}"),
             None => format!("No network connections found{window}"),
@@ -174,7 +186,7 @@ pub fn network_summary(
                 "outbound connection attempt",
                 "outbound connection attempts"
             ),
-            window("over", s.duration_seconds, coverage)
+            window("over", s.duration_seconds, coverage, s.query_time)
         );
         let mut parts = Vec::new();
         let tcp = results(&s.outcomes);
@@ -239,7 +251,7 @@ fn connect_result(e: &ConnectionView) -> String {
 /// `  ... and 10 more events`.
 pub fn connection_list(list: &ConnectionList) -> String {
     let coverage = list.coverage.as_ref();
-    let window = window("in", list.duration_seconds, coverage);
+    let window = window("in", list.duration_seconds, coverage, list.query_time);
     // A server older than netspy's (the original ebpf-server) does not say how many matched.
     let matched = list.matched_events.max(list.total_events as u64);
     if matched == 0 {
@@ -291,7 +303,7 @@ pub fn analysis(a: &Analysis) -> String {
             "connection attempt",
             "connection attempts"
         ),
-        window("in", a.duration_seconds, a.coverage.as_ref()),
+        window("in", a.duration_seconds, a.coverage.as_ref(), a.query_time,),
         a.rate_per_minute
     );
     if a.total_connections == 0 {
@@ -344,7 +356,7 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
     let who = subject(pid, name);
     let coverage = s.coverage.as_ref();
     let mut text = if s.count == 0 {
-        let window = window("in", s.duration_seconds, coverage);
+        let window = window("in", s.duration_seconds, coverage, s.query_time);
         match &who {
             Some(who) => format!("No packet drops found for {who}{window}"),
             None => format!("No packet drops found{window}"),
@@ -354,7 +366,7 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
         let mut text = format!(
             "{who} had {}{}",
             plural(s.count, "packet drop", "packet drops"),
-            window("over", s.duration_seconds, coverage)
+            window("over", s.duration_seconds, coverage, s.query_time)
         );
         for r in &s.by_reason {
             let _ = write!(
@@ -390,7 +402,7 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
 /// happened when more than once.
 pub fn drop_list(list: &DropList) -> String {
     let coverage = list.coverage.as_ref();
-    let window = window("in", list.duration_seconds, coverage);
+    let window = window("in", list.duration_seconds, coverage, list.query_time);
     // A server older than netspy's (the original ebpf-server) does not say how many matched.
     let matched = list.matched_events.max(list.total_events as u64);
     if matched == 0 {
@@ -626,9 +638,9 @@ mod tests {
         assert_eq!(
             note,
             format!(
-                "  Not the whole window: netspy began collecting at {}; history since {} only: \
-                 7400000 older connect events evicted; 1 connect event and 3 TCP results lost \
-                 in the kernel (any process)",
+                "  Not the whole window: netspy began collecting at {}; history since {} only \
+                 (older connect events evicted: 7400000 since netspy started, of all \
+                 processes); 1 connect event and 3 TCP results lost in the kernel (any process)",
                 clock(at("2026-01-01T10:00:05Z")),
                 clock(at("2026-01-01T10:00:30Z"))
             )
@@ -646,12 +658,29 @@ mod tests {
             lost_in_kernel: 0,
             results_lost_in_kernel: 0,
         });
+        // The answer's own time decides (the server's clock), and another day shows dates.
+        s.query_time = at("2026-01-01T10:05:02Z");
         assert_eq!(
             network_summary(&s, None, None, Some("curl")),
             format!(
                 "No network connections found for process 'curl' between {} and {}",
                 clock(since),
                 clock(until)
+            )
+        );
+        s.query_time = at("2026-01-01T10:05:01Z");
+        assert!(
+            network_summary(&s, None, None, Some("curl")).ends_with("in the last 60 seconds"),
+            "a second late is the answer's own delay"
+        );
+        s.query_time = at("2026-01-03T10:00:00Z");
+        let long = |t: DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
+        assert_eq!(
+            network_summary(&s, None, None, Some("curl")),
+            format!(
+                "No network connections found for process 'curl' between {} and {}",
+                long(since),
+                long(until)
             )
         );
     }

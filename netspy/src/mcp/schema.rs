@@ -25,10 +25,15 @@ const ANNOTATIONS: [&str; 6] = [
     "readOnly",
 ];
 
+/// Keywords whose values are data, not schemas: never rewritten.
+const DATA: [&str; 4] = ["enum", "const", "default", "examples"];
+
 /// Rewrites `schema` and every schema inside it portably.
 pub fn make_portable(schema: &mut Map<String, Value>) {
-    for value in schema.values_mut() {
-        portable_value(value);
+    for (key, value) in schema.iter_mut() {
+        if !DATA.contains(&key.as_str()) {
+            portable_value(value);
+        }
     }
     if schema
         .get("format")
@@ -42,26 +47,27 @@ pub fn make_portable(schema: &mut Map<String, Value>) {
     };
     let types: Vec<Value> = types.clone();
     schema.remove("type");
-    let mut branches = Vec::new();
-    for t in types {
-        if t == "null" {
-            branches.push(Value::Object(Map::from_iter([("type".to_owned(), t)])));
-            continue;
-        }
-        // The constraints (format, ranges, items, enum, ...) belong to the typed branch.
-        let mut branch = Map::from_iter([("type".to_owned(), t)]);
-        let keys: Vec<String> = schema
-            .keys()
-            .filter(|k| !ANNOTATIONS.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for key in keys {
-            if let Some(v) = schema.remove(&key) {
-                branch.insert(key, v);
+    // The constraints (format, ranges, items, enum, ...) belong to every typed branch.
+    let constraints: Map<String, Value> = schema
+        .iter()
+        .filter(|(k, _)| !ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    schema.retain(|k, _| ANNOTATIONS.contains(&k.as_str()));
+    let branches = types
+        .into_iter()
+        .map(|t| {
+            let mut branch = Map::from_iter([("type".to_owned(), t.clone())]);
+            if t != "null" {
+                branch.extend(constraints.clone());
+                // An optional enum lists null among its values: the null branch says it.
+                if let Some(Value::Array(values)) = branch.get_mut("enum") {
+                    values.retain(|v| !v.is_null());
+                }
             }
-        }
-        branches.insert(0, Value::Object(branch));
-    }
+            Value::Object(branch)
+        })
+        .collect();
     schema.insert("anyOf".to_owned(), Value::Array(branches));
 }
 
@@ -100,6 +106,9 @@ mod tests {
                     "when": {"type": "string", "format": "date-time"},
                     "items": {"type": "array", "items": {"type": ["number", "null"],
                               "format": "double"}},
+                    "kind": {"type": ["string", "null"], "enum": ["tcp", "udp", null],
+                             "default": {"type": ["string", "null"]}},
+                    "either": {"type": ["integer", "string"], "minimum": 1},
                 },
             })),
             json!({
@@ -115,6 +124,12 @@ mod tests {
                     "items": {"type": "array", "items": {"anyOf": [
                         {"type": "number"}, {"type": "null"},
                     ]}},
+                    "kind": {"default": {"type": ["string", "null"]}, "anyOf": [
+                        {"type": "string", "enum": ["tcp", "udp"]}, {"type": "null"},
+                    ]},
+                    "either": {"anyOf": [
+                        {"type": "integer", "minimum": 1}, {"type": "string", "minimum": 1},
+                    ]},
                 },
             })
         );

@@ -49,6 +49,8 @@ const DATA_TOOLS: [&str; 5] = [
 pub struct NetspyMcp<T: Telemetry> {
     telemetry: T,
     insights: Option<Insights>,
+    /// The tools, their schemas rewritten once (rmcp asks for the router on every call).
+    router: Arc<ToolRouter<Self>>,
 }
 
 impl<T: Telemetry> NetspyMcp<T> {
@@ -57,6 +59,7 @@ impl<T: Telemetry> NetspyMcp<T> {
         Self {
             telemetry,
             insights: None,
+            router: Arc::new(Self::tools()),
         }
     }
 
@@ -96,9 +99,15 @@ impl<T: Telemetry> NetspyMcp<T> {
             self.telemetry.drop_summary(request)
         );
         let s = s.map_err(|e| e.to_string())?;
-        let drops = drops.map_err(|e| e.to_string())?;
+        // The drops are an addition: without them (a shed query, an older server) the
+        // summary still answers, without that line.
         Ok((
-            format::network_summary(&s, Some(&drops), args.pid, args.process_name.as_deref()),
+            format::network_summary(
+                &s,
+                drops.ok().as_ref(),
+                args.pid,
+                args.process_name.as_deref(),
+            ),
             s,
         ))
     }
@@ -320,7 +329,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 
 impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
     fn specs(&self) -> Vec<ToolSpec> {
-        Self::tools()
+        self.router
             .list_all()
             .into_iter()
             .filter(|t| DATA_TOOLS.contains(&t.name.as_ref()))
@@ -345,7 +354,7 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
 }
 
 #[tool_handler(
-    router = Self::tools(),
+    router = self.router,
     name = "network-telemetry",
     instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, and packet drops with the kernel's reason. All tools are read-only. Filter by pid or process_name; every tool looks back `duration` seconds (default 60) and says when that window is not fully covered."
 )]

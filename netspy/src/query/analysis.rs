@@ -71,7 +71,7 @@ pub struct Latency {
 const SLOW_US: u32 = 1_000_000;
 
 /// Latencies of established handshakes, in microseconds, to two significant digits
-/// (percentiles within 1%, in a few KiB whatever the count).
+/// (percentiles within 1%, in about 26 KiB whatever the count).
 struct Latencies {
     histogram: Option<hdrhistogram::Histogram<u64>>,
     slow: u64,

@@ -81,11 +81,6 @@ impl Coverage {
             results_lost_in_kernel: results,
         }
     }
-
-    /// The window's length in whole seconds.
-    pub fn seconds(&self) -> u64 {
-        u64::try_from((self.until - self.since).num_seconds()).unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
@@ -154,7 +149,6 @@ mod tests {
             c.collecting_since,
             Some(DateTime::from_timestamp_nanos(900 * S))
         );
-        assert_eq!(c.seconds(), 150);
         assert!(of(&store, 940).complete, "netspy ran the whole window");
 
         for t in [910, 920, 930, 950, 960] {

@@ -4,8 +4,12 @@
 
 use std::collections::VecDeque;
 
-/// Loss records kept: one a second at most, so a day of constant loss.
+/// Loss records kept: one a second at most, so a day of constant loss (a window reaching
+/// further back under constant loss then counts only the last day's).
 const MAX_LOSS_SECONDS: usize = 86_400;
+
+/// The loss counters are read once a second (the store writer's tick).
+const NOTICED_WITHIN_NS: i64 = 1_000_000_000;
 
 /// The gaps of one kind of history.
 #[derive(Debug, Default)]
@@ -38,13 +42,14 @@ impl KindGaps {
         self.losses.push_back((now_ns, new));
     }
 
-    /// Events lost in `[since_ns, until_ns)`, as far as the counter was read (losses are
-    /// noticed within a second).
+    /// Events lost in `[since_ns, until_ns)`. The counter is read once a second, so a loss
+    /// is noticed up to [`NOTICED_WITHIN_NS`] after it happened: a reading up to that long
+    /// after the window's end counts in (erring towards saying a window lost events).
     pub fn lost_between(&self, since_ns: i64, until_ns: i64) -> u64 {
-        let start = self.losses.partition_point(|&(t, _)| t < since_ns);
+        let until_ns = until_ns.saturating_add(NOTICED_WITHIN_NS);
         self.losses
-            .range(start..)
-            .take_while(|&&(t, _)| t < until_ns)
+            .iter()
+            .filter(|&&(t, _)| since_ns <= t && t < until_ns)
             .map(|&(_, n)| n)
             .sum()
     }
@@ -107,16 +112,22 @@ mod tests {
 
     #[test]
     fn losses_count_in_the_window_they_were_noticed_in() {
+        const S: i64 = 1_000_000_000;
         let mut gaps = KindGaps::default();
-        gaps.lost(1_000, 0);
-        gaps.lost(2_000, 5);
-        gaps.lost(3_000, 5);
-        gaps.lost(4_000, 12);
+        gaps.lost(10 * S, 0);
+        gaps.lost(20 * S, 5);
+        gaps.lost(30 * S, 5);
+        gaps.lost(40 * S, 12);
         assert_eq!(gaps.losses.len(), 2, "seconds without loss are not kept");
         assert_eq!(gaps.lost_between(0, i64::MAX), 12);
-        assert_eq!(gaps.lost_between(2_001, i64::MAX), 7);
-        assert_eq!(gaps.lost_between(0, 4_000), 5, "the end is exclusive");
-        gaps.expire(3_000);
+        assert_eq!(gaps.lost_between(20 * S + 1, i64::MAX), 7);
+        assert_eq!(gaps.lost_between(0, 19 * S), 0, "the end is exclusive");
+        assert_eq!(
+            gaps.lost_between(0, 19 * S + 1),
+            5,
+            "read within a second after the window: it happened inside"
+        );
+        gaps.expire(30 * S);
         assert_eq!(gaps.lost_between(0, i64::MAX), 7);
         gaps.evicted(50);
         gaps.evicted(40);

@@ -6,8 +6,6 @@ use super::{
     is_orphan, join::JoinKey, nanos, records::protocol_code,
 };
 /// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
-const EINPROGRESS: u8 = 115;
-
 use crate::events::{
     ConnectionEvent, Destination, PacketDrop, Process, SampledDrops, TcpOutcome, TcpResult,
 };
@@ -49,10 +47,7 @@ impl Store {
             },
             outcome_errno: 0,
         };
-        let failed_call = match record.call_errno {
-            EINPROGRESS => 0,
-            errno => errno,
-        };
+        let failed_call = record.failed_call_errno().unwrap_or(0);
         self.totals
             .connect(&c.process.command, record.kind, failed_call);
         let time_ns = record.time_ns;

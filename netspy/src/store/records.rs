@@ -74,10 +74,19 @@ pub struct StoredConnection {
 
 const _: () = assert!(size_of::<StoredConnection>() == 32);
 
+/// `EINPROGRESS`: a non-blocking connect under way, not a failure.
+const EINPROGRESS: u8 = 115;
+
 impl StoredConnection {
     /// What `connect` returned: 0, or minus an errno.
     pub fn return_code(&self) -> i32 {
         -i32::from(self.call_errno)
+    }
+
+    /// The errno of a `connect` that failed outright (a negative return other than
+    /// EINPROGRESS); None when it connected or is connecting.
+    pub fn failed_call_errno(&self) -> Option<u8> {
+        (self.call_errno != 0 && self.call_errno != EINPROGRESS).then_some(self.call_errno)
     }
 }
 

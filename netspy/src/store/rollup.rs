@@ -4,7 +4,8 @@
 //! A bucket holds the tally of its records in total and by owner; eviction and TCP outcomes
 //! arriving later keep it exact. A summary takes a bucket's tally when all of the bucket's
 //! records are inside the window and walks the bucket's records otherwise, so at most the
-//! two buckets at the window's edges are walked (at most [`BUCKET_RECORDS`] records each).
+//! two buckets at the window's edges are walked (at most [`BUCKET_RECORDS`] records each);
+//! with a pid or name filter, also the records of owners a bucket keeps no exact tally for.
 //! Owner tallies are bounded per bucket (see [`OwnerTallies`]): a fork-per-connect workload
 //! would otherwise cost one tally per event.
 
@@ -23,8 +24,6 @@ pub const BUCKET_RECORDS: u64 = 16_384;
 /// Most owners a bucket tallies separately. An owner of at least BUCKET_RECORDS /
 /// MAX_OWNERS (64) records in a bucket keeps its tally (there is room for all such).
 const MAX_OWNERS: usize = 256;
-
-const EINPROGRESS: u8 = 115;
 
 /// What a connection summary counts, per bucket and per owner in a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,7 +46,8 @@ const ERRNO_SLOTS: usize = 4;
 /// Failed calls by errno, in a fixed space. The first [`ERRNO_SLOTS`] errnos keep their
 /// slot for the tally's life, even at zero, so eviction takes a record off the count it
 /// was added to; a further errno marks the tally `overflowed`, and a summary walks its
-/// records instead of trusting it (rare: a bucket holds 16,384 records).
+/// records instead of trusting it (an owner failing five ways in one bucket; a bucket's
+/// total counts every errno in full).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct ErrnoSlots {
     /// (errno, calls); errno 0 is a free slot.
@@ -103,9 +103,9 @@ impl Tally {
             count: 1,
             ..Self::default()
         };
-        if r.call_errno != 0 && r.call_errno != EINPROGRESS {
+        if let Some(errno) = r.failed_call_errno() {
             t.failed_calls = 1;
-            t.call_errors.add(r.call_errno, 1);
+            t.call_errors.add(errno, 1);
         }
         if let Some(n) = t.outcomes.of(r.outcome) {
             *n = 1;
@@ -201,10 +201,19 @@ impl TallySum {
 
     /// Adds an exact tally.
     fn add(&mut self, t: &Tally) {
+        self.add_counts(t, &[]);
+        for (errno, n) in t.call_errors.counts() {
+            *self.call_errors.entry(errno).or_default() += u64::from(n);
+        }
+    }
+
+    /// Adds a tally's counts and failed calls by errno from `by_errno` (indexed by errno).
+    fn add_counts(&mut self, t: &Tally, by_errno: &[u32]) {
         self.count += t.count;
         self.failed_calls += t.failed_calls;
         self.outcomes.add(&t.outcomes);
-        for (errno, n) in t.call_errors.counts() {
+        for (errno, &n) in by_errno.iter().enumerate().filter(|&(_, &n)| n > 0) {
+            let errno = u8::try_from(errno).unwrap_or(u8::MAX);
             *self.call_errors.entry(errno).or_default() += u64::from(n);
         }
     }
@@ -286,17 +295,27 @@ struct Bucket {
     min_ns: i64,
     max_ns: i64,
     total: Tally,
+    /// The failed calls of all its records by errno, in full (1 KiB a bucket), so that an
+    /// unfiltered summary never walks a bucket for its errnos; owner tallies use slots.
+    call_errors: Box<[u32; 256]>,
     by_owner: OwnerTallies,
 }
 
 impl Bucket {
     fn add(&mut self, r: &StoredConnection, t: &Tally) {
         self.total.add(t);
+        if let Some(errno) = r.failed_call_errno() {
+            self.call_errors[usize::from(errno)] += 1;
+        }
         self.by_owner.add(r.owner, t);
     }
 
     fn sub(&mut self, r: &StoredConnection, t: &Tally) {
         self.total.sub(t);
+        if let Some(errno) = r.failed_call_errno() {
+            let n = &mut self.call_errors[usize::from(errno)];
+            *n = n.saturating_sub(1);
+        }
         self.by_owner.sub(r.owner, t);
     }
 
@@ -349,6 +368,7 @@ impl Rollup {
                 min_ns: r.time_ns,
                 max_ns: r.time_ns,
                 total: Tally::default(),
+                call_errors: Box::new([0; 256]),
                 by_owner: OwnerTallies::new(
                     self.max_owners,
                     (self.bucket_records / self.max_owners.max(1) as u64).max(1),
@@ -417,9 +437,8 @@ impl Rollup {
                 Some(None)
             } else {
                 match &sel.owners {
-                    None if !b.total.exact() => Some(None),
                     None => {
-                        sum.add(&b.total);
+                        sum.add_counts(&b.total, &b.call_errors[..]);
                         None
                     }
                     Some(owners) => {
