@@ -165,7 +165,7 @@ const CHUNK_RECORDS: u64 = 65_536;
 #[derive(Default)]
 struct Patterns {
     total: u64,
-    results: crate::store::TallySum,
+    outcomes: OutcomeCounts,
     destinations: Tally<(Option<Endpoint>, u16)>,
     protocols: Tally<(bool, u16)>,
     ports: Tally<u16>,
@@ -190,10 +190,9 @@ impl Patterns {
             if kind.family != 1 && r.destination.is_some() {
                 self.ports.add(r.dport);
             }
-            let failed_calls = self.results.failed_calls;
-            self.results.count(r);
-            if self.results.failed_calls != failed_calls {
-                self.errors.add(i32::from(r.call_errno));
+            self.outcomes.count(r.outcome);
+            if let Some(errno) = r.failed_call_errno() {
+                self.errors.add(i32::from(errno));
             } else if r.outcome_errno != 0 && !matches!(r.outcome, Outcome::Established) {
                 self.errors.add(i32::from(r.outcome_errno));
             }
@@ -234,7 +233,7 @@ impl Query {
         }
         let Patterns {
             total,
-            results,
+            outcomes,
             destinations,
             protocols,
             ports,
@@ -264,7 +263,7 @@ impl Query {
                 .protocol_label()
             }),
             ports: ports.top(Some(TOP), |port: u16| port.to_string()),
-            outcomes: results.outcomes,
+            outcomes,
             handshake_latency: latencies.summary(),
             errors: errors.top(None, super::connections::errno_label),
             processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
@@ -277,43 +276,11 @@ impl Query {
 mod tests {
     use std::{sync::Arc, time::Duration};
 
-    use chrono::DateTime;
-
     use super::*;
     use crate::{
-        events::{ConnectionEvent, Destination, Event, Process},
-        query::Status,
+        query::{Status, fixtures::udp_connect as connect},
         store::Limits,
     };
-
-    fn connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
-        Event::Connection(ConnectionEvent {
-            time: DateTime::from_timestamp_nanos(t),
-            timestamp_ns: 0,
-            process: Process {
-                pid,
-                tid: pid,
-                uid: 0,
-                cgroup_id: 7,
-                command: Arc::from(command),
-            },
-            fd: 3,
-            source: None,
-            destination: Destination::Ip {
-                ip: "10.0.0.1".parse().unwrap(),
-                port,
-            },
-            address_family: 2,
-            protocol: "UDP".into(),
-            socket_type: Some("SOCK_DGRAM".into()),
-            raw_protocol: 17,
-            raw_socktype: 2,
-            return_code: 0,
-            error: None,
-            syscall_ns: None,
-            sock: 0,
-        })
-    }
 
     #[test]
     fn an_analysis_read_in_chunks_counts_every_record_once() {

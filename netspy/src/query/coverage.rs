@@ -85,42 +85,13 @@ impl Coverage {
 
 #[cfg(test)]
 mod tests {
-    use std::{sync::Arc, time::Duration};
+    use std::time::Duration;
 
     use super::*;
     use crate::{
-        events::{ConnectionEvent, Destination, Event, Process},
+        query::fixtures::udp_connect,
         store::{Limits, Losses},
     };
-
-    fn connect(t: i64) -> Event {
-        Event::Connection(ConnectionEvent {
-            time: DateTime::from_timestamp_nanos(t),
-            timestamp_ns: 0,
-            process: Process {
-                pid: 1,
-                tid: 1,
-                uid: 0,
-                cgroup_id: 7,
-                command: Arc::from("dig"),
-            },
-            fd: 3,
-            source: None,
-            destination: Destination::Ip {
-                ip: "10.0.0.1".parse().unwrap(),
-                port: 53,
-            },
-            address_family: 2,
-            protocol: "UDP".into(),
-            socket_type: Some("SOCK_DGRAM".into()),
-            raw_protocol: 17,
-            raw_socktype: 2,
-            return_code: 0,
-            error: None,
-            syscall_ns: None,
-            sock: 0,
-        })
-    }
 
     const S: i64 = 1_000_000_000;
 
@@ -152,7 +123,7 @@ mod tests {
         assert!(of(&store, 940).complete, "netspy ran the whole window");
 
         for t in [910, 920, 930, 950, 960] {
-            store.ingest(connect(t * S));
+            store.ingest(udp_connect(t * S, 1, "dig", 53));
         }
         let c = of(&store, 915);
         assert_eq!(

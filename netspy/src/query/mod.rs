@@ -7,6 +7,8 @@ mod connections;
 mod coverage;
 mod drops;
 mod events;
+#[cfg(test)]
+mod fixtures;
 mod gate;
 mod request;
 mod scope;

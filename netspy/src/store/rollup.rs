@@ -140,6 +140,13 @@ impl Tally {
 }
 
 impl OutcomeCounts {
+    /// Counts one result in (nothing for connects without a handshake).
+    pub fn count(&mut self, outcome: Outcome) {
+        if let Some(n) = self.of(outcome) {
+            *n += 1;
+        }
+    }
+
     /// The count of a result; None for connects without a handshake.
     fn of(&mut self, outcome: Outcome) -> Option<&mut u64> {
         Some(match outcome {
