@@ -11,6 +11,16 @@
 pub struct Config {
     /// Process id whose events are ignored (netspy itself), 0 = none.
     pub ignore_tgid: u32,
+    /// Processes of this name (NUL-padded, as `comm`) whose executable is
+    /// `self_exe_dev`/`self_exe_ino` are netspy's own clients: their events are ignored too.
+    /// All zero = none.
+    pub self_comm: [u32; 4],
+    /// Device of netspy's executable, as the kernel encodes it (`MKDEV`).
+    pub self_exe_dev: u32,
+    /// Inode number of netspy's executable, low 32 bits.
+    pub self_exe_ino_low: u32,
+    /// Inode number of netspy's executable, high 32 bits.
+    pub self_exe_ino_high: u32,
     /// When the programs wake the ring buffers' reader: a [`crate::ring::wakeup`] policy.
     pub ring_wakeup: u32,
     /// Full drop events each CPU sends per [`crate::drop::RATE_WINDOW_NS`]; the drops past
@@ -26,6 +36,19 @@ pub struct Config {
     pub task_tgid: u32,
     /// `task_struct.comm` (16 bytes).
     pub task_comm: u32,
+    /// `task_struct.group_leader` (the process's main thread).
+    pub task_group_leader: u32,
+    /// `task_struct.mm`, [`ABSENT`] when this kernel's BTF lacks any member of the path to
+    /// the executable's inode (netspy's clients are then reported like any process).
+    pub task_mm: u32,
+    /// `mm_struct.exe_file`.
+    pub mm_exe_file: u32,
+    /// `file.f_inode`.
+    pub file_inode: u32,
+    /// `inode.i_sb`.
+    pub inode_sb: u32,
+    /// `super_block.s_dev`.
+    pub sb_dev: u32,
     /// `task_struct.cred`.
     pub task_cred: u32,
     /// `cred.uid`.
@@ -160,7 +183,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 51 * 4);
+const _: () = assert!(size_of::<Config>() == 64 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

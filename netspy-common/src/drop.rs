@@ -36,7 +36,7 @@ pub struct DropEvent {
     pub daddr: [u8; 16],
 }
 
-const _: () = assert!(size_of::<DropEvent>() == 120);
+const _: () = assert!(size_of::<DropEvent>() == 136);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, explicit padding.
@@ -60,7 +60,7 @@ pub const SAMPLED_KEYS: u32 = 8192;
 /// [`SAMPLED_KEYS`].
 pub const OTHER_OWNERS: u32 = u32::MAX;
 
-/// Who the drops counted under one key belong to: the owner's process and thread name, or
+/// Who the drops counted under one key belong to: the owner's process id and name, or
 /// zeros when unattributed.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,7 +69,7 @@ pub struct SampledKey {
     pub reason: u32,
     /// The owning process, 0 when unattributed, [`OTHER_OWNERS`] when the map was full.
     pub tgid: u32,
-    /// The owning thread's name (NUL-padded).
+    /// The owning process's name (its thread-group leader's `comm`, NUL-padded).
     pub comm: [u8; 16],
 }
 

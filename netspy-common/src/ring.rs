@@ -24,13 +24,13 @@ pub const DRAIN_INTERVAL_MS: u64 = 50;
 /// a million events a second, what one core's back-to-back connects produce, so that a
 /// reader that drains every 50 ms loses nothing (a record is its size plus an 8-byte header).
 pub mod bytes {
-    /// Connect events: 128-byte records (240 with a UNIX path), 123k of them.
+    /// Connect events: 144-byte records (256 with a UNIX path), 110k of them.
     pub const CONNECT: u32 = 16 << 20;
-    /// TCP outcomes: 120-byte records, 65k; a TCP connect needs a handshake, so outcomes
+    /// TCP outcomes: 136-byte records, 58k; a TCP connect needs a handshake, so outcomes
     /// come at well under the rate of UDP connects.
     pub const TCP: u32 = 8 << 20;
-    /// Packet drops: 120-byte records, 65k; full drop events are rate-limited per CPU (their
-    /// counts are exact apart from that), so this holds 100 ms of events of 32 CPUs.
+    /// Packet drops: 136-byte records, 58k; full drop events are rate-limited per CPU (their
+    /// counts are exact apart from that), so this holds 100 ms of events of 29 CPUs.
     pub const DROP: u32 = 8 << 20;
 }
 

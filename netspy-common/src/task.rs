@@ -14,15 +14,25 @@ pub struct TaskInfo {
     pub pid: u32,
     /// Real user id.
     pub uid: u32,
-    /// Explicit padding (always zero).
-    pub _pad: u32,
+    /// [`task_flags`] bits.
+    pub flags: u32,
     /// cgroup v2 id of the task (the inode number of its cgroup directory).
     pub cgroup_id: u64,
-    /// Command name, NUL-padded.
+    /// The thread's name (its `comm`), NUL-padded.
     pub comm: [u8; COMM_LEN],
+    /// The process's name: the `comm` of its thread-group leader (what `ps` shows),
+    /// NUL-padded.
+    pub process: [u8; COMM_LEN],
 }
 
-const _: () = assert!(size_of::<TaskInfo>() == 40);
+const _: () = assert!(size_of::<TaskInfo>() == 56);
+
+/// [`TaskInfo::flags`] bits.
+pub mod task_flags {
+    /// The task is netspy's: the daemon (or `netspy trace`) itself, or a process running
+    /// the same executable (its CLI and MCP clients). Its events are not reported.
+    pub const NETSPY: u32 = 1;
+}
 
 impl TaskInfo {
     /// A task with every field zero ("unknown").
@@ -30,9 +40,10 @@ impl TaskInfo {
         tgid: 0,
         pid: 0,
         uid: 0,
-        _pad: 0,
+        flags: 0,
         cgroup_id: 0,
         comm: [0; COMM_LEN],
+        process: [0; COMM_LEN],
     };
 }
 

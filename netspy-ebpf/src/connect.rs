@@ -30,7 +30,8 @@ use netspy_common::{
 use crate::{
     btf::Typed,
     kernel::{
-        Failure, config, ignored, now_ns, run, syscall_arg, syscall_ret, task_info, wakeup_flags,
+        Failure, config, ignored, ignored_tgid, now_ns, run, syscall_arg, syscall_ret, task_info,
+        wakeup_flags,
     },
     maps::{CONNECT_EVENTS, PENDING_CONNECTS, PendingConnect},
     owners,
@@ -51,7 +52,7 @@ pub fn connect_exit(ctx: TracePointContext) -> u32 {
     run(|| {
         let task = Typed::current_task();
         let info = task_info(task);
-        if ignored(info.tgid) {
+        if ignored(&info) {
             return Ok(());
         }
         let args = arguments_from_registers(task)?;
@@ -85,7 +86,7 @@ fn arguments_from_registers(task: Typed) -> Result<Arguments, Failure> {
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
     run(|| {
         let id = bpf_get_current_pid_tgid();
-        if ignored((id >> 32) as u32) {
+        if ignored_tgid((id >> 32) as u32) {
             return Ok(());
         }
         let pending = PendingConnect {
@@ -115,11 +116,14 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
             addrlen: pending.addrlen,
         };
         let task = Typed::current_task();
-        let ret = syscall_ret(&ctx);
+        let info = task_info(task);
+        if ignored(&info) {
+            return Ok(());
+        }
         emit(
             task,
-            task_info(task),
-            ret,
+            info,
+            syscall_ret(&ctx),
             arguments,
             Some(pending.started_ns),
         )

@@ -111,7 +111,7 @@ fn handle_drop(
     let sk = if skb_sk != 0 { skb_sk } else { rx_sk };
     let owner = if sk != 0 { owners::owner_of(sk) } else { None };
     if let Some(owner) = &owner
-        && ignored(owner.task.tgid)
+        && ignored(&owner.task)
     {
         return Ok(());
     }

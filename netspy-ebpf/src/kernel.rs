@@ -9,7 +9,7 @@ use netspy_common::{
     config::{ABSENT, Config},
     ring::{BATCH_RECORDS, wakeup},
     syscall_record,
-    task::TaskInfo,
+    task::{TaskInfo, task_flags},
 };
 
 use crate::{
@@ -28,11 +28,18 @@ pub fn config<F: Copy + 'static>(field: impl FnOnce(&'static Config) -> &'static
     unsafe { core::ptr::read_volatile(field(&CONFIG)) }
 }
 
-/// True when events of this process must be ignored (netspy's own).
+/// True when events of this process must be ignored (the netspy process that loaded the
+/// programs), for hooks that know only the pid.
 #[inline(always)]
-pub fn ignored(tgid: u32) -> bool {
+pub fn ignored_tgid(tgid: u32) -> bool {
     let ignore = config(|c| &c.ignore_tgid);
     ignore != 0 && ignore == tgid
+}
+
+/// True when events of this task must be ignored: it is netspy's ([`task_flags::NETSPY`]).
+#[inline(always)]
+pub fn ignored(task: &TaskInfo) -> bool {
+    task.flags & task_flags::NETSPY != 0
 }
 
 /// The current task, for events raised in process context.
@@ -45,18 +52,48 @@ pub fn current_task() -> TaskInfo {
 /// that say the same (pid_tgid, uid_gid, cgroup id, comm) cost ~150 ns together here.
 #[inline(always)]
 pub fn task_info(task: Typed) -> TaskInfo {
-    let comm: [u64; 2] = task.field(config(|c| &c.task_comm));
+    let comm_at = config(|c| &c.task_comm);
+    let comm: [u32; 4] = task.field(comm_at);
+    let process: [u32; 4] = task
+        .pointer(config(|c| &c.task_group_leader))
+        .field(comm_at);
+    let tgid: u32 = task.field(config(|c| &c.task_tgid));
+    let netspy = ignored_tgid(tgid) || is_netspy_client(task, &process);
     TaskInfo {
-        tgid: task.field(config(|c| &c.task_tgid)),
+        tgid,
         pid: task.field(config(|c| &c.task_pid)),
         uid: task
             .pointer(config(|c| &c.task_cred))
             .field(config(|c| &c.cred_uid)),
-        _pad: 0,
+        flags: if netspy { task_flags::NETSPY } else { 0 },
         cgroup_id: cgroup_id(task),
-        // SAFETY: two words and sixteen bytes are the same memory, any bit pattern valid.
-        comm: unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>(comm) },
+        // SAFETY: four words and sixteen bytes are the same memory, any bit pattern valid.
+        comm: unsafe { core::mem::transmute::<[u32; 4], [u8; 16]>(comm) },
+        // SAFETY: likewise.
+        process: unsafe { core::mem::transmute::<[u32; 4], [u8; 16]>(process) },
     }
+}
+
+/// True when `task`, a process named `process`, runs netspy's executable (its CLI or MCP
+/// client): the name is compared first, so other processes cost one comparison, and
+/// task->mm->exe_file->f_inode (inode number and device) only for those named like netspy.
+#[inline(always)]
+fn is_netspy_client(task: Typed, process: &[u32; 4]) -> bool {
+    let own = config(|c| &c.self_comm);
+    if own[0] == 0 || *process != own || config(|c| &c.task_mm) == ABSENT {
+        return false;
+    }
+    let inode = task
+        .pointer(config(|c| &c.task_mm))
+        .pointer(config(|c| &c.mm_exe_file))
+        .pointer(config(|c| &c.file_inode));
+    let ino: u64 = inode.field(config(|c| &c.inode_ino));
+    let dev: u32 = inode
+        .pointer(config(|c| &c.inode_sb))
+        .field(config(|c| &c.sb_dev));
+    let own_ino =
+        (config(|c| &c.self_exe_ino_high) as u64) << 32 | config(|c| &c.self_exe_ino_low) as u64;
+    ino == own_ino && dev == config(|c| &c.self_exe_dev)
 }
 
 /// The id of `task`'s cgroup v2 (what `bpf_get_current_cgroup_id` returns):

@@ -11,7 +11,7 @@
 
 use crate::{
     btf::Typed,
-    kernel::{Failure, ignored, run, syscall_arg, syscall_ret, task_info},
+    kernel::{Failure, run, syscall_arg, syscall_ret, task_info},
     owners,
     socket::socket_of_fd,
 };
@@ -47,13 +47,12 @@ fn remember_fd_owner(fd: i64) -> Result<(), Failure> {
     }
     let task = Typed::current_task();
     let info = task_info(task);
-    if ignored(info.tgid) {
-        return Ok(());
-    }
     // UNIX sockets (protocol 0) carry no IP drops worth an entry in the bounded map.
     if let Some(sock) = socket_of_fd(task, fd as u64)
         && sock.protocol != 0
     {
+        // netspy's own sockets too: their drops are then recognised and skipped, instead of
+        // reported unattributed.
         owners::remember(sock.sk, sock.socket, info, 0);
     }
     Ok(())

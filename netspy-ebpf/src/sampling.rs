@@ -69,7 +69,7 @@ pub fn count_sampled_out(reason: u32, owner: Option<&TaskInfo>) {
     let key = SampledKey {
         reason,
         tgid: owner.map_or(0, |o| o.tgid),
-        comm: owner.map_or([0; 16], |o| o.comm),
+        comm: owner.map_or([0; 16], |o| o.process),
     };
     let counted = match generation {
         0 => add(&SAMPLED_DROPS_0, &key),

@@ -80,7 +80,7 @@ fn emit_outcome(
         daddr: [0; 16],
     };
     if let Some(owner) = owners::owner_of(sk) {
-        if ignored(owner.task.tgid) {
+        if ignored(&owner.task) {
             return Ok(());
         }
         ev.owner = owner.task;

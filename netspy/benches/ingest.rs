@@ -54,9 +54,10 @@ fn task(n: u32) -> TaskInfo {
         tgid: pid,
         pid,
         uid: 1000,
-        _pad: 0,
+        flags: 0,
         cgroup_id: 42,
         comm,
+        process: comm,
     }
 }
 

@@ -81,6 +81,7 @@ fn events(now: i64, count: usize) -> impl Iterator<Item = Event> {
                 uid: 1000,
                 cgroup_id: 42,
                 command: names[(pid % COMMANDS) as usize].clone(),
+                process_name: names[(pid % COMMANDS) as usize].clone(),
             },
             fd: 3,
             source: None,

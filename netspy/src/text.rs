@@ -31,6 +31,21 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Who an event belongs to, for text: `thrmain (4312)`, or `thrmain (4312, thread
+/// worker-thr)` when the calling thread has a name of its own; `compact` (one field of a
+/// trace line, no spaces): `thrmain(4312)`, `thrmain/worker-thr(4312)`. Names escaped. An
+/// empty process name (a server that does not send it) is taken to be the thread's.
+pub fn owner(process: &str, thread: &str, pid: u32, compact: bool) -> String {
+    let process = if process.is_empty() { thread } else { process };
+    let (process, thread) = (escape(process), escape(thread));
+    match (thread.is_empty() || thread == process, compact) {
+        (true, true) => format!("{process}({pid})"),
+        (true, false) => format!("{process} ({pid})"),
+        (false, true) => format!("{process}/{thread}({pid})"),
+        (false, false) => format!("{process} ({pid}, thread {thread})"),
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\\' | '|')
@@ -41,6 +56,23 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_is_its_process_with_the_thread_when_it_differs() {
+        assert_eq!(owner("curl", "curl", 7, false), "curl (7)");
+        assert_eq!(owner("curl", "curl", 7, true), "curl(7)");
+        assert_eq!(
+            owner("thrmain", "worker-thr", 7, false),
+            "thrmain (7, thread worker-thr)"
+        );
+        assert_eq!(
+            owner("", "curl", 7, false),
+            "curl (7)",
+            "an original server"
+        );
+        assert_eq!(owner("thrmain", "worker", 7, true), "thrmain/worker(7)");
+        assert_eq!(owner("a|b", "c\nd", 7, true), "a\\|b/c\\nd(7)");
+    }
 
     #[test]
     fn terminal_controls_and_separators_are_escaped() {

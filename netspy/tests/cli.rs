@@ -495,6 +495,99 @@ fn evicted_history_is_said_not_passed_off_as_quiet() {
     );
 }
 
+/// A process is found by its own name and by its thread's, and shown with both: the connect
+/// of thread `nsq-worker` of process `nsq-thrmain` (both names set with prctl).
+#[test]
+fn a_thread_s_connect_is_its_process_s_and_says_which_thread() {
+    url();
+    let script = r#"
+import ctypes, os, socket, sys, threading
+libc = ctypes.CDLL(None)
+libc.prctl(15, b"nsq-thrmain", 0, 0, 0)
+def work():
+    libc.prctl(15, b"nsq-worker", 0, 0, 0)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(("127.0.0.1", 9))
+    s.close()
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print(os.getpid())
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pid: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let list = poll("/api/list-connections?command=nsq-thrmain", |b| {
+        b["total_events"] == 1
+    });
+    let event = &list["events_by_pid"][pid.to_string()][0];
+    assert_eq!(
+        (&event["command"], &event["process_name"], &event["pid"]),
+        (&"nsq-worker".into(), &"nsq-thrmain".into(), &pid.into()),
+        "{list}"
+    );
+    // The thread's name finds it too.
+    poll("/api/connection-summary?command=nsq-worker", |b| {
+        b["count"] == 1
+    });
+    let out = netspy(&[
+        "--server",
+        url(),
+        "--tool",
+        "list_connections",
+        "--process",
+        "nsq-thr*",
+    ])
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            " | 127.0.0.1:9 | UDP | nsq-thrmain ({pid}, thread nsq-worker)\n"
+        )),
+        "{text}"
+    );
+}
+
+/// netspy's own CLI is left out of what the daemon reports (its calls to the daemon would
+/// fill the history), unless the daemon is told to report it.
+#[test]
+fn netspy_s_own_clients_are_left_out_unless_asked_for() {
+    let count_netspy = |args: &[&str]| {
+        let daemon = DaemonProcess::start(args);
+        daemon.wait_ready();
+        let url = daemon.url();
+        for _ in 0..2 {
+            let out = netspy(&["--server", &url, "--tool", "list_connections"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        // A later connect of this test, seen, says the CLI's connects were read before it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::Builder::new()
+            .name("nsq-marker".into())
+            .spawn(move || drop(TcpStream::connect(("127.0.0.1", port)).unwrap()))
+            .unwrap()
+            .join()
+            .unwrap();
+        poll_at(&url, "/api/connection-summary?command=nsq-marker", |b| {
+            b["count"] == 1
+        });
+        let (_, summary) = common::daemon::get_at(&url, "/api/connection-summary?command=netspy");
+        summary["count"].as_u64().unwrap()
+    };
+    assert_eq!(count_netspy(&[]), 0, "the CLI's connects are left out");
+    assert!(
+        count_netspy(&["--report-netspy-clients"]) >= 2,
+        "each CLI run connects to the daemon at least once"
+    );
+}
+
 /// An HTTP server on 127.0.0.1 answering each path that starts with a route's prefix with
 /// its JSON, and 404 to anything else; its base URL.
 fn fake_server(routes: Vec<(&'static str, serde_json::Value)>) -> String {

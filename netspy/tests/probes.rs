@@ -493,6 +493,31 @@ fn a_socket_bound_by_another_thread_than_its_creator_is_the_binders() {
 }
 
 #[test]
+fn events_name_the_thread_and_its_process() {
+    let mut kernel = Kernel::start();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dest = peer.local_addr().unwrap();
+    std::thread::Builder::new()
+        .name("nsq-named-thr".into())
+        .spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.connect(dest).unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let connect = kernel.wait_for("the thread's connect", |e| match e {
+        Event::Connection(c) if c.destination == ip(dest) => Some(c.clone()),
+        _ => None,
+    });
+    let process = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(
+        (&*connect.process.command, &*connect.process.process_name),
+        ("nsq-named-thr", process.trim_end())
+    );
+}
+
+#[test]
 fn a_udp_socket_is_owned_by_the_thread_that_connected_it_last() {
     let mut kernel = Kernel::start();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -98,7 +98,7 @@ impl Collector for TotalsCollector {
         counters(
             &mut encoder,
             "connect_attempts",
-            "connect() calls seen, by process (thread name; `other` past the labelled ones) \
+            "connect() calls seen, by process (process name; `other` past the labelled ones) \
              and protocol",
             t.connects
                 .iter()

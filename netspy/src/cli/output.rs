@@ -138,9 +138,8 @@ impl std::fmt::Display for ViewLine<'_> {
                 let result = call_result(c.error.as_deref(), i64::from(c.return_code));
                 write!(
                     f,
-                    "{time} {}({}) connect {} {} {result}",
-                    escape(&c.command),
-                    c.pid,
+                    "{time} {} connect {} {} {result}",
+                    crate::text::owner(&c.process_name, &c.command, c.pid, true),
                     c.protocol,
                     escape(&c.destination),
                 )?;
@@ -158,7 +157,7 @@ impl std::fmt::Display for ViewLine<'_> {
             EventView::PacketDrop(d) => {
                 let time = d.time.with_timezone(&Local).format("%H:%M:%S");
                 let who = match d.attributed {
-                    true => format!("{}({})", escape(&d.command), d.pid),
+                    true => crate::text::owner(&d.process_name, &d.command, d.pid, true),
                     false => "unattributed".to_owned(),
                 };
                 write!(f, "{time} {who} drop {}", d.drop_reason)?;
@@ -184,7 +183,7 @@ impl std::fmt::Display for ViewLine<'_> {
 
 fn who(process: Option<&Process>) -> String {
     match process {
-        Some(p) => format!("{}({})", escape(&p.command), p.pid),
+        Some(p) => crate::text::owner(&p.process_name, &p.command, p.pid, true),
         None => "unattributed".to_owned(),
     }
 }
@@ -323,13 +322,14 @@ mod tests {
         let Event::Connection(mut evil) = conn.clone() else {
             unreachable!()
         };
-        evil.process.command = "esc\x1b[31mRED".into();
+        evil.process.process_name = "esc\x1b[31mRED".into();
+        evil.process.command = "thr|x".into();
         evil.destination = Destination::Unix {
             path: "@x\ny".into(),
         };
         assert_eq!(
             strip_time(Line(&Event::Connection(evil)).to_string()),
-            "esc\\x1b[31mRED(4312) connect UNIX @x\\ny ECONNREFUSED 0.0ms"
+            "esc\\x1b[31mRED/thr\\|x(4312) connect UNIX @x\\ny ECONNREFUSED 0.0ms"
         );
         let drop = Event::PacketDrop(PacketDrop::tcp_no_socket(
             Utc.timestamp_opt(0, 0).unwrap(),

@@ -35,8 +35,8 @@ struct Window {
     /// Only this process id.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pid: Option<u32>,
-    /// Only processes with this name (`*`, `?` and `[...]` make a pattern; `\*` matches a
-    /// literal `*`).
+    /// Only processes with this name, or with a thread of this name (`*`, `?` and `[...]`
+    /// make a pattern; `\*` matches a literal `*`).
     #[arg(long, value_name = "NAME", value_parser = tool::process_name())]
     process: Option<String>,
     /// Look back this many seconds (default 60).

@@ -63,8 +63,8 @@ pub struct ToolFlags {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pid: Option<u32>,
 
-    /// Only processes with this name (`*`, `?` and `[...]` make a pattern; `\*` matches a
-    /// literal `*`).
+    /// Only processes with this name, or with a thread of this name (`*`, `?` and `[...]`
+    /// make a pattern; `\*` matches a literal `*`).
     #[arg(long, value_name = "NAME", value_parser = process_name())]
     pub process: Option<String>,
 

@@ -25,8 +25,9 @@ pub struct TraceArgs {
     #[arg(long, value_name = "N")]
     pub pid: Option<u32>,
 
-    /// Only events of processes with this command name (as `ps -o comm` shows it, at most 15
-    /// characters), or a glob of names (`'python*'`), as the daemon's filters take.
+    /// Only events of processes with this name (the process's, as `ps -o comm` shows it, or
+    /// one of its threads'; at most 15 characters), or a glob of names (`'python*'`), as the
+    /// daemon's filters take.
     #[arg(long, value_name = "NAME", value_parser = NameFilter::new)]
     pub process: Option<NameFilter>,
 
@@ -71,10 +72,9 @@ impl TraceArgs {
             return false;
         };
         self.pid.is_none_or(|pid| process.pid == pid)
-            && self
-                .process
-                .as_ref()
-                .is_none_or(|filter| filter.matches(&process.command))
+            && self.process.as_ref().is_none_or(|filter| {
+                filter.matches(&process.process_name) || filter.matches(&process.command)
+            })
     }
 }
 
@@ -240,6 +240,7 @@ mod tests {
                 uid: 0,
                 cgroup_id: 0,
                 command: Arc::from("curl"),
+                process_name: Arc::from("curl"),
             }),
             drop_reason: Arc::from(reason),
             drop_reason_code: 0,

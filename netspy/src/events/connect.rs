@@ -162,9 +162,10 @@ mod tests {
                 tgid: 4312,
                 pid: 4313,
                 uid: 1000,
-                _pad: 0,
+                flags: 0,
                 cgroup_id: 77,
                 comm,
+                process: *b"curlmain\0\0\0\0\0\0\0\0",
             },
             ts_ns: 2_000_000_000,
             syscall_ns: 1500,
@@ -204,6 +205,7 @@ mod tests {
             (4312, 4313, 1000)
         );
         assert_eq!(&*ev.process.command, "curl");
+        assert_eq!(&*ev.process.process_name, "curlmain");
         assert_eq!(ev.process.cgroup_id, 77);
         assert_eq!(ev.error, None);
         assert_eq!(ev.time.timestamp(), 3);

@@ -82,8 +82,10 @@ pub struct Process {
     pub uid: u32,
     /// cgroup v2 id (matches the inode of the cgroup's directory).
     pub cgroup_id: u64,
-    /// Command name (at most 15 bytes, as the kernel keeps it).
+    /// The thread's name (its `comm`: at most 15 bytes, as the kernel keeps it).
     pub command: Arc<str>,
+    /// The process's name: its main thread's `comm` (what `ps` shows).
+    pub process_name: Arc<str>,
 }
 
 #[cfg(test)]
@@ -96,6 +98,7 @@ impl Process {
             uid: 0,
             cgroup_id: 1,
             command: Arc::from("curl"),
+            process_name: Arc::from("curl"),
         }
     }
 }
@@ -108,6 +111,7 @@ impl Process {
             uid: task.uid,
             cgroup_id: task.cgroup_id,
             command: c_string(&task.comm).into(),
+            process_name: c_string(&task.process).into(),
         }
     }
 }
@@ -217,7 +221,7 @@ mod tests {
             DecodeError {
                 kind: Kind::Connection,
                 got: 39,
-                want: 40
+                want: 56
             }
         );
     }

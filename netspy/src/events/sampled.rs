@@ -29,7 +29,7 @@ pub struct SampledCount {
     /// Owning process id; 0 when unattributed, or when more (reason, owner) pairs dropped in
     /// one interval than the kernel's count map holds (`SAMPLED_KEYS`).
     pub pid: u32,
-    /// Owning thread's name, when attributed.
+    /// Owning process's name, when attributed.
     pub command: Option<Arc<str>>,
     /// How many.
     pub count: u64,

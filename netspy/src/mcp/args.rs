@@ -14,8 +14,8 @@ pub struct WindowArgs {
     #[serde(default)]
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
-    /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern,
-    /// e.g. `python*`).
+    /// Only processes with this name (as `ps -o comm` shows it), or with a thread of this
+    /// name; `*` and `?` make a pattern, e.g. `python*`.
     #[serde(default)]
     #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
@@ -33,7 +33,8 @@ pub struct ListArgs {
     #[serde(default)]
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
-    /// Only processes with this name (as `ps -o comm` shows it; `*` and `?` make a pattern).
+    /// Only processes with this name (as `ps -o comm` shows it), or with a thread of this
+    /// name; `*` and `?` make a pattern.
     #[serde(default)]
     #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,

@@ -265,12 +265,11 @@ pub fn connection_list(list: &ConnectionList) -> String {
     for e in &events {
         let _ = write!(
             text,
-            "  {} | {} | {} | {} ({})",
+            "  {} | {} | {} | {}",
             clock(e.time),
             escape(&e.destination),
             e.protocol,
-            escape(&e.command),
-            e.pid
+            crate::text::owner(&e.process_name, &e.command, e.pid, false),
         );
         let result = connect_result(e);
         if !result.is_empty() {
@@ -429,7 +428,7 @@ pub fn drop_list(list: &DropList) -> String {
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for d in &drops {
         let owner = if d.attributed {
-            format!("{} ({})", escape(&d.command), d.pid)
+            crate::text::owner(&d.process_name, &d.command, d.pid, false)
         } else {
             "unattributed".to_owned()
         };

@@ -14,7 +14,8 @@ const REASON_PREFIX: &str = "SKB_DROP_REASON_";
 
 /// Offsets for the kernel programs and names for userspace.
 pub struct KernelInfo {
-    /// The `.rodata` configuration (without `ignore_tgid`, which the caller sets).
+    /// The `.rodata` configuration (without `ignore_tgid` and the `self_*` fields, which the
+    /// caller sets).
     pub config: Config,
     /// `enum skb_drop_reason` value -> short name.
     pub drop_reasons: HashMap<u32, Arc<str>>,
@@ -81,12 +82,30 @@ impl KernelInfo {
             tracing::warn!("socket owners are not checked for reused addresses: {e}");
         })
         .ok();
+        // Recognising netspy's own clients by their executable is a refinement: without
+        // these offsets they are reported like any other process.
+        let executable = (|| {
+            Ok::<_, ProbeError>([
+                off("task_struct", "mm")?,
+                off("mm_struct", "exe_file")?,
+                off("file", "f_inode")?,
+                off("inode", "i_sb")?,
+                off("super_block", "s_dev")?,
+                off("inode", "i_ino")?,
+            ])
+        })()
+        .inspect_err(|e| tracing::warn!("netspy's own clients are reported too: {e}"))
+        .ok();
         // The one-program connect hook needs them; without, enter + exit is used.
         let registers = syscall_argument_registers(&btf)
             .inspect_err(|e| tracing::info!("connect arguments come from enter + exit: {e}"))
             .ok();
         let config = Config {
             ignore_tgid: 0,
+            self_comm: [0; 4],
+            self_exe_dev: 0,
+            self_exe_ino_low: 0,
+            self_exe_ino_high: 0,
             ring_wakeup: 0,
             drop_events_per_window: 0,
             reason_not_dropped: reason("SKB_NOT_DROPPED_YET")?,
@@ -94,6 +113,12 @@ impl KernelInfo {
             task_pid: off("task_struct", "pid")?,
             task_tgid: off("task_struct", "tgid")?,
             task_comm: off("task_struct", "comm")?,
+            task_group_leader: off("task_struct", "group_leader")?,
+            task_mm: executable.map_or(ABSENT, |e| e[0]),
+            mm_exe_file: executable.map_or(ABSENT, |e| e[1]),
+            file_inode: executable.map_or(ABSENT, |e| e[2]),
+            inode_sb: executable.map_or(ABSENT, |e| e[3]),
+            sb_dev: executable.map_or(ABSENT, |e| e[4]),
             task_cred: off("task_struct", "cred")?,
             cred_uid: off("cred", "uid")?,
             task_cgroups: cgroup.map_or(ABSENT, |c| c[0]),
@@ -133,7 +158,10 @@ impl KernelInfo {
             sock_v6_addrs: sock_addrs.and_then(|(_, v6)| v6).unwrap_or(ABSENT),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
             socket_inode: socket_identity.map_or(ABSENT, |(_, i, _)| i),
-            inode_ino: socket_identity.map_or(ABSENT, |(_, _, n)| n),
+            inode_ino: socket_identity
+                .map(|(_, _, n)| n)
+                .or(executable.map(|e| e[5]))
+                .unwrap_or(ABSENT),
             regs_arg0: registers.map_or(ABSENT, |r| r[0]),
             regs_arg1: registers.map_or(ABSENT, |r| r[1]),
             regs_arg2: registers.map_or(ABSENT, |r| r[2]),

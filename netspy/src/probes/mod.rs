@@ -7,6 +7,7 @@
 mod attach;
 mod kernel_info;
 mod options;
+mod own_clients;
 mod privilege;
 mod reader;
 mod sampled;
@@ -135,6 +136,9 @@ impl Probes {
         let info = KernelInfo::read(&tracefs)?;
         let mut config = info.config;
         config.ignore_tgid = options.ignore_tgid.unwrap_or(0);
+        if options.ignore_tgid.is_some() && !options.report_netspy_clients {
+            own_clients::recognise(&mut config);
+        }
         config.ring_wakeup = options.ring_wakeup.policy();
         config.drop_events_per_window = options.drop_events_per_window();
 

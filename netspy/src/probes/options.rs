@@ -6,9 +6,16 @@ use serde::Serialize;
 /// How to start the probes (also the probe flags of `netspy daemon` and `netspy trace`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ProbeOptions {
-    /// Process whose events are ignored (netspy's own, so its traffic is not reported).
+    /// Process whose events are ignored (netspy's own, so its traffic is not reported). With
+    /// it, the processes running the same executable (netspy's CLI and MCP clients) are
+    /// ignored too, unless `report_netspy_clients`.
     #[arg(skip)]
     pub ignore_tgid: Option<u32>,
+
+    /// Also report the traffic of netspy's own CLI and MCP client processes (left out by
+    /// default: their calls to the daemon would fill the history).
+    #[arg(long, env = "NETSPY_REPORT_NETSPY_CLIENTS")]
+    pub report_netspy_clients: bool,
 
     /// Do not use this hook (e.g. `tp_btf:kfree_skb` to use the classic tracepoint after
     /// it). Repeatable.
@@ -40,6 +47,7 @@ impl Default for ProbeOptions {
     fn default() -> Self {
         Self {
             ignore_tgid: None,
+            report_netspy_clients: false,
             disabled_hooks: Vec::new(),
             ring_wakeup: RingWakeup::default(),
             drop_event_rate: DEFAULT_DROP_EVENT_RATE,

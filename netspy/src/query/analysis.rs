@@ -199,7 +199,7 @@ impl Patterns {
             if matches!(r.outcome, Outcome::Established) && r.latency_us != 0 {
                 self.latencies.record(r.latency_us);
             }
-            processes.add(store.owner(Some(r.owner)).map(|o| o.command));
+            processes.add(store.owner(Some(r.owner)).map(|o| o.process));
         }
         for ((sym, port), n) in destinations.0 {
             let endpoint = sym.and_then(|s| store.endpoint(s)).cloned();

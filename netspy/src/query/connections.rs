@@ -82,8 +82,11 @@ pub struct ConnectionView {
     pub kind: String,
     /// Process id.
     pub pid: u32,
-    /// Process name.
+    /// Name of the calling thread (the kernel's `comm`, as the original API had it).
     pub command: String,
+    /// Name of the process (its main thread's `comm`, what `ps` shows).
+    #[serde(default)]
+    pub process_name: String,
     /// Wall-clock time (RFC 3339, nanoseconds).
     pub time: DateTime<Utc>,
     /// Nanoseconds since the epoch.
@@ -161,6 +164,7 @@ impl ConnectionView {
             kind: "connection".to_owned(),
             pid,
             command: store.owner_name(Some(r.owner)).to_string(),
+            process_name: store.owner_process_name(Some(r.owner)).to_string(),
             time: DateTime::from_timestamp_nanos(r.time_ns),
             timestamp: r.time_ns,
             destination,

@@ -177,8 +177,12 @@ pub struct DropView {
     pub kind: String,
     /// Owning process id, 0 when unattributed.
     pub pid: u32,
-    /// Owning process name, "" when unattributed.
+    /// Name of the owning thread (the one that made or took the socket), "" when
+    /// unattributed.
     pub command: String,
+    /// Name of the owning process (its main thread's), "" when unattributed.
+    #[serde(default)]
+    pub process_name: String,
     /// Kernel drop reason (`NO_SOCKET`, `NETFILTER_DROP`, ...), named by the running kernel.
     pub drop_reason: String,
     /// Reason number on this kernel.
@@ -238,6 +242,7 @@ impl DropView {
             kind: "packet_drop".to_owned(),
             pid: owner.map_or(0, |o| o.pid),
             command: store.owner_name(r.owner).to_string(),
+            process_name: store.owner_process_name(r.owner).to_string(),
             category: category(&reason).to_owned(),
             routine: is_routine(&reason),
             drop_reason: reason,

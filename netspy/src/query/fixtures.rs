@@ -17,6 +17,7 @@ pub fn udp_connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
             uid: 0,
             cgroup_id: 7,
             command: Arc::from(command),
+            process_name: Arc::from(command),
         },
         fd: 3,
         source: None,

@@ -33,7 +33,8 @@ pub struct SummaryRequest {
     #[serde(default)]
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
-    /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
+    /// Only processes with this name (the process's or one of its threads', 15 characters
+    /// as the kernel keeps them). `*`, `?` and
     /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
     /// with 400 saying why).
     #[serde(default)]
@@ -81,7 +82,8 @@ pub struct ListRequest {
     #[serde(default)]
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
-    /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
+    /// Only processes with this name (the process's or one of its threads', 15 characters
+    /// as the kernel keeps them). `*`, `?` and
     /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
     /// with 400 saying why).
     #[serde(default)]
@@ -137,7 +139,8 @@ pub struct EventsRequest {
     #[serde(default)]
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
-    /// Only processes with this name (the kernel's 15-character `comm`). `*`, `?` and
+    /// Only processes with this name (the process's or one of its threads', 15 characters
+    /// as the kernel keeps them). `*`, `?` and
     /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
     /// with 400 saying why).
     #[serde(default)]

@@ -44,8 +44,8 @@ pub struct StreamRequest {
     #[serde(default)]
     #[schemars(range(max = 4_294_967_295u32))]
     pub pid: Option<u32>,
-    /// Only processes with this name (the kernel's 15-character `comm`), or a glob
-    /// (`python*`).
+    /// Only processes with this name (the process's or one of its threads', as the kernel
+    /// keeps it: 15 characters), or a glob (`python*`).
     #[serde(default)]
     #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub command: Option<String>,

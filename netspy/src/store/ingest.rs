@@ -49,7 +49,7 @@ impl Store {
         };
         let failed_call = record.failed_call_errno().unwrap_or(0);
         self.totals
-            .connect(&c.process.command, record.kind, failed_call);
+            .connect(&c.process.process_name, record.kind, failed_call);
         let time_ns = record.time_ns;
         let seq = self.connections.push(record.clone());
         self.connection_tallies.push(seq, &record);
@@ -83,7 +83,7 @@ impl Store {
 
     pub(super) fn add_outcome(&mut self, outcome: TcpOutcome) {
         self.totals.tcp_result(
-            outcome.process.as_ref().map(|p| &p.command),
+            outcome.process.as_ref().map(|p| &p.process_name),
             outcome.result,
             outcome.latency_ns,
         );
@@ -159,10 +159,10 @@ impl Store {
         let seq = self.drops.push(record);
         // A TCP packet that lost its socket (loopback, veth): its sender may still be known.
         let owner = match &d.process {
-            Some(p) => Some(p.command.clone()),
+            Some(p) => Some(p.process_name.clone()),
             None => self.orphans.orphaned_drop(&d, seq).map(|owner| {
                 self.attribute_drop(seq, &owner);
-                owner.command
+                owner.process_name
             }),
         };
         match owner {
@@ -184,11 +184,11 @@ impl Store {
             let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
                 continue;
             };
-            // The kernel counts by pid and thread name only.
+            // The kernel counts by pid and process name only.
             let owner = (c.pid != 0)
                 .then(|| {
                     let name = c.command.clone().unwrap_or_else(|| "".into());
-                    self.owners.intern_parts(c.pid, 0, 0, name)
+                    self.owners.intern_parts(c.pid, 0, 0, name.clone(), name)
                 })
                 .flatten();
             self.sampled.push(StoredSampled {
@@ -206,7 +206,7 @@ impl Store {
         if self.drops.get_mut(seq).is_none_or(|r| r.owner.is_some()) {
             return;
         }
-        self.totals.attributed(seq, &owner.command);
+        self.totals.attributed(seq, &owner.process_name);
         let owner = self.owners.intern(owner);
         if let Some(record) = self.drops.get_mut(seq) {
             record.owner = owner;

@@ -1,7 +1,7 @@
 //! The bounded, indexed history of events the daemon serves.
 //!
 //! Events are kept as compact records (`records.rs`) in time-ordered tables (`table.rs`),
-//! indexed by owner: pid, user, cgroup and thread name interned as one value
+//! indexed by owner: pid, user, cgroup, thread and process name interned as one value
 //! (`owners.rs`); strings and addresses are interned with reference counts (`intern.rs`).
 //! Connection counts are kept per bucket of records (`rollup.rs`), so summaries add
 //! tallies. History is bounded by age and by count; every eviction is counted. TCP outcomes
@@ -300,7 +300,15 @@ impl Store {
             .unwrap_or_else(|| Arc::from(""))
     }
 
-    /// A thread name by its own symbol ([`Owner::command`]).
+    /// An owner's process name ("" for none).
+    pub fn owner_process_name(&self, sym: Option<Sym>) -> Arc<str> {
+        self.owner(sym)
+            .and_then(|o| self.owners.name(o.process))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// A thread or process name by its own symbol ([`Owner::command`], [`Owner::process`]).
     pub fn name(&self, command: Sym) -> Arc<str> {
         self.owners
             .name(command)

@@ -1,13 +1,15 @@
-//! Who an event belongs to: process id, user, cgroup and thread name, interned together as
-//! one [`Sym`], so a record names its owner in four bytes and the tables keep one index.
-//! Owners are found by pid and by name through two small maps kept beside the interner.
+//! Who an event belongs to: process id, user, cgroup, thread name and process name, interned
+//! together as one [`Sym`], so a record names its owner in four bytes and the tables keep
+//! one index. Owners are found by pid and by either name through two small maps kept beside
+//! the interner.
 
 use std::{collections::hash_map::Entry, sync::Arc};
 
 use super::intern::{Interner, Sym};
 use crate::events::Process;
 
-/// A test of thread names, or None for any name.
+/// A test of names (an owner matches when its process name or its thread name passes), or
+/// None for any name.
 pub type NameMatch<'a> = Option<&'a dyn Fn(&str) -> bool>;
 
 /// An event's owner.
@@ -21,6 +23,8 @@ pub struct Owner {
     pub cgroup_id: u64,
     /// Thread name, interned in [`Owners`].
     pub command: Sym,
+    /// Process name (the main thread's), interned in [`Owners`]; often `command` itself.
+    pub process: Sym,
 }
 
 /// The interned owners and their names.
@@ -35,7 +39,13 @@ pub struct Owners {
 impl Owners {
     /// Interns the owner of an event, taking one reference.
     pub fn intern(&mut self, p: &Process) -> Option<Sym> {
-        self.intern_parts(p.pid, p.uid, p.cgroup_id, p.command.clone())
+        self.intern_parts(
+            p.pid,
+            p.uid,
+            p.cgroup_id,
+            p.command.clone(),
+            p.process_name.clone(),
+        )
     }
 
     /// Interns an owner from its parts, taking one reference.
@@ -45,21 +55,35 @@ impl Owners {
         uid: u32,
         cgroup_id: u64,
         command: Arc<str>,
+        process: Arc<str>,
     ) -> Option<Sym> {
         let (command, _) = self.names.intern_fresh(command)?;
+        let Some((process, _)) = self.names.intern_fresh(process) else {
+            self.names.release(command);
+            return None;
+        };
         let owner = Owner {
             pid,
             uid,
             cgroup_id,
             command,
+            process,
         };
-        let (sym, fresh) = self.owners.intern_fresh(owner)?;
+        let Some((sym, fresh)) = self.owners.intern_fresh(owner) else {
+            self.names.release(command);
+            self.names.release(process);
+            return None;
+        };
         if fresh {
             self.by_pid.entry(pid).or_default().push(sym);
             self.by_name.entry(command).or_default().push(sym);
+            if process != command {
+                self.by_name.entry(process).or_default().push(sym);
+            }
         } else {
-            // The owner holds its name once.
+            // The owner holds each name once.
             self.names.release(command);
+            self.names.release(process);
         }
         Some(sym)
     }
@@ -69,7 +93,9 @@ impl Owners {
         if let Some(owner) = self.owners.release(sym) {
             forget(&mut self.by_pid, owner.pid, sym);
             forget(&mut self.by_name, owner.command, sym);
+            forget(&mut self.by_name, owner.process, sym);
             self.names.release(owner.command);
+            self.names.release(owner.process);
         }
     }
 
@@ -78,19 +104,21 @@ impl Owners {
         self.owners.get(sym)
     }
 
-    /// A thread name.
+    /// A thread or process name.
     pub fn name(&self, command: Sym) -> Option<&Arc<str>> {
         self.names.get(command)
     }
 
-    /// The owners with this pid (if given) whose name `matches` accepts (if given).
+    /// The owners with this pid (if given) whose process or thread name `matches` accepts
+    /// (if given), each once.
     pub fn matching(&self, pid: Option<u32>, matches: NameMatch<'_>) -> Vec<Sym> {
         let name_ok = |owner: Sym| match matches {
             None => true,
-            Some(matches) => self
-                .get(owner)
-                .and_then(|o| self.name(o.command))
-                .is_some_and(|name| matches(name)),
+            Some(matches) => self.get(owner).is_some_and(|o| {
+                [o.process, o.command]
+                    .iter()
+                    .any(|&n| self.name(n).is_some_and(|name| matches(name)))
+            }),
         };
         match (pid, matches) {
             (Some(pid), _) => self
@@ -101,14 +129,20 @@ impl Owners {
                 .copied()
                 .filter(|&o| name_ok(o))
                 .collect(),
-            (None, Some(matches)) => self
-                .names
-                .iter()
-                .filter(|(_, name)| matches(name))
-                .filter_map(|(sym, _)| self.by_name.get(&sym))
-                .flatten()
-                .copied()
-                .collect(),
+            (None, Some(matches)) => {
+                let mut found: Vec<Sym> = self
+                    .names
+                    .iter()
+                    .filter(|(_, name)| matches(name))
+                    .filter_map(|(sym, _)| self.by_name.get(&sym))
+                    .flatten()
+                    .copied()
+                    .collect();
+                // An owner whose thread and process names both match is listed under each.
+                found.sort_unstable();
+                found.dedup();
+                found
+            }
             (None, None) => self.owners.iter().map(|(sym, _)| sym).collect(),
         }
     }
@@ -135,24 +169,41 @@ mod tests {
     #[test]
     fn owners_are_found_by_pid_and_name_until_released() {
         let mut owners = Owners::default();
-        let a = owners.intern_parts(10, 0, 7, "curl".into()).unwrap();
-        let b = owners.intern_parts(10, 0, 7, "worker".into()).unwrap();
-        let c = owners.intern_parts(20, 0, 7, "curl".into()).unwrap();
-        assert_eq!(owners.intern_parts(10, 0, 7, "curl".into()), Some(a));
+        let a = owners
+            .intern_parts(10, 0, 7, "curl".into(), "curl".into())
+            .unwrap();
+        let b = owners
+            .intern_parts(10, 0, 7, "worker".into(), "curl".into())
+            .unwrap();
+        let c = owners
+            .intern_parts(20, 0, 7, "curl".into(), "curl".into())
+            .unwrap();
+        assert_eq!(
+            owners.intern_parts(10, 0, 7, "curl".into(), "curl".into()),
+            Some(a)
+        );
         let curl = |n: &str| n == "curl";
+        let worker = |n: &str| n == "worker";
         assert_eq!(owners.matching(Some(10), None), vec![a, b]);
-        assert_eq!(owners.matching(None, Some(&curl)), vec![a, c]);
-        assert_eq!(owners.matching(Some(10), Some(&curl)), vec![a]);
+        assert_eq!(
+            owners.matching(None, Some(&curl)),
+            vec![a, b, c],
+            "thread worker of process curl matches by its process, once"
+        );
+        assert_eq!(owners.matching(Some(10), Some(&curl)), vec![a, b]);
+        assert_eq!(owners.matching(None, Some(&worker)), vec![b]);
         owners.release(a);
         assert_eq!(
-            owners.matching(Some(10), Some(&curl)),
-            vec![a],
+            owners.matching(Some(10), Some(&worker)),
+            vec![b],
             "one reference left"
         );
         owners.release(a);
         owners.release(c);
+        assert_eq!(owners.matching(None, Some(&curl)), vec![b]);
+        owners.release(b);
         assert!(owners.matching(None, Some(&curl)).is_empty());
-        assert_eq!(owners.len(), 2, "worker and its name");
+        assert_eq!(owners.len(), 0, "every owner and name released");
         assert_eq!(owners.matching(Some(20), None), vec![]);
     }
 }

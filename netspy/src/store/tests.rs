@@ -16,6 +16,7 @@ fn process(pid: u32, command: &str) -> Process {
         uid: 0,
         cgroup_id: 7,
         command: Arc::from(command),
+        process_name: Arc::from(command),
     }
 }
 
