@@ -142,6 +142,16 @@ pub struct Config {
     pub regs_arg1: u32,
     /// See `regs_arg0`.
     pub regs_arg2: u32,
+    /// Where the saved user registers keep the number of the syscall the task is in (x86_64
+    /// `orig_ax`, arm64 `syscallno`; its low 32 bits), [`ABSENT`] when not known (drops of
+    /// datagrams that lost their socket are then not checked against their sender).
+    pub regs_syscall_nr: u32,
+    /// `sendto(2)`'s number on this architecture.
+    pub nr_sendto: u32,
+    /// `sendmsg(2)`'s number.
+    pub nr_sendmsg: u32,
+    /// `sendmmsg(2)`'s number.
+    pub nr_sendmmsg: u32,
 }
 
 /// The start of `struct sock_common`, read in one go: the connected socket's addresses and
@@ -183,7 +193,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 64 * 4);
+const _: () = assert!(size_of::<Config>() == 68 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

@@ -2,7 +2,8 @@
 //! falling back to the classic tracepoint, then to the raw tracepoint of the same name. Frees that are not drops (`SKB_NOT_DROPPED_YET`,
 //! `SKB_CONSUMED`) are skipped. The 5-tuple is parsed from the packet's network header; the
 //! owner comes from the socket (`skb->sk`, else `rx_sk`), never from the current task, which
-//! in softirq is whoever happened to run.
+//! in softirq is whoever happened to run, unless the task is checked to be sending the
+//! datagram (`sender.rs`).
 //! Kernel: `TRACE_EVENT(kfree_skb, TP_PROTO(struct sk_buff *skb, void *location,
 //! enum skb_drop_reason reason, struct sock *rx_sk))`
 //! <https://elixir.bootlin.com/linux/v6.18/source/include/trace/events/skb.h#L24>.
@@ -25,7 +26,7 @@ use crate::{
     btf::Typed,
     kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run, wakeup_flags},
     maps::DROP_EVENTS,
-    owners, sampling,
+    owners, sampling, sender,
 };
 
 const ETH_P_IP: u16 = 0x0800;
@@ -143,6 +144,17 @@ fn handle_drop(
     ev.ethertype = u16::from_be(ethertype);
     // A header we cannot read still leaves a drop worth reporting (reason, location, owner).
     let _ = parse_headers(skb, &mut ev);
+    if ev.flags & flags::OWNER_KNOWN == 0
+        && ev.protocol == IPPROTO_UDP
+        && ev.flags & flags::PORTS_KNOWN != 0
+        && let Some(sender) = sender::current_sender(ev.sport)
+    {
+        if ignored(&sender) {
+            return Ok(());
+        }
+        ev.owner = sender;
+        ev.flags |= flags::OWNER_KNOWN;
+    }
     DROP_EVENTS
         .output::<DropEvent>(&ev, wakeup_flags(ring::DROP))
         .map_err(|_| Failure(counters::LOST_DROP))

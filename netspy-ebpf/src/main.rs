@@ -16,6 +16,7 @@ mod maps;
 mod owner_hooks;
 mod owners;
 mod sampling;
+mod sender;
 mod socket;
 mod tcp;
 

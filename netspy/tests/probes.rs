@@ -492,6 +492,26 @@ fn a_socket_bound_by_another_thread_than_its_creator_is_the_binders() {
     assert_eq!(&*owner.command, thread_comm());
 }
 
+/// A UDP client that never connects (sendto only, its port bound by the first send) to a
+/// closed local port: loopback orphans the datagram, and the drop names its sender, checked
+/// to be inside its send on the socket bound to the datagram's source port.
+#[test]
+fn a_datagram_sent_without_connect_is_its_senders_when_dropped() {
+    let mut kernel = Kernel::start();
+    for (family, ip) in [(Domain::IPV4, "127.0.0.1"), (Domain::IPV6, "::1")] {
+        let port = closed_udp_port(ip);
+        let socket = Socket::new(family, Type::DGRAM, None).unwrap();
+        let to: SocketAddr = SocketAddr::new(ip.parse().unwrap(), port);
+        socket.send_to(b"x", &to.into()).unwrap();
+        let source = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let drop = kernel.wait_for("the datagram's drop", drop_to(port, "NO_SOCKET"));
+        assert_eq!(drop.source_port, Some(source), "{drop:?}");
+        let owner = drop.process.expect("attributed to the sender");
+        assert_eq!((owner.pid, owner.tid), (std::process::id(), my_tid()));
+        assert_eq!(&*owner.command, thread_comm());
+    }
+}
+
 #[test]
 fn events_name_the_thread_and_its_process() {
     let mut kernel = Kernel::start();

@@ -165,6 +165,14 @@ impl KernelInfo {
             regs_arg0: registers.map_or(ABSENT, |r| r[0]),
             regs_arg1: registers.map_or(ABSENT, |r| r[1]),
             regs_arg2: registers.map_or(ABSENT, |r| r[2]),
+            regs_syscall_nr: syscall_number_register(&btf)
+                .inspect_err(|e| {
+                    tracing::info!("orphaned datagrams are not checked against their sender: {e}")
+                })
+                .unwrap_or(ABSENT),
+            nr_sendto: libc_number(nix::libc::SYS_sendto),
+            nr_sendmsg: libc_number(nix::libc::SYS_sendmsg),
+            nr_sendmmsg: libc_number(nix::libc::SYS_sendmmsg),
         };
         let drop_reasons = reasons
             .into_iter()
@@ -243,6 +251,25 @@ fn check_syscall_records(tracefs: &Path) -> Result<(), ProbeError> {
         }
     }
     Ok(())
+}
+
+/// Where `struct pt_regs` keeps the number of the syscall being run, from BTF.
+fn syscall_number_register(btf: &Btf) -> Result<u32, ProbeError> {
+    if cfg!(target_arch = "x86_64") {
+        member_offset(btf, "pt_regs", "orig_ax")
+    } else if cfg!(target_arch = "aarch64") {
+        member_offset(btf, "pt_regs", "syscallno")
+    } else {
+        Err(ProbeError::Btf(format!(
+            "the syscall number register of {} is not known",
+            std::env::consts::ARCH
+        )))
+    }
+}
+
+/// A syscall number as the programs compare it.
+fn libc_number(nr: nix::libc::c_long) -> u32 {
+    u32::try_from(nr).unwrap_or(ABSENT)
 }
 
 /// Where `struct pt_regs` keeps a syscall's first three arguments on this architecture (the
