@@ -86,7 +86,8 @@ fn interactive_mode_in_a_terminal() {
         &format!("list --process {NAME} --max-events 1"),
         &[
             "Recent connection events in the last 60 seconds (2 total):",
-            &format!(" | TCP | {NAME} ("),
+            // The test process's thread: shown with its process.
+            &format!(", thread {NAME}) | established in "),
             "... and 1 more event\r\n",
         ],
     );

@@ -228,7 +228,8 @@ fn contextual_analysis_lets_the_model_call_read_only_tools() {
         "{content}"
     );
     assert!(
-        content.contains(&format!("127.0.0.1:{port} | TCP | nsq-ai (")),
+        content.contains(&format!("127.0.0.1:{port} | TCP | "))
+            && content.contains(", thread nsq-ai)"),
         "{content}"
     );
 }

@@ -233,8 +233,8 @@ fn check(report: &Value, port: u16) {
     assert!(fields[1].starts_with("127.0.0.1:"), "{text}");
     assert_eq!(fields[2], "TCP", "{text}");
     assert!(
-        fields[3].starts_with(&format!("{NAME} (")) && fields[3].ends_with(')'),
-        "name and pid: {text}"
+        fields[3].ends_with(&format!(", thread {NAME})")),
+        "process, pid and thread: {text}"
     );
     assert!(
         fields[4].starts_with("refused in ") && fields[4].ends_with(" ms"),
@@ -283,7 +283,7 @@ fn check(report: &Value, port: u16) {
         "{text}"
     );
     assert!(text.contains("| SOCKET_RCVBUFF | UDP 127.0.0.1:"), "{text}");
-    assert!(text.contains(&format!("| {NAME} (")), "{text}");
+    assert!(text.contains(&format!(", thread {NAME}) |")), "{text}");
 
     for i in [5, 6] {
         let c = call(report, i);
