@@ -144,7 +144,10 @@ fn handle_drop(
     ev.ethertype = u16::from_be(ethertype);
     // A header we cannot read still leaves a drop worth reporting (reason, location, owner).
     let _ = parse_headers(skb, &mut ev);
-    if ev.flags & flags::OWNER_KNOWN == 0
+    // Only a datagram with no socket at all: a drop on a receiving socket whose owner is
+    // not known is that socket's, never its sender's.
+    if sk == 0
+        && ev.flags & flags::OWNER_KNOWN == 0
         && ev.protocol == IPPROTO_UDP
         && ev.flags & flags::PORTS_KNOWN != 0
         && let Some(sender) = sender::current_sender(ev.sport)
