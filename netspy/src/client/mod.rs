@@ -27,6 +27,10 @@ use crate::query::{
 pub const DEFAULT_SERVER: &str = "http://localhost:8080";
 pub use self::stream::StreamItem;
 
+/// How many events the client asks a server without an analysis of its own for, to compute
+/// one (netspy's own default cap of a list).
+const LISTED_FOR_ANALYSIS: i64 = 10_000;
+
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -76,6 +80,16 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<T, TelemetryError> {
+        let (status, text) = self.exchange(path, body).await?;
+        self.answer(path, status, &text)
+    }
+
+    /// Sends a request; the answer's status and body.
+    async fn exchange(
+        &self,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<(reqwest::StatusCode, String), TelemetryError> {
         let url = format!("{}{path}", self.base);
         let mut request = match body {
             Some(body) => self.http.post(&url).json(body),
@@ -87,12 +101,23 @@ impl Client {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        Ok((status, text))
+    }
+
+    /// The answer to a request of `path`, or the error its status says.
+    fn answer<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: reqwest::StatusCode,
+        text: &str,
+    ) -> Result<T, TelemetryError> {
+        let url = format!("{}{path}", self.base);
         if status.is_success() || (path == "/health" && status.as_u16() == 503) {
-            return serde_json::from_str(&text).map_err(|e| {
+            return serde_json::from_str(text).map_err(|e| {
                 TelemetryError::Protocol(format!("unexpected answer from {url}: {e}"))
             });
         }
-        Err(self.refusal(&url, status, &text))
+        Err(self.refusal(&url, status, text))
     }
 
     /// The error of an answer that is not a success, in the daemon's words when it gave any.
@@ -153,9 +178,28 @@ impl Telemetry for Client {
         self.call("/api/list-connections", Some(&req)).await
     }
 
+    /// A server without the analysis (the original ebpf-server answers 404) gets it computed
+    /// here from the connect events it lists, and the answer says so.
     async fn analyze_patterns(&self, req: SummaryRequest) -> Result<Analysis, TelemetryError> {
         req.scope().validate()?;
-        self.call("/api/analyze-patterns", Some(&req)).await
+        let path = "/api/analyze-patterns";
+        let (status, text) = self.exchange(path, Some(&req)).await?;
+        if status != reqwest::StatusCode::NOT_FOUND {
+            return self.answer(path, status, &text);
+        }
+        let list = self
+            .list_connections(ListRequest {
+                pid: req.pid,
+                command: req.command.clone(),
+                process_name: req.process_name.clone(),
+                duration_seconds: req.duration_seconds,
+                since: req.since,
+                until: req.until,
+                limit: Some(LISTED_FOR_ANALYSIS),
+                include_routine: None,
+            })
+            .await?;
+        Ok(Analysis::of_listed(&req, &list))
     }
 
     async fn drop_summary(&self, req: SummaryRequest) -> Result<DropSummary, TelemetryError> {

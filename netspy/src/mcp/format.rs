@@ -308,6 +308,7 @@ pub fn analysis(a: &Analysis) -> String {
     if a.total_connections == 0 {
         let mut text = text.trim_end().to_owned();
         push_note(&mut text, a.coverage.as_ref(), "connect events");
+        push_listed(&mut text, a);
         return text;
     }
     text.push_str("  Top destinations:\n");
@@ -347,7 +348,19 @@ pub fn analysis(a: &Analysis) -> String {
     let _ = writeln!(text, "  Processes: {}", counts(&a.processes, None));
     let mut text = text.trim_end().to_owned();
     push_note(&mut text, a.coverage.as_ref(), "connect events");
+    push_listed(&mut text, a);
     text
+}
+
+/// Says that the client computed an analysis from a list, when it did.
+fn push_listed(text: &mut String, a: &Analysis) {
+    if let Some(n) = a.from_listed_events {
+        let _ = write!(
+            text,
+            "\n  Computed by netspy's client from the {} the server listed for this window: the server is not a netspy daemon and has no pattern analysis",
+            plural(n, "connect event", "connect events")
+        );
+    }
 }
 
 /// `Process 'curl' had 3 packet drops over the last 60 seconds` and one line per reason.

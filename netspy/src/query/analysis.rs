@@ -6,11 +6,17 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_TCP};
+
 use super::{
-    DEFAULT_WINDOW_SECONDS, OutcomeCounts, Query, QueryError, SummaryRequest,
+    ConnectionList, ConnectionView, DEFAULT_WINDOW_SECONDS, OutcomeCounts, Query, QueryError,
+    SummaryRequest,
     coverage::{Coverage, History},
 };
-use crate::store::{Endpoint, Outcome, SocketKind, Store, StoredConnection, Sym};
+use crate::{
+    events::errno_name,
+    store::{Endpoint, Outcome, SocketKind, Store, StoredConnection, Sym},
+};
 
 /// How many entries each top list keeps.
 const TOP: usize = 10;
@@ -50,6 +56,10 @@ pub struct Analysis {
     /// The window, and what the history is missing from it.
     #[serde(default)]
     pub coverage: Option<Coverage>,
+    /// Set only by netspy's client, when it computed this analysis itself from the events a
+    /// server listed, because the server has none (the original ebpf-server): how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_listed_events: Option<u64>,
 }
 
 /// How long TCP handshakes took, SYN to result.
@@ -212,6 +222,150 @@ impl Patterns {
     }
 }
 
+impl Patterns {
+    /// Counts one event of a list (the client's analysis of a server without one).
+    fn count_view(&mut self, v: &ConnectionView) {
+        self.total += 1;
+        let unix = v.address_family == 1;
+        let endpoint = if unix {
+            (!v.destination.is_empty()).then(|| Endpoint::Unix(v.destination.as_str().into()))
+        } else {
+            v.destination_ip.parse().ok().map(Endpoint::Ip)
+        };
+        if !unix && endpoint.is_some() {
+            self.ports.add(v.destination_port);
+        }
+        let port = if unix { 0 } else { v.destination_port };
+        self.destinations.add((endpoint, port));
+        self.protocols
+            .add((unix, if unix { 0 } else { v.raw_protocol }));
+        let outcome = v.outcome.as_deref().map_or_else(
+            || {
+                let handshake = matches!(v.raw_protocol, IPPROTO_TCP | IPPROTO_MPTCP);
+                if handshake {
+                    Outcome::Unknown
+                } else {
+                    Outcome::NoHandshake
+                }
+            },
+            super::connections::outcome_of_name,
+        );
+        self.outcomes.count(outcome);
+        if v.return_code < 0 && v.return_code != -EINPROGRESS {
+            self.errors.add(-v.return_code);
+        } else if let Some(errno) = v
+            .outcome_error
+            .as_deref()
+            .filter(|_| !matches!(outcome, Outcome::Established))
+            .and_then(errno_number)
+        {
+            self.errors.add(errno);
+        }
+        if let (Outcome::Established, Some(ms)) = (outcome, v.latency_ms) {
+            self.latencies
+                .record((ms * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32);
+        }
+        let name = if v.process_name.is_empty() {
+            &v.command
+        } else {
+            &v.process_name
+        };
+        self.processes.add(Arc::from(name.as_str()));
+    }
+
+    /// The analysis these counts make.
+    fn finish(
+        self,
+        pid: u32,
+        command: String,
+        duration_seconds: u64,
+        query_time: DateTime<Utc>,
+    ) -> Analysis {
+        let Patterns {
+            total,
+            outcomes,
+            destinations,
+            protocols,
+            ports,
+            errors,
+            processes,
+            latencies,
+        } = self;
+        Analysis {
+            pid,
+            command,
+            duration_seconds,
+            query_time,
+            total_connections: total,
+            rate_per_minute: total as f64 * 60.0 / duration_seconds.max(1) as f64,
+            unique_destinations: destinations.0.len(),
+            top_destinations: destinations.top(Some(TOP), |(endpoint, port)| {
+                destination_name(endpoint.as_ref(), port)
+            }),
+            protocols: protocols.top(None, |(unix, protocol)| {
+                SocketKind {
+                    family: if unix { 1 } else { 2 },
+                    protocol,
+                    socktype: 0,
+                }
+                .protocol_label()
+            }),
+            ports: ports.top(Some(TOP), |port: u16| port.to_string()),
+            outcomes,
+            handshake_latency: latencies.summary(),
+            errors: errors.top(None, super::connections::errno_label),
+            processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
+            coverage: None,
+            from_listed_events: None,
+        }
+    }
+}
+
+/// `EINPROGRESS`: a non-blocking connect under way, not a failure.
+const EINPROGRESS: i32 = 115;
+
+/// The number of an errno name (`ECONNREFUSED` -> 111), as [`errno_name`] names them.
+fn errno_number(name: &str) -> Option<i32> {
+    (1..256).find(|&errno| errno_name(errno).as_deref() == Some(name))
+}
+
+impl Analysis {
+    /// The analysis of the connect events a server listed, for a server that has no
+    /// analysis of its own: only the events of the asked window (by default the 60 s
+    /// before the list's `query_time`) count, since such a server lists its whole history.
+    pub fn of_listed(req: &SummaryRequest, list: &ConnectionList) -> Self {
+        let until = req.until.unwrap_or(list.query_time);
+        let since = req.since.unwrap_or_else(|| {
+            let seconds = req
+                .duration_seconds
+                .unwrap_or(DEFAULT_WINDOW_SECONDS)
+                .max(1);
+            until - chrono::Duration::seconds(seconds)
+        });
+        let duration = (until - since).num_seconds().max(1);
+        let mut patterns = Patterns::default();
+        let events = list.events_by_pid.values().flatten();
+        let mut listed = 0;
+        for event in events.filter(|e| e.time >= since && e.time < until) {
+            listed += 1;
+            patterns.count_view(event);
+        }
+        let command = req
+            .command
+            .clone()
+            .or_else(|| req.process_name.clone())
+            .unwrap_or_default();
+        let mut analysis = patterns.finish(
+            req.pid.unwrap_or(0),
+            command,
+            duration.unsigned_abs(),
+            until,
+        );
+        analysis.from_listed_events = Some(listed);
+        analysis
+    }
+}
+
 impl Query {
     /// Top destinations, protocols, ports, results, errors and processes over a window.
     pub fn analyze_patterns(&self, req: &SummaryRequest) -> Result<Analysis, QueryError> {
@@ -231,44 +385,16 @@ impl Query {
                 .select_seqs(&scope.selection, start..end);
             patterns.count(&store, records);
         }
-        let Patterns {
-            total,
-            outcomes,
-            destinations,
-            protocols,
-            ports,
-            errors,
-            processes,
-            latencies,
-        } = patterns;
         let now = Utc::now();
         let coverage = Coverage::of(&self.read(), History::Connections, &scope.selection, now);
-        Ok(Analysis {
-            pid: req.pid.unwrap_or(0),
-            command: scope.command,
-            duration_seconds: scope.duration_seconds,
-            query_time: now,
-            total_connections: total,
-            rate_per_minute: total as f64 * 60.0 / scope.duration_seconds.max(1) as f64,
-            unique_destinations: destinations.0.len(),
-            top_destinations: destinations.top(Some(TOP), |(endpoint, port)| {
-                destination_name(endpoint.as_ref(), port)
-            }),
-            protocols: protocols.top(None, |(unix, protocol)| {
-                SocketKind {
-                    family: if unix { 1 } else { 2 },
-                    protocol,
-                    socktype: 0,
-                }
-                .protocol_label()
-            }),
-            ports: ports.top(Some(TOP), |port: u16| port.to_string()),
-            outcomes,
-            handshake_latency: latencies.summary(),
-            errors: errors.top(None, super::connections::errno_label),
-            processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
-            coverage: Some(coverage),
-        })
+        let mut analysis = patterns.finish(
+            req.pid.unwrap_or(0),
+            scope.command,
+            scope.duration_seconds,
+            now,
+        );
+        analysis.coverage = Some(coverage);
+        Ok(analysis)
     }
 }
 
@@ -281,6 +407,62 @@ mod tests {
         query::{Status, fixtures::udp_connect as connect},
         store::Limits,
     };
+
+    /// What the client computes for a server without an analysis: only the window's events,
+    /// results and errors read back from their names, latency from milliseconds.
+    #[test]
+    fn a_listed_analysis_counts_its_window_and_reads_results_by_name() {
+        let now = Utc::now();
+        let event = |ago_s: i64, port: u16, rc: i32, outcome: Option<&str>, error: Option<&str>| {
+            serde_json::json!({
+                "id": "c", "type": "connection", "pid": 7, "command": "worker",
+                "process_name": "app", "time": now - chrono::Duration::seconds(ago_s),
+                "timestamp": 0, "destination": format!("10.0.0.1:{port}"),
+                "destination_ip": "10.0.0.1", "destination_port": port, "address_family": 2,
+                "protocol": "TCP", "socket_type": "SOCK_STREAM", "return_code": rc,
+                "error": null, "raw_ipv4": 0, "raw_ipv6": vec![0u8; 16], "raw_protocol": 6,
+                "raw_socktype": 1, "outcome": outcome, "outcome_error": error,
+                "latency_ms": outcome.map(|_| 2.5), "source": null,
+            })
+        };
+        let list: ConnectionList = serde_json::from_value(serde_json::json!({
+            "total_events": 5, "total_pids": 1, "query_time": now,
+            "events_by_pid": {"7": [
+                event(300, 1, 0, Some("established"), None),
+                event(30, 443, -115, Some("established"), None),
+                event(20, 443, -115, Some("timed_out"), Some("ETIMEDOUT")),
+                event(10, 80, -111, None, None),
+                event(5, 443, -115, None, None),
+            ]},
+        }))
+        .unwrap();
+        let a = Analysis::of_listed(&SummaryRequest::default(), &list);
+        assert_eq!(
+            a.from_listed_events,
+            Some(4),
+            "the event of 300 s ago is out"
+        );
+        assert_eq!(a.total_connections, 4);
+        assert_eq!(
+            (a.outcomes.established, a.outcomes.timed_out),
+            (1, 1),
+            "{a:?}"
+        );
+        let counts = |c: &[Count]| -> Vec<(String, u64)> {
+            c.iter().map(|c| (c.name.clone(), c.count)).collect()
+        };
+        assert_eq!(
+            counts(&a.errors),
+            vec![("ECONNREFUSED".into(), 1), ("ETIMEDOUT".into(), 1)]
+        );
+        assert_eq!(counts(&a.processes), vec![("app".into(), 4)]);
+        let p50 = a.handshake_latency.map_or(0.0, |l| l.p50_ms);
+        assert!(
+            (p50 - 2.5).abs() < 0.03,
+            "2.5 ms within the histogram's 1%: {p50}"
+        );
+        assert_eq!(a.duration_seconds, 60);
+    }
 
     #[test]
     fn an_analysis_read_in_chunks_counts_every_record_once() {

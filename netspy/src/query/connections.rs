@@ -225,6 +225,21 @@ pub fn outcome_name(outcome: Outcome) -> Option<&'static str> {
     })
 }
 
+/// The TCP result an API name stands for ([`outcome_name`]'s inverse); unknown names are
+/// [`Outcome::Unknown`].
+pub(super) fn outcome_of_name(name: &str) -> Outcome {
+    [
+        Outcome::Established,
+        Outcome::Refused,
+        Outcome::TimedOut,
+        Outcome::Failed,
+        Outcome::Aborted,
+    ]
+    .into_iter()
+    .find(|&o| outcome_name(o) == Some(name))
+    .unwrap_or(Outcome::Unknown)
+}
+
 impl Query {
     /// How many connect attempts match, with their TCP results.
     pub fn connection_summary(
