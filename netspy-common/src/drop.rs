@@ -60,8 +60,8 @@ pub const SAMPLED_KEYS: u32 = 8192;
 /// [`SAMPLED_KEYS`].
 pub const OTHER_OWNERS: u32 = u32::MAX;
 
-/// Who the drops counted under one key belong to: the owner's process id and name, or
-/// zeros when unattributed.
+/// Who the drops counted under one key belong to: the owner's process id, thread name and
+/// process name, or zeros when unattributed.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SampledKey {
@@ -69,11 +69,13 @@ pub struct SampledKey {
     pub reason: u32,
     /// The owning process, 0 when unattributed, [`OTHER_OWNERS`] when the map was full.
     pub tgid: u32,
-    /// The owning process's name (its thread-group leader's `comm`, NUL-padded).
+    /// The owning thread's name (NUL-padded).
     pub comm: [u8; 16],
+    /// The owning process's name (its thread-group leader's `comm`, NUL-padded).
+    pub process: [u8; 16],
 }
 
-const _: () = assert!(size_of::<SampledKey>() == 24);
+const _: () = assert!(size_of::<SampledKey>() == 40);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, no padding.

@@ -69,7 +69,8 @@ pub fn count_sampled_out(reason: u32, owner: Option<&TaskInfo>) {
     let key = SampledKey {
         reason,
         tgid: owner.map_or(0, |o| o.tgid),
-        comm: owner.map_or([0; 16], |o| o.process),
+        comm: owner.map_or([0; 16], |o| o.comm),
+        process: owner.map_or([0; 16], |o| o.process),
     };
     let counted = match generation {
         0 => add(&SAMPLED_DROPS_0, &key),
@@ -88,6 +89,7 @@ fn add(counts: &aya_ebpf::maps::PerCpuHashMap<SampledKey, u64>, key: &SampledKey
         reason: key.reason,
         tgid: OTHER_OWNERS,
         comm: [0; 16],
+        process: [0; 16],
     };
     for key in [key, &other] {
         if let Some(slot) = counts.get_ptr_mut(key) {

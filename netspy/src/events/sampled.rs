@@ -29,8 +29,10 @@ pub struct SampledCount {
     /// Owning process id; 0 when unattributed, or when more (reason, owner) pairs dropped in
     /// one interval than the kernel's count map holds (`SAMPLED_KEYS`).
     pub pid: u32,
-    /// Owning process's name, when attributed.
+    /// Owning thread's name, when attributed.
     pub command: Option<Arc<str>>,
+    /// Owning process's name, when attributed.
+    pub process_name: Option<Arc<str>>,
     /// How many.
     pub count: u64,
 }
@@ -52,6 +54,7 @@ impl SampledDrops {
                     drop_reason_code: key.reason,
                     pid: if attributed { key.tgid } else { 0 },
                     command: attributed.then(|| Arc::from(c_string(&key.comm))),
+                    process_name: attributed.then(|| Arc::from(c_string(&key.process))),
                     count,
                 }
             })
@@ -72,10 +75,16 @@ mod tests {
     fn key(reason: u32, tgid: u32, comm: &[u8]) -> SampledKey {
         let mut name = [0; 16];
         name[..comm.len()].copy_from_slice(comm);
+        let mut process = name;
+        if comm == b"curl-thr" {
+            process = [0; 16];
+            process[..4].copy_from_slice(b"curl");
+        }
         SampledKey {
             reason,
             tgid,
             comm: name,
+            process,
         }
     }
 
@@ -90,7 +99,7 @@ mod tests {
             until,
             [
                 (key(3, 0, b""), 7),
-                (key(3, 4312, b"curl"), 5),
+                (key(3, 4312, b"curl-thr"), 5),
                 (key(9, OTHER_OWNERS, b""), 2),
                 (key(3, 99, b"idle"), 0),
             ],
@@ -100,8 +109,13 @@ mod tests {
         assert_eq!(sampled.counts.len(), 3, "zero counts are left out");
         let curl = &sampled.counts[1];
         assert_eq!(
-            (&*curl.drop_reason, curl.pid, curl.command.as_deref()),
-            ("NO_SOCKET", 4312, Some("curl"))
+            (
+                &*curl.drop_reason,
+                curl.pid,
+                curl.command.as_deref(),
+                curl.process_name.as_deref()
+            ),
+            ("NO_SOCKET", 4312, Some("curl-thr"), Some("curl"))
         );
         let other = &sampled.counts[2];
         assert_eq!(

@@ -69,6 +69,7 @@ impl SampledCounts {
                     reason,
                     tgid: 0,
                     comm: [0; 16],
+                    process: [0; 16],
                 };
                 counts.push((key, count));
             }

@@ -178,17 +178,18 @@ impl Store {
         let time_ns = nanos(sampled.until);
         for c in &sampled.counts {
             let code = c.drop_reason_code;
-            let name = (c.pid != 0).then(|| c.command.clone().unwrap_or_else(|| "".into()));
+            let name = (c.pid != 0).then(|| c.process_name.clone().unwrap_or_else(|| "".into()));
             self.totals
                 .drops(name.as_ref(), code, &c.drop_reason, c.count);
             let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
                 continue;
             };
-            // The kernel counts by pid and process name only.
+            // The kernel counts by pid, thread and process name only.
             let owner = (c.pid != 0)
                 .then(|| {
-                    let name = c.command.clone().unwrap_or_else(|| "".into());
-                    self.owners.intern_parts(c.pid, 0, 0, name.clone(), name)
+                    let thread = c.command.clone().unwrap_or_else(|| "".into());
+                    let process = c.process_name.clone().unwrap_or_else(|| "".into());
+                    self.owners.intern_parts(c.pid, 0, 0, thread, process)
                 })
                 .flatten();
             self.sampled.push(StoredSampled {

@@ -216,7 +216,7 @@ impl Record for StoredDrop {
 pub struct StoredSampled {
     /// End of the interval, wall-clock ns since the epoch.
     pub time_ns: i64,
-    /// Who the packets belonged to (pid and process name only), None when unattributed.
+    /// Who the packets belonged to (pid, thread and process name only), None when unattributed.
     pub owner: Option<Sym>,
     /// Drop reason name.
     pub reason: Sym,
