@@ -197,6 +197,21 @@ impl Running {
             .unwrap_or(Value::Null)
     }
 
+    /// The daemon's resident memory now, in MiB: (heap and other private memory, mapped
+    /// files: its executable and the kernel's ring buffers), from /proc/PID/status.
+    pub fn resident_mib(&self) -> (f64, f64) {
+        let pid = self.child.as_ref().expect("a daemon").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (kib("RssAnon:") / 1024.0, kib("RssFile:") / 1024.0)
+    }
+
     /// The daemon's ingest lag histogram now.
     pub fn lag(&self) -> Lag {
         let url = self.url.as_ref().expect("a daemon");
