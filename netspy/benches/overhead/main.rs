@@ -24,6 +24,7 @@ mod tracers;
 mod workloads;
 
 use std::{
+    collections::BTreeMap,
     fmt::Write as _,
     net::UdpSocket,
     time::{Duration, Instant},
@@ -34,6 +35,9 @@ use tracers::{Kind, Running};
 use workloads::{Sockets, WORKLOADS};
 
 const ROUNDS: usize = 7;
+
+/// Alternating rounds of the program-time measurement.
+const PROGRAM_ROUNDS: usize = 5;
 const BACK_TO_BACK: u32 = 1_000_000;
 const DROP_STORM: u32 = 1_000_000;
 /// Threads sending the drop storm, one per CPU of these machines.
@@ -156,58 +160,98 @@ fn side_by_side(sockets: &Sockets, report: &mut String) {
     );
 }
 
-/// Program time per traced call, netspy's and bpftrace counting's, from
-/// `kernel.bpf_stats_enabled`: steadier than wall-clock differences on a shared machine,
-/// though it leaves out what firing a tracepoint costs (netspy fires one per connect,
-/// bpftrace's enter + exit two). Then netspy's programs one by one.
+/// Program time per traced call, netspy's (and the baseline build's, when given) and bpftrace
+/// counting's, from `kernel.bpf_stats_enabled`: steadier than wall-clock differences on a
+/// shared machine, though it leaves out what firing a tracepoint costs (netspy fires one per
+/// connect, bpftrace's enter + exit two). In alternating rounds, medians, with the range of
+/// the rounds' ratios: one pair of runs drifted from 0.94 to 1.59 between two bench runs.
+/// Then netspy's programs one by one.
 fn per_program_cost(sockets: &Sockets, report: &mut String) {
-    let mut per_call = Vec::new();
-    let mut netspy_programs = Vec::new();
-    for kind in [Kind::Netspy, Kind::BpftraceCounting] {
-        let tracer = Running::start(kind, &[]);
-        let mut totals = Vec::new();
-        for workload in &WORKLOADS {
-            let programs = stats::while_running(|| {
-                workload.measure(sockets);
-            });
-            let (runs, ns): (u64, u64) = programs
-                .values()
-                .fold((0, 0), |(r, n), (runs, ns)| (r + runs, n + ns));
-            totals.push((runs, ns as f64 / f64::from(workload.calls)));
-            if kind == Kind::Netspy {
-                netspy_programs.push(programs);
-            }
-        }
-        per_call.push(totals);
-        drop(tracer);
+    let mut kinds = vec![Kind::Netspy];
+    if Kind::compared().contains(&Kind::Baseline) {
+        kinds.push(Kind::Baseline);
     }
+    kinds.push(Kind::BpftraceCounting);
+    // [kind][workload] -> per round (runs per call, ns per call).
+    let mut per_call = vec![vec![Vec::new(); WORKLOADS.len()]; kinds.len()];
+    // [workload] -> program -> per round ns per run (netspy's).
+    let mut netspy_programs: Vec<BTreeMap<String, (u64, Vec<f64>)>> =
+        vec![BTreeMap::new(); WORKLOADS.len()];
+    for _ in 0..PROGRAM_ROUNDS {
+        for (k, &kind) in kinds.iter().enumerate() {
+            let tracer = Running::start(kind, &[]);
+            for (w, workload) in WORKLOADS.iter().enumerate() {
+                let programs = stats::while_running(|| {
+                    workload.measure(sockets);
+                });
+                let (runs, ns): (u64, u64) = programs
+                    .values()
+                    .fold((0, 0), |(r, n), (runs, ns)| (r + runs, n + ns));
+                let calls = f64::from(workload.calls);
+                per_call[k][w].push((runs as f64 / calls, ns as f64 / calls));
+                if kind == Kind::Netspy {
+                    for (name, (runs, ns)) in programs {
+                        let entry = netspy_programs[w].entry(name).or_default();
+                        entry.0 = runs;
+                        entry.1.push(ns as f64 / runs.max(1) as f64);
+                    }
+                }
+            }
+            drop(tracer);
+        }
+    }
+    let baseline = kinds.contains(&Kind::Baseline);
     let _ = writeln!(
         report,
         "### Program time per traced call\n\n`kernel.bpf_stats_enabled=1` (which itself adds \
-         some ns per run), one workload at a time: nanoseconds of eBPF program time per call, \
-         all programs the call ran. Steadier than the wall-clock columns above; it leaves out \
-         what firing a tracepoint costs, of which netspy's UDP connect fires one and \
-         bpftrace's two.\n\n\
-         | call | netspy: programs run | netspy: ns per call | bpftrace counting: programs run \
-         | bpftrace counting: ns per call | netspy / bpftrace |\n\
-         | --- | --- | --- | --- | --- | --- |"
+         some ns per run), one workload at a time, {PROGRAM_ROUNDS} alternating rounds: \
+         nanoseconds of eBPF program time per call, all programs the call ran, the median of \
+         the rounds; the ratio is of the medians, with the lowest and highest of the rounds' \
+         own ratios. Steadier than the wall-clock columns above; it leaves out what firing a \
+         tracepoint costs, of which netspy's UDP connect fires one and bpftrace's two.\n\n\
+         | call | netspy: programs run | netspy: ns per call |{} bpftrace counting: \
+         programs run | bpftrace counting: ns per call | netspy / bpftrace (rounds) |\n\
+         | --- | --- | --- |{} --- | --- | --- |",
+        if baseline {
+            " baseline build: ns per call |"
+        } else {
+            ""
+        },
+        if baseline { " --- |" } else { "" },
     );
+    let last = kinds.len() - 1;
     for (w, workload) in WORKLOADS.iter().enumerate() {
-        let ((netspy_runs, netspy), (bpftrace_runs, bpftrace)) = (per_call[0][w], per_call[1][w]);
-        let calls = u64::from(workload.calls);
+        let runs = |k: usize| median(per_call[k][w].iter().map(|(r, _)| *r).collect());
+        let ns = |k: usize| median(per_call[k][w].iter().map(|(_, n)| *n).collect());
+        let ratios: Vec<f64> = per_call[0][w]
+            .iter()
+            .zip(&per_call[last][w])
+            .map(|((_, a), (_, b))| a / b.max(1.0))
+            .collect();
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+        let baseline_cell = if baseline {
+            format!(" {:.0} |", ns(1))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             report,
-            "| {} | {:.1} | {netspy:.0} | {:.1} | {bpftrace:.0} | {:.2} |",
+            "| {} | {:.1} | {:.0} |{baseline_cell} {:.1} | {:.0} | {:.2} ({low:.2}-{high:.2}) |",
             workload.name,
-            netspy_runs as f64 / calls as f64,
-            bpftrace_runs as f64 / calls as f64,
-            netspy / bpftrace.max(1.0)
+            runs(0),
+            ns(0),
+            runs(last),
+            ns(last),
+            ns(0) / ns(last).max(1.0)
         );
     }
     let _ = writeln!(
         report,
-        "\n### netspy's programs\n\nThe same runs, program by program: nanoseconds per run.\n\n\
-         | call | program | runs | ns per run |\n| --- | --- | --- | --- |"
+        "\n### netspy's programs\n\nThe same runs, program by program: nanoseconds per run \
+         (median of the rounds).\n\n| call | program | runs | ns per run |\n\
+         | --- | --- | --- | --- |"
     );
     for (workload, programs) in WORKLOADS.iter().zip(netspy_programs) {
         for (name, (runs, ns)) in programs {
@@ -219,7 +263,7 @@ fn per_program_cost(sockets: &Sockets, report: &mut String) {
                 report,
                 "| {} | {name} | {runs} | {:.0} |",
                 workload.name,
-                ns as f64 / runs as f64
+                median(ns)
             );
         }
     }
@@ -311,9 +355,13 @@ fn back_to_back(report: &mut String) {
     let (steady_anon, steady_file) = tracer.resident_mib();
     let _ = writeln!(
         report,
-        "### Resident memory
-
-The same daemon's resident memory (/proc/PID/status), in MiB:          private memory (heap, stacks) at ready {ready_anon:.0}, with the default history of          {BACK_TO_BACK} connect events full {full_anon:.0}, and after {} more evicted as many          {steady_anon:.0} (what the allocator keeps of the ingest's high-water mark included);          mapped files (the executable, and the kernel's ring buffers, whose data pages are          mapped twice) {ready_file:.0} at ready, {steady_file:.0} at the end.\n",
+        "### Resident memory\n\nThe same daemon's resident memory (/proc/PID/status), in \
+         MiB: private memory (heap, stacks) at ready {ready_anon:.0}, with the default \
+         history of {BACK_TO_BACK} connect events full {full_anon:.0}, and after {} more \
+         evicted as many {steady_anon:.0} (what the allocator keeps of the ingest's \
+         high-water mark included); mapped files (the executable, and the kernel's ring \
+         buffers, whose data pages are mapped twice) {ready_file:.0} at ready, \
+         {steady_file:.0} at the end.\n",
         2 * BACK_TO_BACK,
     );
 }
