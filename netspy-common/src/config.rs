@@ -11,12 +11,10 @@
 pub struct Config {
     /// Process id whose events are ignored (netspy itself), 0 = none.
     pub ignore_tgid: u32,
-    /// Processes of this name (NUL-padded, as `comm`) whose executable is
-    /// `self_exe_dev`/`self_exe_ino` are netspy's own clients: their events are ignored too.
-    /// All zero = none.
+    /// Processes of this name (NUL-padded, as `comm`) whose executable's inode number is
+    /// `self_exe_ino_*` are netspy's own clients: their events are ignored too. All zero =
+    /// none.
     pub self_comm: [u32; 4],
-    /// Device of netspy's executable, as the kernel encodes it (`MKDEV`).
-    pub self_exe_dev: u32,
     /// Inode number of netspy's executable, low 32 bits.
     pub self_exe_ino_low: u32,
     /// Inode number of netspy's executable, high 32 bits.
@@ -45,10 +43,6 @@ pub struct Config {
     pub mm_exe_file: u32,
     /// `file.f_inode`.
     pub file_inode: u32,
-    /// `inode.i_sb`.
-    pub inode_sb: u32,
-    /// `super_block.s_dev`.
-    pub sb_dev: u32,
     /// `task_struct.cred`.
     pub task_cred: u32,
     /// `cred.uid`.
@@ -193,7 +187,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 68 * 4);
+const _: () = assert!(size_of::<Config>() == 65 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

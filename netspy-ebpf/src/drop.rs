@@ -150,7 +150,7 @@ fn handle_drop(
         && ev.flags & flags::OWNER_KNOWN == 0
         && ev.protocol == IPPROTO_UDP
         && ev.flags & flags::PORTS_KNOWN != 0
-        && let Some(sender) = sender::current_sender(ev.sport)
+        && let Some(sender) = sender::current_sender(&ev)
     {
         if ignored(&sender) {
             return Ok(());

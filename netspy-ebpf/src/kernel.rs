@@ -75,25 +75,23 @@ pub fn task_info(task: Typed) -> TaskInfo {
 }
 
 /// True when `task`, a process named `process`, runs netspy's executable (its CLI or MCP
-/// client): the name is compared first, so other processes cost one comparison, and
-/// task->mm->exe_file->f_inode (inode number and device) only for those named like netspy.
+/// client): the name is compared first, so other processes cost one comparison, and the
+/// inode number of task->mm->exe_file only for those named like netspy. (Not the device:
+/// what `stat` says of it is not `s_dev` on btrfs.)
 #[inline(always)]
 fn is_netspy_client(task: Typed, process: &[u32; 4]) -> bool {
     let own = config(|c| &c.self_comm);
     if own[0] == 0 || *process != own || config(|c| &c.task_mm) == ABSENT {
         return false;
     }
-    let inode = task
+    let ino: u64 = task
         .pointer(config(|c| &c.task_mm))
         .pointer(config(|c| &c.mm_exe_file))
-        .pointer(config(|c| &c.file_inode));
-    let ino: u64 = inode.field(config(|c| &c.inode_ino));
-    let dev: u32 = inode
-        .pointer(config(|c| &c.inode_sb))
-        .field(config(|c| &c.sb_dev));
+        .pointer(config(|c| &c.file_inode))
+        .field(config(|c| &c.inode_ino));
     let own_ino =
         (config(|c| &c.self_exe_ino_high) as u64) << 32 | config(|c| &c.self_exe_ino_low) as u64;
-    ino == own_ino && dev == config(|c| &c.self_exe_dev)
+    ino == own_ino
 }
 
 /// The id of `task`'s cgroup v2 (what `bpf_get_current_cgroup_id` returns):

@@ -5,20 +5,25 @@
 //! sender's own stack, inside its send call: when the current task is in `sendto`,
 //! `sendmsg` or `sendmmsg` on a UDP socket bound to the packet's source port, that socket
 //! sent it. Checked, never assumed: the syscall number and file descriptor come from the
-//! task's saved user registers, and the socket's local port from the socket; a drop run
-//! elsewhere (ksoftirqd, another CPU's backlog) fails the check and stays unattributed.
+//! task's saved user registers; the socket must be of the packet's family, bound to its
+//! source port, and to its source address (a socket bound to any address: the packet's
+//! source must be loopback, so that a datagram from elsewhere that reached the same softirq
+//! with a colliding source port is not taken for its). A drop run elsewhere (ksoftirqd,
+//! another CPU's backlog) fails the check and stays unattributed.
 
-use netspy_common::{config::ABSENT, proto::IPPROTO_UDP, task::TaskInfo};
+use netspy_common::{config::ABSENT, drop::DropEvent, family, proto::IPPROTO_UDP, task::TaskInfo};
 
 use crate::{
     btf::Typed,
     kernel::{config, task_info},
-    socket::{addresses, socket_of_fd},
+    socket::{addresses, addresses_v6, socket_of_fd},
 };
 
-/// The current task, when it is sending on a UDP socket whose local port is `sport`.
+const IPV6_LOOPBACK: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+/// The current task, when it is sending on the UDP socket `ev`'s datagram came from.
 #[inline(always)]
-pub fn current_sender(sport: u16) -> Option<TaskInfo> {
+pub fn current_sender(ev: &DropEvent) -> Option<TaskInfo> {
     let (nr_at, fd_at) = (config(|c| &c.regs_syscall_nr), config(|c| &c.regs_arg0));
     if nr_at == ABSENT || fd_at == ABSENT {
         return None;
@@ -35,8 +40,23 @@ pub fn current_sender(sport: u16) -> Option<TaskInfo> {
     }
     let fd: u64 = regs.field(fd_at);
     let sock = socket_of_fd(task, fd)?;
-    if sock.protocol != IPPROTO_UDP || addresses(sock.sk)?.num != sport {
+    if sock.protocol != IPPROTO_UDP {
         return None;
     }
-    Some(task_info(task))
+    let addrs = addresses(sock.sk)?;
+    if addrs.num != ev.sport || addrs.family != ev.family {
+        return None;
+    }
+    let bound_to_source = match ev.family {
+        family::INET => {
+            let source = [ev.saddr[0], ev.saddr[1], ev.saddr[2], ev.saddr[3]];
+            addrs.rcv_saddr == source || (addrs.rcv_saddr == [0; 4] && source[0] == 127)
+        }
+        family::INET6 => {
+            let bound = addresses_v6(sock.sk)?.rcv_saddr;
+            bound == ev.saddr || (bound == [0; 16] && ev.saddr == IPV6_LOOPBACK)
+        }
+        _ => false,
+    };
+    bound_to_source.then(|| task_info(task))
 }

@@ -644,6 +644,10 @@ fn the_cli_works_against_the_original_ebpf_server() {
         "address_family": 2, "protocol": "TCP", "socket_type": "SOCK_STREAM", "return_code": 0,
         "raw_ipv4": 167_772_165, "raw_ipv6": vec![0; 16], "raw_protocol": 6, "raw_socktype": 1,
     });
+    // The original lists every process's events whatever it is asked.
+    let mut other = event.clone();
+    other["pid"] = json!(77);
+    other["command"] = json!("wget");
     let original = fake_server(vec![
         (
             "/health",
@@ -661,7 +665,8 @@ fn the_cli_works_against_the_original_ebpf_server() {
         ),
         (
             "/api/list-connections",
-            json!({"total_events": 1, "total_pids": 1, "events_by_pid": {"4312": [event]},
+            json!({"total_events": 2, "total_pids": 2,
+                   "events_by_pid": {"4312": [event], "77": [other]},
                    "query_time": "2026-01-01T10:00:01Z"}),
         ),
     ]);
@@ -684,11 +689,10 @@ fn the_cli_works_against_the_original_ebpf_server() {
     let (code, out, err) = run("list_connections");
     assert_eq!(code, Some(0), "{err}");
     let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("Recent connection events (1 total):"));
+    // As the original answers: every process's events, whatever was asked.
+    assert_eq!(lines.next(), Some("Recent connection events (2 total):"));
     assert!(
-        lines
-            .next()
-            .is_some_and(|l| l.ends_with(" | 10.0.0.5:443 | TCP | curl (4312)")),
+        lines.any(|l| l.ends_with(" | 10.0.0.5:443 | TCP | curl (4312)")),
         "{out}"
     );
     // No analysis there: the client computes it from the list, and says so.
@@ -698,8 +702,9 @@ fn the_cli_works_against_the_original_ebpf_server() {
         out.trim_end(),
         "Connection Analysis:\n  Total: 1 connection attempt in the last 60 seconds (1.0/minute)\n  \
          Top destinations:\n    10.0.0.5:443 (1 attempt)\n  Protocols: TCP (1)\n  Ports: 443 (1)\n  \
-         Processes: curl (1)\n  Computed by netspy's client from the 1 connect event the server \
-         listed for this window: the server is not a netspy daemon and has no pattern analysis"
+         Processes: curl (1)\n  Computed by netspy's client from the connect events the server \
+         listed (1 of 2 for this process and window; it may not list them all): the server is \
+         not a netspy daemon and has no pattern analysis"
     );
     let mut repl = netspy(&["--server", &original]);
     repl.stdin(std::process::Stdio::piped())

@@ -354,11 +354,11 @@ pub fn analysis(a: &Analysis) -> String {
 
 /// Says that the client computed an analysis from a list, when it did.
 fn push_listed(text: &mut String, a: &Analysis) {
-    if let Some(n) = a.from_listed_events {
+    if let Some(l) = a.from_listed_events {
         let _ = write!(
             text,
-            "\n  Computed by netspy's client from the {} the server listed for this window: the server is not a netspy daemon and has no pattern analysis",
-            plural(n, "connect event", "connect events")
+            "\n  Computed by netspy's client from the connect events the server listed ({} of {} for this process and window; it may not list them all): the server is not a netspy daemon and has no pattern analysis",
+            l.matched, l.listed
         );
     }
 }

@@ -89,8 +89,6 @@ impl KernelInfo {
                 off("task_struct", "mm")?,
                 off("mm_struct", "exe_file")?,
                 off("file", "f_inode")?,
-                off("inode", "i_sb")?,
-                off("super_block", "s_dev")?,
                 off("inode", "i_ino")?,
             ])
         })()
@@ -103,7 +101,6 @@ impl KernelInfo {
         let config = Config {
             ignore_tgid: 0,
             self_comm: [0; 4],
-            self_exe_dev: 0,
             self_exe_ino_low: 0,
             self_exe_ino_high: 0,
             ring_wakeup: 0,
@@ -117,8 +114,6 @@ impl KernelInfo {
             task_mm: executable.map_or(ABSENT, |e| e[0]),
             mm_exe_file: executable.map_or(ABSENT, |e| e[1]),
             file_inode: executable.map_or(ABSENT, |e| e[2]),
-            inode_sb: executable.map_or(ABSENT, |e| e[3]),
-            sb_dev: executable.map_or(ABSENT, |e| e[4]),
             task_cred: off("task_struct", "cred")?,
             cred_uid: off("cred", "uid")?,
             task_cgroups: cgroup.map_or(ABSENT, |c| c[0]),
@@ -160,7 +155,7 @@ impl KernelInfo {
             socket_inode: socket_identity.map_or(ABSENT, |(_, i, _)| i),
             inode_ino: socket_identity
                 .map(|(_, _, n)| n)
-                .or(executable.map(|e| e[5]))
+                .or(executable.map(|e| e[3]))
                 .unwrap_or(ABSENT),
             regs_arg0: registers.map_or(ABSENT, |r| r[0]),
             regs_arg1: registers.map_or(ABSENT, |r| r[1]),

@@ -5,27 +5,25 @@ use std::os::unix::fs::MetadataExt as _;
 
 use netspy_common::{config::Config, task::COMM_LEN};
 
-/// Sets `config`'s `self_*` fields to netspy's executable: its file's device and inode, and
-/// the name the kernel gives a process started from it (the file name, cut to 15 bytes).
-/// A process started through a link of another name keeps that name, and is reported.
+/// Sets `config`'s `self_*` fields to netspy's executable: the inode number of its file, and
+/// this process's name (what the kernel named it after the file it was started as, so a
+/// client started the same way has it too). A client started through a link of another name
+/// has another name, and is reported.
 pub fn recognise(config: &mut Config) {
-    let exe = match std::fs::metadata("/proc/self/exe") {
-        Ok(exe) => exe,
+    let known = std::fs::metadata("/proc/self/exe").and_then(|exe| {
+        let name = std::fs::read_to_string("/proc/self/comm")?;
+        Ok((exe.ino(), name))
+    });
+    let (ino, name) = match known {
+        Ok(known) => known,
         Err(e) => {
-            tracing::warn!("netspy's own clients are reported too: /proc/self/exe: {e}");
+            tracing::warn!("netspy's own clients are reported too: {e}");
             return;
         }
     };
-    let Some(name) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-    else {
-        return;
-    };
-    config.self_comm = comm_words(&name);
-    config.self_exe_dev = kernel_dev(exe.dev());
-    config.self_exe_ino_low = exe.ino() as u32;
-    config.self_exe_ino_high = (exe.ino() >> 32) as u32;
+    config.self_comm = comm_words(name.trim_end_matches('\n'));
+    config.self_exe_ino_low = ino as u32;
+    config.self_exe_ino_high = (ino >> 32) as u32;
 }
 
 /// A name as the kernel keeps it in `comm`: at most 15 bytes, NUL-padded, read as four
@@ -42,27 +40,17 @@ fn comm_words(name: &str) -> [u32; 4] {
     words
 }
 
-/// A device number as `stat(2)` encodes it, re-encoded as the kernel keeps it in
-/// `super_block.s_dev` (`MKDEV`: major in the top 12 bits, minor in the low 20).
-fn kernel_dev(dev: u64) -> u32 {
-    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
-    ((major << 20) | (minor & 0xf_ffff)) as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_are_cut_like_comm_and_devices_re_encoded() {
+    fn names_are_cut_like_comm() {
         let words = comm_words("netspy");
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         assert_eq!(&bytes[..7], b"netspy\0");
         let long = comm_words("a-very-long-program-name");
         let bytes: Vec<u8> = long.iter().flat_map(|w| w.to_ne_bytes()).collect();
         assert_eq!(&bytes[..], b"a-very-long-pro\0");
-        // stat's encoding of 259:3 (an NVMe partition) and 8:1.
-        assert_eq!(kernel_dev(nix::sys::stat::makedev(259, 3)), (259 << 20) | 3);
-        assert_eq!(kernel_dev(nix::sys::stat::makedev(8, 1)), (8 << 20) | 1);
     }
 }

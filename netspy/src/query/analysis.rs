@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_TCP};
 
 use super::{
-    ConnectionList, ConnectionView, DEFAULT_WINDOW_SECONDS, OutcomeCounts, Query, QueryError,
-    SummaryRequest,
+    ConnectionList, ConnectionView, DEFAULT_WINDOW_SECONDS, NameFilter, OutcomeCounts, Query,
+    QueryError, SummaryRequest,
     coverage::{Coverage, History},
 };
 use crate::{
@@ -57,9 +57,19 @@ pub struct Analysis {
     #[serde(default)]
     pub coverage: Option<Coverage>,
     /// Set only by netspy's client, when it computed this analysis itself from the events a
-    /// server listed, because the server has none (the original ebpf-server): how many.
+    /// server listed, because the server has none (the original ebpf-server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from_listed_events: Option<u64>,
+    pub from_listed_events: Option<ListedEvents>,
+}
+
+/// What a client-side analysis was computed from.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct ListedEvents {
+    /// Connect events the server listed (the original lists at most 100, of every process,
+    /// whatever it is asked).
+    pub listed: u64,
+    /// Those of the asked process and window: the ones counted.
+    pub matched: u64,
 }
 
 /// How long TCP handshakes took, SYN to result.
@@ -331,8 +341,9 @@ fn errno_number(name: &str) -> Option<i32> {
 
 impl Analysis {
     /// The analysis of the connect events a server listed, for a server that has no
-    /// analysis of its own: only the events of the asked window (by default the 60 s
-    /// before the list's `query_time`) count, since such a server lists its whole history.
+    /// analysis of its own: only the events of the asked process (pid, name) and window (by
+    /// default the 60 s before the list's `query_time`) count, since such a server may list
+    /// others whatever it is asked.
     pub fn of_listed(req: &SummaryRequest, list: &ConnectionList) -> Self {
         let until = req.until.unwrap_or(list.query_time);
         let since = req.since.unwrap_or_else(|| {
@@ -343,12 +354,27 @@ impl Analysis {
             until - chrono::Duration::seconds(seconds)
         });
         let duration = (until - since).num_seconds().max(1);
+        let name = req
+            .command
+            .as_deref()
+            .or(req.process_name.as_deref())
+            .and_then(|pattern| NameFilter::new(pattern).ok());
+        let asked = |e: &ConnectionView| {
+            e.time >= since
+                && e.time < until
+                && req.pid.is_none_or(|pid| e.pid == pid)
+                && name
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&e.process_name) || f.matches(&e.command))
+        };
         let mut patterns = Patterns::default();
-        let events = list.events_by_pid.values().flatten();
-        let mut listed = 0;
-        for event in events.filter(|e| e.time >= since && e.time < until) {
+        let (mut listed, mut matched) = (0, 0);
+        for event in list.events_by_pid.values().flatten() {
             listed += 1;
-            patterns.count_view(event);
+            if asked(event) {
+                matched += 1;
+                patterns.count_view(event);
+            }
         }
         let command = req
             .command
@@ -361,7 +387,7 @@ impl Analysis {
             duration.unsigned_abs(),
             until,
         );
-        analysis.from_listed_events = Some(listed);
+        analysis.from_listed_events = Some(ListedEvents { listed, matched });
         analysis
     }
 }
@@ -437,9 +463,26 @@ mod tests {
         }))
         .unwrap();
         let a = Analysis::of_listed(&SummaryRequest::default(), &list);
+        for (pid, name, matched) in [
+            (Some(8), None, 0),
+            (None, Some("ap*"), 4),
+            (None, Some("worker"), 4),
+            (None, Some("curl"), 0),
+        ] {
+            let req = SummaryRequest {
+                pid,
+                command: name.map(Into::into),
+                ..SummaryRequest::default()
+            };
+            let only = Analysis::of_listed(&req, &list);
+            assert_eq!(only.total_connections, matched, "{pid:?} {name:?}");
+        }
         assert_eq!(
             a.from_listed_events,
-            Some(4),
+            Some(ListedEvents {
+                listed: 5,
+                matched: 4
+            }),
             "the event of 300 s ago is out"
         );
         assert_eq!(a.total_connections, 4);
