@@ -205,13 +205,25 @@ fn a_stream_behind_the_history_is_told_what_it_missed() {
     daemon.wait_ready();
     // This run's id, from a first event; then a cursor of this run at its very first record.
     let first = open(&daemon.address, "command=nsp-behind&type=connection", None).unwrap();
-    refused_connects("nsp-behind", 1);
-    // (With ten records of history, other tests' traffic may evict some before this
-    // stream's first step: `missed` notices, which carry no id, can come first.)
-    let id = loop {
-        let (_, id, _) = take(&first, 1).remove(0);
-        if !id.is_empty() {
-            break id;
+    // With ten records of history, other tests' traffic may evict records before this
+    // stream's first step: `missed` notices, which carry no id, come instead, and the
+    // connect itself may be among them. Connect again until one is streamed (bounded).
+    let mut attempts = 0;
+    let id = 'streamed: loop {
+        attempts += 1;
+        assert!(
+            attempts <= 5,
+            "no connect of nsp-behind streamed in {attempts} tries"
+        );
+        refused_connects("nsp-behind", 1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Ok((_, id, _)) = first
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if !id.is_empty() {
+                break 'streamed id;
+            }
         }
     };
     drop(first);
