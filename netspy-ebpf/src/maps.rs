@@ -105,6 +105,7 @@ pub struct OwnerWrite {
     pub tgid: u32,
     pub pid: u32,
     pub comm: [u8; 16],
+    pub process: [u8; 16],
 }
 
 /// Per-CPU counters indexed by `netspy_common::counters`.

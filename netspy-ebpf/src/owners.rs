@@ -51,6 +51,7 @@ fn note_write(sk: u64, socket: u64, task: &TaskInfo) {
                 tgid: task.tgid,
                 pid: task.pid,
                 comm: task.comm,
+                process: task.process,
             }
         };
     }
@@ -69,8 +70,8 @@ fn forget_write(sk: u64) {
     }
 }
 
-/// [`remember`] (without a SYN time), unless the same thread of the same process already
-/// owns this `struct socket` at `sk`. The last owner written for `sk` (by any hook, on any
+/// [`remember`] (without a SYN time), unless the same thread of the same process, with the
+/// same names, already owns this `struct socket` at `sk`. The last owner written for `sk` (by any hook, on any
 /// CPU) is usually in its slot of the write cache, an array read of a few ns: a socket()
 /// then connect(), or repeated connects of one socket, cost no map operation at all. On a
 /// miss, the map says (a lookup, ~85 ns here).
@@ -82,6 +83,7 @@ pub fn remember_changed(sk: u64, socket: u64, task: TaskInfo) {
         && last.pid == task.pid
         && last.tgid == task.tgid
         && last.comm == task.comm
+        && last.process == task.process
     {
         return;
     }
@@ -91,6 +93,7 @@ pub fn remember_changed(sk: u64, socket: u64, task: TaskInfo) {
         && known.task.pid == task.pid
         && known.task.tgid == task.tgid
         && known.task.comm == task.comm
+        && known.task.process == task.process
     {
         note_write(sk, socket, &task);
         return;

@@ -587,6 +587,63 @@ fn a_udp_socket_is_owned_by_the_thread_that_connected_it_last() {
     drop(socket);
 }
 
+/// A process renamed after its socket's owner was learnt: the next connect by the same thread
+/// records the new process name, though the thread and its name are unchanged (the owner
+/// cache compares both names).
+#[test]
+fn a_renamed_process_s_next_connect_carries_its_new_name() {
+    let mut kernel = Kernel::start();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let script = r#"
+import ctypes, socket, sys, threading
+libc = ctypes.CDLL(None)
+libc.prctl(15, b"nsq-before", 0, 0, 0)
+peer = ("127.0.0.1", int(sys.argv[1]))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+s.bind(("127.0.0.1", 0))
+first, go = threading.Event(), threading.Event()
+def worker():
+    libc.prctl(15, b"nsq-conn", 0, 0, 0)
+    s.connect(peer)
+    first.set()
+    go.wait()
+    s.connect(peer)
+t = threading.Thread(target=worker)
+t.start()
+first.wait()
+libc.prctl(15, b"nsq-after", 0, 0, 0)
+go.set()
+t.join()
+print(s.getsockname()[1], flush=True)
+sys.stdin.readline()
+"#;
+    let mut child = common::KillOnDrop(
+        std::process::Command::new("python3")
+            .args(["-c", script, &peer.local_addr().unwrap().port().to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    for _ in 0..64 {
+        peer.send_to(&[0u8; 1024], ("127.0.0.1", port)).unwrap();
+    }
+    let drop = kernel.wait_for("receive buffer drop", drop_to(port, "SOCKET_RCVBUFF"));
+    let owner = drop.process.expect("attributed to the socket's owner");
+    assert_eq!(
+        (&*owner.command, &*owner.process_name),
+        ("nsq-conn", "nsq-after")
+    );
+}
+
 #[test]
 fn drops_on_an_accepted_socket_are_the_acceptors() {
     let mut kernel = Kernel::start();
