@@ -90,6 +90,18 @@ pub struct Process {
 
 #[cfg(test)]
 impl Process {
+    /// A single-threaded process `command` (thread and process of one name), cgroup 7.
+    pub(crate) fn named(pid: u32, command: &str) -> Self {
+        Self {
+            pid,
+            tid: pid,
+            uid: 0,
+            cgroup_id: 7,
+            command: Arc::from(command),
+            process_name: Arc::from(command),
+        }
+    }
+
     /// `curl`, pid 4312, as the README's examples show it.
     pub(crate) fn curl() -> Self {
         Self {

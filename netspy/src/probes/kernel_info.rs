@@ -56,16 +56,16 @@ impl KernelInfo {
             .inspect_err(|e| tracing::warn!("connects carry no local address: {e}"))
             .ok();
         // Without cgroups (or with another layout) events carry cgroup id 0.
-        let cgroup = (|| {
-            Ok::<_, ProbeError>([
-                off("task_struct", "cgroups")?,
-                off("css_set", "dfl_cgrp")?,
-                off("cgroup", "kn")?,
-                off("kernfs_node", "id")?,
-            ])
-        })()
-        .inspect_err(|e| tracing::warn!("events carry no cgroup id: {e}"))
-        .ok();
+        let cgroup = optional_offsets(
+            &btf,
+            [
+                ("task_struct", "cgroups"),
+                ("css_set", "dfl_cgrp"),
+                ("cgroup", "kn"),
+                ("kernfs_node", "id"),
+            ],
+            "events carry no cgroup id",
+        );
         // Telling a reused socket address apart is a refinement: without these offsets the
         // owner map works as before, unchecked.
         let socket_identity = (|| {
@@ -84,16 +84,16 @@ impl KernelInfo {
         .ok();
         // Recognising netspy's own clients by their executable is a refinement: without
         // these offsets they are reported like any other process.
-        let executable = (|| {
-            Ok::<_, ProbeError>([
-                off("task_struct", "mm")?,
-                off("mm_struct", "exe_file")?,
-                off("file", "f_inode")?,
-                off("inode", "i_ino")?,
-            ])
-        })()
-        .inspect_err(|e| tracing::warn!("netspy's own clients are reported too: {e}"))
-        .ok();
+        let executable = optional_offsets(
+            &btf,
+            [
+                ("task_struct", "mm"),
+                ("mm_struct", "exe_file"),
+                ("file", "f_inode"),
+                ("inode", "i_ino"),
+            ],
+            "netspy's own clients are reported too",
+        );
         // The one-program connect hook needs them; without, enter + exit is used.
         let registers = syscall_argument_registers(&btf)
             .inspect_err(|e| tracing::info!("connect arguments come from enter + exit: {e}"))
@@ -181,6 +181,26 @@ impl KernelInfo {
             drop_reasons,
         })
     }
+}
+
+/// The offsets of a group of members that a refinement needs together, or None (with a
+/// warning saying what goes `without` them) when this kernel's BTF lacks any of them.
+fn optional_offsets<const N: usize>(
+    btf: &Btf,
+    members: [(&str, &str); N],
+    without: &str,
+) -> Option<[u32; N]> {
+    let mut offsets = [0; N];
+    for (offset, (sname, member)) in offsets.iter_mut().zip(members) {
+        match member_offset(btf, sname, member) {
+            Ok(found) => *offset = found,
+            Err(e) => {
+                tracing::warn!("{without}: {e}");
+                return None;
+            }
+        }
+    }
+    Some(offsets)
 }
 
 /// Where `struct sock` keeps the blocks the programs read in one go ([`SockAddrs`], and

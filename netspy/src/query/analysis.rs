@@ -6,8 +6,6 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_TCP};
-
 use super::{
     ConnectionList, ConnectionView, DEFAULT_WINDOW_SECONDS, NameFilter, OutcomeCounts, Query,
     QueryError, SummaryRequest,
@@ -250,14 +248,7 @@ impl Patterns {
         self.protocols
             .add((unix, if unix { 0 } else { v.raw_protocol }));
         let outcome = v.outcome.as_deref().map_or_else(
-            || {
-                let handshake = matches!(v.raw_protocol, IPPROTO_TCP | IPPROTO_MPTCP);
-                if handshake {
-                    Outcome::Unknown
-                } else {
-                    Outcome::NoHandshake
-                }
-            },
+            || Outcome::before_result(v.raw_protocol),
             super::connections::outcome_of_name,
         );
         self.outcomes.count(outcome);

@@ -1,7 +1,5 @@
 //! Events the query layer's unit tests store.
 
-use std::sync::Arc;
-
 use chrono::DateTime;
 
 use crate::events::{ConnectionEvent, Destination, Event, Process};
@@ -11,14 +9,7 @@ pub fn udp_connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
     Event::Connection(ConnectionEvent {
         time: DateTime::from_timestamp_nanos(t),
         timestamp_ns: 0,
-        process: Process {
-            pid,
-            tid: pid,
-            uid: 0,
-            cgroup_id: 7,
-            command: Arc::from(command),
-            process_name: Arc::from(command),
-        },
+        process: Process::named(pid, command),
         fd: 3,
         source: None,
         destination: Destination::Ip {

@@ -18,7 +18,8 @@ impl Store {
         ) else {
             return;
         };
-        let handshake = matches!(c.raw_protocol, 6 | 262);
+        let outcome = Outcome::before_result(c.raw_protocol);
+        let handshake = outcome == Outcome::Unknown;
         let source = c
             .source
             .and_then(|s| self.endpoints.intern(Endpoint::Ip(s.ip())));
@@ -40,11 +41,7 @@ impl Store {
                 protocol: c.raw_protocol,
                 socktype: c.raw_socktype,
             }),
-            outcome: if handshake {
-                Outcome::Unknown
-            } else {
-                Outcome::NoHandshake
-            },
+            outcome,
             outcome_errno: 0,
         };
         let failed_call = record.failed_call_errno().unwrap_or(0);

@@ -1,6 +1,7 @@
 //! The compact forms in which events are kept: fixed-size records whose strings and
 //! addresses are interned symbols (see `intern.rs`).
 
+use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_TCP};
 use std::net::IpAddr;
 
 use super::{intern::Sym, table::Record};
@@ -36,6 +37,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What a connect of a socket of `protocol` (`sk_protocol`) has before any result:
+    /// TCP and MPTCP wait for their handshake's; other protocols have none.
+    pub fn before_result(protocol: u16) -> Self {
+        match protocol {
+            IPPROTO_TCP | IPPROTO_MPTCP => Self::Unknown,
+            _ => Self::NoHandshake,
+        }
+    }
+
     /// The result as the API reports it: a connect without a handshake has none known.
     pub fn reported(self) -> Self {
         match self {

@@ -10,14 +10,7 @@ use crate::events::{
 const T0: i64 = 1_700_000_000_000_000_000;
 
 fn process(pid: u32, command: &str) -> Process {
-    Process {
-        pid,
-        tid: pid,
-        uid: 0,
-        cgroup_id: 7,
-        command: Arc::from(command),
-        process_name: Arc::from(command),
-    }
+    Process::named(pid, command)
 }
 
 fn connect(t: i64, pid: u32, command: &str, sock: u64, port: u16) -> Event {
