@@ -48,6 +48,12 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// The CPUs the wall-clock rounds run the workload on: the first and the last.
+fn measured_cpus() -> Vec<usize> {
+    let last = workloads::cpus() - 1;
+    if last == 0 { vec![0] } else { vec![0, last] }
+}
+
 fn counter(health: &Value, path: &str) -> u64 {
     health.pointer(path).and_then(Value::as_u64).unwrap_or(0)
 }
@@ -62,7 +68,7 @@ fn main() {
     );
     // The measured thread on one CPU, tracers on the others (see tracers.rs): migrations and
     // the daemon's own work stay out of the samples.
-    workloads::pin([workloads::workload_cpu()]).expect("pinning the workload thread");
+    workloads::run_on(workloads::cpus() - 1).expect("pinning the workload thread");
     let sockets = Sockets::new();
     let mut report = String::new();
     side_by_side(&sockets, &mut report);
@@ -73,48 +79,54 @@ fn main() {
     println!("{report}");
 }
 
-/// Every workload under every tracer, in alternating rounds; the daemon's start-up time.
+/// Every workload under every tracer, in alternating rounds, on the first and on the last
+/// CPU in turn (the tracers on the others); the daemon's start-up time.
 fn side_by_side(sockets: &Sockets, report: &mut String) {
     let kinds = Kind::compared();
-    // [tracer][workload] -> samples.
-    let mut samples = vec![vec![Vec::new(); WORKLOADS.len()]; kinds.len()];
+    let cpus = measured_cpus();
+    // [cpu][tracer][workload] -> samples.
+    let mut samples = vec![vec![vec![Vec::new(); WORKLOADS.len()]; kinds.len()]; cpus.len()];
     let mut startups = Vec::new();
     let (mut received, mut lost) = (0, 0);
     for _ in 0..ROUNDS {
-        for (t, &kind) in kinds.iter().enumerate() {
-            let tracer = Running::start(kind, &[]);
-            if kind == Kind::Netspy {
-                startups.push(tracer.startup.as_secs_f64() * 1000.0);
-            }
-            for (w, workload) in WORKLOADS.iter().enumerate() {
-                // A short warm-up: the tracer's own start-up work must not land in the sample.
-                workload.warm_up(sockets);
-                samples[t][w].push(workload.best_of_three(sockets));
-            }
-            if kind == Kind::Netspy {
-                // The counts of this build only (a baseline build may name them otherwise).
-                std::thread::sleep(Duration::from_millis(300));
-                let health = tracer.health();
-                let sum = |counts: &Value| {
-                    counts
-                        .as_object()
-                        .map_or(0, |o| o.values().filter_map(Value::as_u64).sum::<u64>())
-                };
-                received += sum(&health["events"]["received"]);
-                lost += sum(&health["events"]["lost_in_kernel"]);
+        for (c, &cpu) in cpus.iter().enumerate() {
+            workloads::run_on(cpu).expect("pinning the workload thread");
+            for (t, &kind) in kinds.iter().enumerate() {
+                let tracer = Running::start(kind, &[]);
+                if kind == Kind::Netspy {
+                    startups.push(tracer.startup.as_secs_f64() * 1000.0);
+                }
+                for (w, workload) in WORKLOADS.iter().enumerate() {
+                    // A short warm-up: the tracer's own start-up work must not land in the
+                    // sample.
+                    workload.warm_up(sockets);
+                    samples[c][t][w].push(workload.best_of_three(sockets));
+                }
+                if kind == Kind::Netspy {
+                    // The counts of this build only (a baseline build may name them otherwise).
+                    std::thread::sleep(Duration::from_millis(300));
+                    let health = tracer.health();
+                    let sum = |counts: &Value| {
+                        counts
+                            .as_object()
+                            .map_or(0, |o| o.values().filter_map(Value::as_u64).sum::<u64>())
+                    };
+                    received += sum(&health["events"]["received"]);
+                    lost += sum(&health["events"]["lost_in_kernel"]);
+                }
             }
         }
     }
-    let medians: Vec<Vec<f64>> = samples
-        .into_iter()
-        .map(|per_workload| per_workload.into_iter().map(median).collect())
-        .collect();
+    workloads::run_on(workloads::cpus() - 1).expect("pinning the workload thread");
     let _ = writeln!(
         report,
         "### Cost per traced call\n\nNanoseconds per call: the median over {ROUNDS} alternating \
          rounds of each round's best of three runs, the workload pinned to one CPU and the \
-         tracers to the other; the tracer columns say what it adds to the bare call. bpftrace attaches the same \
-         tracepoints netspy can use (connect enter and exit, socket, bind, accept, \
+         tracers to the other; the tracer columns say what it adds to the bare call. The \
+         rounds alternate the workload between the first and the last CPU, each reported on \
+         its own row: on these machines the same tracer's added cost differs by up to 2x \
+         between the two CPUs, and not by the same factor for every tracer. bpftrace attaches \
+         the same tracepoints netspy can use (connect enter and exit, socket, bind, accept, \
          inet_sock_set_state, kfree_skb); its counting programs are `@[comm] = count()` on \
          syscall entries and `@[args->ret] = count()` on exits (`@[args->reason]` on \
          kfree_skb). The last column is netspy's added cost over bpftrace counting's: at most \
@@ -123,33 +135,38 @@ fn side_by_side(sockets: &Sockets, report: &mut String) {
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let _ = writeln!(
         report,
-        "| call | {} | netspy / bpftrace counting |",
+        "| call | CPU | {} | netspy / bpftrace counting |",
         names.join(" | ")
     );
-    let _ = writeln!(report, "|{}", " --- |".repeat(names.len() + 2));
+    let _ = writeln!(report, "|{}", " --- |".repeat(names.len() + 3));
     let column = |kind: Kind| kinds.iter().position(|k| *k == kind).unwrap();
     for (w, workload) in WORKLOADS.iter().enumerate() {
-        let base = medians[0][w];
-        let added = |t: usize| medians[t][w] - base;
-        let cells: Vec<String> = (1..kinds.len())
-            .map(|t| format!("{:+.0}", added(t)))
-            .collect();
-        let (netspy, counting) = (
-            added(column(Kind::Netspy)),
-            added(column(Kind::BpftraceCounting)),
-        );
-        // A difference below zero is the noise of this machine, not a saving.
-        let ratio = if netspy > 0.0 && counting > 0.0 {
-            format!("{:.2}", netspy / counting)
-        } else {
-            "within noise".to_owned()
-        };
-        let _ = writeln!(
-            report,
-            "| {} | {base:.0} | {} | {ratio} |",
-            workload.name,
-            cells.join(" | ")
-        );
+        for (c, cpu) in cpus.iter().enumerate() {
+            let medians: Vec<f64> = (0..kinds.len())
+                .map(|t| median(samples[c][t][w].clone()))
+                .collect();
+            let base = medians[0];
+            let added = |t: usize| medians[t] - base;
+            let cells: Vec<String> = (1..kinds.len())
+                .map(|t| format!("{:+.0}", added(t)))
+                .collect();
+            let (netspy, counting) = (
+                added(column(Kind::Netspy)),
+                added(column(Kind::BpftraceCounting)),
+            );
+            // A difference below zero is the noise of this machine, not a saving.
+            let ratio = if netspy > 0.0 && counting > 0.0 {
+                format!("{:.2}", netspy / counting)
+            } else {
+                "within noise".to_owned()
+            };
+            let _ = writeln!(
+                report,
+                "| {} | {cpu} | {base:.0} | {} | {ratio} |",
+                workload.name,
+                cells.join(" | ")
+            );
+        }
     }
     let _ = writeln!(
         report,

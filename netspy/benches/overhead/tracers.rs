@@ -82,11 +82,13 @@ fn counting_body(tracepoint: &str) -> &'static str {
 /// Runs `command` on every CPU but the workloads' (when there are others), so that the
 /// tracer's own work does not land in the measured thread's time.
 fn off_the_workload_cpu(command: &mut Command) -> &mut Command {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let cpus = crate::workloads::cpus();
     if cpus > 1 {
+        let workload = crate::workloads::workload_cpu();
         // SAFETY: between fork and exec the closure only makes one system call.
         unsafe {
-            command.pre_exec(move || crate::workloads::pin(0..cpus - 1));
+            command
+                .pre_exec(move || crate::workloads::pin((0..cpus).filter(|&cpu| cpu != workload)));
         }
     }
     command

@@ -3,6 +3,7 @@
 use std::{
     hint::black_box,
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    sync::atomic::{AtomicUsize, Ordering},
     time::Instant,
 };
 
@@ -127,9 +128,31 @@ impl Workload {
     }
 }
 
-/// The CPU the workloads run on (the last); tracers run on the others.
+/// The CPU the workloads run on now (the last unless `run_on` chose another); tracers
+/// started now run on the others.
+static WORKLOAD_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// How many CPUs this machine has online (not `available_parallelism`, which counts only
+/// the CPUs the calling thread may run on: one, once pinned).
+pub fn cpus() -> usize {
+    // SAFETY: sysconf reads a system value; no pointers.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(online).unwrap_or(1).max(1)
+}
+
+/// The CPU the workloads run on now.
 pub fn workload_cpu() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from) - 1
+    match WORKLOAD_CPU.load(Ordering::Relaxed) {
+        usize::MAX => cpus() - 1,
+        cpu => cpu,
+    }
+}
+
+/// Moves the calling (measuring) thread to `cpu`; tracers started from now on keep off it.
+pub fn run_on(cpu: usize) -> std::io::Result<()> {
+    pin([cpu])?;
+    WORKLOAD_CPU.store(cpu, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Pins the calling thread to `cpus` (the CPU numbers it may run on).
