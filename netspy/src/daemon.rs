@@ -408,8 +408,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let status = Arc::new(Status::default());
-    let query = Query::new(Store::new(config.limits), status.clone(), config.max_list)
-        .with_limits(config.queries);
+    let mut store = Store::new(config.limits);
+    match crate::cgroups::CgroupFs::open() {
+        Ok(cgroups) => store.set_cgroup_resolver(Arc::new(cgroups)),
+        Err(why) => tracing::warn!("events name no unit or container (only a cgroup id): {why}"),
+    }
+    let query = Query::new(store, status.clone(), config.max_list).with_limits(config.queries);
     let address = listener
         .local_addr()
         .context("reading the listening address")?;

@@ -16,6 +16,7 @@
 //! straight from events).
 
 pub mod api;
+pub mod cgroups;
 pub mod cli;
 pub mod client;
 pub mod config_file;

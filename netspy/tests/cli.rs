@@ -11,6 +11,7 @@ mod common;
 
 use std::{
     net::{TcpListener, TcpStream},
+    path::PathBuf,
     process::Command,
     sync::OnceLock,
 };
@@ -720,4 +721,137 @@ fn the_cli_works_against_the_original_ebpf_server() {
         )),
         "{err}"
     );
+}
+
+/// A cgroup of this test under the cgroup2 root (`/netspy-test-PID.slice/NAME`), removed
+/// when dropped (its processes have exited by then).
+struct TestCgroup {
+    slice: PathBuf,
+    dir: PathBuf,
+}
+
+impl TestCgroup {
+    fn new(name: &str) -> Self {
+        let root = netspy::cgroups::cgroup2_root().unwrap();
+        let slice = PathBuf::from(root).join(format!("netspy-test-{}.slice", std::process::id()));
+        let dir = slice.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { slice, dir }
+    }
+
+    /// The path netspy reports for it.
+    fn path(&self) -> String {
+        let root = netspy::cgroups::cgroup2_root().unwrap();
+        format!("/{}", self.dir.strip_prefix(root).unwrap().display())
+    }
+
+    /// Runs python3 with `script` in this cgroup (it moves itself in first); its pid.
+    fn python(&self, script: &str) -> u32 {
+        let out = Command::new("python3")
+            .args(["-c", &format!("import os, socket\nopen({:?} + '/cgroup.procs', 'w').write(str(os.getpid()))\n{script}\nprint(os.getpid())", self.dir.display().to_string())])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+        let _ = std::fs::remove_dir(&self.slice);
+    }
+}
+
+/// A process in a cgroup named like a systemd unit, or like a container's scope, is
+/// reported with that unit or container, and found by them (REST, CLI), and the analysis
+/// counts by unit.
+#[test]
+fn a_process_in_a_unit_or_container_is_reported_and_found_by_it() {
+    url();
+    let unit = format!("nsq-{}.service", std::process::id());
+    let service = TestCgroup::new(&unit);
+    let connect =
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.connect(('127.0.0.1', 9))";
+    let pid = service.python(connect);
+    let list = poll(&format!("/api/list-connections?unit={unit}"), |b| {
+        b["total_events"] == 1
+    });
+    let event = &list["events_by_pid"][pid.to_string()][0];
+    assert_eq!(
+        (&event["unit"], &event["cgroup"], &event["container"]),
+        (
+            &unit.as_str().into(),
+            &service.path().into(),
+            &serde_json::Value::Null
+        ),
+        "{list}"
+    );
+    // A glob finds it; another unit does not.
+    poll(
+        &format!("/api/connection-summary?unit=nsq-{}.s*", std::process::id()),
+        |b| b["count"] == 1,
+    );
+    poll(
+        &format!("/api/connection-summary?pid={pid}&unit=other.service"),
+        |b| b["count"] == 0,
+    );
+    let out = netspy(&[
+        "--server",
+        url(),
+        "--tool",
+        "list_connections",
+        "--unit",
+        &unit,
+    ])
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            " | 127.0.0.1:9 | UDP | python3 ({pid}) in {unit}\n"
+        )),
+        "{text}"
+    );
+    let out = netspy(&[
+        "--server",
+        url(),
+        "--tool",
+        "analyze_patterns",
+        "--unit",
+        &unit,
+    ])
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("\n  Units: {unit} (1)")), "{text}");
+
+    // A container's scope: found by a glob of its id, shown by its short id.
+    let id = format!("{:016x}", u64::from(std::process::id())).repeat(4);
+    let scope = TestCgroup::new(&format!("docker-{id}.scope"));
+    let pid = scope.python(connect);
+    let list = poll(
+        &format!("/api/list-connections?container={}*", &id[..8]),
+        |b| b["events_by_pid"][pid.to_string()].is_array(),
+    );
+    let event = &list["events_by_pid"][pid.to_string()][0];
+    assert_eq!(event["container"], id.as_str(), "{list}");
+    let out = netspy(&[
+        "--server",
+        url(),
+        "--tool",
+        "list_connections",
+        "--container",
+        &id,
+        "--pid",
+        &pid.to_string(),
+    ])
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(" | python3 ({pid}) in container {}\n", &id[..12])),
+        "{text}"
+    );
+    drop((service, scope));
 }

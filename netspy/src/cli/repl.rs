@@ -42,6 +42,12 @@ struct Window {
     /// Look back this many seconds (default 60).
     #[arg(long, value_name = "S", value_parser = tool::seconds(), allow_negative_numbers = true)]
     duration: Option<i64>,
+    /// Only processes in this systemd unit (a name or pattern).
+    #[arg(long, value_name = "UNIT", value_parser = tool::process_name())]
+    unit: Option<String>,
+    /// Only processes in this container (its id or a pattern).
+    #[arg(long, value_name = "ID", value_parser = tool::process_name())]
+    container: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -91,33 +97,25 @@ enum Interactive {
     Quit,
 }
 
+/// The flags of the summary commands.
+const FILTERS: &[&str] = &["--pid", "--process", "--duration", "--unit", "--container"];
+/// The flags of the list commands.
+const LIST_FILTERS: &[&str] = &[
+    "--pid",
+    "--process",
+    "--duration",
+    "--unit",
+    "--container",
+    "--max-events",
+];
+
 /// Commands and their flags, for completion and the help text.
 const COMMANDS: &[(&str, &[&str], &str)] = &[
-    (
-        "summary",
-        &["--pid", "--process", "--duration"],
-        "connection summary",
-    ),
-    (
-        "list",
-        &["--pid", "--process", "--duration", "--max-events"],
-        "recent connections",
-    ),
-    (
-        "analyze",
-        &["--pid", "--process", "--duration"],
-        "connection patterns",
-    ),
-    (
-        "dropsummary",
-        &["--pid", "--process", "--duration"],
-        "packet drop summary",
-    ),
-    (
-        "droplist",
-        &["--pid", "--process", "--duration", "--max-events"],
-        "recent packet drops",
-    ),
+    ("summary", FILTERS, "connection summary"),
+    ("list", LIST_FILTERS, "recent connections"),
+    ("analyze", FILTERS, "connection patterns"),
+    ("dropsummary", FILTERS, "packet drop summary"),
+    ("droplist", LIST_FILTERS, "recent packet drops"),
     (
         "insights",
         &[],
@@ -144,7 +142,10 @@ fn help_text() -> String {
         };
         text.push_str(&format!("  {usage:<58} {what}\n"));
     }
-    text.push_str("Flags: --pid N, --process NAME, --duration SECONDS, --max-events N.");
+    text.push_str(
+        "Flags: --pid N, --process NAME, --duration SECONDS, --unit UNIT, --container ID, \
+         --max-events N.",
+    );
     text
 }
 
@@ -314,6 +315,8 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         pid: w.pid,
         process: w.process.clone(),
         duration: w.duration,
+        unit: w.unit.clone(),
+        container: w.container.clone(),
         ..Default::default()
     };
     let list = |l: &ListWindow| ToolFlags {

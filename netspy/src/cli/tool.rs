@@ -72,6 +72,15 @@ pub struct ToolFlags {
     #[arg(long, value_name = "S", value_parser = seconds(), allow_negative_numbers = true)]
     pub duration: Option<i64>,
 
+    /// Only processes in this systemd unit (`nginx.service`; `*`, `?` and `[...]` make a
+    /// pattern).
+    #[arg(long, value_name = "UNIT", value_parser = process_name())]
+    pub unit: Option<String>,
+
+    /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
+    #[arg(long, value_name = "ID", value_parser = process_name())]
+    pub container: Option<String>,
+
     /// At most this many events in lists (default 100).
     #[arg(long, value_name = "N", value_parser = count(), allow_negative_numbers = true)]
     pub max_events: Option<i64>,
@@ -117,7 +126,7 @@ impl ToolFlags {
     }
 
     /// Each tool argument, its flag, and the value given.
-    fn table(&self) -> [(&'static str, &'static str, Option<Value>); 6] {
+    fn table(&self) -> [(&'static str, &'static str, Option<Value>); 8] {
         [
             ("pid", "--pid", self.pid.map(|v| json!(v))),
             (
@@ -126,6 +135,12 @@ impl ToolFlags {
                 self.process.as_ref().map(|v| json!(v)),
             ),
             ("duration", "--duration", self.duration.map(|v| json!(v))),
+            ("unit", "--unit", self.unit.as_ref().map(|v| json!(v))),
+            (
+                "container",
+                "--container",
+                self.container.as_ref().map(|v| json!(v)),
+            ),
             (
                 "max_events",
                 "--max-events",

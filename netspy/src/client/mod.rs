@@ -195,6 +195,8 @@ impl Telemetry for Client {
                 duration_seconds: req.duration_seconds,
                 since: req.since,
                 until: req.until,
+                unit: req.unit.clone(),
+                container: req.container.clone(),
                 limit: Some(LISTED_FOR_ANALYSIS),
                 include_routine: None,
             })

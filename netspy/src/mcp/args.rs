@@ -23,6 +23,15 @@ pub struct WindowArgs {
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]
     pub duration: Option<i64>,
+    /// Only processes in this systemd unit (`nginx.service`, `session-3.scope`); `*`, `?`
+    /// and `[...]` make a pattern.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+    pub unit: Option<String>,
+    /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+    pub container: Option<String>,
 }
 
 /// A process filter and how many events to return.
@@ -46,6 +55,15 @@ pub struct ListArgs {
     #[serde(default)]
     #[schemars(range(min = 1, max = 31_536_000))]
     pub duration: Option<i64>,
+    /// Only processes in this systemd unit (`nginx.service`, `session-3.scope`); `*`, `?`
+    /// and `[...]` make a pattern.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+    pub unit: Option<String>,
+    /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+    pub container: Option<String>,
 }
 
 /// Text to analyse.
@@ -124,6 +142,8 @@ impl WindowArgs {
             duration_seconds: Some(
                 positive("duration", self.duration)?.unwrap_or(DEFAULT_DURATION),
             ),
+            unit: self.unit.clone(),
+            container: self.container.clone(),
             ..Default::default()
         };
         checked(request.scope()).map(|()| request)
@@ -139,6 +159,8 @@ impl ListArgs {
             process_name: self.process_name.clone(),
             duration_seconds: positive("duration", self.duration)?,
             limit: Some(positive("max_events", self.max_events)?.unwrap_or(DEFAULT_MAX_EVENTS)),
+            unit: self.unit.clone(),
+            container: self.container.clone(),
             ..Default::default()
         };
         checked(request.scope()).map(|()| request)

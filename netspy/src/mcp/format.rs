@@ -7,8 +7,8 @@ use chrono::{DateTime, Local, Utc};
 
 use crate::{
     query::{
-        Analysis, ConnectionList, ConnectionSummary, ConnectionView, Count, Coverage, DropList,
-        DropSummary, Health, OutcomeCounts,
+        Analysis, CgroupView, ConnectionList, ConnectionSummary, ConnectionView, Count, Coverage,
+        DropList, DropSummary, Health, OutcomeCounts,
     },
     text::escape,
 };
@@ -247,6 +247,22 @@ fn connect_result(e: &ConnectionView) -> String {
 }
 
 /// `Recent connection events in the last 60 seconds (15 total):` then
+/// An event's process, and where it ran when netspy knows: `nginx (4312) in nginx.service`,
+/// `app (311) in container 4f2c1e8b9a7d` (a container's short id rather than its scope).
+fn who(process: &str, thread: &str, pid: u32, placement: &CgroupView) -> String {
+    let owner = crate::text::owner(process, thread, pid, false);
+    match (&placement.container, &placement.unit) {
+        (Some(id), _) => format!("{owner} in container {}", escape(short_id(id))),
+        (None, Some(unit)) => format!("{owner} in {}", escape(unit)),
+        (None, None) => owner,
+    }
+}
+
+/// The 12 digits of a container id that `docker ps` shows.
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 /// `  21:05:53 | 127.0.0.1:8080 | TCP | curl (4312) | established in 0.08 ms` lines, then
 /// `  ... and 10 more events`.
 pub fn connection_list(list: &ConnectionList) -> String {
@@ -269,7 +285,7 @@ pub fn connection_list(list: &ConnectionList) -> String {
             clock(e.time),
             escape(&e.destination),
             e.protocol,
-            crate::text::owner(&e.process_name, &e.command, e.pid, false),
+            who(&e.process_name, &e.command, e.pid, &e.placement),
         );
         let result = connect_result(e);
         if !result.is_empty() {
@@ -346,6 +362,10 @@ pub fn analysis(a: &Analysis) -> String {
         let _ = writeln!(text, "  Errors: {}", counts(&a.errors, None));
     }
     let _ = writeln!(text, "  Processes: {}", counts(&a.processes, None));
+    // Hosts without systemd units (or containers only) have nothing to say here.
+    if a.units.iter().any(|u| u.name != "(none)") {
+        let _ = writeln!(text, "  Units: {}", counts(&a.units, None));
+    }
     let mut text = text.trim_end().to_owned();
     push_note(&mut text, a.coverage.as_ref(), "connect events");
     push_listed(&mut text, a);
@@ -441,7 +461,7 @@ pub fn drop_list(list: &DropList) -> String {
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for d in &drops {
         let owner = if d.attributed {
-            crate::text::owner(&d.process_name, &d.command, d.pid, false)
+            who(&d.process_name, &d.command, d.pid, &d.placement)
         } else {
             "unattributed".to_owned()
         };

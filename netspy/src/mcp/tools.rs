@@ -292,6 +292,7 @@ impl<T: Telemetry> NetspyMcp<T> {
             pid: args.pid,
             process_name: args.process_name.clone(),
             duration: args.duration,
+            ..Default::default()
         };
         if let Err(e) = window.request() {
             return respond::<()>(Err(e));

@@ -51,6 +51,9 @@ pub struct Analysis {
     pub errors: Vec<Count>,
     /// Attempts by process name.
     pub processes: Vec<Count>,
+    /// Attempts by systemd unit (`(none)`: no unit known for the process's cgroup).
+    #[serde(default)]
+    pub units: Vec<Count>,
     /// The window, and what the history is missing from it.
     #[serde(default)]
     pub coverage: Option<Coverage>,
@@ -189,6 +192,7 @@ struct Patterns {
     ports: Tally<u16>,
     errors: Tally<i32>,
     processes: Tally<Arc<str>>,
+    units: Tally<Arc<str>>,
     latencies: Latencies,
 }
 
@@ -197,6 +201,7 @@ impl Patterns {
     fn count<'a>(&mut self, store: &Store, records: impl Iterator<Item = &'a StoredConnection>) {
         let mut destinations: Tally<(Option<Sym>, u16)> = Tally::default();
         let mut processes: Tally<Option<Sym>> = Tally::default();
+        let mut owners: Tally<Sym> = Tally::default();
         for r in records {
             self.total += 1;
             destinations.add((r.destination, r.dport));
@@ -218,6 +223,7 @@ impl Patterns {
                 self.latencies.record(r.latency_us);
             }
             processes.add(store.owner(Some(r.owner)).map(|o| o.process));
+            owners.add(r.owner);
         }
         for ((sym, port), n) in destinations.0 {
             let endpoint = sym.and_then(|s| store.endpoint(s)).cloned();
@@ -226,6 +232,10 @@ impl Patterns {
         for (sym, n) in processes.0 {
             let name = sym.map_or_else(|| Arc::from(""), |s| store.name(s));
             *self.processes.0.entry(name).or_default() += n;
+        }
+        for (owner, n) in owners.0 {
+            let unit = store.cgroup(Some(owner)).and_then(|c| c.unit.clone());
+            *self.units.0.entry(unit_label(unit)).or_default() += n;
         }
     }
 }
@@ -272,6 +282,8 @@ impl Patterns {
             &v.process_name
         };
         self.processes.add(Arc::from(name.as_str()));
+        self.units
+            .add(unit_label(v.placement.unit.as_deref().map(Arc::from)));
     }
 
     /// The analysis these counts make.
@@ -290,6 +302,7 @@ impl Patterns {
             ports,
             errors,
             processes,
+            units,
             latencies,
         } = self;
         Analysis {
@@ -316,10 +329,16 @@ impl Patterns {
             handshake_latency: latencies.summary(),
             errors: errors.top(None, super::connections::errno_label),
             processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
+            units: units.top(Some(TOP), |name: Arc<str>| name.to_string()),
             coverage: None,
             from_listed_events: None,
         }
     }
+}
+
+/// How the unit tally names a unit, and the events of processes with none known.
+fn unit_label(unit: Option<Arc<str>>) -> Arc<str> {
+    unit.unwrap_or_else(|| Arc::from("(none)"))
 }
 
 /// `EINPROGRESS`: a non-blocking connect under way, not a failure.
@@ -350,6 +369,20 @@ impl Analysis {
             .as_deref()
             .or(req.process_name.as_deref())
             .and_then(|pattern| NameFilter::new(pattern).ok());
+        let whole =
+            |what: &str, pattern: Option<&String>| pattern.map(|p| NameFilter::whole(what, p).ok());
+        let (unit, container) = (
+            whole("unit", req.unit.as_ref()),
+            whole("container", req.container.as_ref()),
+        );
+        // A unit or container asked for passes only events that name one that matches.
+        let placed = |filter: &Option<Option<NameFilter>>, value: Option<&String>| match filter {
+            None => true,
+            Some(filter) => filter
+                .as_ref()
+                .zip(value)
+                .is_some_and(|(f, v)| f.matches(v)),
+        };
         let asked = |e: &ConnectionView| {
             e.time >= since
                 && e.time < until
@@ -357,6 +390,8 @@ impl Analysis {
                 && name
                     .as_ref()
                     .is_none_or(|f| f.matches(&e.process_name) || f.matches(&e.command))
+                && placed(&unit, e.placement.unit.as_ref())
+                && placed(&container, e.placement.container.as_ref())
         };
         let mut patterns = Patterns::default();
         let (mut listed, mut matched) = (0, 0);

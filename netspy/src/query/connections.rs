@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Count, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
+    CgroupView, Count, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::{Coverage, History},
 };
 
@@ -121,6 +121,9 @@ pub struct ConnectionView {
     /// cgroup v2 id.
     #[serde(default)]
     pub cgroup_id: u64,
+    /// The cgroup, unit and container by name.
+    #[serde(flatten)]
+    pub placement: CgroupView,
     /// TCP result: established, refused, timed_out, failed, aborted; None when not known.
     pub outcome: Option<String>,
     /// Errno name behind a failed TCP result.
@@ -185,6 +188,7 @@ impl ConnectionView {
             raw_socktype: u8::try_from(kind.socktype).unwrap_or(u8::MAX),
             uid: owner.map_or(0, |o| o.uid),
             cgroup_id: owner.map_or(0, |o| o.cgroup_id),
+            placement: CgroupView::of(store, Some(r.owner)),
             outcome: outcome_name(r.outcome).map(str::to_owned),
             outcome_error: (r.outcome_errno != 0)
                 .then(|| errno_name(i32::from(r.outcome_errno)))

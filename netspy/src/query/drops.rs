@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
+    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::{Coverage, History},
 };
 use crate::{
@@ -226,6 +226,9 @@ pub struct DropView {
     /// Owner's cgroup v2 id.
     #[serde(default)]
     pub cgroup_id: u64,
+    /// The owner's cgroup, unit and container by name.
+    #[serde(flatten)]
+    pub placement: CgroupView,
 }
 
 impl DropView {
@@ -263,6 +266,7 @@ impl DropView {
             attributed: owner.is_some(),
             uid: owner.map_or(0, |o| o.uid),
             cgroup_id: owner.map_or(0, |o| o.cgroup_id),
+            placement: CgroupView::of(store, r.owner),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! same struct is the REST body, the MCP arguments and the OpenAPI schema.
 
 mod analysis;
+mod cgroup;
 mod connections;
 mod coverage;
 mod drops;
@@ -22,6 +23,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use self::{
     analysis::{Analysis, Count, Latency},
+    cgroup::CgroupView,
     connections::{ConnectionList, ConnectionSummary, ConnectionView},
     coverage::Coverage,
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},

@@ -23,175 +23,126 @@ pub struct Scope {
     pub since: Option<DateTime<Utc>>,
     /// Window end.
     pub until: Option<DateTime<Utc>>,
+    /// Only processes in this systemd unit (name or glob).
+    pub unit: Option<String>,
+    /// Only processes in this container (id, or glob such as `4f2c1e8b*`).
+    pub container: Option<String>,
 }
 
-/// A count over a window: connection and packet-drop summaries, pattern analysis.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct SummaryRequest {
-    /// Only this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Only processes with this name (the process's or one of its threads', 15 characters
-    /// as the kernel keeps them). `*`, `?` and
-    /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
-    /// with 400 saying why).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub command: Option<String>,
-    /// Same as `command` (the original API's alias), used when `command` is absent.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// Look back this many seconds from `until` (default 60). Not used when `since` is
-    /// given, but checked all the same.
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 31_536_000))]
-    pub duration_seconds: Option<i64>,
-    /// Start of the window (RFC 3339), inclusive; must be before `until`.
-    #[serde(default)]
-    #[schemars(example = "2026-01-01T00:00:00Z")]
-    pub since: Option<DateTime<Utc>>,
-    /// End of the window (RFC 3339), exclusive; default now. Without `since` the window
-    /// reaches back `duration_seconds` from here.
-    #[serde(default)]
-    #[schemars(example = "2026-01-02T00:00:00Z")]
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl SummaryRequest {
-    /// The process and window filter.
-    pub fn scope(&self) -> Scope {
-        Scope {
-            pid: self.pid,
-            command: self.command.clone(),
-            process_name: self.process_name.clone(),
-            duration_seconds: self.duration_seconds,
-            since: self.since,
-            until: self.until,
+/// A request struct: the scope's fields (each written here once, with its schema), the
+/// default window stated in `duration`, then the request's own fields; and its
+/// [`Scope`]. Flat on purpose (see the module doc).
+macro_rules! scoped_request {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            duration: $duration:literal,
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
         }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Only this process id.
+            #[serde(default)]
+            #[schemars(range(max = 4_294_967_295u32))]
+            pub pid: Option<u32>,
+            /// Only processes with this name (the process's or one of its threads', 15
+            /// characters as the kernel keeps them). `*`, `?` and `[...]` make it a glob:
+            /// `python*` (a pattern that is not a valid glob is refused with 400 saying why).
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub command: Option<String>,
+            /// Same as `command` (the original API's alias), used when `command` is absent.
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub process_name: Option<String>,
+            #[doc = concat!("Look back this many seconds from `until` (", $duration, "). Not used when `since` is given, but checked all the same.")]
+            #[serde(default)]
+            #[schemars(range(min = 1, max = 31_536_000))]
+            pub duration_seconds: Option<i64>,
+            /// Start of the window (RFC 3339), inclusive; must be before `until`.
+            #[serde(default)]
+            #[schemars(example = "2026-01-01T00:00:00Z")]
+            pub since: Option<DateTime<Utc>>,
+            /// End of the window (RFC 3339), exclusive; default now. Without `since` the
+            /// window reaches back `duration_seconds` from here.
+            #[serde(default)]
+            #[schemars(example = "2026-01-02T00:00:00Z")]
+            pub until: Option<DateTime<Utc>>,
+            /// Only processes in this systemd unit, the innermost on their cgroup's path
+            /// (`nginx.service`, `session-3.scope`); `*`, `?` and `[...]` make it a glob.
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub unit: Option<String>,
+            /// Only processes in this container: its 64-hex-digit id as the runtime names
+            /// its cgroup (docker, containerd, cri-o, podman), or a glob such as `4f2c1e8b*`.
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub container: Option<String>,
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The process and window filter.
+            pub fn scope(&self) -> Scope {
+                Scope {
+                    pid: self.pid,
+                    command: self.command.clone(),
+                    process_name: self.process_name.clone(),
+                    duration_seconds: self.duration_seconds,
+                    since: self.since,
+                    until: self.until,
+                    unit: self.unit.clone(),
+                    container: self.container.clone(),
+                }
+            }
+        }
+    };
+}
+
+scoped_request! {
+    /// A count over a window: connection and packet-drop summaries, pattern analysis.
+    pub struct SummaryRequest {
+        duration: "default 60",
     }
 }
 
-/// A list of events: `list-connections`, `list-packet-drops`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ListRequest {
-    /// Only this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Only processes with this name (the process's or one of its threads', 15 characters
-    /// as the kernel keeps them). `*`, `?` and
-    /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
-    /// with 400 saying why).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub command: Option<String>,
-    /// Same as `command` (the original API's alias), used when `command` is absent.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// Look back this many seconds from `until` (default 60, as summaries). Not used when
-    /// `since` is given, but checked all the same.
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 31_536_000))]
-    pub duration_seconds: Option<i64>,
-    /// Start of the window (RFC 3339), inclusive; must be before `until`.
-    #[serde(default)]
-    #[schemars(example = "2026-01-01T00:00:00Z")]
-    pub since: Option<DateTime<Utc>>,
-    /// End of the window (RFC 3339), exclusive; default now. Without `since` the window
-    /// reaches back `duration_seconds` from here.
-    #[serde(default)]
-    #[schemars(example = "2026-01-02T00:00:00Z")]
-    pub until: Option<DateTime<Utc>>,
-    /// At most this many events, the most recent (default 100; capped by the daemon's
-    /// maximum, which the answer reports).
-    #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub limit: Option<i64>,
-    /// Drops: include routine drops (sockets closing, queues purged), left out by default.
-    #[serde(default)]
-    pub include_routine: Option<bool>,
-}
-
-impl ListRequest {
-    /// The process and window filter.
-    pub fn scope(&self) -> Scope {
-        Scope {
-            pid: self.pid,
-            command: self.command.clone(),
-            process_name: self.process_name.clone(),
-            duration_seconds: self.duration_seconds,
-            since: self.since,
-            until: self.until,
-        }
+scoped_request! {
+    /// A list of events: `list-connections`, `list-packet-drops`.
+    pub struct ListRequest {
+        duration: "default 60, as summaries",
+        /// At most this many events, the most recent (default 100; capped by the daemon's
+        /// maximum, which the answer reports).
+        #[serde(default)]
+        #[schemars(range(min = 1))]
+        pub limit: Option<i64>,
+        /// Drops: include routine drops (sockets closing, queues purged), left out by default.
+        #[serde(default)]
+        pub include_routine: Option<bool>,
     }
 }
 
-/// Generic event search: `/api/events`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct EventsRequest {
-    /// Only this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Only processes with this name (the process's or one of its threads', 15 characters
-    /// as the kernel keeps them). `*`, `?` and
-    /// `[...]` make it a glob: `python*` (a pattern that is not a valid glob is refused
-    /// with 400 saying why).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub command: Option<String>,
-    /// Same as `command` (the original API's alias), used when `command` is absent.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// Look back this many seconds from `until` (default the whole history). Not used when
-    /// `since` is given, but checked all the same.
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 31_536_000))]
-    pub duration_seconds: Option<i64>,
-    /// Start of the window (RFC 3339), inclusive; must be before `until`.
-    #[serde(default)]
-    #[schemars(example = "2026-01-01T00:00:00Z")]
-    pub since: Option<DateTime<Utc>>,
-    /// End of the window (RFC 3339), exclusive; default now. Without `since` the window
-    /// reaches back `duration_seconds` from here.
-    #[serde(default)]
-    #[schemars(example = "2026-01-02T00:00:00Z")]
-    pub until: Option<DateTime<Utc>>,
-    /// `connection` or `packet_drop` (default both).
-    #[serde(default, rename = "type")]
-    pub kind: Option<EventKind>,
-    /// At most this many events, the most recent (default 100; capped by the daemon's
-    /// maximum, which the answer reports).
-    #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub limit: Option<i64>,
-    /// Only connections with this TCP result (drops have none, so none match: with
-    /// `type=packet_drop` the answer is empty).
-    #[serde(default)]
-    pub outcome: Option<OutcomeFilter>,
-    /// Drops: include routine drops (sockets closing, queues purged), left out by default.
-    #[serde(default)]
-    pub include_routine: Option<bool>,
-}
-
-impl EventsRequest {
-    /// The process and window filter.
-    pub fn scope(&self) -> Scope {
-        Scope {
-            pid: self.pid,
-            command: self.command.clone(),
-            process_name: self.process_name.clone(),
-            duration_seconds: self.duration_seconds,
-            since: self.since,
-            until: self.until,
-        }
+scoped_request! {
+    /// Generic event search: `/api/events`.
+    pub struct EventsRequest {
+        duration: "default the whole history",
+        /// `connection` or `packet_drop` (default both).
+        #[serde(default, rename = "type")]
+        pub kind: Option<EventKind>,
+        /// At most this many events, the most recent (default 100; capped by the daemon's
+        /// maximum, which the answer reports).
+        #[serde(default)]
+        #[schemars(range(min = 1))]
+        pub limit: Option<i64>,
+        /// Only connections with this TCP result (drops have none, so none match: with
+        /// `type=packet_drop` the answer is empty).
+        #[serde(default)]
+        pub outcome: Option<OutcomeFilter>,
+        /// Drops: include routine drops (sockets closing, queues purged), left out by default.
+        #[serde(default)]
+        pub include_routine: Option<bool>,
     }
 }
 

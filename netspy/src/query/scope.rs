@@ -3,7 +3,7 @@
 use chrono::Utc;
 
 use super::{QueryError, Scope};
-use crate::store::{Selection, Store};
+use crate::store::{OwnerFilter, Selection, Store};
 
 /// Longest window anyone may ask for (one year); longer is a mistake, not a wish.
 pub const MAX_DURATION_SECONDS: i64 = 365 * 24 * 3600;
@@ -52,8 +52,8 @@ impl Scope {
         self.checked().map(drop)
     }
 
-    /// [`Scope::validate`], giving the process-name filter it built.
-    fn checked(&self) -> Result<Option<(&str, NameFilter)>, QueryError> {
+    /// [`Scope::validate`], giving the filters it built.
+    fn checked(&self) -> Result<Filters<'_>, QueryError> {
         if let Some(seconds) = self.duration_seconds
             && !(1..=MAX_DURATION_SECONDS).contains(&seconds)
         {
@@ -66,13 +66,23 @@ impl Scope {
         {
             return Err(bad("until must be after since"));
         }
-        match self.command_filter()? {
-            Some(pattern) => Ok(Some((
-                pattern,
-                NameFilter::new(pattern).map_err(|e| bad(&e))?,
-            ))),
-            None => Ok(None),
-        }
+        let command = match self.command_filter()? {
+            Some(pattern) => Some((pattern, NameFilter::new(pattern).map_err(|e| bad(&e))?)),
+            None => None,
+        };
+        let whole = |field: &str, value: Option<&str>| {
+            value
+                .map(|pattern| {
+                    text_filter(field, pattern)?;
+                    NameFilter::whole(field, pattern).map_err(|e| bad(&e))
+                })
+                .transpose()
+        };
+        Ok(Filters {
+            command,
+            unit: whole("unit", self.unit.as_deref())?,
+            container: whole("container", self.container.as_deref())?,
+        })
     }
 
     /// Resolves against the store. The window is `[since, until)`; without `since` it
@@ -83,7 +93,7 @@ impl Scope {
         store: &Store,
         default_seconds: Option<i64>,
     ) -> Result<Resolved, QueryError> {
-        let names = self.checked()?;
+        let filters = self.checked()?;
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         let retention = i64::try_from(store.limits().max_age.as_secs()).unwrap_or(i64::MAX);
         // Instants beyond what nanoseconds since 1970 can hold (years 1677..2262) clamp:
@@ -111,16 +121,29 @@ impl Scope {
         // The window's real length: nothing happened before 1970 or after now.
         let duration_seconds =
             u64::try_from(end_ns.saturating_sub(since_ns.max(0)) / 1_000_000_000).unwrap_or(0);
-        let matches = names
+        let test = |filter: &NameFilter, name: &str| filter.matches(name);
+        let command_test = filters
+            .command
             .as_ref()
-            .map(|(_, filter)| move |name: &str| filter.matches(name));
-        let owners = match (self.pid, &matches) {
-            (None, None) => None,
-            (pid, matches) => Some(
-                store.owners_matching(pid, matches.as_ref().map(|m| m as &dyn Fn(&str) -> bool)),
-            ),
+            .map(|(_, f)| move |name: &str| test(f, name));
+        let unit_test = filters
+            .unit
+            .as_ref()
+            .map(|f| move |name: &str| test(f, name));
+        let container_test = filters
+            .container
+            .as_ref()
+            .map(|f| move |name: &str| test(f, name));
+        let owner_filter = OwnerFilter {
+            pid: self.pid,
+            name: command_test.as_ref().map(|t| t as &dyn Fn(&str) -> bool),
+            unit: unit_test.as_ref().map(|t| t as &dyn Fn(&str) -> bool),
+            container: container_test.as_ref().map(|t| t as &dyn Fn(&str) -> bool),
         };
-        let command = names.map(|(pattern, _)| pattern);
+        let owners = owner_filter
+            .restricts()
+            .then(|| store.owners_matching(&owner_filter));
+        let command = filters.command.map(|(pattern, _)| pattern);
         Ok(Resolved {
             selection: Selection {
                 owners,
@@ -130,6 +153,25 @@ impl Scope {
             duration_seconds,
             command: command.unwrap_or_default().to_owned(),
         })
+    }
+}
+
+/// The filters a scope asks for, built.
+struct Filters<'a> {
+    /// The process-name pattern as given, and its filter.
+    command: Option<(&'a str, NameFilter)>,
+    unit: Option<NameFilter>,
+    container: Option<NameFilter>,
+}
+
+/// A unit or container filter is not empty and not longer than any name filter.
+fn text_filter(field: &str, value: &str) -> Result<(), QueryError> {
+    match value.chars().count() {
+        0 => Err(bad(&format!("{field} must not be empty"))),
+        n if n > MAX_NAME_CHARS => Err(bad(&format!(
+            "{field} must be at most {MAX_NAME_CHARS} characters, got {n}"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -152,20 +194,29 @@ pub enum NameFilter {
 }
 
 impl NameFilter {
-    /// The filter for `pattern`, or why the pattern is not a valid glob.
+    /// The process-name filter for `pattern`, or why the pattern is not a valid glob.
     pub fn new(pattern: &str) -> Result<Self, String> {
+        Self::build("process name", pattern, truncate_comm)
+    }
+
+    /// A filter of other names (`what`: a unit, a container id), compared whole.
+    pub fn whole(what: &str, pattern: &str) -> Result<Self, String> {
+        Self::build(what, pattern, itself)
+    }
+
+    fn build(what: &str, pattern: &str, exact: fn(&str) -> &str) -> Result<Self, String> {
         if is_glob(pattern) {
             globset::Glob::new(pattern)
                 .map(|g| Self::Glob(g.compile_matcher()))
                 .map_err(|e| {
                     format!(
-                        "invalid process name pattern {pattern:?}: {}; to match *, ? or [ \
+                        "invalid {what} pattern {pattern:?}: {}; to match *, ? or [ \
                          itself, put a backslash before it (\\[)",
                         e.kind()
                     )
                 })
         } else {
-            Ok(Self::Exact(truncate_comm(pattern).to_owned()))
+            Ok(Self::Exact(exact(pattern).to_owned()))
         }
     }
 
@@ -184,6 +235,11 @@ impl NameFilter {
             Self::Glob(glob) => glob.is_match(name),
         }
     }
+}
+
+/// A name compared whole.
+fn itself(name: &str) -> &str {
+    name
 }
 
 /// `systemd-resolved` is `systemd-resolve` to the kernel: compare what it keeps.

@@ -8,6 +8,7 @@
 //! are joined into their connect record through the kernel socket address, whichever of the
 //! two arrives first.
 
+mod cgroups;
 mod gaps;
 mod ingest;
 mod intern;
@@ -35,7 +36,7 @@ pub(crate) use self::orphans::{Orphans, is_orphan};
 pub use self::{
     gaps::{Gaps, KindGaps, Losses},
     intern::Sym,
-    owners::{NameMatch, Owner},
+    owners::{NameMatch, Owner, OwnerFilter},
     records::{
         Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
         protocol_of_code,
@@ -316,9 +317,20 @@ impl Store {
             .unwrap_or_else(|| Arc::from(""))
     }
 
-    /// The owners with this pid (if given) whose name `matches` accepts (if given).
-    pub fn owners_matching(&self, pid: Option<u32>, matches: NameMatch<'_>) -> Vec<Sym> {
-        self.owners.matching(pid, matches)
+    /// The owners `filter` lets through.
+    pub fn owners_matching(&self, filter: &OwnerFilter<'_>) -> Vec<Sym> {
+        self.owners.matching(filter)
+    }
+
+    /// Names the cgroups of events from now on with `resolver` (without one, events carry
+    /// only their cgroup id).
+    pub fn set_cgroup_resolver(&mut self, resolver: Arc<dyn crate::cgroups::ResolveCgroup>) {
+        self.owners.set_cgroup_resolver(resolver);
+    }
+
+    /// The names of an owner's cgroup, when they are known.
+    pub fn cgroup(&self, sym: Option<Sym>) -> Option<&Arc<crate::cgroups::CgroupName>> {
+        self.owners.cgroup(self.owner(sym)?)
     }
 
     /// The family, protocol and type of a connection's socket.

@@ -5,12 +5,38 @@
 
 use std::{collections::hash_map::Entry, sync::Arc};
 
-use super::intern::{Interner, Sym};
-use crate::events::Process;
+use super::{
+    cgroups::Cgroups,
+    intern::{Interner, Sym},
+};
+use crate::{
+    cgroups::{CgroupName, ResolveCgroup},
+    events::Process,
+};
 
 /// A test of names (an owner matches when its process name or its thread name passes), or
 /// None for any name.
 pub type NameMatch<'a> = Option<&'a dyn Fn(&str) -> bool>;
+
+/// Which owners a question is about; each part None for any.
+#[derive(Clone, Copy, Default)]
+pub struct OwnerFilter<'a> {
+    /// Only this pid.
+    pub pid: Option<u32>,
+    /// Only owners whose process or thread name passes.
+    pub name: NameMatch<'a>,
+    /// Only owners in a cgroup whose systemd unit passes.
+    pub unit: NameMatch<'a>,
+    /// Only owners in a cgroup whose container id passes.
+    pub container: NameMatch<'a>,
+}
+
+impl OwnerFilter<'_> {
+    /// True when any part restricts.
+    pub fn restricts(&self) -> bool {
+        self.pid.is_some() || self.name.is_some() || self.unit.is_some() || self.container.is_some()
+    }
+}
 
 /// An event's owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +60,7 @@ pub struct Owners {
     names: Interner<Arc<str>>,
     by_pid: super::Map<u32, Vec<Sym>>,
     by_name: super::Map<Sym, Vec<Sym>>,
+    cgroups: Cgroups,
 }
 
 impl Owners {
@@ -75,6 +102,7 @@ impl Owners {
             return None;
         };
         if fresh {
+            self.cgroups.hold(cgroup_id);
             self.by_pid.entry(pid).or_default().push(sym);
             self.by_name.entry(command).or_default().push(sym);
             if process != command {
@@ -94,6 +122,7 @@ impl Owners {
             forget(&mut self.by_pid, owner.pid, sym);
             forget(&mut self.by_name, owner.command, sym);
             forget(&mut self.by_name, owner.process, sym);
+            self.cgroups.release(owner.cgroup_id);
             self.names.release(owner.command);
             self.names.release(owner.process);
         }
@@ -109,10 +138,19 @@ impl Owners {
         self.names.get(command)
     }
 
-    /// The owners with this pid (if given) whose process or thread name `matches` accepts
-    /// (if given), each once.
-    pub fn matching(&self, pid: Option<u32>, matches: NameMatch<'_>) -> Vec<Sym> {
-        let name_ok = |owner: Sym| match matches {
+    /// Names cgroups with `resolver` from now on.
+    pub fn set_cgroup_resolver(&mut self, resolver: Arc<dyn ResolveCgroup>) {
+        self.cgroups.set_resolver(resolver);
+    }
+
+    /// The names of an owner's cgroup, when they are known.
+    pub fn cgroup(&self, owner: &Owner) -> Option<&Arc<CgroupName>> {
+        self.cgroups.name(owner.cgroup_id)
+    }
+
+    /// The owners `filter` lets through, each once.
+    pub fn matching(&self, filter: &OwnerFilter<'_>) -> Vec<Sym> {
+        let name_ok = |owner: Sym| match filter.name {
             None => true,
             Some(matches) => self.get(owner).is_some_and(|o| {
                 [o.process, o.command]
@@ -120,7 +158,7 @@ impl Owners {
                     .any(|&n| self.name(n).is_some_and(|name| matches(name)))
             }),
         };
-        match (pid, matches) {
+        let mut found: Vec<Sym> = match (filter.pid, filter.name) {
             (Some(pid), _) => self
                 .by_pid
                 .get(&pid)
@@ -144,12 +182,24 @@ impl Owners {
                 found
             }
             (None, None) => self.owners.iter().map(|(sym, _)| sym).collect(),
+        };
+        if filter.unit.is_some() || filter.container.is_some() {
+            // An owner whose cgroup has no such name (or no known name) does not pass.
+            let passes = |test: NameMatch<'_>, name: Option<&Arc<str>>| {
+                test.is_none_or(|test| name.is_some_and(|n| test(n)))
+            };
+            found.retain(|&sym| {
+                let cgroup = self.get(sym).and_then(|o| self.cgroup(o));
+                passes(filter.unit, cgroup.and_then(|c| c.unit.as_ref()))
+                    && passes(filter.container, cgroup.and_then(|c| c.container.as_ref()))
+            });
         }
+        found
     }
 
-    /// Distinct owners and names held.
+    /// Distinct owners, names and named cgroups held.
     pub fn len(&self) -> usize {
-        self.owners.len() + self.names.len()
+        self.owners.len() + self.names.len() + self.cgroups.len()
     }
 }
 
@@ -165,6 +215,66 @@ fn forget<K: std::hash::Hash + Eq>(map: &mut super::Map<K, Vec<Sym>>, key: K, sy
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::cgroups::tests::FixedCgroups;
+
+    fn matching(owners: &Owners, pid: Option<u32>, name: NameMatch<'_>) -> Vec<Sym> {
+        owners.matching(&OwnerFilter {
+            pid,
+            name,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn owners_are_found_by_their_cgroup_s_unit_and_container() {
+        let id = "ab".repeat(32);
+        let docker: &'static str =
+            Box::leak(format!("/system.slice/docker-{id}.scope").into_boxed_str());
+        let mut owners = Owners::default();
+        owners.set_cgroup_resolver(Arc::new(FixedCgroups {
+            paths: vec![(7, "/system.slice/nginx.service"), (8, docker)],
+            ..Default::default()
+        }));
+        let nginx = owners
+            .intern_parts(10, 0, 7, "nginx".into(), "nginx".into())
+            .unwrap();
+        let app = owners
+            .intern_parts(11, 0, 8, "app".into(), "app".into())
+            .unwrap();
+        let gone = owners
+            .intern_parts(12, 0, 9, "curl".into(), "curl".into())
+            .unwrap();
+        let nginx_unit = |n: &str| n == "nginx.service";
+        let any_scope = |n: &str| n.ends_with(".scope");
+        let short_id = |n: &str| n.starts_with("abab");
+        let by = |unit: NameMatch<'_>, container: NameMatch<'_>, pid| {
+            owners.matching(&OwnerFilter {
+                pid,
+                unit,
+                container,
+                ..Default::default()
+            })
+        };
+        assert_eq!(by(Some(&any_scope), None, None), vec![app]);
+        assert_eq!(by(None, Some(&short_id), None), vec![app]);
+        assert_eq!(by(Some(&nginx_unit), None, Some(11)), vec![]);
+        assert_eq!(
+            by(None, None, Some(12)),
+            vec![gone],
+            "an unnamed cgroup's owner"
+        );
+        assert_eq!(
+            owners.cgroup(owners.get(app).unwrap()).map(|c| &*c.path),
+            Some(docker)
+        );
+        assert_eq!(by(Some(&nginx_unit), None, None), vec![nginx]);
+        owners.release(nginx);
+        let after = owners.matching(&OwnerFilter {
+            unit: Some(&nginx_unit),
+            ..Default::default()
+        });
+        assert_eq!(after, vec![]);
+    }
 
     #[test]
     fn owners_are_found_by_pid_and_name_until_released() {
@@ -184,26 +294,26 @@ mod tests {
         );
         let curl = |n: &str| n == "curl";
         let worker = |n: &str| n == "worker";
-        assert_eq!(owners.matching(Some(10), None), vec![a, b]);
+        assert_eq!(matching(&owners, Some(10), None), vec![a, b]);
         assert_eq!(
-            owners.matching(None, Some(&curl)),
+            matching(&owners, None, Some(&curl)),
             vec![a, b, c],
             "thread worker of process curl matches by its process, once"
         );
-        assert_eq!(owners.matching(Some(10), Some(&curl)), vec![a, b]);
-        assert_eq!(owners.matching(None, Some(&worker)), vec![b]);
+        assert_eq!(matching(&owners, Some(10), Some(&curl)), vec![a, b]);
+        assert_eq!(matching(&owners, None, Some(&worker)), vec![b]);
         owners.release(a);
         assert_eq!(
-            owners.matching(Some(10), Some(&worker)),
+            matching(&owners, Some(10), Some(&worker)),
             vec![b],
             "one reference left"
         );
         owners.release(a);
         owners.release(c);
-        assert_eq!(owners.matching(None, Some(&curl)), vec![b]);
+        assert_eq!(matching(&owners, None, Some(&curl)), vec![b]);
         owners.release(b);
-        assert!(owners.matching(None, Some(&curl)).is_empty());
+        assert!(matching(&owners, None, Some(&curl)).is_empty());
         assert_eq!(owners.len(), 0, "every owner and name released");
-        assert_eq!(owners.matching(Some(20), None), vec![]);
+        assert_eq!(matching(&owners, Some(20), None), vec![]);
     }
 }

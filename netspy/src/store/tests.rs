@@ -63,7 +63,10 @@ fn drop_event(t: i64, reason: &str) -> Event {
 
 /// The owners whose name `matches` accepts.
 fn named(store: &Store, matches: impl Fn(&str) -> bool) -> Vec<Sym> {
-    store.owners_matching(None, Some(&matches))
+    store.owners_matching(&OwnerFilter {
+        name: Some(&matches),
+        ..Default::default()
+    })
 }
 
 fn all() -> Selection {
@@ -229,7 +232,10 @@ fn an_orphaned_syn_drop_is_given_to_the_connecting_process_in_either_order() {
     store.ingest(owned_outcome(T0 + 3_000_000));
     assert_eq!(curl_drops(&store), vec![(42, Arc::from("curl"))]);
     let by_pid = Selection {
-        owners: Some(store.owners_matching(Some(42), None)),
+        owners: Some(store.owners_matching(&OwnerFilter {
+            pid: Some(42),
+            ..Default::default()
+        })),
         until_ns: i64::MAX,
         ..Default::default()
     };
@@ -326,8 +332,13 @@ fn connection_tallies_equal_a_walk_through_evictions_and_late_outcomes() {
                 let names: [NameMatch<'_>; 3] = [None, Some(&curl), Some(&not_dig)];
                 for pid in [None, Some(1), Some(3)] {
                     for name in names {
-                        let owners = (pid.is_some() || name.is_some())
-                            .then(|| store.owners_matching(pid, name));
+                        let owners = (pid.is_some() || name.is_some()).then(|| {
+                            store.owners_matching(&OwnerFilter {
+                                pid,
+                                name,
+                                ..Default::default()
+                            })
+                        });
                         let sel = Selection {
                             owners,
                             since_ns: since,
