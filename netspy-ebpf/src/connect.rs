@@ -130,7 +130,8 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     })
 }
 
-/// Builds and sends the event of a call that returned `ret`.
+/// Builds and sends the event of a call that returned `ret`, in place in the ring: no
+/// copy of the record, and no record on the stack.
 #[inline(always)]
 fn emit(
     task: Typed,
@@ -140,24 +141,21 @@ fn emit(
     started_ns: Option<u64>,
 ) -> Result<(), Failure> {
     let now = now_ns();
-    let mut ev = ConnectEvent {
-        task: info,
-        ts_ns: now,
-        syscall_ns: 0,
-        sock: 0,
-        ret,
-        fd: args.fd as u32,
-        addrlen: args.addrlen as u32,
-        family: 0,
-        dport: 0,
-        sock_type: 0,
-        protocol: 0,
-        daddr: [0; 16],
-        saddr: [0; 16],
-        sport: 0,
-        flags: 0,
-        _pad: [0; 4],
+    let Some(mut entry) = CONNECT_EVENTS.reserve::<ConnectEvent>(0) else {
+        return Err(Failure(counters::LOST_CONNECT));
     };
+    // SAFETY: the reserved record is zeroed first, which makes every field valid, and is
+    // submitted or discarded below on every path (no `?` past this point).
+    let ev: &mut ConnectEvent = unsafe {
+        let record = entry.as_mut_ptr();
+        core::ptr::write_bytes(record, 0, 1);
+        &mut *record
+    };
+    ev.task = info;
+    ev.ts_ns = now;
+    ev.ret = ret;
+    ev.fd = args.fd as u32;
+    ev.addrlen = args.addrlen as u32;
     if let Some(started) = started_ns {
         ev.syscall_ns = now.saturating_sub(started);
         ev.flags |= connect_flags::SYSCALL_TIME_KNOWN;
@@ -168,7 +166,7 @@ fn emit(
         ev.sock_type = sock.sock_type;
         ev.protocol = sock.protocol;
         if connected {
-            read_socket_addresses(&mut ev);
+            read_socket_addresses(ev);
         }
         // A TCP socket's owner is recorded at SYN_SENT, inside this same call (tcp.rs).
         let ip = ev.family == family::INET || ev.family == family::INET6;
@@ -178,14 +176,16 @@ fn emit(
     }
     if ev.family == 0 {
         // Failed, not a socket, not IP, or a disconnect (AF_UNSPEC): what the caller asked.
-        read_destination(&mut ev, args.uaddr, args.addrlen);
+        read_destination(ev, args.uaddr, args.addrlen);
     }
     if ev.family == family::UNIX {
-        return emit_unix(&ev, args.uaddr, args.addrlen);
+        // The longer record, with the path; this one is not sent.
+        let sent = emit_unix(ev, args.uaddr, args.addrlen);
+        entry.discard(0);
+        return sent;
     }
-    CONNECT_EVENTS
-        .output::<ConnectEvent>(&ev, wakeup_flags(ring::CONNECT))
-        .map_err(|_| Failure(counters::LOST_CONNECT))
+    entry.submit(wakeup_flags(ring::CONNECT));
+    Ok(())
 }
 
 /// Destination and source of a socket the call connected: one read of `sock_common` (two

@@ -58,5 +58,11 @@ pub fn current_sender(ev: &DropEvent) -> Option<TaskInfo> {
         }
         _ => false,
     };
-    bound_to_source.then(|| task_info(task))
+    // Not `bool::then` with a closure: the closure is not inlined, and the verifier refuses
+    // its 64-byte result returned through its own stack.
+    if bound_to_source {
+        Some(task_info(task))
+    } else {
+        None
+    }
 }
