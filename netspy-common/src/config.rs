@@ -36,6 +36,8 @@ pub struct Config {
     pub task_comm: u32,
     /// `task_struct.group_leader` (the process's main thread).
     pub task_group_leader: u32,
+    /// `task_struct.start_boottime`, [`ABSENT`] when unknown (events then carry start 0).
+    pub task_start_boottime: u32,
     /// `task_struct.mm`, [`ABSENT`] when this kernel's BTF lacks any member of the path to
     /// the executable's inode (netspy's clients are then reported like any process).
     pub task_mm: u32,
@@ -187,7 +189,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 65 * 4);
+const _: () = assert!(size_of::<Config>() == 66 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

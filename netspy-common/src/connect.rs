@@ -53,7 +53,7 @@ pub struct ConnectEvent {
     pub _pad: [u8; 4],
 }
 
-const _: () = assert!(size_of::<ConnectEvent>() == 144);
+const _: () = assert!(size_of::<ConnectEvent>() == 152);
 
 /// A `connect(2)` to a UNIX socket: the call and the path.
 #[repr(C)]
@@ -67,7 +67,7 @@ pub struct UnixConnectEvent {
     pub _pad: [u8; 4],
 }
 
-const _: () = assert!(size_of::<UnixConnectEvent>() == 256);
+const _: () = assert!(size_of::<UnixConnectEvent>() == 264);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, explicit padding.

@@ -36,7 +36,7 @@ pub struct DropEvent {
     pub daddr: [u8; 16],
 }
 
-const _: () = assert!(size_of::<DropEvent>() == 136);
+const _: () = assert!(size_of::<DropEvent>() == 144);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, explicit padding.

@@ -23,9 +23,13 @@ pub struct TaskInfo {
     /// The process's name: the `comm` of its thread-group leader (what `ps` shows),
     /// NUL-padded.
     pub process: [u8; COMM_LEN],
+    /// When the process started: its thread-group leader's `start_boottime`, nanoseconds
+    /// since boot (0 where not known). With the pid it names one process even across pid
+    /// reuse, and it is what `/proc/PID/stat` reports (in clock ticks).
+    pub started_ns: u64,
 }
 
-const _: () = assert!(size_of::<TaskInfo>() == 56);
+const _: () = assert!(size_of::<TaskInfo>() == 64);
 
 /// [`TaskInfo::flags`] bits.
 pub mod task_flags {
@@ -44,6 +48,7 @@ impl TaskInfo {
         cgroup_id: 0,
         comm: [0; COMM_LEN],
         process: [0; COMM_LEN],
+        started_ns: 0,
     };
 }
 

@@ -46,7 +46,7 @@ pub struct TcpOutcomeEvent {
     pub daddr: [u8; 16],
 }
 
-const _: () = assert!(size_of::<TcpOutcomeEvent>() == 136);
+const _: () = assert!(size_of::<TcpOutcomeEvent>() == 144);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, explicit padding.

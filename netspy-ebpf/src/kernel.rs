@@ -54,9 +54,9 @@ pub fn current_task() -> TaskInfo {
 pub fn task_info(task: Typed) -> TaskInfo {
     let comm_at = config(|c| &c.task_comm);
     let comm: [u32; 4] = task.field(comm_at);
-    let process: [u32; 4] = task
-        .pointer(config(|c| &c.task_group_leader))
-        .field(comm_at);
+    let leader = task.pointer(config(|c| &c.task_group_leader));
+    let process: [u32; 4] = leader.field(comm_at);
+    let start_at = config(|c| &c.task_start_boottime);
     let tgid: u32 = task.field(config(|c| &c.task_tgid));
     let netspy = ignored_tgid(tgid) || is_netspy_client(task, &process);
     TaskInfo {
@@ -71,6 +71,11 @@ pub fn task_info(task: Typed) -> TaskInfo {
         comm: unsafe { core::mem::transmute::<[u32; 4], [u8; 16]>(comm) },
         // SAFETY: likewise.
         process: unsafe { core::mem::transmute::<[u32; 4], [u8; 16]>(process) },
+        started_ns: if start_at == ABSENT {
+            0
+        } else {
+            leader.field(start_at)
+        },
     }
 }
 

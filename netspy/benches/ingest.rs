@@ -58,6 +58,7 @@ fn task(n: u32) -> TaskInfo {
         cgroup_id: 42,
         comm,
         process: comm,
+        started_ns: 0,
     }
 }
 

@@ -82,6 +82,7 @@ fn events(now: i64, count: usize) -> impl Iterator<Item = Event> {
                 cgroup_id: 42,
                 command: names[(pid % COMMANDS) as usize].clone(),
                 process_name: names[(pid % COMMANDS) as usize].clone(),
+                started_ns: 0,
             },
             fd: 3,
             source: None,

@@ -8,6 +8,7 @@
 //! call, no walk of the tree; a cgroup removed before it is asked for answers ESTALE and is
 //! reported by its id only, never guessed.
 
+use crate::store::Resolve;
 use std::{
     ffi::c_int,
     fs::File,
@@ -37,12 +38,6 @@ impl CgroupName {
             container: container_of(path).map(Arc::from),
         }
     }
-}
-
-/// Turns cgroup ids into names.
-pub trait ResolveCgroup: Send + Sync {
-    /// The cgroup with this id, or None when it is gone (or cannot be named).
-    fn resolve(&self, id: u64) -> Option<CgroupName>;
 }
 
 /// systemd's unit types that can hold processes, and the slice that groups them.
@@ -130,7 +125,7 @@ impl CgroupFs {
     }
 }
 
-impl ResolveCgroup for CgroupFs {
+impl Resolve<u64, CgroupName> for CgroupFs {
     fn resolve(&self, id: u64) -> Option<CgroupName> {
         let fd = self.open_id(id).ok()?;
         let full = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;

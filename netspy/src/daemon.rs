@@ -413,6 +413,7 @@ pub async fn serve(
         Ok(cgroups) => store.set_cgroup_resolver(Arc::new(cgroups)),
         Err(why) => tracing::warn!("events name no unit or container (only a cgroup id): {why}"),
     }
+    store.set_executable_resolver(Arc::new(crate::procfs::ProcFs::new()));
     let query = Query::new(store, status.clone(), config.max_list).with_limits(config.queries);
     let address = listener
         .local_addr()

@@ -27,6 +27,7 @@ pub mod insights;
 pub mod logging;
 pub mod mcp;
 pub mod probes;
+pub mod procfs;
 pub mod query;
 pub mod service;
 pub mod store;

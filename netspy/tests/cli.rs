@@ -855,3 +855,50 @@ fn a_process_in_a_unit_or_container_is_reported_and_found_by_it() {
     );
     drop((service, scope));
 }
+
+/// An event names its process's executable (what tells two programs of one name apart),
+/// and the analysis counts by it.
+#[test]
+fn events_name_their_process_s_executable() {
+    url();
+    let script = "import os, socket, sys\n\
+                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  s.connect(('127.0.0.1', 9))\n\
+                  print(os.getpid(), os.readlink('/proc/self/exe'), flush=True)\n\
+                  sys.stdin.read()";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let (pid, exe) = line.trim().split_once(' ').unwrap();
+    // The process waits until its event is in: it is alive when the daemon first sees it.
+    let list = poll(&format!("/api/list-connections?pid={pid}"), |b| {
+        b["total_events"] == 1
+    });
+    assert_eq!(list["events_by_pid"][pid][0]["exe"], exe, "{list}");
+    let out = netspy(&[
+        "--server",
+        url(),
+        "--tool",
+        "analyze_patterns",
+        "--pid",
+        pid,
+    ])
+    .output()
+    .unwrap();
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("\n  Executables: {exe} (1)")),
+        "{text}"
+    );
+}

@@ -2,10 +2,10 @@
 Schema cannot compare two fields or parse a glob:
 
 - `until` must be after `since` (netspy answers 400 "until must be after since");
-- a `command`/`process_name` with `*`, `?` or `[` is a glob and must parse as one (400 saying
-  why otherwise). Names with only `*` and `?` always do, so only cases that also contain one
-  of `[ ] { } \\` are left out of the "valid" ones; those globs are tested by netspy's own
-  tests, and negative mode still sends them.
+- a `command`/`process_name`/`unit`/`container` with `*`, `?` or `[` is a glob and must
+  parse as one (400 saying why otherwise). Names with only `*` and `?` always do, so only
+  cases that also contain one of `[ ] { } \\` are left out of the "valid" ones; those globs
+  are tested by netspy's own tests, and negative mode still sends them.
 
 Everything else a schema allows must be answered 2xx: positive_data_acceptance runs too.
 """
@@ -49,7 +49,7 @@ def _keep(params):
     since, until = _nanos(params.get("since")), _nanos(params.get("until"))
     if since is not None and until is not None and until <= since:
         return False
-    for field in ("command", "process_name"):
+    for field in ("command", "process_name", "unit", "container"):
         name = params.get(field)
         if isinstance(name, str) and any(c in name for c in "*?[") and any(
             c in name for c in "[]{}\\"

@@ -241,6 +241,7 @@ mod tests {
                 cgroup_id: 0,
                 command: Arc::from("curl"),
                 process_name: Arc::from("curl"),
+                started_ns: 0,
             }),
             drop_reason: Arc::from(reason),
             drop_reason_code: 0,

@@ -166,6 +166,7 @@ mod tests {
                 cgroup_id: 77,
                 comm,
                 process: *b"curlmain\0\0\0\0\0\0\0\0",
+                started_ns: 5_000_000_000,
             },
             ts_ns: 2_000_000_000,
             syscall_ns: 1500,
@@ -207,6 +208,7 @@ mod tests {
         assert_eq!(&*ev.process.command, "curl");
         assert_eq!(&*ev.process.process_name, "curlmain");
         assert_eq!(ev.process.cgroup_id, 77);
+        assert_eq!(ev.process.started_ns, 5_000_000_000);
         assert_eq!(ev.error, None);
         assert_eq!(ev.time.timestamp(), 3);
         assert_eq!(ev.source, None, "no local port, no source");

@@ -86,6 +86,9 @@ pub struct Process {
     pub command: Arc<str>,
     /// The process's name: its main thread's `comm` (what `ps` shows).
     pub process_name: Arc<str>,
+    /// When the process started, nanoseconds since boot (0 where not known): with `pid`,
+    /// one process even when its pid is reused.
+    pub started_ns: u64,
 }
 
 #[cfg(test)]
@@ -99,6 +102,7 @@ impl Process {
             cgroup_id: 7,
             command: Arc::from(command),
             process_name: Arc::from(command),
+            started_ns: 0,
         }
     }
 
@@ -111,6 +115,7 @@ impl Process {
             cgroup_id: 1,
             command: Arc::from("curl"),
             process_name: Arc::from("curl"),
+            started_ns: 0,
         }
     }
 }
@@ -124,6 +129,7 @@ impl Process {
             cgroup_id: task.cgroup_id,
             command: c_string(&task.comm).into(),
             process_name: c_string(&task.process).into(),
+            started_ns: task.started_ns,
         }
     }
 }
@@ -233,7 +239,7 @@ mod tests {
             DecodeError {
                 kind: Kind::Connection,
                 got: 39,
-                want: 56
+                want: 64
             }
         );
     }

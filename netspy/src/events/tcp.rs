@@ -131,6 +131,7 @@ mod tests {
                 cgroup_id: 1,
                 comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
                 process: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+                started_ns: 0,
             },
             ts_ns: 1,
             latency_ns: 400_000,

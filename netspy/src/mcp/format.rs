@@ -363,8 +363,10 @@ pub fn analysis(a: &Analysis) -> String {
     }
     let _ = writeln!(text, "  Processes: {}", counts(&a.processes, None));
     // Hosts without systemd units (or containers only) have nothing to say here.
-    if a.units.iter().any(|u| u.name != "(none)") {
-        let _ = writeln!(text, "  Units: {}", counts(&a.units, None));
+    for (label, counted) in [("Units", &a.units), ("Executables", &a.executables)] {
+        if counted.iter().any(|c| c.name != crate::query::NONE) {
+            let _ = writeln!(text, "  {label}: {}", counts(counted, None));
+        }
     }
     let mut text = text.trim_end().to_owned();
     push_note(&mut text, a.coverage.as_ref(), "connect events");

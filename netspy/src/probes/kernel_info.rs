@@ -94,6 +94,12 @@ impl KernelInfo {
             ],
             "netspy's own clients are reported too",
         );
+        // Telling processes of a reused pid apart (and naming their executable) needs it.
+        let start = optional_offsets(
+            &btf,
+            [("task_struct", "start_boottime")],
+            "events carry no process start time (no executable paths)",
+        );
         // The one-program connect hook needs them; without, enter + exit is used.
         let registers = syscall_argument_registers(&btf)
             .inspect_err(|e| tracing::info!("connect arguments come from enter + exit: {e}"))
@@ -111,6 +117,7 @@ impl KernelInfo {
             task_tgid: off("task_struct", "tgid")?,
             task_comm: off("task_struct", "comm")?,
             task_group_leader: off("task_struct", "group_leader")?,
+            task_start_boottime: start.map_or(ABSENT, |s| s[0]),
             task_mm: executable.map_or(ABSENT, |e| e[0]),
             mm_exe_file: executable.map_or(ABSENT, |e| e[1]),
             file_inode: executable.map_or(ABSENT, |e| e[2]),

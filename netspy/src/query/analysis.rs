@@ -54,6 +54,10 @@ pub struct Analysis {
     /// Attempts by systemd unit (`(none)`: no unit known for the process's cgroup).
     #[serde(default)]
     pub units: Vec<Count>,
+    /// Attempts by executable path, which tells apart programs of one name (`(none)`: not
+    /// known).
+    #[serde(default)]
+    pub executables: Vec<Count>,
     /// The window, and what the history is missing from it.
     #[serde(default)]
     pub coverage: Option<Coverage>,
@@ -193,6 +197,7 @@ struct Patterns {
     errors: Tally<i32>,
     processes: Tally<Arc<str>>,
     units: Tally<Arc<str>>,
+    executables: Tally<Arc<str>>,
     latencies: Latencies,
 }
 
@@ -235,7 +240,9 @@ impl Patterns {
         }
         for (owner, n) in owners.0 {
             let unit = store.cgroup(Some(owner)).and_then(|c| c.unit.clone());
-            *self.units.0.entry(unit_label(unit)).or_default() += n;
+            *self.units.0.entry(unknown_as_none(unit)).or_default() += n;
+            let exe = store.executable(Some(owner)).cloned();
+            *self.executables.0.entry(unknown_as_none(exe)).or_default() += n;
         }
     }
 }
@@ -283,7 +290,9 @@ impl Patterns {
         };
         self.processes.add(Arc::from(name.as_str()));
         self.units
-            .add(unit_label(v.placement.unit.as_deref().map(Arc::from)));
+            .add(unknown_as_none(v.placement.unit.as_deref().map(Arc::from)));
+        self.executables
+            .add(unknown_as_none(v.exe.as_deref().map(Arc::from)));
     }
 
     /// The analysis these counts make.
@@ -303,6 +312,7 @@ impl Patterns {
             errors,
             processes,
             units,
+            executables,
             latencies,
         } = self;
         Analysis {
@@ -330,16 +340,20 @@ impl Patterns {
             errors: errors.top(None, super::connections::errno_label),
             processes: processes.top(Some(TOP), |name: Arc<str>| name.to_string()),
             units: units.top(Some(TOP), |name: Arc<str>| name.to_string()),
+            executables: executables.top(Some(TOP), |path: Arc<str>| path.to_string()),
             coverage: None,
             from_listed_events: None,
         }
     }
 }
 
-/// How the unit tally names a unit, and the events of processes with none known.
-fn unit_label(unit: Option<Arc<str>>) -> Arc<str> {
-    unit.unwrap_or_else(|| Arc::from("(none)"))
+/// How the unit and executable tallies name what is not known.
+fn unknown_as_none(name: Option<Arc<str>>) -> Arc<str> {
+    name.unwrap_or_else(|| Arc::from(NONE))
 }
+
+/// The unit and executable tallies' name for "not known".
+pub const NONE: &str = "(none)";
 
 /// `EINPROGRESS`: a non-blocking connect under way, not a failure.
 const EINPROGRESS: i32 = 115;

@@ -124,6 +124,10 @@ pub struct ConnectionView {
     /// The cgroup, unit and container by name.
     #[serde(flatten)]
     pub placement: CgroupView,
+    /// The process's executable (None when the process had exited before netspy could
+    /// read it, or is a kernel thread).
+    #[serde(default)]
+    pub exe: Option<String>,
     /// TCP result: established, refused, timed_out, failed, aborted; None when not known.
     pub outcome: Option<String>,
     /// Errno name behind a failed TCP result.
@@ -189,6 +193,7 @@ impl ConnectionView {
             uid: owner.map_or(0, |o| o.uid),
             cgroup_id: owner.map_or(0, |o| o.cgroup_id),
             placement: CgroupView::of(store, Some(r.owner)),
+            exe: store.executable(Some(r.owner)).map(|e| e.to_string()),
             outcome: outcome_name(r.outcome).map(str::to_owned),
             outcome_error: (r.outcome_errno != 0)
                 .then(|| errno_name(i32::from(r.outcome_errno)))

@@ -229,6 +229,9 @@ pub struct DropView {
     /// The owner's cgroup, unit and container by name.
     #[serde(flatten)]
     pub placement: CgroupView,
+    /// The owner's executable, when known.
+    #[serde(default)]
+    pub exe: Option<String>,
 }
 
 impl DropView {
@@ -267,6 +270,7 @@ impl DropView {
             uid: owner.map_or(0, |o| o.uid),
             cgroup_id: owner.map_or(0, |o| o.cgroup_id),
             placement: CgroupView::of(store, r.owner),
+            exe: store.executable(r.owner).map(|e| e.to_string()),
         }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use self::{
-    analysis::{Analysis, Count, Latency},
+    analysis::{Analysis, Count, Latency, NONE},
     cgroup::CgroupView,
     connections::{ConnectionList, ConnectionSummary, ConnectionView},
     coverage::Coverage,

@@ -53,6 +53,14 @@ pub struct StreamRequest {
     #[serde(default)]
     #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub process_name: Option<String>,
+    /// Only processes in this systemd unit (a name or glob).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+    pub unit: Option<String>,
+    /// Only processes in this container (its id or a glob).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+    pub container: Option<String>,
     /// `connection` or `packet_drop` (default both).
     #[serde(default, rename = "type")]
     pub kind: Option<EventKind>,
@@ -70,6 +78,8 @@ impl StreamRequest {
             pid: self.pid,
             command: self.command.clone(),
             process_name: self.process_name.clone(),
+            unit: self.unit.clone(),
+            container: self.container.clone(),
             ..Scope::default()
         }
     }

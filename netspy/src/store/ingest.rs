@@ -2,8 +2,8 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, SocketKind, Store, StoredConnection, StoredDrop, StoredSampled, Sym,
-    is_orphan, join::JoinKey, nanos, records::protocol_code,
+    Endpoint, Outcome, SocketKind, Started, Store, StoredConnection, StoredDrop, StoredSampled,
+    Sym, is_orphan, join::JoinKey, nanos, records::protocol_code,
 };
 /// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
 use crate::events::{
@@ -186,7 +186,8 @@ impl Store {
                 .then(|| {
                     let thread = c.command.clone().unwrap_or_else(|| "".into());
                     let process = c.process_name.clone().unwrap_or_else(|| "".into());
-                    self.owners.intern_parts(c.pid, 0, 0, thread, process)
+                    self.owners
+                        .intern_parts(Started(c.pid, 0), 0, 0, thread, process)
                 })
                 .flatten();
             self.sampled.push(StoredSampled {

@@ -8,7 +8,6 @@
 //! are joined into their connect record through the kernel socket address, whichever of the
 //! two arrives first.
 
-mod cgroups;
 mod gaps;
 mod ingest;
 mod intern;
@@ -16,6 +15,7 @@ mod join;
 mod orphans;
 mod owners;
 mod records;
+mod resolved;
 mod rollup;
 mod table;
 mod totals;
@@ -36,11 +36,12 @@ pub(crate) use self::orphans::{Orphans, is_orphan};
 pub use self::{
     gaps::{Gaps, KindGaps, Losses},
     intern::Sym,
-    owners::{NameMatch, Owner, OwnerFilter},
+    owners::{NameMatch, Owner, OwnerFilter, Started},
     records::{
         Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
         protocol_of_code,
     },
+    resolved::Resolve,
     rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
     totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
@@ -324,8 +325,22 @@ impl Store {
 
     /// Names the cgroups of events from now on with `resolver` (without one, events carry
     /// only their cgroup id).
-    pub fn set_cgroup_resolver(&mut self, resolver: Arc<dyn crate::cgroups::ResolveCgroup>) {
+    pub fn set_cgroup_resolver(
+        &mut self,
+        resolver: Arc<dyn Resolve<u64, crate::cgroups::CgroupName>>,
+    ) {
         self.owners.set_cgroup_resolver(resolver);
+    }
+
+    /// Names the executables of events' processes from now on with `resolver` (without one,
+    /// events name none).
+    pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<(u32, u64), Arc<str>>>) {
+        self.owners.set_executable_resolver(resolver);
+    }
+
+    /// The path of an owner's executable, when it is known.
+    pub fn executable(&self, sym: Option<Sym>) -> Option<&Arc<str>> {
+        self.owners.executable(self.owner(sym)?)
     }
 
     /// The names of an owner's cgroup, when they are known.

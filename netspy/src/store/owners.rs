@@ -6,13 +6,10 @@
 use std::{collections::hash_map::Entry, sync::Arc};
 
 use super::{
-    cgroups::Cgroups,
     intern::{Interner, Sym},
+    resolved::{Resolve, Resolved},
 };
-use crate::{
-    cgroups::{CgroupName, ResolveCgroup},
-    events::Process,
-};
+use crate::{cgroups::CgroupName, events::Process};
 
 /// A test of names (an owner matches when its process name or its thread name passes), or
 /// None for any name.
@@ -47,11 +44,17 @@ pub struct Owner {
     pub uid: u32,
     /// cgroup v2 id (0 where not known).
     pub cgroup_id: u64,
+    /// When the process started, ns since boot (0 where not known).
+    pub started_ns: u64,
     /// Thread name, interned in [`Owners`].
     pub command: Sym,
     /// Process name (the main thread's), interned in [`Owners`]; often `command` itself.
     pub process: Sym,
 }
+
+/// A process: its pid and when it started (ns since boot, 0 where not known).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started(pub u32, pub u64);
 
 /// The interned owners and their names.
 #[derive(Default)]
@@ -60,14 +63,15 @@ pub struct Owners {
     names: Interner<Arc<str>>,
     by_pid: super::Map<u32, Vec<Sym>>,
     by_name: super::Map<Sym, Vec<Sym>>,
-    cgroups: Cgroups,
+    cgroups: Resolved<u64, CgroupName>,
+    executables: Resolved<(u32, u64), Arc<str>>,
 }
 
 impl Owners {
     /// Interns the owner of an event, taking one reference.
     pub fn intern(&mut self, p: &Process) -> Option<Sym> {
         self.intern_parts(
-            p.pid,
+            Started(p.pid, p.started_ns),
             p.uid,
             p.cgroup_id,
             p.command.clone(),
@@ -78,7 +82,7 @@ impl Owners {
     /// Interns an owner from its parts, taking one reference.
     pub fn intern_parts(
         &mut self,
-        pid: u32,
+        Started(pid, started_ns): Started,
         uid: u32,
         cgroup_id: u64,
         command: Arc<str>,
@@ -93,6 +97,7 @@ impl Owners {
             pid,
             uid,
             cgroup_id,
+            started_ns,
             command,
             process,
         };
@@ -102,7 +107,12 @@ impl Owners {
             return None;
         };
         if fresh {
-            self.cgroups.hold(cgroup_id);
+            if cgroup_id != 0 {
+                self.cgroups.hold(cgroup_id);
+            }
+            if started_ns != 0 {
+                self.executables.hold((pid, started_ns));
+            }
             self.by_pid.entry(pid).or_default().push(sym);
             self.by_name.entry(command).or_default().push(sym);
             if process != command {
@@ -123,6 +133,7 @@ impl Owners {
             forget(&mut self.by_name, owner.command, sym);
             forget(&mut self.by_name, owner.process, sym);
             self.cgroups.release(owner.cgroup_id);
+            self.executables.release((owner.pid, owner.started_ns));
             self.names.release(owner.command);
             self.names.release(owner.process);
         }
@@ -139,13 +150,25 @@ impl Owners {
     }
 
     /// Names cgroups with `resolver` from now on.
-    pub fn set_cgroup_resolver(&mut self, resolver: Arc<dyn ResolveCgroup>) {
+    pub fn set_cgroup_resolver(&mut self, resolver: Arc<dyn Resolve<u64, CgroupName>>) {
         self.cgroups.set_resolver(resolver);
+    }
+
+    /// Names processes' executables (by pid and start time) with `resolver` from now on.
+    pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<(u32, u64), Arc<str>>>) {
+        self.executables.set_resolver(resolver);
     }
 
     /// The names of an owner's cgroup, when they are known.
     pub fn cgroup(&self, owner: &Owner) -> Option<&Arc<CgroupName>> {
-        self.cgroups.name(owner.cgroup_id)
+        self.cgroups.get(owner.cgroup_id)
+    }
+
+    /// The path of an owner's executable, when it is known.
+    pub fn executable(&self, owner: &Owner) -> Option<&Arc<str>> {
+        self.executables
+            .get((owner.pid, owner.started_ns))
+            .map(|exe| &**exe)
     }
 
     /// The owners `filter` lets through, each once.
@@ -197,9 +220,9 @@ impl Owners {
         found
     }
 
-    /// Distinct owners, names and named cgroups held.
+    /// Distinct owners, names, named cgroups and executables held.
     pub fn len(&self) -> usize {
-        self.owners.len() + self.names.len() + self.cgroups.len()
+        self.owners.len() + self.names.len() + self.cgroups.len() + self.executables.len()
     }
 }
 
@@ -215,7 +238,7 @@ fn forget<K: std::hash::Hash + Eq>(map: &mut super::Map<K, Vec<Sym>>, key: K, sy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::cgroups::tests::FixedCgroups;
+    use crate::store::resolved::tests::FixedCgroups;
 
     fn matching(owners: &Owners, pid: Option<u32>, name: NameMatch<'_>) -> Vec<Sym> {
         owners.matching(&OwnerFilter {
@@ -236,13 +259,13 @@ mod tests {
             ..Default::default()
         }));
         let nginx = owners
-            .intern_parts(10, 0, 7, "nginx".into(), "nginx".into())
+            .intern_parts(Started(10, 0), 0, 7, "nginx".into(), "nginx".into())
             .unwrap();
         let app = owners
-            .intern_parts(11, 0, 8, "app".into(), "app".into())
+            .intern_parts(Started(11, 0), 0, 8, "app".into(), "app".into())
             .unwrap();
         let gone = owners
-            .intern_parts(12, 0, 9, "curl".into(), "curl".into())
+            .intern_parts(Started(12, 0), 0, 9, "curl".into(), "curl".into())
             .unwrap();
         let nginx_unit = |n: &str| n == "nginx.service";
         let any_scope = |n: &str| n.ends_with(".scope");
@@ -280,16 +303,16 @@ mod tests {
     fn owners_are_found_by_pid_and_name_until_released() {
         let mut owners = Owners::default();
         let a = owners
-            .intern_parts(10, 0, 7, "curl".into(), "curl".into())
+            .intern_parts(Started(10, 0), 0, 7, "curl".into(), "curl".into())
             .unwrap();
         let b = owners
-            .intern_parts(10, 0, 7, "worker".into(), "curl".into())
+            .intern_parts(Started(10, 0), 0, 7, "worker".into(), "curl".into())
             .unwrap();
         let c = owners
-            .intern_parts(20, 0, 7, "curl".into(), "curl".into())
+            .intern_parts(Started(20, 0), 0, 7, "curl".into(), "curl".into())
             .unwrap();
         assert_eq!(
-            owners.intern_parts(10, 0, 7, "curl".into(), "curl".into()),
+            owners.intern_parts(Started(10, 0), 0, 7, "curl".into(), "curl".into()),
             Some(a)
         );
         let curl = |n: &str| n == "curl";
