@@ -73,9 +73,13 @@ pub struct SampledKey {
     pub comm: [u8; 16],
     /// The owning process's name (its thread-group leader's `comm`, NUL-padded).
     pub process: [u8; 16],
+    /// The owner's cgroup v2 id (so that a unit's drop counts stay exact in a storm).
+    pub cgroup_id: u64,
+    /// The owning process's start, ns since boot (as [`crate::task::TaskInfo`]).
+    pub started_ns: u64,
 }
 
-const _: () = assert!(size_of::<SampledKey>() == 40);
+const _: () = assert!(size_of::<SampledKey>() == 56);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), integers and arrays only, no padding.

@@ -30,8 +30,8 @@ use netspy_common::{
 use crate::{
     btf::Typed,
     kernel::{
-        Failure, config, ignored, ignored_tgid, now_ns, run, syscall_arg, syscall_ret, task_info,
-        wakeup_flags,
+        BPF_RB_NO_WAKEUP, Failure, config, ignored, ignored_tgid, now_ns, run, syscall_arg,
+        syscall_ret, task_info, wakeup_flags,
     },
     maps::{CONNECT_EVENTS, PENDING_CONNECTS, PendingConnect},
     owners,
@@ -181,7 +181,7 @@ fn emit(
     if ev.family == family::UNIX {
         // The longer record, with the path; this one is not sent.
         let sent = emit_unix(ev, args.uaddr, args.addrlen);
-        entry.discard(0);
+        entry.discard(BPF_RB_NO_WAKEUP);
         return sent;
     }
     entry.submit(wakeup_flags(ring::CONNECT));

@@ -23,7 +23,10 @@ use netspy_common::{
 
 use crate::{
     btf::Typed,
-    kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run, wakeup_flags},
+    kernel::{
+        BPF_RB_NO_WAKEUP, Failure, config, ignored, now_ns, read_field, read_kernel, run,
+        wakeup_flags,
+    },
     maps::DROP_EVENTS,
     owners, sampling, sender,
 };
@@ -151,7 +154,7 @@ fn handle_drop(
         && let Some(sender) = sender::current_sender(ev)
     {
         if ignored(&sender) {
-            entry.discard(0);
+            entry.discard(BPF_RB_NO_WAKEUP);
             return Ok(());
         }
         ev.owner = sender;

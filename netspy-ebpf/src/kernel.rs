@@ -164,12 +164,14 @@ fn read_failed() -> Failure {
     Failure(netspy_common::counters::READ_ERROR)
 }
 
+/// Discarding a reserved record wakes nobody: there is nothing new to read.
+pub const BPF_RB_NO_WAKEUP: u64 = 1;
+
 /// Ring-buffer output flags for a record on ring `ring` (a `ring::index`), by the load-time
 /// wakeup policy. None of them asks the ring how much is unread (`bpf_ringbuf_query` costs
 /// ~85 ns a record here): the batch policy counts records per CPU instead.
 #[inline(always)]
 pub fn wakeup_flags(ring: u32) -> u64 {
-    const BPF_RB_NO_WAKEUP: u64 = 1;
     const BPF_RB_FORCE_WAKEUP: u64 = 2;
     match config(|c| &c.ring_wakeup) {
         wakeup::RECORD => 0,

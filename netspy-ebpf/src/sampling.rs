@@ -71,6 +71,8 @@ pub fn count_sampled_out(reason: u32, owner: Option<&TaskInfo>) {
         tgid: owner.map_or(0, |o| o.tgid),
         comm: owner.map_or([0; 16], |o| o.comm),
         process: owner.map_or([0; 16], |o| o.process),
+        cgroup_id: owner.map_or(0, |o| o.cgroup_id),
+        started_ns: owner.map_or(0, |o| o.started_ns),
     };
     let counted = match generation {
         0 => add(&SAMPLED_DROPS_0, &key),
@@ -90,6 +92,8 @@ fn add(counts: &aya_ebpf::maps::PerCpuHashMap<SampledKey, u64>, key: &SampledKey
         tgid: OTHER_OWNERS,
         comm: [0; 16],
         process: [0; 16],
+        cgroup_id: 0,
+        started_ns: 0,
     };
     for key in [key, &other] {
         if let Some(slot) = counts.get_ptr_mut(key) {

@@ -144,13 +144,15 @@ pub fn cgroup2_root() -> Result<String, String> {
         .ok_or_else(|| "no cgroup2 file system is mounted".to_owned())
 }
 
-/// The mount point of the cgroup2 file system in a mountinfo text (fields: id, parent,
-/// major:minor, root, mount point, options, optional fields, `-`, type, ...).
+/// The mount point of the cgroup2 file system's root in a mountinfo text (fields: id,
+/// parent, major:minor, root, mount point, options, optional fields, `-`, type, ...): a
+/// bind mount of a subtree would name every path wrong.
 fn cgroup2_mount(mountinfo: &str) -> Option<&str> {
     mountinfo.lines().find_map(|line| {
         let (mount, after) = line.split_once(" - ")?;
-        (after.split_whitespace().next()? == "cgroup2")
-            .then(|| mount.split_whitespace().nth(4))
+        let mut fields = mount.split_whitespace();
+        (after.split_whitespace().next()? == "cgroup2" && fields.nth(3)? == "/")
+            .then(|| fields.next())
             .flatten()
             // Mount points with spaces are octal-escaped; the cgroup2 mount never has one.
             .filter(|m| !m.contains('\\'))
@@ -219,6 +221,11 @@ mod tests {
         assert_eq!(cgroup2_mount(hybrid), Some("/sys/fs/cgroup/unified"));
         let unified = "29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw\n";
         assert_eq!(cgroup2_mount(unified), Some("/sys/fs/cgroup"));
+        let bound = "30 23 0:26 /system.slice /srv/cg rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup2_mount(&format!("{bound}{unified}")),
+            Some("/sys/fs/cgroup")
+        );
         assert_eq!(cgroup2_mount("1 0 0:1 / / rw - ext4 /dev/sda rw\n"), None);
     }
 }

@@ -1,10 +1,11 @@
 //! A process's executable, read from `/proc` and checked to belong to the process an event
-//! names: the pid's start time in `/proc/PID/stat` must be the event's, before and after
-//! the link is read, so a pid reused meanwhile is never given another program's path.
+//! names: the pid's start time and name in `/proc/PID/stat` must be the event's, before and
+//! after the link is read, so a pid reused meanwhile (or a process that has exec'd another
+//! program since) is never given another program's path.
 
 use std::sync::Arc;
 
-use crate::store::Resolve;
+use crate::store::{ProcessKey, Resolve};
 
 /// Executables by (pid, start time in ns since boot), from this system's `/proc`.
 pub struct ProcFs {
@@ -22,9 +23,10 @@ impl ProcFs {
         }
     }
 
-    /// The start time, in ticks, of process `pid` now.
-    fn start_ticks(pid: u32) -> Option<u64> {
-        started_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    /// The name and start time (in ticks) of process `pid` now.
+    fn identity(pid: u32) -> Option<(String, u64)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        Some((stat_name(&stat)?.to_owned(), started_ticks(&stat)?))
     }
 }
 
@@ -34,17 +36,25 @@ impl Default for ProcFs {
     }
 }
 
-impl Resolve<(u32, u64), Arc<str>> for ProcFs {
-    fn resolve(&self, (pid, started_ns): (u32, u64)) -> Option<Arc<str>> {
-        let expected = started_ns / self.ns_per_tick;
-        let same = || Self::start_ticks(pid) == Some(expected);
+impl Resolve<ProcessKey, Arc<str>> for ProcFs {
+    fn resolve(&self, key: ProcessKey) -> Option<Arc<str>> {
+        let expected = (key.name.to_string(), key.started_ns / self.ns_per_tick);
+        let same = || Self::identity(key.pid).as_ref() == Some(&expected);
         if !same() {
             return None;
         }
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        // The pid may have been reused between the two reads.
-        same().then(|| Arc::from(exe.to_string_lossy().as_ref()))
+        let exe = std::fs::read_link(format!("/proc/{}/exe", key.pid)).ok()?;
+        let exe = exe.to_string_lossy();
+        // A program replaced on disk since it started is still that program.
+        let exe = exe.strip_suffix(" (deleted)").unwrap_or(&exe);
+        // The pid may have been reused (or the process exec'd) between the reads.
+        same().then(|| Arc::from(exe))
     }
+}
+
+/// Field 2 (`comm`) of a `/proc/PID/stat` line: between the first `(` and the last `)`.
+fn stat_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
 }
 
 /// Field 22 (`starttime`) of a `/proc/PID/stat` line. The name (field 2) is in parentheses
@@ -65,23 +75,34 @@ mod tests {
                     123456 1000 10 18446744073709551615";
         assert_eq!(started_ticks(line), Some(123_456));
         assert_eq!(started_ticks("garbage"), None);
+        assert_eq!(stat_name(line), Some("a) b (c)"));
     }
 
     #[test]
     fn this_process_s_executable_is_found_only_with_its_start_time() {
         let procfs = ProcFs::new();
         let pid = std::process::id();
-        let ticks = ProcFs::start_ticks(pid).unwrap();
+        let (name, ticks) = ProcFs::identity(pid).unwrap();
+        let key = |started_ns, name: &str| ProcessKey {
+            pid,
+            started_ns,
+            name: Arc::from(name),
+        };
         let started_ns = ticks * procfs.ns_per_tick + 1;
         let exe = std::env::current_exe().unwrap();
         assert_eq!(
-            procfs.resolve((pid, started_ns)).as_deref(),
+            procfs.resolve(key(started_ns, &name)).as_deref(),
             Some(exe.to_str().unwrap())
         );
         assert_eq!(
-            procfs.resolve((pid, started_ns + 5 * procfs.ns_per_tick)),
+            procfs.resolve(key(started_ns + 5 * procfs.ns_per_tick, &name)),
             None,
             "another process of this pid"
+        );
+        assert_eq!(
+            procfs.resolve(key(started_ns, "bash")),
+            None,
+            "this process before an exec"
         );
     }
 }

@@ -33,6 +33,10 @@ pub struct SampledCount {
     pub command: Option<Arc<str>>,
     /// Owning process's name, when attributed.
     pub process_name: Option<Arc<str>>,
+    /// Owner's cgroup v2 id (0 when unattributed).
+    pub cgroup_id: u64,
+    /// Owning process's start, ns since boot (0 when unattributed or not known).
+    pub started_ns: u64,
     /// How many.
     pub count: u64,
 }
@@ -55,6 +59,8 @@ impl SampledDrops {
                     pid: if attributed { key.tgid } else { 0 },
                     command: attributed.then(|| Arc::from(c_string(&key.comm))),
                     process_name: attributed.then(|| Arc::from(c_string(&key.process))),
+                    cgroup_id: if attributed { key.cgroup_id } else { 0 },
+                    started_ns: if attributed { key.started_ns } else { 0 },
                     count,
                 }
             })
@@ -85,6 +91,8 @@ mod tests {
             tgid,
             comm: name,
             process,
+            cgroup_id: 0,
+            started_ns: 0,
         }
     }
 

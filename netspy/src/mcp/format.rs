@@ -246,7 +246,6 @@ fn connect_result(e: &ConnectionView) -> String {
     }
 }
 
-/// `Recent connection events in the last 60 seconds (15 total):` then
 /// An event's process, and where it ran when netspy knows: `nginx (4312) in nginx.service`,
 /// `app (311) in container 4f2c1e8b9a7d` (a container's short id rather than its scope).
 fn who(process: &str, thread: &str, pid: u32, placement: &CgroupView) -> String {
@@ -263,6 +262,7 @@ fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
+/// `Recent connection events in the last 60 seconds (15 total):` then
 /// `  21:05:53 | 127.0.0.1:8080 | TCP | curl (4312) | established in 0.08 ms` lines, then
 /// `  ... and 10 more events`.
 pub fn connection_list(list: &ConnectionList) -> String {

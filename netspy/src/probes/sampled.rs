@@ -70,6 +70,8 @@ impl SampledCounts {
                     tgid: 0,
                     comm: [0; 16],
                     process: [0; 16],
+                    cgroup_id: 0,
+                    started_ns: 0,
                 };
                 counts.push((key, count));
             }

@@ -181,13 +181,18 @@ impl Store {
             let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
                 continue;
             };
-            // The kernel counts by pid, thread and process name only.
+            // The kernel counts by pid, start, cgroup and names (no uid).
             let owner = (c.pid != 0)
                 .then(|| {
                     let thread = c.command.clone().unwrap_or_else(|| "".into());
                     let process = c.process_name.clone().unwrap_or_else(|| "".into());
-                    self.owners
-                        .intern_parts(Started(c.pid, 0), 0, 0, thread, process)
+                    self.owners.intern_parts(
+                        Started(c.pid, c.started_ns),
+                        0,
+                        c.cgroup_id,
+                        thread,
+                        process,
+                    )
                 })
                 .flatten();
             self.sampled.push(StoredSampled {

@@ -36,7 +36,7 @@ pub(crate) use self::orphans::{Orphans, is_orphan};
 pub use self::{
     gaps::{Gaps, KindGaps, Losses},
     intern::Sym,
-    owners::{NameMatch, Owner, OwnerFilter, Started},
+    owners::{NameMatch, Owner, OwnerFilter, ProcessKey, Started},
     records::{
         Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
         protocol_of_code,
@@ -334,7 +334,7 @@ impl Store {
 
     /// Names the executables of events' processes from now on with `resolver` (without one,
     /// events name none).
-    pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<(u32, u64), Arc<str>>>) {
+    pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<ProcessKey, Arc<str>>>) {
         self.owners.set_executable_resolver(resolver);
     }
 

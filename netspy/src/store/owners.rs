@@ -52,6 +52,19 @@ pub struct Owner {
     pub process: Sym,
 }
 
+/// A process as its executable is looked up: pid, start (ns since boot) and name. The name
+/// is part of it because `exec` keeps pid and start: a shell that execs `curl` is another
+/// key once its name changes, and the resolver checks the name too.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessKey {
+    /// Process id.
+    pub pid: u32,
+    /// Start, ns since boot.
+    pub started_ns: u64,
+    /// The process's name (its main thread's comm).
+    pub name: Arc<str>,
+}
+
 /// A process: its pid and when it started (ns since boot, 0 where not known).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Started(pub u32, pub u64);
@@ -64,7 +77,7 @@ pub struct Owners {
     by_pid: super::Map<u32, Vec<Sym>>,
     by_name: super::Map<Sym, Vec<Sym>>,
     cgroups: Resolved<u64, CgroupName>,
-    executables: Resolved<(u32, u64), Arc<str>>,
+    executables: Resolved<ProcessKey, Arc<str>>,
 }
 
 impl Owners {
@@ -110,8 +123,8 @@ impl Owners {
             if cgroup_id != 0 {
                 self.cgroups.hold(cgroup_id);
             }
-            if started_ns != 0 {
-                self.executables.hold((pid, started_ns));
+            if let Some(key) = self.process_key(&owner) {
+                self.executables.hold(key);
             }
             self.by_pid.entry(pid).or_default().push(sym);
             self.by_name.entry(command).or_default().push(sym);
@@ -132,8 +145,10 @@ impl Owners {
             forget(&mut self.by_pid, owner.pid, sym);
             forget(&mut self.by_name, owner.command, sym);
             forget(&mut self.by_name, owner.process, sym);
-            self.cgroups.release(owner.cgroup_id);
-            self.executables.release((owner.pid, owner.started_ns));
+            self.cgroups.release(&owner.cgroup_id);
+            if let Some(key) = self.process_key(&owner) {
+                self.executables.release(&key);
+            }
             self.names.release(owner.command);
             self.names.release(owner.process);
         }
@@ -154,21 +169,32 @@ impl Owners {
         self.cgroups.set_resolver(resolver);
     }
 
-    /// Names processes' executables (by pid and start time) with `resolver` from now on.
-    pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<(u32, u64), Arc<str>>>) {
+    /// Names processes' executables with `resolver` from now on.
+    pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<ProcessKey, Arc<str>>>) {
         self.executables.set_resolver(resolver);
     }
 
     /// The names of an owner's cgroup, when they are known.
     pub fn cgroup(&self, owner: &Owner) -> Option<&Arc<CgroupName>> {
-        self.cgroups.get(owner.cgroup_id)
+        self.cgroups.get(&owner.cgroup_id)
     }
 
     /// The path of an owner's executable, when it is known.
     pub fn executable(&self, owner: &Owner) -> Option<&Arc<str>> {
         self.executables
-            .get((owner.pid, owner.started_ns))
+            .get(&self.process_key(owner)?)
             .map(|exe| &**exe)
+    }
+
+    /// The process an owner's executable is looked up for (none when its start is not
+    /// known: a pid alone may be another process's by then).
+    fn process_key(&self, owner: &Owner) -> Option<ProcessKey> {
+        (owner.started_ns != 0).then_some(())?;
+        Some(ProcessKey {
+            pid: owner.pid,
+            started_ns: owner.started_ns,
+            name: self.names.get(owner.process)?.clone(),
+        })
     }
 
     /// The owners `filter` lets through, each once.

@@ -32,7 +32,7 @@ impl<K, V> Default for Resolved<K, V> {
     }
 }
 
-impl<K: Copy + Hash + Eq, V> Resolved<K, V> {
+impl<K: Clone + Hash + Eq, V> Resolved<K, V> {
     /// Names keys with `resolver` from now on (none: nothing is named or held).
     pub fn set_resolver(&mut self, resolver: Arc<dyn Resolve<K, V>>) {
         self.resolver = Some(resolver);
@@ -46,25 +46,25 @@ impl<K: Copy + Hash + Eq, V> Resolved<K, V> {
         match self.held.entry(key) {
             Entry::Occupied(mut held) => held.get_mut().owners += 1,
             Entry::Vacant(vacant) => {
-                let name = resolver.resolve(key).map(Arc::new);
+                let name = resolver.resolve(vacant.key().clone()).map(Arc::new);
                 vacant.insert(Held { name, owners: 1 });
             }
         }
     }
 
     /// One owner fewer with `key`; the name goes with the last.
-    pub fn release(&mut self, key: K) {
-        if let Entry::Occupied(mut held) = self.held.entry(key) {
-            held.get_mut().owners -= 1;
-            if held.get().owners == 0 {
-                held.remove();
+    pub fn release(&mut self, key: &K) {
+        if let Some(held) = self.held.get_mut(key) {
+            held.owners -= 1;
+            if held.owners == 0 {
+                self.held.remove(key);
             }
         }
     }
 
     /// The name of `key`, when it was resolved.
-    pub fn get(&self, key: K) -> Option<&Arc<V>> {
-        self.held.get(&key)?.name.as_ref()
+    pub fn get(&self, key: &K) -> Option<&Arc<V>> {
+        self.held.get(key)?.name.as_ref()
     }
 
     /// Keys held.
@@ -111,14 +111,14 @@ pub(crate) mod tests {
         let calls = || fixed.calls.load(Ordering::Relaxed);
         assert_eq!(calls(), 2, "7 and 9 once each");
         assert_eq!(
-            cgroups.get(7).and_then(|n| n.unit.clone()).as_deref(),
+            cgroups.get(&7).and_then(|n| n.unit.clone()).as_deref(),
             Some("nginx.service")
         );
-        assert!(cgroups.get(9).is_none(), "gone before resolved: unnamed");
-        cgroups.release(7);
-        assert!(cgroups.get(7).is_some(), "one owner left");
-        cgroups.release(7);
-        cgroups.release(9);
+        assert!(cgroups.get(&9).is_none(), "gone before resolved: unnamed");
+        cgroups.release(&7);
+        assert!(cgroups.get(&7).is_some(), "one owner left");
+        cgroups.release(&7);
+        cgroups.release(&9);
         assert_eq!(cgroups.len(), 0);
         cgroups.hold(7);
         assert_eq!(calls(), 3, "resolved again once held again");
