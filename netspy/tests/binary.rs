@@ -377,3 +377,49 @@ fn the_packaged_config_file_names_every_setting_with_its_true_default() {
         }
     }
 }
+
+/// `--unit` keeps the events of processes in that unit's cgroup only.
+#[test]
+fn trace_by_unit_shows_only_that_unit_s_processes() {
+    let unit = format!("nsq-tr-{}.service", std::process::id());
+    let service = common::cgroup::TestCgroup::new(&unit);
+    let mut trace = Trace::start(&["--json", "--unit", &unit]);
+    let (inside, outside) = (
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let (port_in, port_out) = (
+        inside.local_addr().unwrap().port(),
+        outside.local_addr().unwrap().port(),
+    );
+    let line = trace.line_after(
+        || {
+            // This test's own connect (not in the unit), then one from inside it.
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            udp.connect(("127.0.0.1", port_out)).unwrap();
+            service.python(&format!(
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                 s.connect(('127.0.0.1', {port_in}))"
+            ));
+        },
+        |l| {
+            // Whatever comes out is the unit's: never this test's own connects.
+            assert!(!l.contains(&format!("\"port\":{port_out}")), "{l}");
+            l.contains(&format!("\"port\":{port_in}"))
+        },
+    );
+    assert!(line.contains("\"type\":\"connection\""), "{line}");
+    // A last outside connect, after the probes are surely attached.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(("127.0.0.1", port_out)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let rest: Vec<String> = trace.lines.try_iter().collect();
+    assert!(
+        rest.iter()
+            .all(|l| !l.contains(&format!("\"port\":{port_out}"))),
+        "{rest:?}"
+    );
+    let (status, stderr) = trace.stop();
+    assert!(status.success(), "exit {status}, stderr:\n{stderr}");
+    drop(service);
+}

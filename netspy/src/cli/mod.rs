@@ -65,7 +65,7 @@ pub struct Cli {
 pub enum Command {
     /// Stream live connect, TCP-outcome and packet-drop events (needs root or CAP_BPF +
     /// CAP_PERFMON). Ends on Ctrl-C or SIGTERM and prints what was received and lost.
-    Trace(TraceArgs),
+    Trace(Box<TraceArgs>),
     /// Run the telemetry daemon: probes in the kernel, history in memory, REST API on
     /// 127.0.0.1:8080 (needs root or CAP_BPF + CAP_PERFMON).
     Daemon(Box<crate::daemon::DaemonArgs>),
@@ -126,7 +126,7 @@ pub fn main() -> ExitCode {
         (Some(command), _) => runtime
             .block_on(async {
                 match command {
-                    Command::Trace(args) => trace::run(args).await,
+                    Command::Trace(args) => trace::run(*args).await,
                     Command::Daemon(args) => crate::daemon::run(*args).await,
                     Command::Mcp(args) => mcp::run(args).await,
                     Command::Completions { shell } => {

@@ -1,6 +1,10 @@
 //! `netspy trace`: live events on stdout until Ctrl-C / SIGTERM.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -12,10 +16,12 @@ use super::{
     output::{Format, Printer},
 };
 use crate::{
+    cgroups::{CgroupFs, CgroupName},
     client::{Client, StreamItem},
     events::Event,
     probes::{ProbeOptions, Probes, Stats},
     query::{NameFilter, StreamRequest},
+    store::Resolve as _,
 };
 
 /// Options of `netspy trace`.
@@ -30,6 +36,14 @@ pub struct TraceArgs {
     /// daemon's filters take.
     #[arg(long, value_name = "NAME", value_parser = NameFilter::new)]
     pub process: Option<NameFilter>,
+
+    /// Only events of processes in this systemd unit (`nginx.service`, or a glob).
+    #[arg(long, value_name = "UNIT", value_parser = |p: &str| NameFilter::whole("unit", p))]
+    pub unit: Option<NameFilter>,
+
+    /// Only events of processes in this container (its id, or a glob such as `4f2c1e8b*`).
+    #[arg(long, value_name = "ID", value_parser = |p: &str| NameFilter::whole("container", p))]
+    pub container: Option<NameFilter>,
 
     /// One JSON object per line instead of text.
     #[arg(long)]
@@ -56,25 +70,46 @@ pub struct TraceArgs {
 }
 
 impl TraceArgs {
-    /// True when the event passes the --pid and --process filters (unattributed drops pass
-    /// only when no filter is set) and is not a routine drop (unless asked for).
-    pub fn matches(&self, event: &Event) -> bool {
+    /// True when the event passes the --pid, --process, --unit and --container filters
+    /// (unattributed drops pass only when no filter is set; `cgroup` names the event's
+    /// cgroup) and is not a routine drop (unless asked for).
+    pub fn matches(&self, event: &Event, cgroup: Option<&CgroupName>) -> bool {
         if let Event::PacketDrop(drop) = event
             && !self.include_routine
             && crate::query::is_routine(&drop.drop_reason)
         {
             return false;
         }
-        if self.pid.is_none() && self.process.is_none() {
+        if !self.filters() {
             return true;
         }
         let Some(process) = event.process() else {
             return false;
         };
+        let placed = |filter: &Option<NameFilter>, name: Option<&std::sync::Arc<str>>| {
+            filter
+                .as_ref()
+                .is_none_or(|f| name.is_some_and(|n| f.matches(n)))
+        };
         self.pid.is_none_or(|pid| process.pid == pid)
             && self.process.as_ref().is_none_or(|filter| {
                 filter.matches(&process.process_name) || filter.matches(&process.command)
             })
+            && placed(&self.unit, cgroup.and_then(|c| c.unit.as_ref()))
+            && placed(&self.container, cgroup.and_then(|c| c.container.as_ref()))
+    }
+
+    /// True when any filter of processes is set.
+    fn filters(&self) -> bool {
+        self.pid.is_some()
+            || self.process.is_some()
+            || self.unit.is_some()
+            || self.container.is_some()
+    }
+
+    /// True when a filter needs the events' cgroup names.
+    fn needs_cgroups(&self) -> bool {
+        self.unit.is_some() || self.container.is_some()
     }
 }
 
@@ -83,6 +118,11 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     if let Some(server) = &args.server {
         return follow(server, &args).await;
     }
+    // Checked before the probes load: a --unit that can never match is an error.
+    let mut cgroups = match args.needs_cgroups() {
+        true => Some(Cgroups::open()?),
+        false => None,
+    };
     let options = ProbeOptions {
         ignore_tgid: Some(std::process::id()),
         ..args.probes.clone()
@@ -122,10 +162,10 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
                 None => break,
             },
         };
-        open = print(&mut printer, &args, &ready)?;
+        open = print(&mut printer, &args, &ready, cgroups.as_mut())?;
     }
     if open {
-        print(&mut printer, &args, &attributor.flush())?;
+        print(&mut printer, &args, &attributor.flush(), cgroups.as_mut())?;
     }
     print_summary(&probes.stats());
     Ok(())
@@ -141,6 +181,8 @@ async fn follow(server: &str, args: &TraceArgs) -> anyhow::Result<()> {
     let req = StreamRequest {
         pid: args.pid,
         command: args.process.as_ref().map(|p| p.pattern().to_owned()),
+        unit: args.unit.as_ref().map(|p| p.pattern().to_owned()),
+        container: args.container.as_ref().map(|p| p.pattern().to_owned()),
         include_routine: Some(args.include_routine),
         ..StreamRequest::default()
     };
@@ -196,13 +238,52 @@ async fn follow(server: &str, args: &TraceArgs) -> anyhow::Result<()> {
 
 /// Prints the events that pass the filters; false once stdout is closed (e.g. piped into
 /// head).
-fn print(printer: &mut Printer, args: &TraceArgs, events: &[Event]) -> anyhow::Result<bool> {
-    for event in events.iter().filter(|e| args.matches(e)) {
-        if !printer.print(event)? {
+fn print(
+    printer: &mut Printer,
+    args: &TraceArgs,
+    events: &[Event],
+    mut cgroups: Option<&mut Cgroups>,
+) -> anyhow::Result<bool> {
+    for event in events {
+        let cgroup = match (&mut cgroups, event.process()) {
+            (Some(cgroups), Some(process)) => cgroups.name(process.cgroup_id),
+            _ => None,
+        };
+        if args.matches(event, cgroup.as_deref()) && !printer.print(event)? {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// The cgroup names `--unit` and `--container` compare, resolved once per cgroup id (at
+/// most [`Cgroups::HELD`] kept: a trace may run for days).
+struct Cgroups {
+    fs: CgroupFs,
+    names: HashMap<u64, Option<Arc<CgroupName>>>,
+}
+
+impl Cgroups {
+    const HELD: usize = 4096;
+
+    fn open() -> anyhow::Result<Self> {
+        let fs = CgroupFs::open()
+            .map_err(|why| anyhow::anyhow!("--unit and --container need cgroup names: {why}"))?;
+        Ok(Self {
+            fs,
+            names: HashMap::new(),
+        })
+    }
+
+    fn name(&mut self, id: u64) -> Option<Arc<CgroupName>> {
+        if self.names.len() >= Self::HELD && !self.names.contains_key(&id) {
+            self.names.clear();
+        }
+        self.names
+            .entry(id)
+            .or_insert_with(|| self.fs.resolve(id).map(Arc::new))
+            .clone()
+    }
 }
 
 /// The summary goes to stderr, so that stdout stays pure events (JSON lines stay parseable).
@@ -260,13 +341,13 @@ mod tests {
     #[test]
     fn routine_drops_are_hidden_unless_asked_for() {
         let default = TraceArgs::default();
-        assert!(default.matches(&drop_event("NO_SOCKET", None)));
-        assert!(!default.matches(&drop_event("QUEUE_PURGE", None)));
+        assert!(default.matches(&drop_event("NO_SOCKET", None), None));
+        assert!(!default.matches(&drop_event("QUEUE_PURGE", None), None));
         let all = TraceArgs {
             include_routine: true,
             ..Default::default()
         };
-        assert!(all.matches(&drop_event("QUEUE_PURGE", None)));
+        assert!(all.matches(&drop_event("QUEUE_PURGE", None), None));
     }
 
     #[test]
@@ -275,26 +356,41 @@ mod tests {
             pid: Some(7),
             ..Default::default()
         };
-        assert!(by_pid.matches(&drop_event("NO_SOCKET", Some(7))));
-        assert!(!by_pid.matches(&drop_event("NO_SOCKET", Some(8))));
+        assert!(by_pid.matches(&drop_event("NO_SOCKET", Some(7)), None));
+        assert!(!by_pid.matches(&drop_event("NO_SOCKET", Some(8)), None));
         assert!(
-            !by_pid.matches(&drop_event("NO_SOCKET", None)),
+            !by_pid.matches(&drop_event("NO_SOCKET", None), None),
             "unattributed drops need no filter"
         );
         let by_name = TraceArgs {
             process: Some(NameFilter::new("curl").unwrap()),
             ..Default::default()
         };
-        assert!(by_name.matches(&drop_event("NO_SOCKET", Some(8))));
+        assert!(by_name.matches(&drop_event("NO_SOCKET", Some(8)), None));
         let by_glob = TraceArgs {
             process: Some(NameFilter::new("cu*").unwrap()),
             ..Default::default()
         };
-        assert!(by_glob.matches(&drop_event("NO_SOCKET", Some(8))));
+        assert!(by_glob.matches(&drop_event("NO_SOCKET", Some(8)), None));
         let other = TraceArgs {
             process: Some(NameFilter::new("wget").unwrap()),
             ..Default::default()
         };
-        assert!(!other.matches(&drop_event("NO_SOCKET", Some(8))));
+        assert!(!other.matches(&drop_event("NO_SOCKET", Some(8)), None));
+    }
+
+    #[test]
+    fn unit_and_container_filters_need_a_named_cgroup() {
+        let by_unit = TraceArgs {
+            unit: Some(NameFilter::whole("unit", "nginx*").unwrap()),
+            ..Default::default()
+        };
+        let nginx = CgroupName::of_path("/system.slice/nginx.service");
+        let other = CgroupName::of_path("/system.slice/cron.service");
+        let event = drop_event("NO_SOCKET", Some(8));
+        assert!(by_unit.matches(&event, Some(&nginx)));
+        assert!(!by_unit.matches(&event, Some(&other)));
+        assert!(!by_unit.matches(&event, None), "a cgroup not named");
+        assert!(!by_unit.matches(&drop_event("NO_SOCKET", None), Some(&nginx)));
     }
 }

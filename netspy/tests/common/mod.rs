@@ -6,6 +6,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod cgroup;
 pub mod daemon;
 pub mod netns;
 
