@@ -31,7 +31,7 @@ use crate::{
     btf::Typed,
     kernel::{
         BPF_RB_NO_WAKEUP, Failure, config, ignored, ignored_tgid, now_ns, run, syscall_arg,
-        syscall_ret, task_info, wakeup_flags,
+        syscall_ret, task_info, wakeup_flags, zeroed,
     },
     maps::{CONNECT_EVENTS, PENDING_CONNECTS, PendingConnect},
     owners,
@@ -144,13 +144,8 @@ fn emit(
     let Some(mut entry) = CONNECT_EVENTS.reserve::<ConnectEvent>(0) else {
         return Err(Failure(counters::LOST_CONNECT));
     };
-    // SAFETY: the reserved record is zeroed first, which makes every field valid, and is
-    // submitted or discarded below on every path (no `?` past this point).
-    let ev: &mut ConnectEvent = unsafe {
-        let record = entry.as_mut_ptr();
-        core::ptr::write_bytes(record, 0, 1);
-        &mut *record
-    };
+    // Submitted or discarded below on every path (no `?` past this point).
+    let ev = zeroed(&mut entry);
     ev.task = info;
     ev.ts_ns = now;
     ev.ret = ret;

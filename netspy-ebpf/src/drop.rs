@@ -25,7 +25,7 @@ use crate::{
     btf::Typed,
     kernel::{
         BPF_RB_NO_WAKEUP, Failure, config, ignored, now_ns, read_field, read_kernel, run,
-        wakeup_flags,
+        wakeup_flags, zeroed,
     },
     maps::DROP_EVENTS,
     owners, sampling, sender,
@@ -127,13 +127,8 @@ fn handle_drop(
     let Some(mut entry) = DROP_EVENTS.reserve::<DropEvent>(0) else {
         return Err(Failure(counters::LOST_DROP));
     };
-    // SAFETY: the reserved record is zeroed first, which makes every field valid, and is
-    // submitted or discarded below on every path.
-    let ev: &mut DropEvent = unsafe {
-        let record = entry.as_mut_ptr();
-        core::ptr::write_bytes(record, 0, 1);
-        &mut *record
-    };
+    // Submitted or discarded below on every path.
+    let ev = zeroed(&mut entry);
     ev.ts_ns = now_ns();
     ev.location = location;
     ev.sock = sk;

@@ -3,6 +3,7 @@
 use aya_ebpf::{
     EbpfContext as _,
     helpers::{bpf_ktime_get_boot_ns, bpf_probe_read_kernel},
+    maps::ring_buf::RingBufEntry,
     programs::TracePointContext,
 };
 use netspy_common::{
@@ -162,6 +163,20 @@ unsafe fn record_word(ctx: &TracePointContext, offset: usize) -> u64 {
 
 fn read_failed() -> Failure {
     Failure(netspy_common::counters::READ_ERROR)
+}
+
+/// A reserved ring record, zeroed, to be filled in place (no stack copy) and then
+/// submitted or discarded on every path. Only for the wire records: integers and arrays,
+/// for which all zeroes is a valid value.
+#[inline(always)]
+pub fn zeroed<T: 'static>(entry: &mut RingBufEntry<T>) -> &mut T {
+    // SAFETY: the entry's memory is reserved and writable; zeroing it makes every field of
+    // such a record valid before the reference is made.
+    unsafe {
+        let record = entry.as_mut_ptr();
+        core::ptr::write_bytes(record, 0, 1);
+        &mut *record
+    }
 }
 
 /// Discarding a reserved record wakes nobody: there is nothing new to read.

@@ -37,16 +37,16 @@ struct Window {
     pid: Option<u32>,
     /// Only processes with this name, or with a thread of this name (`*`, `?` and `[...]`
     /// make a pattern; `\*` matches a literal `*`).
-    #[arg(long, value_name = "NAME", value_parser = tool::process_name())]
+    #[arg(long, value_name = "NAME", value_parser = tool::name_pattern())]
     process: Option<String>,
     /// Look back this many seconds (default 60).
     #[arg(long, value_name = "S", value_parser = tool::seconds(), allow_negative_numbers = true)]
     duration: Option<i64>,
     /// Only processes in this systemd unit (a name or pattern).
-    #[arg(long, value_name = "UNIT", value_parser = tool::process_name())]
+    #[arg(long, value_name = "UNIT", value_parser = tool::name_pattern())]
     unit: Option<String>,
     /// Only processes in this container (its id or a pattern).
-    #[arg(long, value_name = "ID", value_parser = tool::process_name())]
+    #[arg(long, value_name = "ID", value_parser = tool::name_pattern())]
     container: Option<String>,
 }
 

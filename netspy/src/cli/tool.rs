@@ -51,8 +51,9 @@ fn at_most(max: usize) -> impl Fn(&str) -> Result<String, String> + Clone {
     }
 }
 
-/// `--process`: a name or pattern of at most [`MAX_NAME_CHARS`] characters.
-pub fn process_name() -> impl Fn(&str) -> Result<String, String> + Clone {
+/// `--process`, `--unit`, `--container`: a name or pattern of at most [`MAX_NAME_CHARS`]
+/// characters.
+pub fn name_pattern() -> impl Fn(&str) -> Result<String, String> + Clone {
     at_most(MAX_NAME_CHARS)
 }
 
@@ -65,7 +66,7 @@ pub struct ToolFlags {
 
     /// Only processes with this name, or with a thread of this name (`*`, `?` and `[...]`
     /// make a pattern; `\*` matches a literal `*`).
-    #[arg(long, value_name = "NAME", value_parser = process_name())]
+    #[arg(long, value_name = "NAME", value_parser = name_pattern())]
     pub process: Option<String>,
 
     /// Look back this many seconds (default 60).
@@ -74,11 +75,11 @@ pub struct ToolFlags {
 
     /// Only processes in this systemd unit (`nginx.service`; `*`, `?` and `[...]` make a
     /// pattern).
-    #[arg(long, value_name = "UNIT", value_parser = process_name())]
+    #[arg(long, value_name = "UNIT", value_parser = name_pattern())]
     pub unit: Option<String>,
 
     /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
-    #[arg(long, value_name = "ID", value_parser = process_name())]
+    #[arg(long, value_name = "ID", value_parser = name_pattern())]
     pub container: Option<String>,
 
     /// At most this many events in lists (default 100).

@@ -31,15 +31,8 @@ impl Scope {
             ("command", self.command.as_deref()),
             ("process_name", self.process_name.as_deref()),
         ] {
-            match value {
-                Some("") => return Err(bad(&format!("{field} must not be empty"))),
-                Some(v) if v.chars().count() > MAX_NAME_CHARS => {
-                    return Err(bad(&format!(
-                        "{field} must be at most {MAX_NAME_CHARS} characters, got {}",
-                        v.chars().count()
-                    )));
-                }
-                _ => {}
+            if let Some(value) = value {
+                text_filter(field, value)?;
             }
         }
         Ok(self.command.as_deref().or(self.process_name.as_deref()))
@@ -164,7 +157,7 @@ struct Filters<'a> {
     container: Option<NameFilter>,
 }
 
-/// A unit or container filter is not empty and not longer than any name filter.
+/// A name, unit or container filter is not empty and at most [`MAX_NAME_CHARS`] long.
 fn text_filter(field: &str, value: &str) -> Result<(), QueryError> {
     match value.chars().count() {
         0 => Err(bad(&format!("{field} must not be empty"))),
