@@ -842,9 +842,11 @@ fn events_name_their_process_s_executable() {
     .unwrap();
     let (pid, exe) = line.trim().split_once(' ').unwrap();
     // The process waits until its event is in: it is alive when the daemon first sees it.
-    let list = poll(&format!("/api/list-connections?pid={pid}"), |b| {
-        b["total_events"] == 1
-    });
+    // By name too: `python3` may be a shell shim (pyenv) whose own lookups share the pid.
+    let list = poll(
+        &format!("/api/list-connections?pid={pid}&command=python3"),
+        |b| b["total_events"] == 1,
+    );
     assert_eq!(list["events_by_pid"][pid][0]["exe"], exe, "{list}");
     let out = netspy(&[
         "--server",
@@ -853,6 +855,8 @@ fn events_name_their_process_s_executable() {
         "analyze_patterns",
         "--pid",
         pid,
+        "--process",
+        "python3",
     ])
     .output()
     .unwrap();
