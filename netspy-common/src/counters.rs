@@ -16,5 +16,10 @@ pub const SAMPLED_OUT_DROP: u32 = 5;
 /// A sampled-out drop could not be counted by reason and owner (the count maps were full
 /// even for `OTHER_OWNERS`): it is only in `SAMPLED_OUT_DROP`.
 pub const SAMPLED_UNCOUNTED: u32 = 6;
+/// A name-lookup event was lost: its ring buffer was full.
+pub const LOST_DNS: u32 = 7;
+/// A name lookup could not be remembered between its call and its return (pending map
+/// full).
+pub const DNS_PENDING_FULL: u32 = 8;
 /// Number of counters.
-pub const COUNT: u32 = 7;
+pub const COUNT: u32 = 9;

@@ -9,6 +9,7 @@
 //! - [`connect`]: one `connect(2)` call, built when it returns.
 //! - [`tcp`]: the outcome of a TCP connect (leaving `SYN_SENT`), with latency.
 //! - [`drop`]: one packet drop (`kfree_skb` with a drop reason).
+//! - [`dns`]: one host-name lookup (`getaddrinfo` in the C library).
 //! - [`config`]: load-time globals written by userspace (kernel offsets, filters).
 //! - [`counters`]: indexes of the per-CPU counter map (lost events, probe errors).
 //! - [`ring`]: how the ring buffers wake their reader.
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod connect;
 pub mod counters;
+pub mod dns;
 pub mod drop;
 pub mod ring;
 pub mod task;

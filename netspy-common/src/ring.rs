@@ -24,7 +24,10 @@ pub const DRAIN_INTERVAL_MS: u64 = 50;
 /// a million events a second, what one core's back-to-back connects produce, so that a
 /// reader that drains every 50 ms loses nothing (a record is its size plus an 8-byte header).
 pub mod bytes {
-    /// Connect events: 144-byte records (256 with a UNIX path), 110k of them.
+    /// Connect events: 160-byte records (272 with a UNIX path), 104k of them; and host-name
+    /// lookups (496 bytes), which come at a small fraction of the connect rate (a lookup
+    /// costs its caller tens of microseconds at the least) and share the ring so that they
+    /// are read before the connects to their answers.
     pub const CONNECT: u32 = 16 << 20;
     /// TCP outcomes: 136-byte records, 58k; a TCP connect needs a handshake, so outcomes
     /// come at well under the rate of UDP connects.

@@ -1,5 +1,5 @@
-//! netspy's kernel programs: tracepoints only, so they work where kprobes and fentry are
-//! locked down. Each program is a thin entry point around a `try_` function; failures are
+//! netspy's kernel programs: tracepoints, so they work where kprobes and fentry are locked
+//! down, and uprobes in the C library for host-name lookups (`dns.rs`). Each program is a thin entry point around a `try_` function; failures are
 //! counted in `COUNTERS`, never silently ignored.
 #![no_std]
 #![no_main]
@@ -10,6 +10,7 @@
 
 mod btf;
 mod connect;
+mod dns;
 mod drop;
 mod kernel;
 mod maps;

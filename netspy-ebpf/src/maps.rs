@@ -1,4 +1,5 @@
-//! Every map and load-time global of the kernel programs.
+//! The maps and load-time globals shared by the kernel programs (a kind with programs of
+//! its own, such as `dns.rs`, keeps its maps beside them).
 
 use aya_ebpf::{
     macros::map,

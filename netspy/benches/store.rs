@@ -99,6 +99,7 @@ fn events(now: i64, count: usize) -> impl Iterator<Item = Event> {
             error: None,
             syscall_ns: Some(1000),
             sock: 0,
+            destination_name: None,
         })
     })
 }

@@ -502,15 +502,17 @@ fn spawn_store_writer(
 async fn write_store(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
     let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut host_names = crate::host_names::HostNames::default();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             batch = events.next() => {
-                let Some(batch) = batch else {
+                let Some(mut batch) = batch else {
                     return;
                 };
                 let lag = query.status().ingest_lag();
                 let now = chrono::Utc::now();
+                batch.retain_mut(|event| host_names.observe(event));
                 for event in &batch {
                     let late = (now - event.time()).num_microseconds().unwrap_or(i64::MAX);
                     lag.observe(late.max(0) as f64 / 1e6);
@@ -526,6 +528,7 @@ async fn write_store(mut events: EventStreams, query: Query, shutdown: Cancellat
                         connections: stats.lost.connection + stats.pending_full,
                         tcp_outcomes: stats.lost.tcp_outcome,
                         drops: stats.lost.packet_drop,
+                        lookups: stats.lost.dns,
                     }
                 });
                 let now = now_ns();

@@ -399,6 +399,7 @@ fn openapi_and_docs_describe_every_endpoint() {
         "/api/analyze-patterns",
         "/api/packet-drop-summary",
         "/api/list-packet-drops",
+        "/api/list-dns",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} GET");
     }

@@ -23,6 +23,7 @@ fn bad_input_gets_a_4xx_with_a_json_error_on_every_endpoint() {
         "/api/analyze-patterns",
         "/api/packet-drop-summary",
         "/api/list-packet-drops",
+        "/api/list-dns",
     ];
     let expect = |status: u16, body: &Value, want: u16, contains: &str, what: &str| {
         assert_eq!(status, want, "{what}: {body}");
@@ -119,6 +120,7 @@ fn bad_input_gets_a_4xx_with_a_json_error_on_every_endpoint() {
         "/api/events",
         "/api/list-connections",
         "/api/list-packet-drops",
+        "/api/list-dns",
     ] {
         let (s, b) = get(&format!("{path}?limit=0"));
         expect(s, &b, 400, "limit must be at least 1", path);

@@ -868,3 +868,120 @@ fn events_name_their_process_s_executable() {
         "{text}"
     );
 }
+
+/// A process looks up a name it serves itself (an `/etc/hosts` of its own, in a private
+/// mount namespace, with the files as the only source: nothing leaves the host), connects
+/// to the answer, and looks up a name that does not exist: the lookups are listed with
+/// their answers and error, and the connection carries the name in the REST answer, the
+/// connection list and the pattern analysis.
+#[test]
+fn lookups_are_listed_and_name_the_connections_to_their_answers() {
+    url();
+    let dir = std::env::temp_dir().join(format!("nsq-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = format!("nsq-dns-{}.test", std::process::id());
+    let missing = format!("nsq-missing-{}.test", std::process::id());
+    let hosts = dir.join("hosts");
+    let nsswitch = dir.join("nsswitch.conf");
+    std::fs::write(&hosts, format!("127.0.0.1 {name}\n")).unwrap();
+    std::fs::write(&nsswitch, "hosts: files\n").unwrap();
+    let script = "import os, socket, sys\n\
+                  name, missing = sys.argv[1], sys.argv[2]\n\
+                  ai = socket.getaddrinfo(name, 9, socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  s.connect(ai[0][4])\n\
+                  try:\n    socket.getaddrinfo(missing, 9, socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  except socket.gaierror as e:\n    print(os.getpid(), e.errno, flush=True)\n\
+                  sys.stdin.read()";
+    let shell = format!(
+        "mount --bind {} /etc/hosts && mount --bind {} /etc/nsswitch.conf && exec python3 -c \"$0\" \"$1\" \"$2\"",
+        hosts.display(),
+        nsswitch.display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &shell, script, &name, &missing])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let (pid, errno) = line.trim().split_once(' ').unwrap();
+    assert_eq!(errno, libc::EAI_NONAME.to_string(), "{line}");
+
+    let lookups = poll(&format!("/api/list-dns?pid={pid}&command=python3"), |b| {
+        b["total_events"] == 2
+    });
+    let found = &lookups["events_by_pid"][pid];
+    assert_eq!(found[0]["name"], name.as_str(), "{lookups}");
+    assert_eq!(found[0]["answers"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(found[0]["return_code"], 0);
+    assert!(found[0]["error"].is_null());
+    assert_eq!(found[0]["process_name"], "python3");
+    assert_eq!(found[1]["name"], missing.as_str());
+    assert_eq!(found[1]["error"], "EAI_NONAME");
+    assert_eq!(found[1]["return_code"], libc::EAI_NONAME);
+    assert_eq!(found[1]["answers"], serde_json::json!([]));
+    assert_eq!(
+        (lookups["matched_events"].clone(), lookups["failed"].clone()),
+        (2.into(), 1.into())
+    );
+
+    let connections = poll(
+        &format!("/api/list-connections?pid={pid}&command=python3"),
+        |b| b["total_events"].as_u64() >= Some(1),
+    );
+    let ours: Vec<_> = connections["events_by_pid"][pid]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["destination"] == "127.0.0.1:9")
+        .collect();
+    assert_eq!(ours.len(), 1, "{connections}");
+    assert_eq!(ours[0]["destination_name"], name.as_str(), "{connections}");
+
+    let tool = |tool: &str| {
+        let out = netspy(&[
+            "--server",
+            url(),
+            "--tool",
+            tool,
+            "--pid",
+            pid,
+            "--process",
+            "python3",
+        ])
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = tool("list_connections");
+    assert!(
+        list.contains(&format!(" | 127.0.0.1:9 ({name}) | UDP | python3 ({pid})")),
+        "{list}"
+    );
+    let analysis = tool("analyze_patterns");
+    assert!(
+        analysis.contains(&format!("127.0.0.1:9 ({name})")),
+        "{analysis}"
+    );
+    let dns = tool("list_dns_lookups");
+    assert!(dns.contains("(2 total, 1 failed)"), "{dns}");
+    assert!(
+        dns.contains(&format!(" | {name} -> 127.0.0.1 | python3 ({pid}) | ")),
+        "{dns}"
+    );
+    assert!(
+        dns.contains(&format!(" | {missing} EAI_NONAME | python3 ({pid}) | ")),
+        "{dns}"
+    );
+
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

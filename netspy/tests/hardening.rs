@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/analyze-patterns"),
     ("GET", "/api/packet-drop-summary"),
     ("GET", "/api/list-packet-drops"),
+    ("GET", "/api/list-dns"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),

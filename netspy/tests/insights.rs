@@ -210,6 +210,7 @@ fn contextual_analysis_lets_the_model_call_read_only_tools() {
             "get_network_summary",
             "get_packet_drop_summary",
             "list_connections",
+            "list_dns_lookups",
             "list_packet_drops"
         ]
     );

@@ -153,6 +153,7 @@ fn check(report: &Value, port: u16) {
             "get_network_summary",
             "get_packet_drop_summary",
             "list_connections",
+            "list_dns_lookups",
             "list_packet_drops"
         ]
     );
@@ -585,7 +586,7 @@ fn the_sdk_high_level_client_discovers_and_uses_the_server() {
         &["client", &format!("{}/mcp", url())],
         &json!([["get_network_summary", {"process_name": NAME}]]),
     );
-    assert_eq!(report["tools"].as_array().unwrap().len(), 7);
+    assert_eq!(report["tools"].as_array().unwrap().len(), 8);
     let c = call(&report, 0);
     assert_eq!(c["structured"]["count"], 5, "{c}");
     assert!(

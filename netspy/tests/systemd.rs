@@ -37,10 +37,7 @@ fn scratch(name: &str) -> PathBuf {
 /// The unit as packaged, in `dir`, with `ExecStart=` pointing at the binary under test
 /// (`verify` checks that the command exists; everything else is verbatim).
 fn unit_in(dir: &Path) -> PathBuf {
-    assert!(
-        UNIT.contains("ExecStart=/usr/bin/netspy daemon\n"),
-        "{UNIT}"
-    );
+    assert!(UNIT.contains("ExecStart=/usr/bin/netspy daemon "), "{UNIT}");
     let path = dir.join("netspy.service");
     let unit = UNIT.replace("/usr/bin/netspy", env!("CARGO_BIN_EXE_netspy"));
     std::fs::write(&path, unit).unwrap();

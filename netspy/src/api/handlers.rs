@@ -5,7 +5,7 @@ use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 
 use super::{error::ApiError, params::Params};
 use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,
+    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
     EventsRequest, ListRequest, Programs, Query, SummaryRequest,
 };
 
@@ -67,6 +67,13 @@ pub async fn list_drops(
     Params(req): Params<ListRequest>,
 ) -> Answer<DropList> {
     Ok(Json(query.answer(move |q| q.list_drops(&req)).await?))
+}
+
+pub async fn list_dns(
+    State(query): State<Query>,
+    Params(req): Params<ListRequest>,
+) -> Answer<DnsList> {
+    Ok(Json(query.answer(move |q| q.list_dns(&req)).await?))
 }
 
 pub async fn not_found() -> ApiError {

@@ -45,6 +45,7 @@ fn by_kind(counts: &KindCounts) -> Family<KindLabel, Counter> {
         ("connection", counts.connection),
         ("tcp_outcome", counts.tcp_outcome),
         ("packet_drop", counts.packet_drop),
+        ("dns", counts.dns),
     ] {
         family.get_or_create(&KindLabel { kind }).inc_by(value);
     }
@@ -104,6 +105,8 @@ pub async fn metrics(
         kind: "packet_drop",
     })
     .set(i64::try_from(health.store.drops).unwrap_or(i64::MAX));
+    held.get_or_create(&KindLabel { kind: "dns" })
+        .set(i64::try_from(health.store.dns_lookups).unwrap_or(i64::MAX));
     registry.register("history_events", "Events held in the history", held);
     let evicted = Family::<CauseLabel, Counter>::default();
     evicted
@@ -121,6 +124,7 @@ pub async fn metrics(
     for (kind, n) in [
         ("connection", health.store.evicted_connections),
         ("packet_drop", health.store.evicted_drops),
+        ("dns", health.store.evicted_dns_lookups),
     ] {
         evicted_kinds.get_or_create(&KindLabel { kind }).inc_by(n);
     }

@@ -33,7 +33,7 @@ pub use self::{
     stream::Streams,
 };
 use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,
+    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
     EventsRequest, Health, ListRequest, Programs, Query, SummaryRequest,
 };
 
@@ -136,6 +136,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         request: Some(schema::<ListRequest>),
         response: schema::<DropList>,
         handler: || get(handlers::list_drops).post(handlers::list_drops),
+    },
+    Endpoint {
+        path: "/api/list-dns",
+        methods: GET_POST,
+        summary: "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid",
+        tag: "dns",
+        request: Some(schema::<ListRequest>),
+        response: schema::<DnsList>,
+        handler: || get(handlers::list_dns).post(handlers::list_dns),
     },
 ];
 

@@ -61,6 +61,7 @@ impl Attributor {
                 ready.push(Event::TcpOutcome(outcome));
                 ready
             }
+            Event::Dns(lookup) => vec![Event::Dns(lookup)],
             Event::Connection(connection) => {
                 let keys = self.orphans.connected(&connection);
                 let mut ready = self.release(&keys, &connection.process);
@@ -208,6 +209,7 @@ mod tests {
             error: None,
             syscall_ns: Some(1),
             sock: 1,
+            destination_name: None,
         });
         let ready = attributor.push(connect, now);
         assert_eq!(

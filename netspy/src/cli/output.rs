@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use chrono::Local;
 
 use crate::{
-    events::{ConnectionEvent, Event, PacketDrop, Process, TcpOutcome, TcpResult},
+    events::{ConnectionEvent, DnsLookup, Event, PacketDrop, Process, TcpOutcome, TcpResult},
     query::EventView,
     text::escape,
 };
@@ -123,6 +123,7 @@ impl std::fmt::Display for Line<'_> {
             Event::Connection(e) => connection(f, e),
             Event::TcpOutcome(e) => outcome(f, e),
             Event::PacketDrop(e) => packet_drop(f, e),
+            Event::Dns(e) => lookup(f, e),
         }
     }
 }
@@ -138,11 +139,15 @@ impl std::fmt::Display for ViewLine<'_> {
                 let result = call_result(c.error.as_deref(), i64::from(c.return_code));
                 write!(
                     f,
-                    "{time} {} connect {} {} {result}",
+                    "{time} {} connect {} {}",
                     crate::text::owner(&c.process_name, &c.command, c.pid, true),
                     c.protocol,
                     escape(&c.destination),
                 )?;
+                if let Some(name) = &c.destination_name {
+                    write!(f, " ({})", escape(name))?;
+                }
+                write!(f, " {result}")?;
                 if let Some(outcome) = &c.outcome {
                     write!(f, " {}", outcome.replace('_', " "))?;
                     if let (Some(error), false) = (&c.outcome_error, outcome == "established") {
@@ -205,16 +210,35 @@ fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt:
     let result = call_result(e.error.as_deref(), e.return_code);
     write!(
         f,
-        "{} connect {} {} {}",
+        "{} connect {} {}",
         who(Some(&e.process)),
         e.protocol,
         escape(&e.destination.to_string()),
-        result,
     )?;
+    if let Some(name) = &e.destination_name {
+        write!(f, " ({})", escape(name))?;
+    }
+    write!(f, " {result}")?;
     match e.syscall_ns {
         Some(ns) => write!(f, " {}", millis(ns)),
         None => Ok(()),
     }
+}
+
+/// `curl(4312) lookup example.com -> 93.184.216.34, 2606:2800::1 1.5ms`, or the error.
+fn lookup(f: &mut std::fmt::Formatter<'_>, e: &DnsLookup) -> std::fmt::Result {
+    write!(f, "{} lookup {}", who(Some(&e.process)), escape(&e.name))?;
+    match e.error {
+        Some(error) => write!(f, " {error}")?,
+        None => {
+            let answers: Vec<String> = e.answers.iter().map(ToString::to_string).collect();
+            write!(f, " -> {}", answers.join(", "))?;
+            if e.more_answers > 0 {
+                write!(f, " (+{})", e.more_answers)?;
+            }
+        }
+    }
+    write!(f, " {}", millis(e.latency_ns))
 }
 
 fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result {
@@ -314,6 +338,7 @@ mod tests {
             error: Some("ECONNREFUSED".into()),
             syscall_ns: Some(20_000),
             sock: 1,
+            destination_name: None,
         });
         assert_eq!(
             strip_time(Line(&conn).to_string()),

@@ -74,6 +74,8 @@ enum Interactive {
     Dropsummary(Window),
     /// Recent packet drops.
     Droplist(ListWindow),
+    /// Recent host-name lookups (DNS), with their answers or errors.
+    Dnslist(ListWindow),
     /// AI analysis of a text: insights "curl made 50 connections to 10.0.0.5".
     Insights {
         /// The text to analyse.
@@ -116,6 +118,7 @@ const COMMANDS: &[(&str, &[&str], &str)] = &[
     ("analyze", FILTERS, "connection patterns"),
     ("dropsummary", FILTERS, "packet drop summary"),
     ("droplist", LIST_FILTERS, "recent packet drops"),
+    ("dnslist", LIST_FILTERS, "recent DNS lookups"),
     (
         "insights",
         &[],
@@ -329,6 +332,7 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         Interactive::Analyze(w) => ("analyze_patterns", window(w)),
         Interactive::Dropsummary(w) => ("get_packet_drop_summary", window(w)),
         Interactive::Droplist(l) => ("list_packet_drops", list(l)),
+        Interactive::Dnslist(l) => ("list_dns_lookups", list(l)),
         Interactive::Insights { text } => (
             "ai_insights",
             ToolFlags {

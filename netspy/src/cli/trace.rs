@@ -19,6 +19,7 @@ use crate::{
     cgroups::{CgroupFs, CgroupName},
     client::{Client, StreamItem},
     events::Event,
+    host_names::HostNames,
     probes::{ProbeOptions, Probes, Stats},
     query::{NameFilter, StreamRequest},
     store::Resolve as _,
@@ -146,6 +147,7 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
     };
     let mut printer = Printer::stdout(format);
     let mut attributor = Attributor::default();
+    let mut host_names = HostNames::default();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tracing::info!("tracing; Ctrl-C to stop");
     let mut open = true;
@@ -157,7 +159,13 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
             batch = events.next() => match batch {
                 Some(batch) => {
                     let now = Instant::now();
-                    batch.into_iter().flat_map(|e| attributor.push(e, now)).collect()
+                    let mut ready = Vec::new();
+                    for mut event in batch {
+                        if host_names.observe(&mut event) {
+                            ready.extend(attributor.push(event, now));
+                        }
+                    }
+                    ready
                 }
                 None => break,
             },
@@ -289,15 +297,17 @@ impl Cgroups {
 /// The summary goes to stderr, so that stdout stays pure events (JSON lines stay parseable).
 fn print_summary(stats: &Stats) {
     eprintln!(
-        "netspy trace: received {} events (connect {}, tcp {}, drop {}); lost in the kernel {} (connect {}, tcp {}, drop {}); drops sampled out {}",
+        "netspy trace: received {} events (connect {}, tcp {}, drop {}, dns {}); lost in the kernel {} (connect {}, tcp {}, drop {}, dns {}); drops sampled out {}",
         stats.received.total(),
         stats.received.connection,
         stats.received.tcp_outcome,
         stats.received.packet_drop,
+        stats.received.dns,
         stats.lost.total(),
         stats.lost.connection,
         stats.lost.tcp_outcome,
         stats.lost.packet_drop,
+        stats.lost.dns,
         stats.sampled_out.packet_drop,
     );
 }

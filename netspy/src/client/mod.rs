@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Health, ListRequest,
-    SummaryRequest, Telemetry, TelemetryError,
+    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Health,
+    ListRequest, SummaryRequest, Telemetry, TelemetryError,
 };
 
 /// Default address of the daemon.
@@ -212,5 +212,10 @@ impl Telemetry for Client {
     async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
         req.scope().validate()?;
         self.call("/api/list-packet-drops", Some(&req)).await
+    }
+
+    async fn list_dns(&self, req: ListRequest) -> Result<DnsList, TelemetryError> {
+        req.scope().validate()?;
+        self.call("/api/list-dns", Some(&req)).await
     }
 }

@@ -47,6 +47,9 @@ pub struct ConnectionEvent {
     pub syscall_ns: Option<u64>,
     /// Kernel socket address, joins with TCP outcomes (`sock`).
     pub sock: u64,
+    /// The host name this process looked up and got the destination address for
+    /// (`getaddrinfo`), when it did; set by [`crate::host_names::HostNames`].
+    pub destination_name: Option<std::sync::Arc<str>>,
 }
 
 /// A connect destination.
@@ -132,6 +135,7 @@ impl ConnectionEvent {
             syscall_ns: (wire.flags & connect_flags::SYSCALL_TIME_KNOWN != 0)
                 .then_some(wire.syscall_ns),
             sock: wire.sock,
+            destination_name: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod clock;
 mod connect;
+mod dns;
 mod drop;
 mod names;
 mod sampled;
@@ -14,12 +15,13 @@ mod tcp;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use netspy_common::connect::UnixConnectEvent;
+use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent};
 use serde::Serialize;
 
 pub use self::{
     clock::BootClock,
     connect::{ConnectionEvent, Destination},
+    dns::{DnsLookup, eai_name},
     drop::PacketDrop,
     names::{errno_name, protocol_name, socket_type_name},
     sampled::{SampledCount, SampledDrops},
@@ -37,6 +39,8 @@ pub enum Event {
     TcpOutcome(TcpOutcome),
     /// The kernel dropped a packet.
     PacketDrop(PacketDrop),
+    /// A process looked up a host name.
+    Dns(DnsLookup),
 }
 
 impl Event {
@@ -46,6 +50,7 @@ impl Event {
             Self::Connection(e) => Some(&e.process),
             Self::TcpOutcome(e) => e.process.as_ref(),
             Self::PacketDrop(e) => e.process.as_ref(),
+            Self::Dns(e) => Some(&e.process),
         }
     }
 
@@ -55,6 +60,7 @@ impl Event {
             Self::Connection(e) => e.time,
             Self::TcpOutcome(e) => e.time,
             Self::PacketDrop(e) => e.time,
+            Self::Dns(e) => e.time,
         }
     }
 }
@@ -63,7 +69,7 @@ impl Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// `ConnectEvent` records.
+    /// `ConnectEvent` records, and `DnsEvent` records (told apart by size).
     Connection,
     /// `TcpOutcomeEvent` records.
     TcpOutcome,
@@ -162,6 +168,10 @@ impl KernelNames {
     /// Decodes one ring-buffer record.
     pub fn decode(&self, kind: Kind, bytes: &[u8]) -> Result<Event, DecodeError> {
         Ok(match kind {
+            // The connects' ring also carries lookups; each type has its own size.
+            Kind::Connection if bytes.len() == size_of::<DnsEvent>() => {
+                Event::Dns(DnsLookup::decode(&read_wire(kind, bytes)?, self))
+            }
             // A UNIX connect's record is the longer one, with the path.
             Kind::Connection if bytes.len() >= size_of::<UnixConnectEvent>() => {
                 let wire: UnixConnectEvent = read_wire(kind, bytes)?;

@@ -20,28 +20,32 @@ use crate::{
     insights::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
-    query::{Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Telemetry},
+    query::{
+        Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Telemetry,
+    },
 };
 
 /// Every tool, for the CLI's `--tool` (checked and completed by clap); a test keeps it
 /// equal to the router's list.
-pub const TOOL_NAMES: [&str; 7] = [
+pub const TOOL_NAMES: [&str; 8] = [
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
     "get_packet_drop_summary",
     "list_packet_drops",
+    "list_dns_lookups",
     "ai_insights",
     "contextual_analysis",
 ];
 
 /// The tools the AI analyst may call: the read-only data tools (never the AI ones).
-const DATA_TOOLS: [&str; 5] = [
+const DATA_TOOLS: [&str; 6] = [
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
     "get_packet_drop_summary",
     "list_packet_drops",
+    "list_dns_lookups",
 ];
 
 /// The MCP server over any [`Telemetry`] (in-process in the daemon, REST elsewhere).
@@ -151,6 +155,15 @@ impl<T: Telemetry> NetspyMcp<T> {
         Ok((format::drop_list(&list), list))
     }
 
+    async fn lookups(&self, args: &ListArgs) -> Answer<DnsList> {
+        let list = self
+            .telemetry
+            .list_dns(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((format::dns_list(&list), list))
+    }
+
     /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is
     /// configured or it failed.
     async fn with_ai<'s, Fut>(
@@ -251,6 +264,19 @@ impl<T: Telemetry> NetspyMcp<T> {
         respond(self.drops(&args).await)
     }
 
+    /// List recent host-name lookups.
+    #[tool(
+        description = "List the most recent host-name lookups (getaddrinfo in the C library; up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): the name asked for, the addresses answered or the error (EAI_NONAME: no such host, EAI_AGAIN: the resolver did not answer in time), and how long the lookup took. Connections to an answer carry the name (destination_name). Programs with their own resolver (Go, static binaries) are not seen.",
+        annotations(title = "List DNS lookups", read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<DnsList>()
+    )]
+    async fn list_dns_lookups(
+        &self,
+        Parameters(args): Parameters<ListArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        respond(self.lookups(&args).await)
+    }
+
     /// AI analysis of a text.
     #[tool(
         description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next. Without a configured endpoint, says how to configure one and gives the local pattern analysis.",
@@ -349,6 +375,7 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
             "analyze_patterns" => Ok(self.patterns(&parse(arguments)?).await?.0),
             "get_packet_drop_summary" => Ok(self.drop_summary(&parse(arguments)?).await?.0),
             "list_packet_drops" => Ok(self.drops(&parse(arguments)?).await?.0),
+            "list_dns_lookups" => Ok(self.lookups(&parse(arguments)?).await?.0),
             other => Err(format!("{other:?} is not an available tool")),
         }
     }

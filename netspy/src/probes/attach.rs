@@ -2,14 +2,19 @@
 //! every refusal is recorded with the kernel's reason, and a probe with no working hook is
 //! reported while the others keep working.
 
+use std::cell::OnceCell;
+
 use aya::{
     Ebpf,
-    programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
+    programs::{
+        BtfTracePoint, ProgramError, RawTracePoint, TracePoint, UProbe, uprobe::UProbeScope,
+    },
 };
 use serde::Serialize;
 
 use netspy_common::config::{ABSENT, Config};
 
+use super::libraries::{self, CLibrary};
 use crate::error_chain::error_chain;
 
 /// One way to attach one program.
@@ -31,6 +36,13 @@ enum Attachment {
         program: &'static str,
         name: &'static str,
     },
+    /// A uprobe (or, with `ret`, a uretprobe) on a function of the C library, set in
+    /// every C library that processes map ([`libraries::mapped`]).
+    CLibrary {
+        program: &'static str,
+        symbol: &'static str,
+        ret: bool,
+    },
 }
 
 impl Attachment {
@@ -50,10 +62,17 @@ impl Attachment {
             } => format!("tracepoint:{category}/{name}:{program}"),
             Self::Raw { name, .. } => format!("raw_tracepoint:{name}"),
             Self::Btf { name, .. } => format!("tp_btf:{name}"),
+            Self::CLibrary { symbol, ret, .. } => {
+                format!(
+                    "{}:libc:{symbol}",
+                    if *ret { "uretprobe" } else { "uprobe" }
+                )
+            }
         }
     }
 
-    fn attach(&self, ebpf: &mut Ebpf) -> Result<(), String> {
+    /// Attaches; `libraries` is the C libraries found, looked for once when first needed.
+    fn attach(&self, ebpf: &mut Ebpf, libraries: &OnceCell<Vec<CLibrary>>) -> Result<(), String> {
         let (program, result) = match *self {
             Self::Classic {
                 program,
@@ -62,8 +81,52 @@ impl Attachment {
             } => (program, attach_tracepoint(ebpf, program, category, name)),
             Self::Raw { program, name } => (program, attach_raw(ebpf, program, name)),
             Self::Btf { program, name } => (program, attach_btf(ebpf, program, name)),
+            Self::CLibrary {
+                program, symbol, ..
+            } => {
+                let libraries = libraries.get_or_init(libraries::mapped);
+                return attach_c_library(ebpf, program, symbol, libraries);
+            }
         };
         result.map_err(|e| format!("{program}: {}", error_chain(&e)))
+    }
+}
+
+/// Sets the uprobe `program` on `symbol` in each C library. Succeeds when it is set in at
+/// least one; the libraries that refused are logged (a library of a container that has
+/// gone since it was found, a stripped or foreign one).
+fn attach_c_library(
+    ebpf: &mut Ebpf,
+    program: &str,
+    symbol: &str,
+    libraries: &[CLibrary],
+) -> Result<(), String> {
+    let prog: &mut UProbe = program_mut(ebpf, program)
+        .and_then(|p| p.try_into())
+        .map_err(|e| format!("{program}: {}", error_chain(&e)))?;
+    prog.load()
+        .map_err(|e| format!("{program}: {}", error_chain(&e)))?;
+    let mut refused = Vec::new();
+    let mut set = 0;
+    for library in libraries {
+        match prog.attach(symbol, &library.path, UProbeScope::AllProcesses) {
+            Ok(_) => {
+                set += 1;
+                tracing::debug!(program, library = %library.shown, "set");
+            }
+            Err(e) => {
+                let why = format!("{}: {}", library.shown, error_chain(&e));
+                tracing::warn!(program, "{why}");
+                refused.push(why);
+            }
+        }
+    }
+    match (set, libraries.is_empty()) {
+        (0, true) => Err(format!(
+            "{program}: no process maps a C library (glibc or musl)"
+        )),
+        (0, false) => Err(format!("{program}: {}", refused.join("; "))),
+        _ => Ok(()),
     }
 }
 
@@ -206,6 +269,24 @@ const PROBES: &[Probe] = &[
         ],
     },
     Probe {
+        name: "dns",
+        hooks: &[Hook {
+            attachments: &[
+                Attachment::CLibrary {
+                    program: "getaddrinfo_in",
+                    symbol: "getaddrinfo",
+                    ret: false,
+                },
+                Attachment::CLibrary {
+                    program: "getaddrinfo_ret",
+                    symbol: "getaddrinfo",
+                    ret: true,
+                },
+            ],
+            unusable: always,
+        }],
+    },
+    Probe {
         name: "socket_owners",
         hooks: &[
             Hook {
@@ -259,6 +340,9 @@ pub fn known_hooks() -> Vec<String> {
         })
 }
 
+/// The reason of a hook skipped because `--disable-hook` named one of its attachments.
+pub const DISABLED: &str = "disabled by configuration";
+
 /// A hook that was tried and refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Refusal {
@@ -271,7 +355,7 @@ pub struct Refusal {
 /// How one probe is attached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProbeStatus {
-    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `socket_owners`.
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `dns`, `socket_owners`.
     pub name: String,
     /// The hook in use, None when every hook was refused.
     pub hook: Option<String>,
@@ -284,6 +368,14 @@ impl ProbeStatus {
     pub fn attached(&self) -> bool {
         self.hook.is_some()
     }
+
+    /// True when the probe is off because every hook of it was disabled by configuration
+    /// (`--disable-hook`): what was asked for, not a degradation.
+    pub fn disabled(&self) -> bool {
+        self.hook.is_none()
+            && !self.refused.is_empty()
+            && self.refused.iter().all(|r| r.reason == DISABLED)
+    }
 }
 
 /// Attaches every probe, each through its chain. A hook with an attachment named in
@@ -291,6 +383,7 @@ impl ProbeStatus {
 /// twice by a later hook of the chain.
 pub fn attach_all(ebpf: &mut Ebpf, config: &Config, disabled: &[String]) -> Vec<ProbeStatus> {
     let mut attached: Vec<String> = Vec::new();
+    let libraries = OnceCell::new();
     PROBES
         .iter()
         .map(|probe| {
@@ -298,7 +391,7 @@ pub fn attach_all(ebpf: &mut Ebpf, config: &Config, disabled: &[String]) -> Vec<
             for hook in probe.hooks {
                 let hook_name = hook.describe();
                 if hook.attachments.iter().any(|a| disabled.contains(&a.describe())) {
-                    status.refused.push(Refusal { hook: hook_name, reason: "disabled by configuration".into() });
+                    status.refused.push(Refusal { hook: hook_name, reason: DISABLED.into() });
                     continue;
                 }
                 if let Some(why) = (hook.unusable)(config) {
@@ -310,7 +403,7 @@ pub fn attach_all(ebpf: &mut Ebpf, config: &Config, disabled: &[String]) -> Vec<
                 let result = hook.attachments.iter().try_for_each(|a| {
                     let name = a.describe();
                     if !attached.contains(&name) {
-                        a.attach(ebpf)?;
+                        a.attach(ebpf, &libraries)?;
                         attached.push(name);
                     }
                     Ok::<_, String>(())

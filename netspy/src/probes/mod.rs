@@ -6,6 +6,7 @@
 
 mod attach;
 mod kernel_info;
+mod libraries;
 mod options;
 mod own_clients;
 mod privilege;
@@ -95,12 +96,15 @@ pub struct KindCounts {
     pub tcp_outcome: u64,
     /// Packet drop events.
     pub packet_drop: u64,
+    /// Host-name lookups.
+    #[serde(default)]
+    pub dns: u64,
 }
 
 impl KindCounts {
     /// Sum over kinds.
     pub fn total(&self) -> u64 {
-        self.connection + self.tcp_outcome + self.packet_drop
+        self.connection + self.tcp_outcome + self.packet_drop + self.dns
     }
 }
 
@@ -242,6 +246,8 @@ impl Probes {
                 connection: kernel(counters::LOST_CONNECT),
                 tcp_outcome: kernel(counters::LOST_TCP),
                 packet_drop: kernel(counters::LOST_DROP),
+                // A lookup whose call was not remembered has no event either.
+                dns: kernel(counters::LOST_DNS) + kernel(counters::DNS_PENDING_FULL),
             },
             decode_errors: self.received.decode_errors(),
             pending_full: kernel(counters::PENDING_FULL),

@@ -23,6 +23,7 @@ pub struct Received {
     connection: AtomicU64,
     tcp_outcome: AtomicU64,
     packet_drop: AtomicU64,
+    dns: AtomicU64,
     decode_errors: AtomicU64,
 }
 
@@ -41,6 +42,7 @@ impl Received {
             connection: self.connection.load(Ordering::Relaxed),
             tcp_outcome: self.tcp_outcome.load(Ordering::Relaxed),
             packet_drop: self.packet_drop.load(Ordering::Relaxed),
+            dns: self.dns.load(Ordering::Relaxed),
         }
     }
 
@@ -62,13 +64,17 @@ fn read_batch(
     received: &Received,
     batch: &mut Vec<Event>,
 ) -> bool {
-    let mut read = 0;
-    while read < BATCH_EVENTS {
+    let (mut read, mut lookups) = (0, 0);
+    while read < BATCH_EVENTS as u64 {
         let Some(record) = ring.next() else {
             break;
         };
         read += 1;
         match names.decode(kind, &record) {
+            Ok(event @ Event::Dns(_)) => {
+                lookups += 1;
+                batch.push(event);
+            }
             Ok(event) => batch.push(event),
             Err(e) => {
                 received.decode_errors.fetch_add(1, Ordering::Relaxed);
@@ -76,10 +82,12 @@ fn read_batch(
             }
         }
     }
+    // Lookups come in the connects' ring; they are counted as what they are.
     received
         .counter(kind)
-        .fetch_add(read as u64, Ordering::Relaxed);
-    read == BATCH_EVENTS
+        .fetch_add(read - lookups, Ordering::Relaxed);
+    received.dns.fetch_add(lookups, Ordering::Relaxed);
+    read == BATCH_EVENTS as u64
 }
 
 /// Starts the reader task for one ring buffer: it sends its events in batches on `tx`, its

@@ -176,6 +176,9 @@ impl<K: Hash + Eq> Tally<K> {
 fn destination_name(endpoint: Option<&Endpoint>, port: u16) -> String {
     match endpoint {
         Some(Endpoint::Ip(ip)) => std::net::SocketAddr::new(*ip, port).to_string(),
+        Some(Endpoint::Host(ip, name)) => {
+            format!("{} ({name})", std::net::SocketAddr::new(*ip, port))
+        }
         Some(Endpoint::Unix(path)) => path.to_string(),
         None => "unknown".to_owned(),
     }
@@ -255,7 +258,11 @@ impl Patterns {
         let endpoint = if unix {
             (!v.destination.is_empty()).then(|| Endpoint::Unix(v.destination.as_str().into()))
         } else {
-            v.destination_ip.parse().ok().map(Endpoint::Ip)
+            let name = v.destination_name.as_deref();
+            v.destination_ip.parse().ok().map(|ip| match name {
+                Some(name) => Endpoint::Host(ip, name.into()),
+                None => Endpoint::Ip(ip),
+            })
         };
         if !unix && endpoint.is_some() {
             self.ports.add(v.destination_port);

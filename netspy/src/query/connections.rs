@@ -97,6 +97,11 @@ pub struct ConnectionView {
     pub destination_ip: String,
     /// Destination port (0 for UNIX sockets).
     pub destination_port: u16,
+    /// The host name the process had looked up and got this address for
+    /// (`getaddrinfo`), None when it did not look it up in the C library (or before
+    /// netspy watched).
+    #[serde(default)]
+    pub destination_name: Option<String>,
     /// Address family: 2 AF_INET, 10 AF_INET6, 1 AF_UNIX.
     pub address_family: u16,
     /// Protocol of the kernel socket: "TCP", "UDP", "UNIX", ...
@@ -142,7 +147,7 @@ impl ConnectionView {
     pub(super) fn new(r: &StoredConnection, store: &Store) -> Self {
         let endpoint = r.destination.and_then(|s| store.endpoint(s));
         let (destination, destination_ip, raw_ipv4, raw_ipv6) = match endpoint {
-            Some(Endpoint::Ip(ip)) => {
+            Some(Endpoint::Ip(ip) | Endpoint::Host(ip, _)) => {
                 let (v4, v6) = match ip {
                     std::net::IpAddr::V4(a) => (u32::from(*a), [0; 16]),
                     std::net::IpAddr::V6(a) => (0, a.octets()),
@@ -177,6 +182,9 @@ impl ConnectionView {
             destination,
             destination_ip,
             destination_port: r.dport,
+            destination_name: endpoint
+                .and_then(Endpoint::host_name)
+                .map(|n| n.to_string()),
             address_family: kind.family,
             protocol,
             socket_type: socket_type_name(kind.socktype)

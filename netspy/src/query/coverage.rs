@@ -40,6 +40,8 @@ pub enum History {
     Connections,
     /// Packet drops.
     Drops,
+    /// Host-name lookups.
+    Lookups,
 }
 
 impl Coverage {
@@ -57,6 +59,7 @@ impl Coverage {
                 gaps.tcp_outcomes.lost_between(since_ns, until_ns),
             ),
             History::Drops => (&gaps.drops, stats.evicted_drops, 0),
+            History::Lookups => (&gaps.lookups, stats.evicted_dns_lookups, 0),
         };
         let collecting_since = gaps
             .collecting_since_ns
@@ -143,6 +146,7 @@ mod tests {
                 connections: 4,
                 tcp_outcomes: 1,
                 drops: 9,
+                lookups: 0,
             },
         );
         let c = of(&store, 975);

@@ -2,7 +2,7 @@
 
 use chrono::DateTime;
 
-use crate::events::{ConnectionEvent, Destination, Event, Process};
+use crate::events::{ConnectionEvent, Destination, DnsLookup, Event, Process};
 
 /// A UDP connect at `t` (ns) from `pid` named `command` to 10.0.0.1:`port`.
 pub fn udp_connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
@@ -25,5 +25,42 @@ pub fn udp_connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
         error: None,
         syscall_ns: None,
         sock: 0,
+        destination_name: None,
+    })
+}
+
+/// A UDP connect now from `process` to `to`.
+pub fn connection_to(process: Process, to: std::net::SocketAddr) -> Event {
+    let mut event = udp_connect(
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+        0,
+        "x",
+        0,
+    );
+    if let Event::Connection(c) = &mut event {
+        c.process = process;
+        c.destination = Destination::Ip {
+            ip: to.ip(),
+            port: to.port(),
+        };
+    }
+    event
+}
+
+/// A lookup now by curl (pid 4312) of `name`, answered with `answers` (an error when none).
+pub fn dns_lookup(name: &str, answers: &[&str]) -> Event {
+    let answers: Vec<std::net::IpAddr> = answers.iter().filter_map(|a| a.parse().ok()).collect();
+    let failed = answers.is_empty();
+    Event::Dns(DnsLookup {
+        time: chrono::Utc::now(),
+        timestamp_ns: 0,
+        process: Process::curl(),
+        name: name.into(),
+        name_cut: false,
+        answers,
+        more_answers: 0,
+        return_code: if failed { -2 } else { 0 },
+        error: failed.then_some("EAI_NONAME"),
+        latency_ns: 1_500_000,
     })
 }

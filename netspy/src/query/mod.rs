@@ -6,10 +6,11 @@ mod analysis;
 mod cgroup;
 mod connections;
 mod coverage;
+mod dns;
 mod drops;
 mod events;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod gate;
 mod request;
 mod scope;
@@ -26,6 +27,7 @@ pub use self::{
     cgroup::CgroupView,
     connections::{ConnectionList, ConnectionSummary, ConnectionView},
     coverage::Coverage,
+    dns::{DnsList, DnsView},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},

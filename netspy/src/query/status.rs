@@ -71,7 +71,8 @@ impl Status {
             ProbeState::Stopped => ("stopped", Vec::new(), Stats::default()),
             ProbeState::Running(probes) => {
                 let status = probes.status().to_vec();
-                let state = if status.iter().all(ProbeStatus::attached) {
+                // A probe the configuration turned off is what was asked for.
+                let state = if status.iter().all(|p| p.attached() || p.disabled()) {
                     "healthy"
                 } else {
                     "degraded"
@@ -125,7 +126,8 @@ impl Status {
 /// `/health`: the original fields plus probe and event counters.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct Health {
-    /// `healthy`, `degraded` (a probe has no hook), `starting`, `failed` or `stopped`.
+    /// `healthy`, `degraded` (a probe has no hook, other than one turned off with
+    /// `--disable-hook`), `starting`, `failed` or `stopped`.
     pub status: String,
     /// Always "netspy".
     pub component: String,
@@ -186,14 +188,14 @@ pub struct Programs {
 /// A probe as the original API described programs.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ProgramInfo {
-    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`.
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `dns`, `socket_owners`.
     pub name: String,
     /// What it watches.
     pub description: String,
-    /// Hook kind in use: `tracepoint`, `raw_tracepoint`, or `none`.
+    /// Hook kind in use: `tracepoint`, `raw_tracepoint`, `tp_btf`, `uprobe`, or `none`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// `attached` or `failed`.
+    /// `attached`, `failed`, or `disabled` (by `--disable-hook`).
     pub status: String,
     /// 1-based position.
     pub id: u32,
@@ -272,11 +274,17 @@ impl Query {
                         stats.lost.packet_drop,
                         "packet drops with the kernel's drop reason, 5-tuple and owner",
                     ),
-                    _ => (
+                    "dns" => (
+                        stats.received.dns,
+                        stats.lost.dns,
+                        "host-name lookups (getaddrinfo in the C library): name, answers or error, latency; they name later connections to their answers",
+                    ),
+                    "socket_owners" => (
                         0,
                         0,
                         "owners of sockets at socket(), bind() and accept(), so drops on sockets that never connect are attributed (no events of its own)",
                     ),
+                    _ => (0, 0, "a probe without a description"),
                 };
                 let kind = p
                     .hook
@@ -288,7 +296,12 @@ impl Query {
                     name: p.name.clone(),
                     description: description.to_owned(),
                     kind,
-                    status: if p.attached() { "attached" } else { "failed" }.to_owned(),
+                    status: match (p.attached(), p.disabled()) {
+                        (true, _) => "attached",
+                        (false, true) => "disabled",
+                        (false, false) => "failed",
+                    }
+                    .to_owned(),
                     id,
                     loaded: p.attached(),
                     attached: p.attached(),

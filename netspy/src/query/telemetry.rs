@@ -5,8 +5,8 @@
 use std::future::Future;
 
 use super::{
-    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, Health, ListRequest, Query,
-    QueryError, SummaryRequest,
+    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Health,
+    ListRequest, Query, QueryError, SummaryRequest,
 };
 
 /// Why a question got no answer.
@@ -67,6 +67,11 @@ pub trait Telemetry: Clone + Send + Sync + 'static {
         &self,
         req: ListRequest,
     ) -> impl Future<Output = Result<DropList, TelemetryError>> + Send;
+    /// Recent host-name lookups.
+    fn list_dns(
+        &self,
+        req: ListRequest,
+    ) -> impl Future<Output = Result<DnsList, TelemetryError>> + Send;
 }
 
 impl Telemetry for Query {
@@ -95,5 +100,9 @@ impl Telemetry for Query {
 
     async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
         Ok(self.answer(move |q| q.list_drops(&req)).await?)
+    }
+
+    async fn list_dns(&self, req: ListRequest) -> Result<DnsList, TelemetryError> {
+        Ok(self.answer(move |q| q.list_dns(&req)).await?)
     }
 }

@@ -71,6 +71,8 @@ pub struct Losses {
     pub tcp_outcomes: u64,
     /// Drop events lost.
     pub drops: u64,
+    /// Host-name lookups lost.
+    pub lookups: u64,
 }
 
 /// The gaps of the whole history.
@@ -84,6 +86,8 @@ pub struct Gaps {
     pub tcp_outcomes: KindGaps,
     /// Drop history.
     pub drops: KindGaps,
+    /// Host-name lookup history.
+    pub lookups: KindGaps,
 }
 
 impl Gaps {
@@ -92,6 +96,7 @@ impl Gaps {
         self.connections.lost(now_ns, losses.connections);
         self.tcp_outcomes.lost(now_ns, losses.tcp_outcomes);
         self.drops.lost(now_ns, losses.drops);
+        self.lookups.lost(now_ns, losses.lookups);
     }
 
     /// Forgets losses older than the history kept.
@@ -100,6 +105,7 @@ impl Gaps {
             &mut self.connections,
             &mut self.tcp_outcomes,
             &mut self.drops,
+            &mut self.lookups,
         ] {
             kind.expire(cutoff_ns);
         }

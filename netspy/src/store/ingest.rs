@@ -2,19 +2,20 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, SocketKind, Started, Store, StoredConnection, StoredDrop, StoredSampled,
-    Sym, is_orphan, join::JoinKey, nanos, records::protocol_code,
+    Endpoint, Outcome, SocketKind, Started, Store, StoredConnection, StoredDrop, StoredLookup,
+    StoredSampled, Sym, is_orphan, join::JoinKey, nanos, records::protocol_code,
 };
 /// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
 use crate::events::{
-    ConnectionEvent, Destination, PacketDrop, Process, SampledDrops, TcpOutcome, TcpResult,
+    ConnectionEvent, Destination, DnsLookup, PacketDrop, Process, SampledDrops, TcpOutcome,
+    TcpResult,
 };
 
 impl Store {
     pub(super) fn add_connection(&mut self, c: ConnectionEvent) {
         let (Some(owner), destination) = (
             self.owners.intern(&c.process),
-            self.destination(&c.destination),
+            self.destination(&c.destination, c.destination_name.as_ref()),
         ) else {
             return;
         };
@@ -68,14 +69,46 @@ impl Store {
         self.enforce_count();
     }
 
-    fn destination(&mut self, destination: &Destination) -> Option<Sym> {
-        match destination {
-            Destination::Ip { ip, .. } => self.endpoints.intern(Endpoint::Ip(*ip)),
-            Destination::Unix { path } => {
+    fn destination(
+        &mut self,
+        destination: &Destination,
+        name: Option<&std::sync::Arc<str>>,
+    ) -> Option<Sym> {
+        match (destination, name) {
+            (Destination::Ip { ip, .. }, Some(name)) => {
+                self.endpoints.intern(Endpoint::Host(*ip, name.clone()))
+            }
+            (Destination::Ip { ip, .. }, None) => self.endpoints.intern(Endpoint::Ip(*ip)),
+            (Destination::Unix { path }, _) => {
                 self.endpoints.intern(Endpoint::Unix(path.as_str().into()))
             }
-            Destination::Other { .. } => None,
+            (Destination::Other { .. }, _) => None,
         }
+    }
+
+    pub(super) fn add_lookup(&mut self, l: DnsLookup) {
+        let Some(owner) = self.owners.intern(&l.process) else {
+            return;
+        };
+        let Some(name) = self.host_names.intern(l.name) else {
+            self.owners.release(owner);
+            return;
+        };
+        let answers = match l.answers.is_empty() {
+            true => None,
+            false => self.answer_lists.intern(l.answers.into()),
+        };
+        self.lookups.push(StoredLookup {
+            time_ns: nanos(l.time),
+            owner,
+            name,
+            answers,
+            latency_us: u32::try_from(l.latency_ns / 1000).unwrap_or(u32::MAX),
+            more_answers: u8::try_from(l.more_answers).unwrap_or(u8::MAX),
+            return_code: i8::try_from(l.return_code).unwrap_or(i8::MIN),
+            name_cut: l.name_cut,
+        });
+        self.enforce_count();
     }
 
     pub(super) fn add_outcome(&mut self, outcome: TcpOutcome) {

@@ -38,7 +38,7 @@ pub use self::{
     intern::Sym,
     owners::{NameMatch, Owner, OwnerFilter, ProcessKey, Started},
     records::{
-        Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
+        Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredLookup, StoredSampled,
         protocol_of_code,
     },
     resolved::Resolve,
@@ -83,6 +83,9 @@ pub struct StoreStats {
     pub connections: u64,
     /// Drop events held.
     pub drops: u64,
+    /// Host-name lookups held.
+    #[serde(default)]
+    pub dns_lookups: u64,
     /// Events evicted because they were older than the retention.
     pub evicted_by_age: u64,
     /// Events evicted because the count limit was reached.
@@ -93,6 +96,9 @@ pub struct StoreStats {
     /// Drop events evicted, for either cause.
     #[serde(default)]
     pub evicted_drops: u64,
+    /// Host-name lookups evicted, for either cause.
+    #[serde(default)]
+    pub evicted_dns_lookups: u64,
     /// TCP outcomes whose connect event was never seen (connects made before netspy
     /// started, or lost).
     pub unmatched_outcomes: u64,
@@ -110,10 +116,13 @@ pub struct Store {
     connection_tallies: Rollup,
     drops: Table<StoredDrop>,
     sampled: Table<StoredSampled>,
+    lookups: Table<StoredLookup>,
     owners: Owners,
     kinds: SocketKinds,
     endpoints: Interner<Endpoint>,
     kernel_names: Interner<Arc<str>>,
+    host_names: Interner<Arc<str>>,
+    answer_lists: Interner<Arc<[std::net::IpAddr]>>,
     outcomes: Joiner,
     orphans: Orphans<u64>,
     totals: Totals,
@@ -130,10 +139,13 @@ impl Store {
             connection_tallies: Rollup::default(),
             drops: Table::new(limits.max_events),
             sampled: Table::new(limits.max_events),
+            lookups: Table::new(limits.max_events),
             owners: Owners::default(),
             kinds: SocketKinds::default(),
             endpoints: Interner::default(),
             kernel_names: Interner::default(),
+            host_names: Interner::default(),
+            answer_lists: Interner::default(),
             outcomes: Joiner::default(),
             orphans: Orphans::default(),
             totals: Totals::new(limits.metric_processes),
@@ -163,6 +175,7 @@ impl Store {
             Event::Connection(c) => self.add_connection(c),
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
+            Event::Dns(l) => self.add_lookup(l),
         }
     }
 
@@ -178,6 +191,10 @@ impl Store {
         // A handful of rows a second; the bound only matters for a storm of many owners.
         while self.sampled.len() > self.limits.max_events {
             self.pop_sampled();
+        }
+        while self.lookups.len() > self.limits.max_events {
+            self.pop_lookup();
+            self.stats.evicted_by_count += 1;
         }
     }
 
@@ -196,6 +213,10 @@ impl Store {
         }
         while self.sampled.front().is_some_and(|r| r.time_ns < cutoff) {
             self.pop_sampled();
+        }
+        while self.lookups.front().is_some_and(|r| r.time_ns < cutoff) {
+            self.pop_lookup();
+            self.stats.evicted_by_age += 1;
         }
         let connections = &self.connections;
         self.outcomes
@@ -258,6 +279,18 @@ impl Store {
         }
     }
 
+    fn pop_lookup(&mut self) {
+        if let Some(r) = self.lookups.pop_front() {
+            self.stats.evicted_dns_lookups += 1;
+            self.gaps.lookups.evicted(r.time_ns);
+            self.owners.release(r.owner);
+            self.host_names.release(r.name);
+            if let Some(answers) = r.answers {
+                self.answer_lists.release(answers);
+            }
+        }
+    }
+
     /// Counts since the start by process, which eviction does not touch (for `/metrics`).
     pub fn totals(&self) -> TotalsSnapshot {
         self.totals.snapshot(&self.kinds)
@@ -277,6 +310,25 @@ impl Store {
     /// Drop records.
     pub fn drops(&self) -> &Table<StoredDrop> {
         &self.drops
+    }
+
+    /// Host-name lookups.
+    pub fn lookups(&self) -> &Table<StoredLookup> {
+        &self.lookups
+    }
+
+    /// A looked-up host name.
+    pub fn host_name(&self, sym: Sym) -> Arc<str> {
+        self.host_names
+            .get(sym)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// A lookup's answers.
+    pub fn answers(&self, sym: Option<Sym>) -> &[std::net::IpAddr] {
+        sym.and_then(|s| self.answer_lists.get(s))
+            .map_or(&[], |a| a)
     }
 
     /// Counts of drops that had no full event (sampled out), by reason and owner.
@@ -377,10 +429,15 @@ impl Store {
 
     /// Current counters.
     pub fn stats(&self) -> StoreStats {
-        let interned = self.owners.len() + self.endpoints.len() + self.kernel_names.len();
+        let interned = self.owners.len()
+            + self.endpoints.len()
+            + self.kernel_names.len()
+            + self.host_names.len()
+            + self.answer_lists.len();
         StoreStats {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,
+            dns_lookups: self.lookups.len() as u64,
             interned_values: interned as u64,
             unmatched_outcomes: self.outcomes.unmatched,
             ambiguous_drop_owners: self.orphans.ambiguous(),

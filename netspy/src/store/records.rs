@@ -2,7 +2,7 @@
 //! addresses are interned symbols (see `intern.rs`).
 
 use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_TCP};
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use super::{intern::Sym, table::Record};
 
@@ -13,6 +13,26 @@ pub enum Endpoint {
     Ip(IpAddr),
     /// UNIX path, or `@name` for an abstract name.
     Unix(Box<str>),
+    /// An IP address the connecting process had looked up by this host name.
+    Host(IpAddr, Arc<str>),
+}
+
+impl Endpoint {
+    /// The IP address, for IP endpoints.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Self::Ip(ip) | Self::Host(ip, _) => Some(*ip),
+            Self::Unix(_) => None,
+        }
+    }
+
+    /// The host name the address was looked up by, when it was.
+    pub fn host_name(&self) -> Option<&Arc<str>> {
+        match self {
+            Self::Host(_, name) => Some(name),
+            Self::Ip(_) | Self::Unix(_) => None,
+        }
+    }
 }
 
 /// How a connect ended, as stored.
@@ -217,6 +237,38 @@ impl Record for StoredDrop {
     }
     fn owner(&self) -> Option<Sym> {
         self.owner
+    }
+}
+
+/// One host-name lookup: 32 bytes.
+#[derive(Clone, Debug)]
+pub struct StoredLookup {
+    /// Wall-clock ns since the epoch when the call returned.
+    pub time_ns: i64,
+    /// Who looked up.
+    pub owner: Sym,
+    /// The name asked for.
+    pub name: Sym,
+    /// The distinct addresses answered, None when there were none.
+    pub answers: Option<Sym>,
+    /// Time inside the call, microseconds.
+    pub latency_us: u32,
+    /// Addresses answered beyond those kept (at most 255 counted).
+    pub more_answers: u8,
+    /// What the call returned: 0 or an `EAI_*` code (the C libraries' are -1 to -12).
+    pub return_code: i8,
+    /// The name was cut.
+    pub name_cut: bool,
+}
+
+const _: () = assert!(size_of::<StoredLookup>() == 32);
+
+impl Record for StoredLookup {
+    fn time_ns(&self) -> i64 {
+        self.time_ns
+    }
+    fn owner(&self) -> Option<Sym> {
+        Some(self.owner)
     }
 }
 

@@ -33,6 +33,7 @@ fn connect(t: i64, pid: u32, command: &str, sock: u64, port: u16) -> Event {
         error: Some("EINPROGRESS".into()),
         syscall_ns: Some(1000),
         sock,
+        destination_name: None,
     })
 }
 
