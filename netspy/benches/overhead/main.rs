@@ -7,7 +7,8 @@
 //! - netspy's per-program cost from `kernel.bpf_stats_enabled`;
 //! - each ring wakeup policy: program cost and delivery latency;
 //! - one process making connects back to back, and a drop storm: what arrives, what is lost;
-//! - the daemon's time from start to ready.
+//! - the daemon's time from start to ready;
+//! - what watching host-name lookups (uprobes on `getaddrinfo`) costs the process.
 //!
 //! Needs root, bpftrace and bpftool (`cargo xtask bench` installs them and writes the report
 //! into BENCHMARKS.md); `cargo bench -p netspy --bench overhead` prints it.
@@ -19,6 +20,7 @@
     reason = "a benchmark prints its report and stops on a broken set-up"
 )]
 
+mod lookups;
 mod stats;
 mod tracers;
 mod workloads;
@@ -62,7 +64,7 @@ fn main() {
     let others = stats::tracepoint_programs();
     assert!(
         others.is_empty(),
-        "tracepoint programs are attached already (another netspy or tracer?): they would be \
+        "tracing programs are attached already (another netspy or tracer?): they would be \
          measured too. Stop them first: {:?}",
         others.iter().map(|p| &p["name"]).collect::<Vec<_>>()
     );
@@ -73,6 +75,7 @@ fn main() {
     let mut report = String::new();
     side_by_side(&sockets, &mut report);
     per_program_cost(&sockets, &mut report);
+    lookups::lookups(&mut report);
     wakeup_policies(&mut report);
     back_to_back(&mut report);
     drop_storm(&mut report);

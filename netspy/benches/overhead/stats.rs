@@ -4,7 +4,8 @@ use std::{collections::BTreeMap, process::Command};
 
 use serde_json::Value;
 
-/// Tracepoint programs loaded now (any tracer's), by `bpftool prog show`.
+/// Tracing programs loaded now (any tracer's: tracepoints, and uprobes, which the kernel
+/// types as kprobes), by `bpftool prog show`.
 pub fn tracepoint_programs() -> Vec<Value> {
     let output = Command::new("bpftool")
         .args(["prog", "show", "--json"])
@@ -15,13 +16,13 @@ pub fn tracepoint_programs() -> Vec<Value> {
         .filter(|p| {
             matches!(
                 p["type"].as_str(),
-                Some("tracepoint" | "raw_tracepoint" | "tracing")
+                Some("tracepoint" | "raw_tracepoint" | "tracing" | "kprobe")
             )
         })
         .collect()
 }
 
-/// Runs and run time per loaded tracepoint program, by name.
+/// Runs and run time per loaded tracing program, by name.
 fn program_stats() -> BTreeMap<String, (u64, u64)> {
     tracepoint_programs()
         .into_iter()

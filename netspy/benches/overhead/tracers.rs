@@ -161,34 +161,40 @@ impl Running {
                         format!("tracepoint:{tp} {{ {body} }}\n")
                     })
                     .collect();
-                let mut child = off_the_workload_cpu(
-                    Command::new("bpftrace")
-                        .args(["-e", &script])
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::null()),
-                )
-                .spawn()
-                .expect("bpftrace (cargo xtask bench installs it)");
-                let lines = lines(child.stdout.take().unwrap());
-                let mut running = Self {
-                    child: Some(child),
-                    url: None,
-                    startup: Duration::ZERO,
-                };
-                loop {
-                    let line = lines
-                        .recv_timeout(Duration::from_secs(60))
-                        .expect("bpftrace never attached");
-                    if line.starts_with("Attaching") {
-                        break;
-                    }
-                }
-                // "Attaching" comes just before the attach itself.
-                std::thread::sleep(Duration::from_millis(500));
-                running.startup = started.elapsed();
-                running
+                Self::bpftrace(&script)
             }
         }
+    }
+
+    /// Starts bpftrace with `script` and waits until it is attached.
+    pub fn bpftrace(script: &str) -> Self {
+        let started = Instant::now();
+        let mut child = off_the_workload_cpu(
+            Command::new("bpftrace")
+                .args(["-e", script])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )
+        .spawn()
+        .expect("bpftrace (cargo xtask bench installs it)");
+        let lines = lines(child.stdout.take().unwrap());
+        let mut running = Self {
+            child: Some(child),
+            url: None,
+            startup: Duration::ZERO,
+        };
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("bpftrace never attached");
+            if line.starts_with("Attaching") {
+                break;
+            }
+        }
+        // "Attaching" comes just before the attach itself.
+        std::thread::sleep(Duration::from_millis(500));
+        running.startup = started.elapsed();
+        running
     }
 
     /// The daemon's `/health`.
