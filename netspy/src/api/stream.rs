@@ -135,6 +135,7 @@ impl Follower {
                 let (name, data) = match &view {
                     EventView::Connection(c) => ("connection", serde_json::to_string(c)),
                     EventView::PacketDrop(d) => ("packet_drop", serde_json::to_string(d)),
+                    EventView::Dns(l) => ("dns", serde_json::to_string(l)),
                 };
                 let Ok(data) = data else { continue };
                 self.streams.sent.inc();
@@ -172,6 +173,7 @@ fn kind_name(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Connection => "connection",
         EventKind::PacketDrop => "packet_drop",
+        EventKind::Dns => "dns",
     }
 }
 

@@ -182,6 +182,16 @@ impl std::fmt::Display for ViewLine<'_> {
                 }
                 write!(f, " at {}", d.location)
             }
+            EventView::Dns(l) => {
+                let time = l.time.with_timezone(&Local).format("%H:%M:%S");
+                let who = crate::text::owner(&l.process_name, &l.command, l.pid, true);
+                write!(f, "{time} {who} lookup {}", escape(&l.name))?;
+                match &l.error {
+                    Some(error) => write!(f, " {error}")?,
+                    None => write!(f, " -> {}", l.answers.join(", "))?,
+                }
+                write!(f, " {:.1}ms", l.latency_ms)
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     events::eai_name,
-    store::{Store, StoredLookup},
+    store::{Selection, Store, StoredLookup},
 };
 
 /// Recent host-name lookups grouped by process id.
@@ -117,23 +117,33 @@ impl DnsView {
     }
 }
 
+/// Views of the most recent `limit` lookups `selection` selects, oldest first, with how many
+/// matched and how many of those failed.
+pub(super) fn lookup_views(
+    store: &Store,
+    selection: &Selection,
+    limit: usize,
+) -> (Vec<DnsView>, u64, u64) {
+    let (mut matched, mut failed) = (0, 0);
+    let mut views = Vec::new();
+    for r in store.lookups().newest(selection) {
+        matched += 1;
+        failed += u64::from(r.return_code != 0);
+        if views.len() < limit {
+            views.push(DnsView::new(r, store));
+        }
+    }
+    views.reverse();
+    (views, matched, failed)
+}
+
 impl Query {
     /// The most recent matching host-name lookups, grouped by pid.
     pub fn list_dns(&self, req: &ListRequest) -> Result<DnsList, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
-        let table = store.lookups();
-        let (mut matched, mut failed) = (0, 0);
-        let mut views = Vec::new();
-        for r in table.newest(&scope.selection) {
-            matched += 1;
-            failed += u64::from(r.return_code != 0);
-            if views.len() < limit {
-                views.push(DnsView::new(r, &store));
-            }
-        }
-        views.reverse();
+        let (views, matched, failed) = lookup_views(&store, &scope.selection, limit);
         let total_events = views.len();
         let mut events_by_pid: BTreeMap<String, Vec<DnsView>> = BTreeMap::new();
         for view in views {

@@ -5,12 +5,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConnectionView, DropView, EventKind, EventsRequest, OutcomeFilter, Query, QueryError,
-    drops::drop_views,
+    ConnectionView, DnsView, DropView, EventKind, EventsRequest, OutcomeFilter, Query, QueryError,
+    dns::lookup_views, drops::drop_views,
 };
 use crate::store::Outcome;
 
-/// One event of either kind (each carries its `type`).
+/// One event of any kind (each carries its `type`).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(untagged)]
 pub enum EventView {
@@ -18,6 +18,8 @@ pub enum EventView {
     Connection(ConnectionView),
     /// A packet drop.
     PacketDrop(DropView),
+    /// A host-name lookup.
+    Dns(DnsView),
 }
 
 impl EventView {
@@ -25,6 +27,7 @@ impl EventView {
         match self {
             Self::Connection(c) => c.timestamp,
             Self::PacketDrop(d) => d.timestamp,
+            Self::Dns(l) => l.timestamp,
         }
     }
 }
@@ -82,10 +85,11 @@ impl Query {
     /// Events of one or both kinds, filtered.
     pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
-        let (connections, drops) = match req.kind {
-            None => (true, true),
-            Some(EventKind::Connection) => (true, false),
-            Some(EventKind::PacketDrop) => (false, true),
+        let (connections, drops, lookups) = match req.kind {
+            None => (true, true, false),
+            Some(EventKind::Connection) => (true, false, false),
+            Some(EventKind::PacketDrop) => (false, true, false),
+            Some(EventKind::Dns) => (false, false, true),
         };
         // Drops have no TCP result: an outcome filter matches connections only.
         let outcome = req.outcome.map(stored);
@@ -104,6 +108,12 @@ impl Query {
             events.extend(views.into_iter().map(EventView::PacketDrop));
             total += matched;
         }
+        // Lookups have no TCP result either.
+        if lookups && outcome.is_none() {
+            let (views, matched, _) = lookup_views(&store, &scope.selection, limit);
+            events.extend(views.into_iter().map(EventView::Dns));
+            total += matched;
+        }
         // Keep the most recent `limit` of both kinds together, oldest first.
         events.sort_by_key(EventView::timestamp);
         let excess = events.len().saturating_sub(limit);
@@ -118,6 +128,7 @@ impl Query {
                     None => String::new(),
                     Some(EventKind::Connection) => "connection".to_owned(),
                     Some(EventKind::PacketDrop) => "packet_drop".to_owned(),
+                    Some(EventKind::Dns) => "dns".to_owned(),
                 },
                 pid: req.pid.unwrap_or(0),
                 command: scope.command,

@@ -128,7 +128,8 @@ scoped_request! {
     /// Generic event search: `/api/events`.
     pub struct EventsRequest {
         duration: "default the whole history",
-        /// `connection` or `packet_drop` (default both).
+        /// `connection`, `packet_drop` or `dns` (default connections and drops, as the
+        /// original API had it; host-name lookups only when asked for).
         #[serde(default, rename = "type")]
         pub kind: Option<EventKind>,
         /// At most this many events, the most recent (default 100; capped by the daemon's
@@ -154,6 +155,8 @@ pub enum EventKind {
     Connection,
     /// Packet drops.
     PacketDrop,
+    /// Host-name lookups (`getaddrinfo`).
+    Dns,
 }
 
 /// TCP results to filter connections by.

@@ -20,6 +20,10 @@ use super::{
     drops::routine_reasons, events::stored, scope::MAX_NAME_CHARS,
 };
 
+/// Why `type=dns` is refused here.
+const NO_LOOKUPS: &str = "the stream carries connections and packet drops; host-name lookups \
+    are in /api/list-dns and /api/events?type=dns (connections carry their names)";
+
 /// How old a record is before it is sent, ns.
 pub const HOLD_NS: i64 = 1_000_000_000;
 /// Most records of each kind one step reads (about a millisecond under the read lock).
@@ -86,6 +90,9 @@ impl StreamRequest {
 
     /// Checks the filters (as the lists check them).
     pub fn validate(&self) -> Result<(), QueryError> {
+        if self.kind == Some(EventKind::Dns) {
+            return Err(QueryError::BadRequest(NO_LOOKUPS.into()));
+        }
         self.scope().validate()
     }
 }
@@ -166,7 +173,8 @@ impl Query {
         let (connections, drops) = match (req.kind, req.outcome) {
             (None, None) => (true, true),
             (Some(EventKind::PacketDrop), _) => (false, true),
-            _ => (true, false),
+            (Some(EventKind::Connection), _) | (None, Some(_)) => (true, false),
+            (Some(EventKind::Dns), _) => return Err(QueryError::BadRequest(NO_LOOKUPS.into())),
         };
         let store = self.read();
         let cutoff = now_ns.saturating_sub(HOLD_NS);
