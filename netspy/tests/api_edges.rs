@@ -139,7 +139,7 @@ fn bad_input_gets_a_4xx_with_a_json_error_on_every_endpoint() {
         s,
         &b,
         400,
-        "unknown variant `nope`, expected `connection` or `packet_drop`",
+        "unknown variant `nope`, expected one of `connection`, `packet_drop`, `dns`",
         "events type",
     );
     let (s, b) = get("/api/events?outcome=maybe");
