@@ -38,6 +38,7 @@ fn ready_status(api: SocketAddr, probes: &[ProbeStatus]) -> String {
         .iter()
         .map(|probe| match &probe.hook {
             Some(hook) => format!("{} ({hook})", probe.name),
+            None if probe.disabled() => format!("{} (disabled)", probe.name),
             None => format!("{} (not attached)", probe.name),
         })
         .collect();
