@@ -17,11 +17,14 @@ use crate::events::{Destination, Event};
 /// One process's address.
 type Key = (u32, u64, IpAddr);
 
+/// The name each key was last learned with, and when (a sequence number).
+type Names = std::collections::HashMap<Key, (Arc<str>, u64)>;
+
 /// The join of lookups to connections.
 #[derive(Default)]
 pub struct HostNames {
     /// The name each process last got this address for, and when (a sequence number).
-    names: std::collections::HashMap<Key, (Arc<str>, u64)>,
+    names: Names,
     /// Keys in the order they were learned, for eviction.
     order: VecDeque<(Key, u64)>,
     next: u64,
@@ -45,6 +48,8 @@ impl HostNames {
                     self.learn((p.pid, p.started_ns, ip), lookup.name.clone());
                 }
             }
+            // Nothing learned (no lookups, or the probe is off): no hashing on the hot path.
+            Event::Connection(_) if self.names.is_empty() => {}
             Event::Connection(c) => {
                 if let Destination::Ip { ip, .. } = c.destination {
                     let key = (c.process.pid, c.process.started_ns, canonical(ip));
@@ -69,21 +74,20 @@ impl HostNames {
             let Some((old, old_seq)) = self.order.pop_front() else {
                 break;
             };
-            if self.is_live(&old, old_seq) {
+            if is_live(&self.names, &old, old_seq) {
                 self.names.remove(&old);
             }
         }
         if self.order.len() > 2 * Self::CAPACITY {
             let names = &self.names;
-            self.order
-                .retain(|(key, seq)| names.get(key).is_some_and(|&(_, s)| s == *seq));
+            self.order.retain(|(key, seq)| is_live(names, key, *seq));
         }
     }
+}
 
-    /// True when `order`'s place (`key`, `seq`) is the key's latest.
-    fn is_live(&self, key: &Key, seq: u64) -> bool {
-        self.names.get(key).is_some_and(|&(_, s)| s == seq)
-    }
+/// True when a place (`key`, `seq`) of `order` is the key's latest.
+fn is_live(names: &Names, key: &Key, seq: u64) -> bool {
+    names.get(key).is_some_and(|&(_, s)| s == seq)
 }
 
 /// An IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`, what a dual-stack socket connects

@@ -818,18 +818,10 @@ fn a_process_in_a_unit_or_container_is_reported_and_found_by_it() {
     drop((service, scope));
 }
 
-/// An event names its process's executable (what tells two programs of one name apart),
-/// and the analysis counts by it.
-#[test]
-fn events_name_their_process_s_executable() {
-    url();
-    let script = "import os, socket, sys\n\
-                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-                  s.connect(('127.0.0.1', 9))\n\
-                  print(os.getpid(), os.readlink('/proc/self/exe'), flush=True)\n\
-                  sys.stdin.read()";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
+/// Starts `command` with pipes for stdin and stdout and reads its first line: a process
+/// that reports itself and then waits for its stdin to close.
+fn spawn_waiting(command: &mut Command) -> (std::process::Child, String) {
+    let mut child = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -840,6 +832,20 @@ fn events_name_their_process_s_executable() {
         &mut line,
     )
     .unwrap();
+    (child, line)
+}
+
+/// An event names its process's executable (what tells two programs of one name apart),
+/// and the analysis counts by it.
+#[test]
+fn events_name_their_process_s_executable() {
+    url();
+    let script = "import os, socket, sys\n\
+                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  s.connect(('127.0.0.1', 9))\n\
+                  print(os.getpid(), os.readlink('/proc/self/exe'), flush=True)\n\
+                  sys.stdin.read()";
+    let (mut child, line) = spawn_waiting(Command::new("python3").args(["-c", script]));
     let (pid, exe) = line.trim().split_once(' ').unwrap();
     // The process waits until its event is in: it is alive when the daemon first sees it.
     // Its connect is found by its destination and name: with HOME unset (CI), Python (and a
@@ -907,18 +913,9 @@ fn lookups_are_listed_and_name_the_connections_to_their_answers() {
         hosts.display(),
         nsswitch.display()
     );
-    let mut child = Command::new("unshare")
-        .args(["--mount", "sh", "-c", &shell, script, &name, &missing])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let (mut child, line) = spawn_waiting(
+        Command::new("unshare").args(["--mount", "sh", "-c", &shell, script, &name, &missing]),
+    );
     let (pid, errno) = line.trim().split_once(' ').unwrap();
     assert_eq!(errno, libc::EAI_NONAME.to_string(), "{line}");
 

@@ -5,7 +5,7 @@
 use std::{ffi::CStr, fmt::Write as _, hint::black_box, time::Instant};
 
 use crate::{
-    median, stats,
+    median, ratio, stats,
     tracers::{Kind, Running},
 };
 
@@ -90,11 +90,7 @@ pub fn lookups(report: &mut String) {
         .map(|&k| format!("{:+.0}", added(k)))
         .collect();
     let (netspy, counting) = (added(Kind::Netspy), added(Kind::BpftraceCounting));
-    let ratio = if netspy > 0.0 && counting > 0.0 {
-        format!("{:.2}", netspy / counting)
-    } else {
-        "within noise".to_owned()
-    };
+    let ratio = ratio(netspy, counting);
     let _ = writeln!(
         report,
         "| getaddrinfo(\"localhost\") | {:.0} | {} | {ratio} |",

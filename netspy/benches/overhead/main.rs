@@ -45,6 +45,16 @@ const DROP_STORM: u32 = 1_000_000;
 /// Threads sending the drop storm, one per CPU of these machines.
 const SENDERS: usize = 2;
 
+/// netspy's added cost over bpftrace counting's, as the report writes it. A difference
+/// below zero is the noise of this machine, not a saving.
+fn ratio(netspy: f64, counting: f64) -> String {
+    if netspy > 0.0 && counting > 0.0 {
+        format!("{:.2}", netspy / counting)
+    } else {
+        "within noise".to_owned()
+    }
+}
+
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -157,12 +167,7 @@ fn side_by_side(sockets: &Sockets, report: &mut String) {
                 added(column(Kind::Netspy)),
                 added(column(Kind::BpftraceCounting)),
             );
-            // A difference below zero is the noise of this machine, not a saving.
-            let ratio = if netspy > 0.0 && counting > 0.0 {
-                format!("{:.2}", netspy / counting)
-            } else {
-                "within noise".to_owned()
-            };
+            let ratio = ratio(netspy, counting);
             let _ = writeln!(
                 report,
                 "| {} | {cpu} | {base:.0} | {} | {ratio} |",

@@ -185,11 +185,15 @@ impl std::fmt::Display for ViewLine<'_> {
             EventView::Dns(l) => {
                 let time = l.time.with_timezone(&Local).format("%H:%M:%S");
                 let who = crate::text::owner(&l.process_name, &l.command, l.pid, true);
-                write!(f, "{time} {who} lookup {}", escape(&l.name))?;
-                match &l.error {
-                    Some(error) => write!(f, " {error}")?,
-                    None => write!(f, " -> {}", l.answers.join(", "))?,
-                }
+                write!(f, "{time} ")?;
+                lookup_line(
+                    f,
+                    &who,
+                    &l.name,
+                    l.error.as_deref(),
+                    &l.answers,
+                    l.more_answers,
+                )?;
                 write!(f, " {:.1}ms", l.latency_ms)
             }
         }
@@ -237,18 +241,40 @@ fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt:
 
 /// `curl(4312) lookup example.com -> 93.184.216.34, 2606:2800::1 1.5ms`, or the error.
 fn lookup(f: &mut std::fmt::Formatter<'_>, e: &DnsLookup) -> std::fmt::Result {
-    write!(f, "{} lookup {}", who(Some(&e.process)), escape(&e.name))?;
-    match e.error {
-        Some(error) => write!(f, " {error}")?,
+    let answers: Vec<String> = e.answers.iter().map(ToString::to_string).collect();
+    lookup_line(
+        f,
+        &who(Some(&e.process)),
+        &e.name,
+        e.error,
+        &answers,
+        e.more_answers,
+    )?;
+    write!(f, " {}", millis(e.latency_ns))
+}
+
+/// A lookup without its time: who, the name, and the answers (with how many more) or the
+/// error; for live events and stored ones alike.
+fn lookup_line(
+    f: &mut std::fmt::Formatter<'_>,
+    who: &str,
+    name: &str,
+    error: Option<&str>,
+    answers: &[impl AsRef<str>],
+    more: u32,
+) -> std::fmt::Result {
+    write!(f, "{who} lookup {}", escape(name))?;
+    match error {
+        Some(error) => write!(f, " {error}"),
         None => {
-            let answers: Vec<String> = e.answers.iter().map(ToString::to_string).collect();
+            let answers: Vec<&str> = answers.iter().map(AsRef::as_ref).collect();
             write!(f, " -> {}", answers.join(", "))?;
-            if e.more_answers > 0 {
-                write!(f, " (+{})", e.more_answers)?;
+            if more > 0 {
+                write!(f, " (+{more})")?;
             }
+            Ok(())
         }
     }
-    write!(f, " {}", millis(e.latency_ns))
 }
 
 fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result {

@@ -293,13 +293,7 @@ impl Query {
         let (views, matched) = Self::connection_views(&store, &scope.selection, limit, None);
         let now = Utc::now();
         let total_events = views.len();
-        let mut events_by_pid: BTreeMap<String, Vec<ConnectionView>> = BTreeMap::new();
-        for view in views {
-            events_by_pid
-                .entry(view.pid.to_string())
-                .or_default()
-                .push(view);
-        }
+        let events_by_pid = super::by_pid(views, |v| v.pid);
         Ok(ConnectionList {
             total_events,
             total_pids: events_by_pid.len(),

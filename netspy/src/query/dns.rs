@@ -145,13 +145,7 @@ impl Query {
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let (views, matched, failed) = lookup_views(&store, &scope.selection, limit);
         let total_events = views.len();
-        let mut events_by_pid: BTreeMap<String, Vec<DnsView>> = BTreeMap::new();
-        for view in views {
-            events_by_pid
-                .entry(view.pid.to_string())
-                .or_default()
-                .push(view);
-        }
+        let events_by_pid = super::by_pid(views, |v| v.pid);
         let now = Utc::now();
         Ok(DnsList {
             total_events,

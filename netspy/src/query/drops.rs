@@ -396,13 +396,7 @@ impl Query {
         let (sampled_out, ..) =
             sampled_counts(&store, &scope.selection, &routine, &mut HashMap::new());
         let total_events = views.len();
-        let mut events_by_pid: BTreeMap<String, Vec<DropView>> = BTreeMap::new();
-        for view in views {
-            events_by_pid
-                .entry(view.pid.to_string())
-                .or_default()
-                .push(view);
-        }
+        let events_by_pid = super::by_pid(views, |v| v.pid);
         let now = Utc::now();
         Ok(DropList {
             total_events,

@@ -48,6 +48,19 @@ const INGEST_RUN: usize = 256;
 /// summaries, analyses and lists, so that one never shows what another says is not there.
 pub const DEFAULT_WINDOW_SECONDS: i64 = 60;
 
+/// A list's views by pid (the key as a string, as the original API had it), each pid's in
+/// the order given.
+fn by_pid<V>(views: Vec<V>, pid: impl Fn(&V) -> u32) -> std::collections::BTreeMap<String, Vec<V>> {
+    let mut grouped: std::collections::BTreeMap<String, Vec<V>> = Default::default();
+    for view in views {
+        grouped
+            .entry(pid(&view).to_string())
+            .or_default()
+            .push(view);
+    }
+    grouped
+}
+
 /// Default and maximum number of events a list returns.
 pub const DEFAULT_LIMIT: usize = 100;
 

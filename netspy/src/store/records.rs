@@ -18,14 +18,6 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// The IP address, for IP endpoints.
-    pub fn ip(&self) -> Option<IpAddr> {
-        match self {
-            Self::Ip(ip) | Self::Host(ip, _) => Some(*ip),
-            Self::Unix(_) => None,
-        }
-    }
-
     /// The host name the address was looked up by, when it was.
     pub fn host_name(&self) -> Option<&Arc<str>> {
         match self {
