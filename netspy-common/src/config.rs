@@ -24,7 +24,8 @@ pub struct Config {
     /// Full drop events each CPU sends per [`crate::drop::RATE_WINDOW_NS`]; the drops past
     /// that are counted by reason and owner (sampled out). 0 = no limit.
     pub drop_events_per_window: u32,
-    /// `SKB_NOT_DROPPED_YET` on this kernel.
+    /// `SKB_NOT_DROPPED_YET` on this kernel ([`ABSENT`] on kernels that name no drop
+    /// reasons, like the next).
     pub reason_not_dropped: u32,
     /// `SKB_CONSUMED` on this kernel (a normal free, not a drop).
     pub reason_consumed: u32,

@@ -41,13 +41,10 @@ struct CauseLabel {
 
 fn by_kind(counts: &KindCounts) -> Family<KindLabel, Counter> {
     let family = Family::<KindLabel, Counter>::default();
-    for (kind, value) in [
-        ("connection", counts.connection),
-        ("tcp_outcome", counts.tcp_outcome),
-        ("packet_drop", counts.packet_drop),
-        ("dns", counts.dns),
-    ] {
-        family.get_or_create(&KindLabel { kind }).inc_by(value);
+    for (kind, value) in counts.by_kind() {
+        family
+            .get_or_create(&KindLabel { kind: kind.name() })
+            .inc_by(value);
     }
     family
 }
@@ -99,14 +96,13 @@ pub async fn metrics(
         decode_errors,
     );
     let held = Family::<KindLabel, Gauge>::default();
-    held.get_or_create(&KindLabel { kind: "connection" })
-        .set(i64::try_from(health.store.connections).unwrap_or(i64::MAX));
-    held.get_or_create(&KindLabel {
-        kind: "packet_drop",
-    })
-    .set(i64::try_from(health.store.drops).unwrap_or(i64::MAX));
-    held.get_or_create(&KindLabel { kind: "dns" })
-        .set(i64::try_from(health.store.dns_lookups).unwrap_or(i64::MAX));
+    let evicted_kinds = Family::<KindLabel, Counter>::default();
+    for (kind, kept) in health.store.by_kind() {
+        let label = KindLabel { kind: kind.name() };
+        held.get_or_create(&label)
+            .set(i64::try_from(kept.held).unwrap_or(i64::MAX));
+        evicted_kinds.get_or_create(&label).inc_by(kept.evicted);
+    }
     registry.register("history_events", "Events held in the history", held);
     let evicted = Family::<CauseLabel, Counter>::default();
     evicted
@@ -120,14 +116,6 @@ pub async fn metrics(
         "Events evicted from the history, by cause",
         evicted,
     );
-    let evicted_kinds = Family::<KindLabel, Counter>::default();
-    for (kind, n) in [
-        ("connection", health.store.evicted_connections),
-        ("packet_drop", health.store.evicted_drops),
-        ("dns", health.store.evicted_dns_lookups),
-    ] {
-        evicted_kinds.get_or_create(&KindLabel { kind }).inc_by(n);
-    }
     registry.register(
         "history_evicted_events",
         "Events evicted from the history, by kind",

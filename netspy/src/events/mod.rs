@@ -54,6 +54,16 @@ impl Event {
         }
     }
 
+    /// The event's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Connection(_) => Kind::Connection,
+            Self::TcpOutcome(_) => Kind::TcpOutcome,
+            Self::PacketDrop(_) => Kind::PacketDrop,
+            Self::Dns(_) => Kind::Dns,
+        }
+    }
+
     /// Wall-clock time of the event.
     pub fn time(&self) -> DateTime<Utc> {
         match self {
@@ -65,16 +75,40 @@ impl Event {
     }
 }
 
-/// Which ring buffer a record came from; selects its wire type.
+/// The kinds of events, as counted and named everywhere (`/health`, `/metrics`,
+/// `/api/programs`). A ring buffer is named by the kind it carries (the connects' ring also
+/// carries lookups, told apart by size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// `ConnectEvent` records, and `DnsEvent` records (told apart by size).
+    /// `connect(2)` calls (`ConnectEvent`, `UnixConnectEvent`).
     Connection,
-    /// `TcpOutcomeEvent` records.
+    /// TCP connect results (`TcpOutcomeEvent`).
     TcpOutcome,
-    /// `DropEvent` records.
+    /// Packet drops (`DropEvent`).
     PacketDrop,
+    /// Host-name lookups (`DnsEvent`).
+    Dns,
+}
+
+impl Kind {
+    /// Every kind, in the order they are listed.
+    pub const ALL: [Self; 4] = [
+        Self::Connection,
+        Self::TcpOutcome,
+        Self::PacketDrop,
+        Self::Dns,
+    ];
+
+    /// The kind's name in the API and the metrics' `kind` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::TcpOutcome => "tcp_outcome",
+            Self::PacketDrop => "packet_drop",
+            Self::Dns => "dns",
+        }
+    }
 }
 
 /// The process (and thread) an event belongs to.
@@ -165,12 +199,19 @@ pub struct KernelNames {
 }
 
 impl KernelNames {
-    /// Decodes one ring-buffer record.
+    /// Decodes one record of the ring buffer of `kind`.
     pub fn decode(&self, kind: Kind, bytes: &[u8]) -> Result<Event, DecodeError> {
         Ok(match kind {
             // The connects' ring also carries lookups; each type has its own size.
-            Kind::Connection if bytes.len() == size_of::<DnsEvent>() => {
+            Kind::Dns | Kind::Connection if bytes.len() == size_of::<DnsEvent>() => {
                 Event::Dns(DnsLookup::decode(&read_wire(kind, bytes)?, self))
+            }
+            Kind::Dns => {
+                return Err(DecodeError {
+                    kind,
+                    got: bytes.len(),
+                    want: size_of::<DnsEvent>(),
+                });
             }
             // A UNIX connect's record is the longer one, with the path.
             Kind::Connection if bytes.len() >= size_of::<UnixConnectEvent>() => {
@@ -252,6 +293,14 @@ mod tests {
                 want: 64
             }
         );
+    }
+
+    #[test]
+    fn kinds_are_listed_in_their_declaration_order() {
+        // Counters are indexed by `kind as usize`.
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "{kind:?}");
+        }
     }
 
     #[test]

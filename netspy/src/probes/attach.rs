@@ -12,14 +12,16 @@ use aya::{
 };
 use serde::Serialize;
 
-use netspy_common::config::{ABSENT, Config};
+use netspy_common::config::Config;
+
+use super::specs::PROBES;
 
 use super::libraries::{self, CLibrary};
 use crate::error_chain::error_chain;
 
 /// One way to attach one program.
 #[derive(Clone, Copy, Debug)]
-enum Attachment {
+pub(super) enum Attachment {
     /// A classic tracepoint `category/name`.
     Classic {
         program: &'static str,
@@ -169,14 +171,15 @@ fn program_mut<'a>(
 
 /// A hook: one or more attachments that only work together (connect needs enter and exit).
 #[derive(Clone, Copy, Debug)]
-struct Hook {
-    attachments: &'static [Attachment],
+pub(super) struct Hook {
+    /// Attached in this order.
+    pub attachments: &'static [Attachment],
     /// Why the running kernel cannot use this hook (a kernel fact it needs is missing).
-    unusable: fn(&Config) -> Option<&'static str>,
+    pub unusable: fn(&Config) -> Option<&'static str>,
 }
 
 /// A hook that needs nothing beyond what every probe needs.
-fn always(_: &Config) -> Option<&'static str> {
+pub(super) fn always(_: &Config) -> Option<&'static str> {
     None
 }
 
@@ -189,139 +192,6 @@ impl Hook {
             .join(" + ")
     }
 }
-
-/// A probe: what it watches and the hooks to try, best first.
-struct Probe {
-    name: &'static str,
-    hooks: &'static [Hook],
-}
-
-const PROBES: &[Probe] = &[
-    Probe {
-        name: "connect",
-        hooks: &[
-            // One program when the call returns, its arguments from the saved registers.
-            Hook {
-                attachments: &[Attachment::Classic {
-                    program: "connect_exit",
-                    category: "syscalls",
-                    name: "sys_exit_connect",
-                }],
-                unusable: |c| {
-                    (c.regs_arg0 == ABSENT)
-                        .then_some("the saved syscall registers are not known on this kernel")
-                },
-            },
-            Hook {
-                attachments: &[
-                    Attachment::Classic {
-                        program: "sys_enter_connect",
-                        category: "syscalls",
-                        name: "sys_enter_connect",
-                    },
-                    Attachment::Classic {
-                        program: "sys_exit_connect",
-                        category: "syscalls",
-                        name: "sys_exit_connect",
-                    },
-                ],
-                unusable: always,
-            },
-        ],
-    },
-    Probe {
-        name: "tcp_outcome",
-        hooks: &[Hook {
-            attachments: &[Attachment::Classic {
-                program: "inet_sock_set_state",
-                category: "sock",
-                name: "inet_sock_set_state",
-            }],
-            unusable: always,
-        }],
-    },
-    Probe {
-        name: "packet_drop",
-        hooks: &[
-            // Typed arguments: no bpf_probe_read_kernel for the tracepoint's fields.
-            Hook {
-                attachments: &[Attachment::Btf {
-                    program: "kfree_skb_btf",
-                    name: "kfree_skb",
-                }],
-                unusable: always,
-            },
-            Hook {
-                attachments: &[Attachment::Classic {
-                    program: "kfree_skb",
-                    category: "skb",
-                    name: "kfree_skb",
-                }],
-                unusable: always,
-            },
-            Hook {
-                attachments: &[Attachment::Raw {
-                    program: "kfree_skb_raw",
-                    name: "kfree_skb",
-                }],
-                unusable: always,
-            },
-        ],
-    },
-    Probe {
-        name: "dns",
-        hooks: &[Hook {
-            attachments: &[
-                Attachment::CLibrary {
-                    program: "getaddrinfo_in",
-                    symbol: "getaddrinfo",
-                    ret: false,
-                },
-                Attachment::CLibrary {
-                    program: "getaddrinfo_ret",
-                    symbol: "getaddrinfo",
-                    ret: true,
-                },
-            ],
-            unusable: always,
-        }],
-    },
-    Probe {
-        name: "socket_owners",
-        hooks: &[
-            Hook {
-                attachments: &[SOCKET, BIND, ACCEPT4, ACCEPT],
-                unusable: always,
-            },
-            // Some architectures have only accept4 as a syscall.
-            Hook {
-                attachments: &[SOCKET, BIND, ACCEPT4],
-                unusable: always,
-            },
-        ],
-    },
-];
-
-const SOCKET: Attachment = Attachment::Classic {
-    program: "sys_exit_socket",
-    category: "syscalls",
-    name: "sys_exit_socket",
-};
-const BIND: Attachment = Attachment::Classic {
-    program: "sys_enter_bind",
-    category: "syscalls",
-    name: "sys_enter_bind",
-};
-const ACCEPT4: Attachment = Attachment::Classic {
-    program: "sys_exit_accept4",
-    category: "syscalls",
-    name: "sys_exit_accept4",
-};
-const ACCEPT: Attachment = Attachment::Classic {
-    program: "sys_exit_accept",
-    category: "syscalls",
-    name: "sys_exit_accept",
-};
 
 /// Every hook netspy can attach (`tracepoint:skb/kfree_skb`), for `--disable-hook`.
 pub fn known_hooks() -> Vec<String> {

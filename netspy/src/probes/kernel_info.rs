@@ -29,27 +29,70 @@ impl KernelInfo {
                 "reading {VMLINUX_BTF}: {e} (netspy needs a kernel with CONFIG_DEBUG_INFO_BTF)"
             ))
         })?;
-        let reasons = enum_values(&btf, "skb_drop_reason")?;
+        // Kernels before 5.17 name no drop reasons: drops then carry none.
+        let reasons = enum_values(&btf, "skb_drop_reason")
+            .inspect_err(|e| tracing::warn!("drops carry no reason: {e}"))
+            .unwrap_or_default();
         let reason = |name: &str| {
             reasons
                 .iter()
                 .find(|(_, n)| n == name)
-                .map(|(v, _)| *v)
-                .ok_or_else(|| ProbeError::Btf(format!("enum skb_drop_reason has no {name}")))
+                .map_or(ABSENT, |(v, _)| *v)
         };
         let off = |s: &str, m: &str| member_offset(&btf, s, m);
         check_syscall_records(tracefs)?;
-        let state = Format::read(tracefs, "sock", "inet_sock_set_state")?;
-        let drop = Format::read(tracefs, "skb", "kfree_skb")?;
-        let tp = |f: &Format, what: &str, field: &str, size| {
-            f.offset(field, size)
-                .map_err(|e| ProbeError::Tracefs(format!("{what}: {e}")))
-        };
-        let tp_opt = |f: &Format, what: &str, field: &str, size| {
-            f.optional_offset(field, size)
-                .map(|o| o.unwrap_or(ABSENT))
-                .map_err(|e| ProbeError::Tracefs(format!("{what}: {e}")))
-        };
+        // What only one probe reads: missing, that probe's hooks are refused (specs.rs says
+        // which need what), and the others run.
+        let [
+            state_skaddr,
+            state_oldstate,
+            state_newstate,
+            state_sport,
+            state_dport,
+            state_family,
+            state_protocol,
+            state_saddr,
+            state_daddr,
+            state_saddr_v6,
+            state_daddr_v6,
+        ] = tracepoint_fields(
+            tracefs,
+            ("sock", "inet_sock_set_state"),
+            [
+                ("skaddr", 8, Need::Required),
+                ("oldstate", 4, Need::Required),
+                ("newstate", 4, Need::Required),
+                ("sport", 2, Need::Required),
+                ("dport", 2, Need::Required),
+                ("family", 2, Need::Required),
+                ("protocol", 2, Need::Required),
+                ("saddr", 4, Need::Required),
+                ("daddr", 4, Need::Required),
+                ("saddr_v6", 16, Need::Required),
+                ("daddr_v6", 16, Need::Required),
+            ],
+        );
+        let [drop_skbaddr, drop_location, drop_reason, drop_rx_sk] = tracepoint_fields(
+            tracefs,
+            ("skb", "kfree_skb"),
+            [
+                ("skbaddr", 8, Need::Required),
+                ("location", 8, Need::Required),
+                ("reason", 4, Need::Optional),
+                ("rx_sk", 8, Need::Optional),
+            ],
+        );
+        let sock_err = optional_offsets(&btf, [("sock", "sk_err")], "no TCP results");
+        let skb = optional_offsets(
+            &btf,
+            [
+                ("sk_buff", "head"),
+                ("sk_buff", "network_header"),
+                ("sk_buff", "sk"),
+                ("sk_buff", "protocol"),
+            ],
+            "no packet drops",
+        );
         // Reading a connected socket's addresses in one go is a refinement: ABSENT leaves
         // connects without a local address, their destination read from the caller.
         let sock_addrs = sock_addresses(&btf)
@@ -111,8 +154,8 @@ impl KernelInfo {
             self_exe_ino_high: 0,
             ring_wakeup: 0,
             drop_events_per_window: 0,
-            reason_not_dropped: reason("SKB_NOT_DROPPED_YET")?,
-            reason_consumed: reason("SKB_CONSUMED")?,
+            reason_not_dropped: reason("SKB_NOT_DROPPED_YET"),
+            reason_consumed: reason("SKB_CONSUMED"),
             task_pid: off("task_struct", "pid")?,
             task_tgid: off("task_struct", "tgid")?,
             task_comm: off("task_struct", "comm")?,
@@ -136,26 +179,26 @@ impl KernelInfo {
             socket_sk: off("socket", "sk")?,
             sock_type: off("sock", "sk_type")?,
             sock_protocol: off("sock", "sk_protocol")?,
-            sock_err: off("sock", "sk_err")?,
-            skb_head: off("sk_buff", "head")?,
-            skb_network_header: off("sk_buff", "network_header")?,
-            skb_sk: off("sk_buff", "sk")?,
-            skb_protocol: off("sk_buff", "protocol")?,
-            tp_state_skaddr: tp(&state, "inet_sock_set_state", "skaddr", 8)?,
-            tp_state_oldstate: tp(&state, "inet_sock_set_state", "oldstate", 4)?,
-            tp_state_newstate: tp(&state, "inet_sock_set_state", "newstate", 4)?,
-            tp_state_sport: tp(&state, "inet_sock_set_state", "sport", 2)?,
-            tp_state_dport: tp(&state, "inet_sock_set_state", "dport", 2)?,
-            tp_state_family: tp(&state, "inet_sock_set_state", "family", 2)?,
-            tp_state_protocol: tp(&state, "inet_sock_set_state", "protocol", 2)?,
-            tp_state_saddr: tp(&state, "inet_sock_set_state", "saddr", 4)?,
-            tp_state_daddr: tp(&state, "inet_sock_set_state", "daddr", 4)?,
-            tp_state_saddr_v6: tp(&state, "inet_sock_set_state", "saddr_v6", 16)?,
-            tp_state_daddr_v6: tp(&state, "inet_sock_set_state", "daddr_v6", 16)?,
-            tp_drop_skbaddr: tp(&drop, "kfree_skb", "skbaddr", 8)?,
-            tp_drop_location: tp(&drop, "kfree_skb", "location", 8)?,
-            tp_drop_reason: tp_opt(&drop, "kfree_skb", "reason", 4)?,
-            tp_drop_rx_sk: tp_opt(&drop, "kfree_skb", "rx_sk", 8)?,
+            sock_err: sock_err.map_or(ABSENT, |o| o[0]),
+            skb_head: skb.map_or(ABSENT, |o| o[0]),
+            skb_network_header: skb.map_or(ABSENT, |o| o[1]),
+            skb_sk: skb.map_or(ABSENT, |o| o[2]),
+            skb_protocol: skb.map_or(ABSENT, |o| o[3]),
+            tp_state_skaddr: state_skaddr,
+            tp_state_oldstate: state_oldstate,
+            tp_state_newstate: state_newstate,
+            tp_state_sport: state_sport,
+            tp_state_dport: state_dport,
+            tp_state_family: state_family,
+            tp_state_protocol: state_protocol,
+            tp_state_saddr: state_saddr,
+            tp_state_daddr: state_daddr,
+            tp_state_saddr_v6: state_saddr_v6,
+            tp_state_daddr_v6: state_daddr_v6,
+            tp_drop_skbaddr: drop_skbaddr,
+            tp_drop_location: drop_location,
+            tp_drop_reason: drop_reason,
+            tp_drop_rx_sk: drop_rx_sk,
             sock_addrs: sock_addrs.map_or(ABSENT, |(v4, _)| v4),
             sock_v6_addrs: sock_addrs.and_then(|(_, v6)| v6).unwrap_or(ABSENT),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
@@ -188,6 +231,41 @@ impl KernelInfo {
             drop_reasons,
         })
     }
+}
+
+/// Whether a tracepoint field must be there for the record to be read at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// Without it, no field of the record is used.
+    Required,
+    /// Newer kernels add it; absent, its offset is [`ABSENT`].
+    Optional,
+}
+
+/// The offsets of `fields` (name, size in bytes, need) in the record of tracepoint
+/// `category/name`. When the tracepoint is missing, or a field is missing or of another
+/// size than the programs read (an optional one only when present), every offset is
+/// [`ABSENT`] and the reason is logged: the hooks that read the record are then refused.
+fn tracepoint_fields<const N: usize>(
+    tracefs: &Path,
+    (category, name): (&str, &str),
+    fields: [(&str, u32, Need); N],
+) -> [u32; N] {
+    let read = || -> Result<[u32; N], String> {
+        let format = Format::read(tracefs, category, name).map_err(|e| e.to_string())?;
+        let mut offsets = [ABSENT; N];
+        for (offset, (field, size, need)) in offsets.iter_mut().zip(fields) {
+            *offset = match need {
+                Need::Required => format.offset(field, size)?,
+                Need::Optional => format.optional_offset(field, size)?.unwrap_or(ABSENT),
+            };
+        }
+        Ok(offsets)
+    };
+    read().unwrap_or_else(|e| {
+        tracing::warn!("tracepoint {category}/{name} is not used: {e}");
+        [ABSENT; N]
+    })
 }
 
 /// The offsets of a group of members that a refinement needs together, or None (with a

@@ -12,6 +12,7 @@ mod own_clients;
 mod privilege;
 mod reader;
 mod sampled;
+mod specs;
 mod streams;
 mod thread;
 mod tracefs;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::{
     attach::{ProbeStatus, Refusal, known_hooks},
     options::{DEFAULT_DROP_EVENT_RATE, ProbeOptions, RingWakeup},
+    specs::{PROBES, ProbeSpec},
     streams::EventStreams,
 };
 use self::{
@@ -102,9 +104,35 @@ pub struct KindCounts {
 }
 
 impl KindCounts {
+    /// The number of one kind.
+    pub fn get(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Connection => self.connection,
+            Kind::TcpOutcome => self.tcp_outcome,
+            Kind::PacketDrop => self.packet_drop,
+            Kind::Dns => self.dns,
+        }
+    }
+
+    /// Adds `n` to one kind.
+    pub fn add(&mut self, kind: Kind, n: u64) {
+        let slot = match kind {
+            Kind::Connection => &mut self.connection,
+            Kind::TcpOutcome => &mut self.tcp_outcome,
+            Kind::PacketDrop => &mut self.packet_drop,
+            Kind::Dns => &mut self.dns,
+        };
+        *slot += n;
+    }
+
+    /// Each kind with its number, in [`Kind::ALL`] order.
+    pub fn by_kind(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
+        Kind::ALL.into_iter().map(|kind| (kind, self.get(kind)))
+    }
+
     /// Sum over kinds.
     pub fn total(&self) -> u64 {
-        self.connection + self.tcp_outcome + self.packet_drop + self.dns
+        self.by_kind().map(|(_, n)| n).sum()
     }
 }
 
@@ -173,11 +201,7 @@ impl Probes {
         let tasks = ProbeThread::new()?;
         {
             let _inside = tasks.enter();
-            for (kind, map) in [
-                (Kind::Connection, "CONNECT_EVENTS"),
-                (Kind::TcpOutcome, "TCP_EVENTS"),
-                (Kind::PacketDrop, "DROP_EVENTS"),
-            ] {
+            for (kind, map) in PROBES.iter().filter_map(|p| Some((p.delivers?, p.ring?))) {
                 let ring: RingBuf<MapData> = take_map(&mut ebpf, map)?;
                 let (tx, rx) = mpsc::channel(streams::CHANNEL_BATCHES);
                 receivers.push(rx);
@@ -229,6 +253,12 @@ impl Probes {
         &self.status
     }
 
+    /// Each probe's description beside how it is attached.
+    pub fn described(&self) -> impl Iterator<Item = (&'static ProbeSpec, &ProbeStatus)> {
+        // `attach_all` makes one status per probe, in table order.
+        PROBES.iter().zip(&self.status)
+    }
+
     /// Current counters: received (userspace) and lost (kernel, summed over CPUs).
     pub fn stats(&self) -> Stats {
         let kernel = |index: u32| -> u64 {
@@ -242,13 +272,14 @@ impl Probes {
         };
         Stats {
             received: self.received.counts(),
-            lost: KindCounts {
-                connection: kernel(counters::LOST_CONNECT),
-                tcp_outcome: kernel(counters::LOST_TCP),
-                packet_drop: kernel(counters::LOST_DROP),
-                // A lookup whose call was not remembered has no event either.
-                dns: kernel(counters::LOST_DNS) + kernel(counters::DNS_PENDING_FULL),
-            },
+            lost: PROBES
+                .iter()
+                .fold(KindCounts::default(), |mut lost, probe| {
+                    if let Some(kind) = probe.delivers {
+                        lost.add(kind, probe.lost.iter().map(|&i| kernel(i)).sum());
+                    }
+                    lost
+                }),
             decode_errors: self.received.decode_errors(),
             pending_full: kernel(counters::PENDING_FULL),
             read_errors: kernel(counters::READ_ERROR),

@@ -20,30 +20,25 @@ use crate::events::{Event, KernelNames, Kind};
 /// Records read, per kind, and records that did not decode.
 #[derive(Debug, Default)]
 pub struct Received {
-    connection: AtomicU64,
-    tcp_outcome: AtomicU64,
-    packet_drop: AtomicU64,
-    dns: AtomicU64,
+    /// Indexed by [`Kind`]'s position in [`Kind::ALL`].
+    per_kind: [AtomicU64; Kind::ALL.len()],
     decode_errors: AtomicU64,
 }
 
 impl Received {
-    fn counter(&self, kind: Kind) -> &AtomicU64 {
-        match kind {
-            Kind::Connection => &self.connection,
-            Kind::TcpOutcome => &self.tcp_outcome,
-            Kind::PacketDrop => &self.packet_drop,
+    fn count(&self, kind: Kind, n: u64) {
+        if n > 0 {
+            self.per_kind[kind as usize].fetch_add(n, Ordering::Relaxed);
         }
     }
 
     /// Current counts.
     pub fn counts(&self) -> KindCounts {
-        KindCounts {
-            connection: self.connection.load(Ordering::Relaxed),
-            tcp_outcome: self.tcp_outcome.load(Ordering::Relaxed),
-            packet_drop: self.packet_drop.load(Ordering::Relaxed),
-            dns: self.dns.load(Ordering::Relaxed),
+        let mut counts = KindCounts::default();
+        for kind in Kind::ALL {
+            counts.add(kind, self.per_kind[kind as usize].load(Ordering::Relaxed));
         }
+        counts
     }
 
     /// Records that did not decode.
@@ -64,30 +59,29 @@ fn read_batch(
     received: &Received,
     batch: &mut Vec<Event>,
 ) -> bool {
-    let (mut read, mut lookups) = (0, 0);
-    while read < BATCH_EVENTS as u64 {
+    let mut read = 0;
+    // A ring may carry more than one kind (lookups travel with the connects).
+    let mut per_kind = [0u64; Kind::ALL.len()];
+    while read < BATCH_EVENTS {
         let Some(record) = ring.next() else {
             break;
         };
         read += 1;
         match names.decode(kind, &record) {
-            Ok(event @ Event::Dns(_)) => {
-                lookups += 1;
+            Ok(event) => {
+                per_kind[event.kind() as usize] += 1;
                 batch.push(event);
             }
-            Ok(event) => batch.push(event),
             Err(e) => {
                 received.decode_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{e}");
             }
         }
     }
-    // Lookups come in the connects' ring; they are counted as what they are.
-    received
-        .counter(kind)
-        .fetch_add(read - lookups, Ordering::Relaxed);
-    received.dns.fetch_add(lookups, Ordering::Relaxed);
-    read == BATCH_EVENTS as u64
+    for kind in Kind::ALL {
+        received.count(kind, per_kind[kind as usize]);
+    }
+    read == BATCH_EVENTS
 }
 
 /// Starts the reader task for one ring buffer: it sends its events in batches on `tx`, its

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Query;
 use crate::{
-    probes::{KindCounts, ProbeStatus, Probes, Stats},
+    probes::{KindCounts, ProbeSpec, ProbeStatus, Probes, Stats},
     store::StoreStats,
 };
 
@@ -60,7 +60,7 @@ impl Status {
         std::mem::replace(&mut *guard, state)
     }
 
-    fn snapshot(&self) -> (&'static str, Vec<ProbeStatus>, Stats) {
+    fn snapshot(&self) -> (&'static str, Vec<(&'static ProbeSpec, ProbeStatus)>, Stats) {
         let guard = self
             .state
             .read()
@@ -70,9 +70,12 @@ impl Status {
             ProbeState::Failed(_) => ("failed", Vec::new(), Stats::default()),
             ProbeState::Stopped => ("stopped", Vec::new(), Stats::default()),
             ProbeState::Running(probes) => {
-                let status = probes.status().to_vec();
+                let status: Vec<_> = probes
+                    .described()
+                    .map(|(spec, status)| (spec, status.clone()))
+                    .collect();
                 // A probe the configuration turned off is what was asked for.
-                let state = if status.iter().all(|p| p.attached() || p.disabled()) {
+                let state = if status.iter().all(|(_, p)| p.attached() || p.disabled()) {
                     "healthy"
                 } else {
                     "degraded"
@@ -238,7 +241,7 @@ impl Query {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             ready: matches!(state, "healthy" | "degraded"),
             error: self.status().failure(),
-            probes,
+            probes: probes.into_iter().map(|(_, status)| status).collect(),
             events: EventCounters {
                 received: stats.received,
                 lost_in_kernel: stats.lost,
@@ -257,35 +260,10 @@ impl Query {
         let programs: Vec<ProgramInfo> = probes
             .into_iter()
             .zip(1..)
-            .map(|(p, id)| {
-                let (received, lost, description) = match p.name.as_str() {
-                    "connect" => (
-                        stats.received.connection,
-                        stats.lost.connection,
-                        "connect(2) calls: destination, socket type and protocol, result",
-                    ),
-                    "tcp_outcome" => (
-                        stats.received.tcp_outcome,
-                        stats.lost.tcp_outcome,
-                        "TCP connect results (established, refused, timed out) and latency",
-                    ),
-                    "packet_drop" => (
-                        stats.received.packet_drop,
-                        stats.lost.packet_drop,
-                        "packet drops with the kernel's drop reason, 5-tuple and owner",
-                    ),
-                    "dns" => (
-                        stats.received.dns,
-                        stats.lost.dns,
-                        "host-name lookups (getaddrinfo in the C library): name, answers or error, latency; they name later connections to their answers",
-                    ),
-                    "socket_owners" => (
-                        0,
-                        0,
-                        "owners of sockets at socket(), bind() and accept(), so drops on sockets that never connect are attributed (no events of its own)",
-                    ),
-                    _ => (0, 0, "a probe without a description"),
-                };
+            .map(|((spec, p), id)| {
+                let (received, lost) = spec.delivers.map_or((0, 0), |kind| {
+                    (stats.received.get(kind), stats.lost.get(kind))
+                });
                 let kind = p
                     .hook
                     .as_deref()
@@ -294,7 +272,7 @@ impl Query {
                     .to_owned();
                 ProgramInfo {
                     name: p.name.clone(),
-                    description: description.to_owned(),
+                    description: spec.description.to_owned(),
                     kind,
                     status: match (p.attached(), p.disabled()) {
                         (true, _) => "attached",

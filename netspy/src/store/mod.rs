@@ -50,7 +50,7 @@ use self::{
     intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup,
     totals::Totals,
 };
-use crate::events::Event;
+use crate::events::{Event, Kind};
 
 /// How much history to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +107,31 @@ pub struct StoreStats {
     pub ambiguous_drop_owners: u64,
     /// Distinct interned values (owners, names, addresses, kernel symbols).
     pub interned_values: u64,
+}
+
+/// What the history keeps of one kind of event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// Events held.
+    pub held: u64,
+    /// Events evicted, for either cause.
+    pub evicted: u64,
+}
+
+impl StoreStats {
+    /// Held and evicted, per kind of event the history keeps (TCP outcomes are kept in
+    /// their connections).
+    pub fn by_kind(&self) -> [(Kind, Kept); 3] {
+        let kept = |held, evicted| Kept { held, evicted };
+        [
+            (
+                Kind::Connection,
+                kept(self.connections, self.evicted_connections),
+            ),
+            (Kind::PacketDrop, kept(self.drops, self.evicted_drops)),
+            (Kind::Dns, kept(self.dns_lookups, self.evicted_dns_lookups)),
+        ]
+    }
 }
 
 /// The history.
