@@ -36,12 +36,46 @@ pub mod family {
 
 /// IP protocol numbers (`IPPROTO_*`), as `sk_protocol` and IP headers carry them.
 pub mod proto {
+    /// `IPPROTO_ICMP`.
+    pub const IPPROTO_ICMP: u16 = 1;
+    /// `IPPROTO_ICMPV6`.
+    pub const IPPROTO_ICMPV6: u16 = 58;
+    /// `IPPROTO_SCTP`.
+    pub const IPPROTO_SCTP: u16 = 132;
+    /// `IPPROTO_UDPLITE`.
+    pub const IPPROTO_UDPLITE: u16 = 136;
+    /// `IPPROTO_RAW`: never the protocol of a socket that connects.
+    pub const IPPROTO_RAW: u16 = 255;
     /// `IPPROTO_TCP`.
     pub const IPPROTO_TCP: u16 = 6;
     /// `IPPROTO_UDP`.
     pub const IPPROTO_UDP: u16 = 17;
     /// `IPPROTO_MPTCP` (a socket protocol only; MPTCP packets are TCP on the wire).
     pub const IPPROTO_MPTCP: u16 = 262;
+}
+
+/// Socket types (`SOCK_*`), as `sk->sk_type` carries them.
+pub mod sock_type {
+    /// `SOCK_STREAM`.
+    pub const STREAM: u16 = 1;
+    /// `SOCK_DGRAM`.
+    pub const DGRAM: u16 = 2;
+    /// `SOCK_RAW`.
+    pub const RAW: u16 = 3;
+    /// `SOCK_RDM`.
+    pub const RDM: u16 = 4;
+    /// `SOCK_SEQPACKET`.
+    pub const SEQPACKET: u16 = 5;
+    /// `SOCK_DCCP`.
+    pub const DCCP: u16 = 6;
+    /// `SOCK_PACKET`.
+    pub const PACKET: u16 = 10;
+}
+
+/// errno values the programs and userspace both test (stable ABI).
+pub mod errno {
+    /// `EINPROGRESS`: a non-blocking connect under way, not a failure.
+    pub const EINPROGRESS: i32 = 115;
 }
 
 /// The record every syscall tracepoint writes (`struct syscall_trace_enter` /

@@ -38,7 +38,7 @@ use crate::{
     socket::{addresses, addresses_v6, socket_of_fd},
 };
 
-const EINPROGRESS: i64 = 115;
+const EINPROGRESS: i64 = netspy_common::errno::EINPROGRESS as i64;
 
 /// A call's arguments.
 struct Arguments {

@@ -149,8 +149,10 @@ impl std::fmt::Display for ViewLine<'_> {
                 }
                 write!(f, " {result}")?;
                 if let Some(outcome) = &c.outcome {
-                    write!(f, " {}", outcome.replace('_', " "))?;
-                    if let (Some(error), false) = (&c.outcome_error, outcome == "established") {
+                    write!(f, " {}", outcome.describe())?;
+                    if let (Some(error), false) =
+                        (&c.outcome_error, *outcome == TcpResult::Established)
+                    {
                         write!(f, " ({error})")?;
                     }
                 }

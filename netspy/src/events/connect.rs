@@ -228,7 +228,7 @@ mod tests {
         w.daddr = std::net::Ipv6Addr::LOCALHOST.octets();
         w.dport = 53;
         w.sock_type = 2;
-        w.protocol = 17;
+        w.protocol = netspy_common::proto::IPPROTO_UDP;
         w.ret = -111;
         let ev = ConnectionEvent::decode(&w, None, &names());
         assert_eq!(ev.destination.to_string(), "[::1]:53");

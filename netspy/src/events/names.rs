@@ -2,28 +2,33 @@
 
 /// `SOCK_*` name of a socket type (`sk->sk_type`).
 pub fn socket_type_name(sock_type: u16) -> Option<&'static str> {
+    use netspy_common::sock_type::{DCCP, DGRAM, PACKET, RAW, RDM, SEQPACKET, STREAM};
     Some(match sock_type {
-        1 => "SOCK_STREAM",
-        2 => "SOCK_DGRAM",
-        3 => "SOCK_RAW",
-        4 => "SOCK_RDM",
-        5 => "SOCK_SEQPACKET",
-        6 => "SOCK_DCCP",
-        10 => "SOCK_PACKET",
+        STREAM => "SOCK_STREAM",
+        DGRAM => "SOCK_DGRAM",
+        RAW => "SOCK_RAW",
+        RDM => "SOCK_RDM",
+        SEQPACKET => "SOCK_SEQPACKET",
+        DCCP => "SOCK_DCCP",
+        PACKET => "SOCK_PACKET",
         _ => return None,
     })
 }
 
 /// Name of an IP protocol number (`sk->sk_protocol` or the IP header's protocol).
 pub fn protocol_name(protocol: u16) -> Option<&'static str> {
+    use netspy_common::proto::{
+        IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_MPTCP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
+        IPPROTO_UDPLITE,
+    };
     Some(match protocol {
-        1 => "ICMP",
-        6 => "TCP",
-        17 => "UDP",
-        58 => "ICMPv6",
-        132 => "SCTP",
-        136 => "UDPLite",
-        262 => "MPTCP",
+        IPPROTO_ICMP => "ICMP",
+        IPPROTO_TCP => "TCP",
+        IPPROTO_UDP => "UDP",
+        IPPROTO_ICMPV6 => "ICMPv6",
+        IPPROTO_SCTP => "SCTP",
+        IPPROTO_UDPLITE => "UDPLite",
+        IPPROTO_MPTCP => "MPTCP",
         _ => return None,
     })
 }

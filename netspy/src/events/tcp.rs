@@ -8,8 +8,11 @@ use serde::Serialize;
 
 use super::{KernelNames, Process, errno_name, ip_addr};
 
-/// How a TCP connect ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// How a TCP connect ended: the one vocabulary of TCP results (events, the store, API
+/// views and filters, metrics labels).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TcpResult {
     /// The handshake completed.
@@ -43,6 +46,11 @@ impl TcpResult {
             Self::Failed => "failed",
             Self::Aborted => "aborted",
         }
+    }
+
+    /// The result an API name stands for ([`Self::label`]'s inverse).
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.label() == label)
     }
 
     /// Words for people: "established", "refused", "timed out", ...
@@ -116,6 +124,17 @@ mod tests {
     use netspy_common::{family, task::TaskInfo};
 
     use super::*;
+
+    #[test]
+    fn labels_are_the_serialized_names_and_parse_back() {
+        for result in TcpResult::ALL {
+            let json = serde_json::to_value(result).unwrap();
+            assert_eq!(json, result.label());
+            assert_eq!(TcpResult::from_label(result.label()), Some(result));
+            assert_eq!(serde_json::from_value::<TcpResult>(json).unwrap(), result);
+        }
+        assert_eq!(TcpResult::from_label("unknown"), None);
+    }
 
     fn wire(newstate: u32, error: u32) -> TcpOutcomeEvent {
         let mut saddr = [0; 16];

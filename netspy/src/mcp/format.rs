@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Local, Utc};
 
 use crate::{
+    events::TcpResult,
     query::{
         Analysis, CgroupView, ConnectionList, ConnectionSummary, ConnectionView, Count, Coverage,
         DnsList, DropList, DropSummary, Health, OutcomeCounts,
@@ -231,11 +232,15 @@ fn connect_result(e: &ConnectionView) -> String {
     let call_error = e.error.as_deref().filter(|&error| error != "EINPROGRESS");
     match (&e.outcome, call_error) {
         (Some(outcome), _) => {
-            let mut text = outcome.replace('_', " ");
+            let mut text = outcome.describe().to_owned();
             if let Some(ms) = e.latency_ms {
                 let _ = write!(text, " in {}", millis(ms));
             }
-            if let Some(error) = e.outcome_error.as_deref().filter(|_| outcome == "failed") {
+            if let Some(error) = e
+                .outcome_error
+                .as_deref()
+                .filter(|_| *outcome == TcpResult::Failed)
+            {
                 let _ = write!(text, " ({error})");
             }
             text

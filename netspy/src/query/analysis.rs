@@ -3,6 +3,7 @@
 use std::{collections::HashMap, hash::Hash, sync::Arc};
 
 use chrono::{DateTime, Utc};
+use netspy_common::errno::EINPROGRESS;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -224,10 +225,10 @@ impl Patterns {
             self.outcomes.count(r.outcome);
             if let Some(errno) = r.failed_call_errno() {
                 self.errors.add(i32::from(errno));
-            } else if r.outcome_errno != 0 && !matches!(r.outcome, Outcome::Established) {
+            } else if r.outcome_errno != 0 && !r.outcome.established() {
                 self.errors.add(i32::from(r.outcome_errno));
             }
-            if matches!(r.outcome, Outcome::Established) && r.latency_us != 0 {
+            if r.outcome.established() && r.latency_us != 0 {
                 self.latencies.record(r.latency_us);
             }
             processes.add(store.owner(Some(r.owner)).map(|o| o.process));
@@ -271,22 +272,21 @@ impl Patterns {
         self.destinations.add((endpoint, port));
         self.protocols
             .add((unix, if unix { 0 } else { v.raw_protocol }));
-        let outcome = v.outcome.as_deref().map_or_else(
-            || Outcome::before_result(v.raw_protocol),
-            super::connections::outcome_of_name,
-        );
+        let outcome = v
+            .outcome
+            .map_or_else(|| Outcome::before_result(v.raw_protocol), Outcome::Tcp);
         self.outcomes.count(outcome);
         if v.return_code < 0 && v.return_code != -EINPROGRESS {
             self.errors.add(-v.return_code);
         } else if let Some(errno) = v
             .outcome_error
             .as_deref()
-            .filter(|_| !matches!(outcome, Outcome::Established))
+            .filter(|_| !outcome.established())
             .and_then(errno_number)
         {
             self.errors.add(errno);
         }
-        if let (Outcome::Established, Some(ms)) = (outcome, v.latency_ms) {
+        if let (true, Some(ms)) = (outcome.established(), v.latency_ms) {
             self.latencies
                 .record((ms * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32);
         }
@@ -361,9 +361,6 @@ fn unknown_as_none(name: Option<Arc<str>>) -> Arc<str> {
 
 /// The unit and executable tallies' name for "not known".
 pub const NONE: &str = "(none)";
-
-/// `EINPROGRESS`: a non-blocking connect under way, not a failure.
-const EINPROGRESS: i32 = 115;
 
 /// The number of an errno name (`ECONNREFUSED` -> 111), as [`errno_name`] names them.
 fn errno_number(name: &str) -> Option<i32> {

@@ -12,6 +12,7 @@ use super::{
 };
 
 use crate::{
+    events::TcpResult,
     events::{errno_name, socket_type_name},
     store::{Endpoint, Outcome, OutcomeCounts, Store, StoredConnection},
 };
@@ -134,7 +135,7 @@ pub struct ConnectionView {
     #[serde(default)]
     pub exe: Option<String>,
     /// TCP result: established, refused, timed_out, failed, aborted; None when not known.
-    pub outcome: Option<String>,
+    pub outcome: Option<TcpResult>,
     /// Errno name behind a failed TCP result.
     pub outcome_error: Option<String>,
     /// SYN to result, milliseconds.
@@ -202,7 +203,7 @@ impl ConnectionView {
             cgroup_id: owner.map_or(0, |o| o.cgroup_id),
             placement: CgroupView::of(store, Some(r.owner)),
             exe: store.executable(Some(r.owner)).map(|e| e.to_string()),
-            outcome: outcome_name(r.outcome).map(str::to_owned),
+            outcome: r.outcome.result(),
             outcome_error: (r.outcome_errno != 0)
                 .then(|| errno_name(i32::from(r.outcome_errno)))
                 .flatten(),
@@ -228,33 +229,6 @@ pub(super) fn errno_counts(by_errno: impl IntoIterator<Item = (u8, u64)>) -> Vec
 /// An errno's name, or its number when it has none.
 pub(super) fn errno_label(errno: i32) -> String {
     errno_name(errno).unwrap_or_else(|| format!("errno {errno}"))
-}
-
-/// The API name of a TCP result.
-pub fn outcome_name(outcome: Outcome) -> Option<&'static str> {
-    Some(match outcome {
-        Outcome::Established => "established",
-        Outcome::Refused => "refused",
-        Outcome::TimedOut => "timed_out",
-        Outcome::Failed => "failed",
-        Outcome::Aborted => "aborted",
-        Outcome::Unknown | Outcome::NoHandshake => return None,
-    })
-}
-
-/// The TCP result an API name stands for ([`outcome_name`]'s inverse); unknown names are
-/// [`Outcome::Unknown`].
-pub(super) fn outcome_of_name(name: &str) -> Outcome {
-    [
-        Outcome::Established,
-        Outcome::Refused,
-        Outcome::TimedOut,
-        Outcome::Failed,
-        Outcome::Aborted,
-    ]
-    .into_iter()
-    .find(|&o| outcome_name(o) == Some(name))
-    .unwrap_or(Outcome::Unknown)
 }
 
 impl Query {

@@ -8,7 +8,6 @@ use super::{
     ConnectionView, DnsView, DropView, EventKind, EventsRequest, OutcomeFilter, Query, QueryError,
     dns::lookup_views, drops::drop_views,
 };
-use crate::store::Outcome;
 
 /// One event of any kind (each carries its `type`).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -70,17 +69,6 @@ pub struct EventsFilters {
     pub limit: usize,
 }
 
-pub(super) fn stored(outcome: OutcomeFilter) -> Outcome {
-    match outcome {
-        OutcomeFilter::Established => Outcome::Established,
-        OutcomeFilter::Refused => Outcome::Refused,
-        OutcomeFilter::TimedOut => Outcome::TimedOut,
-        OutcomeFilter::Failed => Outcome::Failed,
-        OutcomeFilter::Aborted => Outcome::Aborted,
-        OutcomeFilter::Unknown => Outcome::Unknown,
-    }
-}
-
 impl Query {
     /// Events of one or both kinds, filtered.
     pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
@@ -92,7 +80,7 @@ impl Query {
             Some(EventKind::Dns) => (false, false, true),
         };
         // Drops have no TCP result: an outcome filter matches connections only.
-        let outcome = req.outcome.map(stored);
+        let outcome = req.outcome.map(OutcomeFilter::stored);
         let store = self.read();
         let scope = req.scope().resolve(&store, None)?;
         let mut events = Vec::new();

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::scope::MAX_NAME_CHARS;
+use crate::{events::TcpResult, store::Outcome};
 
 /// Which process, over which time window: the filter every question shares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -159,20 +160,60 @@ pub enum EventKind {
     Dns,
 }
 
-/// TCP results to filter connections by.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeFilter {
-    /// Handshake completed.
-    Established,
-    /// Refused by the peer.
-    Refused,
-    /// No answer.
-    TimedOut,
-    /// Another error.
-    Failed,
-    /// Closed before completing.
-    Aborted,
-    /// No TCP result known.
-    Unknown,
+/// A TCP result to filter connections by: one of [`TcpResult`]'s names, or `unknown` (no
+/// TCP result known).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeFilter(pub Option<TcpResult>);
+
+/// The filter's word for "no TCP result known".
+const UNKNOWN: &str = "unknown";
+
+impl OutcomeFilter {
+    /// Every name the filter takes.
+    fn names() -> &'static [&'static str] {
+        static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            TcpResult::ALL
+                .iter()
+                .map(|r| r.label())
+                .chain([UNKNOWN])
+                .collect()
+        });
+        &NAMES
+    }
+
+    /// The stored outcome this filter matches (as [`Outcome::reported`] gives it).
+    pub fn stored(self) -> Outcome {
+        self.0.map_or(Outcome::Unknown, Outcome::Tcp)
+    }
+}
+
+impl Serialize for OutcomeFilter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.map_or(UNKNOWN, TcpResult::label))
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        match (TcpResult::from_label(&name), name == UNKNOWN) {
+            (Some(result), _) => Ok(Self(Some(result))),
+            (None, true) => Ok(Self(None)),
+            (None, false) => Err(serde::de::Error::unknown_variant(&name, Self::names())),
+        }
+    }
+}
+
+impl JsonSchema for OutcomeFilter {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OutcomeFilter".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A TCP result (established, refused, timed_out, failed, aborted), or unknown: no TCP result known.",
+            "type": "string",
+            "enum": Self::names(),
+        })
+    }
 }

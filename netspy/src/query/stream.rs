@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ConnectionView, DropView, EventKind, EventView, OutcomeFilter, Query, QueryError, Scope,
-    drops::routine_reasons, events::stored, scope::MAX_NAME_CHARS,
+    drops::routine_reasons, scope::MAX_NAME_CHARS,
 };
 
 /// Why `type=dns` is refused here.
@@ -242,7 +242,7 @@ impl Query {
             drops: d_from,
         };
         if connections && c_from < c_to {
-            let outcome = req.outcome.map(stored);
+            let outcome = req.outcome.map(OutcomeFilter::stored);
             let mut found: Vec<_> = store
                 .connections()
                 .select_numbered(&selection, c_from..c_to)

@@ -8,7 +8,6 @@ use super::{
 /// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
 use crate::events::{
     ConnectionEvent, Destination, DnsLookup, PacketDrop, Process, SampledDrops, TcpOutcome,
-    TcpResult,
 };
 
 impl Store {
@@ -148,13 +147,7 @@ impl Store {
         record.latency_us = outcome
             .latency_ns
             .map_or(0, |ns| u32::try_from(ns / 1000).unwrap_or(u32::MAX));
-        record.outcome = match outcome.result {
-            TcpResult::Established => Outcome::Established,
-            TcpResult::Refused => Outcome::Refused,
-            TcpResult::TimedOut => Outcome::TimedOut,
-            TcpResult::Failed => Outcome::Failed,
-            TcpResult::Aborted => Outcome::Aborted,
-        };
+        record.outcome = Outcome::Tcp(outcome.result);
         record.outcome_errno = u8::try_from(outcome.raw_error).unwrap_or(0);
         let after = record.clone();
         self.connection_tallies.update(seq, &before, &after);

@@ -1,10 +1,11 @@
 //! The compact forms in which events are kept: fixed-size records whose strings and
 //! addresses are interned symbols (see `intern.rs`).
 
-use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_TCP};
+use netspy_common::proto::{IPPROTO_MPTCP, IPPROTO_RAW, IPPROTO_TCP};
 use std::{net::IpAddr, sync::Arc};
 
 use super::{intern::Sym, table::Record};
+use crate::events::TcpResult;
 
 /// A destination or source: an IP address or a UNIX socket path (interned as one value).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -27,26 +28,19 @@ impl Endpoint {
     }
 }
 
-/// How a connect ended, as stored.
+/// How a connect ended, as stored (one byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Outcome {
     /// A TCP (or MPTCP) connect with no result seen yet (still pending, lost, or the call
     /// failed before a SYN went out).
-    Unknown = 0,
-    /// Handshake completed.
-    Established = 1,
-    /// RST from the peer.
-    Refused = 2,
-    /// SYN retries ran out.
-    TimedOut = 3,
-    /// Another error (see `outcome_errno`).
-    Failed = 4,
-    /// Closed by its owner before completing.
-    Aborted = 5,
+    Unknown,
     /// Not a protocol with a handshake (UDP, UNIX, ...): no result to wait for.
-    NoHandshake = 6,
+    NoHandshake,
+    /// The TCP result (the errno behind a failure is in `outcome_errno`).
+    Tcp(TcpResult),
 }
+
+const _: () = assert!(size_of::<Outcome>() == 1);
 
 impl Outcome {
     /// What a connect of a socket of `protocol` (`sk_protocol`) has before any result:
@@ -64,6 +58,19 @@ impl Outcome {
             Self::NoHandshake => Self::Unknown,
             other => other,
         }
+    }
+
+    /// The TCP result, when one is known.
+    pub fn result(self) -> Option<TcpResult> {
+        match self {
+            Self::Tcp(result) => Some(result),
+            Self::Unknown | Self::NoHandshake => None,
+        }
+    }
+
+    /// True for a connect whose handshake completed.
+    pub fn established(self) -> bool {
+        self == Self::Tcp(TcpResult::Established)
     }
 }
 
@@ -96,8 +103,8 @@ pub struct StoredConnection {
 
 const _: () = assert!(size_of::<StoredConnection>() == 32);
 
-/// `EINPROGRESS`: a non-blocking connect under way, not a failure.
-const EINPROGRESS: u8 = 115;
+/// `EINPROGRESS` as a stored errno.
+const EINPROGRESS: u8 = netspy_common::errno::EINPROGRESS as u8;
 
 impl StoredConnection {
     /// What `connect` returned: 0, or minus an errno.
@@ -175,19 +182,22 @@ impl Record for StoredConnection {
     }
 }
 
-/// IP protocol numbers fit a byte except MPTCP (262), stored as 255 (IPPROTO_RAW is never a
-/// connect-able socket protocol).
+/// IP protocol numbers fit a byte except MPTCP (262), stored as `IPPROTO_RAW`'s 255 (never
+/// the protocol of a socket that connects).
 pub fn protocol_code(protocol: u16) -> u8 {
     match protocol {
-        262 => 255,
+        IPPROTO_MPTCP => MPTCP_CODE,
         p => u8::try_from(p).unwrap_or(0),
     }
 }
 
+/// The stored code of MPTCP.
+const MPTCP_CODE: u8 = IPPROTO_RAW as u8;
+
 /// The protocol number of a stored code.
 pub fn protocol_of_code(code: u8) -> u16 {
     match code {
-        255 => 262,
+        MPTCP_CODE => IPPROTO_MPTCP,
         c => u16::from(c),
     }
 }

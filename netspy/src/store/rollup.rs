@@ -18,6 +18,7 @@ use super::{
     Outcome, StoredConnection, Sym,
     table::{Selection, Table},
 };
+use crate::events::TcpResult;
 
 /// Records per bucket: the most a summary walks at each edge of its window.
 pub const BUCKET_RECORDS: u64 = 16_384;
@@ -150,11 +151,11 @@ impl OutcomeCounts {
     /// The count of a result; None for connects without a handshake.
     fn of(&mut self, outcome: Outcome) -> Option<&mut u64> {
         Some(match outcome {
-            Outcome::Established => &mut self.established,
-            Outcome::Refused => &mut self.refused,
-            Outcome::TimedOut => &mut self.timed_out,
-            Outcome::Failed => &mut self.failed,
-            Outcome::Aborted => &mut self.aborted,
+            Outcome::Tcp(TcpResult::Established) => &mut self.established,
+            Outcome::Tcp(TcpResult::Refused) => &mut self.refused,
+            Outcome::Tcp(TcpResult::TimedOut) => &mut self.timed_out,
+            Outcome::Tcp(TcpResult::Failed) => &mut self.failed,
+            Outcome::Tcp(TcpResult::Aborted) => &mut self.aborted,
             Outcome::Unknown => &mut self.unknown,
             Outcome::NoHandshake => return None,
         })

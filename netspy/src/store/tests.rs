@@ -86,11 +86,11 @@ fn outcome_joins_its_connect_in_either_order() {
     store.ingest(outcome(T0 + 2, 0xb, TcpResult::Established, 0));
     store.ingest(connect(T0 + 3, 1, "curl", 0xb, 443));
     let records: Vec<_> = store.connections().select(&all()).cloned().collect();
-    assert_eq!(records[0].outcome, Outcome::Refused);
+    assert_eq!(records[0].outcome, Outcome::Tcp(TcpResult::Refused));
     assert_eq!(records[0].outcome_errno, 111);
     assert_eq!(records[0].sport, 40000);
     assert_eq!(records[0].latency_us, 2500);
-    assert_eq!(records[1].outcome, Outcome::Established);
+    assert_eq!(records[1].outcome, Outcome::Tcp(TcpResult::Established));
     assert!(
         matches!(store.endpoint(records[1].source.unwrap()), Some(Endpoint::Ip(ip)) if ip.to_string() == "10.0.0.5")
     );
@@ -172,7 +172,13 @@ fn reused_socket_addresses_pair_in_order() {
         .select(&all())
         .map(|r| r.outcome)
         .collect();
-    assert_eq!(results, vec![Outcome::Refused, Outcome::Established]);
+    assert_eq!(
+        results,
+        vec![
+            Outcome::Tcp(TcpResult::Refused),
+            Outcome::Tcp(TcpResult::Established)
+        ]
+    );
     assert_eq!(store.stats().unmatched_outcomes, 0);
 }
 
@@ -189,7 +195,10 @@ fn a_connect_that_failed_before_its_syn_is_not_paired_with_a_later_outcome() {
         .select(&all())
         .map(|r| r.outcome)
         .collect();
-    assert_eq!(results, vec![Outcome::Unknown, Outcome::Established]);
+    assert_eq!(
+        results,
+        vec![Outcome::Unknown, Outcome::Tcp(TcpResult::Established)]
+    );
 }
 
 /// The SYN of the `outcome()` helper's connect, dropped for want of a socket.
@@ -307,7 +316,7 @@ fn connection_tallies_equal_a_walk_through_evictions_and_late_outcomes() {
         if let Event::Connection(c) = &mut event {
             match next(4) {
                 0 => {
-                    c.raw_protocol = 17;
+                    c.raw_protocol = netspy_common::proto::IPPROTO_UDP;
                     c.return_code = 0;
                     c.sock = 0;
                 }
