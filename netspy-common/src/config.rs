@@ -116,6 +116,9 @@ pub struct Config {
     pub tp_drop_reason: u32,
     /// `rx_sk`, [`ABSENT`] before Linux 6.10.
     pub tp_drop_rx_sk: u32,
+    /// `tcp/tcp_retransmit_skb` field `skaddr`, [`ABSENT`] when that record is not as
+    /// netspy reads it (the classic hook is then refused).
+    pub tp_retransmit_skaddr: u32,
     /// Where [`SockAddrs`] starts in `struct sock` (`__sk_common.skc_daddr`), [`ABSENT`]
     /// when this kernel lays those fields out otherwise (connects then carry no local
     /// address, and their destination is read from the caller's sockaddr).
@@ -169,8 +172,8 @@ pub struct SockAddrs {
     pub num: u16,
     /// `skc_family`.
     pub family: u16,
-    /// `skc_state` and the bit fields after it.
-    pub _state: u16,
+    /// `skc_state` (the low byte) and the bit fields after it.
+    pub state: u16,
 }
 
 const _: () = assert!(size_of::<SockAddrs>() == 20);
@@ -190,7 +193,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 66 * 4);
+const _: () = assert!(size_of::<Config>() == 67 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

@@ -21,5 +21,7 @@ pub const LOST_DNS: u32 = 7;
 /// A name lookup could not be remembered between its call and its return (pending map
 /// full).
 pub const DNS_PENDING_FULL: u32 = 8;
+/// A retransmission event was lost: its ring buffer was full.
+pub const LOST_RETRANSMIT: u32 = 9;
 /// Number of counters.
-pub const COUNT: u32 = 9;
+pub const COUNT: u32 = 10;

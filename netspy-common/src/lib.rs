@@ -10,6 +10,7 @@
 //! - [`tcp`]: the outcome of a TCP connect (leaving `SYN_SENT`), with latency.
 //! - [`drop`]: one packet drop (`kfree_skb` with a drop reason).
 //! - [`dns`]: one host-name lookup (`getaddrinfo` in the C library).
+//! - [`retransmit`]: one TCP segment sent again.
 //! - [`config`]: load-time globals written by userspace (kernel offsets, filters).
 //! - [`counters`]: indexes of the per-CPU counter map (lost events, probe errors).
 //! - [`ring`]: how the ring buffers wake their reader.
@@ -20,6 +21,7 @@ pub mod connect;
 pub mod counters;
 pub mod dns;
 pub mod drop;
+pub mod retransmit;
 pub mod ring;
 pub mod task;
 pub mod tcp;
@@ -90,7 +92,8 @@ pub mod syscall_record {
     pub const RET: u32 = 16;
 }
 
-/// Bits of the `flags` field of [`tcp::TcpOutcomeEvent`] and [`drop::DropEvent`].
+/// Bits of the `flags` field of [`tcp::TcpOutcomeEvent`], [`drop::DropEvent`] and
+/// [`retransmit::RetransmitEvent`].
 pub mod flags {
     /// The socket's owning process was known (recorded at connect time).
     pub const OWNER_KNOWN: u32 = 1;

@@ -35,6 +35,10 @@ pub mod bytes {
     /// Packet drops: 136-byte records, 58k; full drop events are rate-limited per CPU (their
     /// counts are exact apart from that), so this holds 100 ms of events of 29 CPUs.
     pub const DROP: u32 = 8 << 20;
+    /// TCP retransmissions: 136-byte records, 29k; a retransmission waits for a timeout
+    /// or for duplicate acknowledgements, so even a lossy host makes them at a fraction of
+    /// its packet rate.
+    pub const RETRANSMIT: u32 = 4 << 20;
 }
 
 /// Index of each ring in the per-CPU wakeup counters.
@@ -45,6 +49,8 @@ pub mod index {
     pub const TCP: u32 = 1;
     /// Packet drops.
     pub const DROP: u32 = 2;
+    /// TCP retransmissions.
+    pub const RETRANSMIT: u32 = 3;
     /// Number of rings.
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 4;
 }

@@ -8,8 +8,26 @@ pub mod state {
     pub const ESTABLISHED: u32 = 1;
     /// `TCP_SYN_SENT`.
     pub const SYN_SENT: u32 = 2;
+    /// `TCP_SYN_RECV`.
+    pub const SYN_RECV: u32 = 3;
+    /// `TCP_FIN_WAIT1`.
+    pub const FIN_WAIT1: u32 = 4;
+    /// `TCP_FIN_WAIT2`.
+    pub const FIN_WAIT2: u32 = 5;
+    /// `TCP_TIME_WAIT`.
+    pub const TIME_WAIT: u32 = 6;
     /// `TCP_CLOSE`.
     pub const CLOSE: u32 = 7;
+    /// `TCP_CLOSE_WAIT`.
+    pub const CLOSE_WAIT: u32 = 8;
+    /// `TCP_LAST_ACK`.
+    pub const LAST_ACK: u32 = 9;
+    /// `TCP_LISTEN`.
+    pub const LISTEN: u32 = 10;
+    /// `TCP_CLOSING`.
+    pub const CLOSING: u32 = 11;
+    /// `TCP_NEW_SYN_RECV`.
+    pub const NEW_SYN_RECV: u32 = 12;
 }
 
 /// A TCP socket left `SYN_SENT`: the real result of a connect, blocking or not.

@@ -16,6 +16,7 @@ mod kernel;
 mod maps;
 mod owner_hooks;
 mod owners;
+mod retransmit;
 mod sampling;
 mod sender;
 mod socket;

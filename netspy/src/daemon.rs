@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, AccessPolicy, ApiOptions, ServerLimits},
+    events::Kind,
     mcp::{self, SessionLimits},
     probes::{EventStreams, ProbeOptions, Probes},
     query::{ProbeState, Query, QueryLimits, Status},
     service,
-    store::{Limits, Losses, Store},
+    store::{Limits, Store},
 };
 
 /// Options of `netspy daemon`.
@@ -524,12 +525,10 @@ async fn write_store(mut events: EventStreams, query: Query, shutdown: Cancellat
                 let sampled = probes.as_ref().map(|probes| probes.sampled_drops());
                 let losses = probes.map(|probes| {
                     let stats = probes.stats();
-                    Losses {
-                        connections: stats.lost.connection + stats.pending_full,
-                        tcp_outcomes: stats.lost.tcp_outcome,
-                        drops: stats.lost.packet_drop,
-                        lookups: stats.lost.dns,
-                    }
+                    // A connect not remembered between enter and exit is lost too.
+                    let mut lost = stats.lost;
+                    lost.add(Kind::Connection, stats.pending_full);
+                    lost
                 });
                 let now = now_ns();
                 let mut store = query.write();
@@ -537,7 +536,7 @@ async fn write_store(mut events: EventStreams, query: Query, shutdown: Cancellat
                     store.ingest_sampled(&sampled);
                 }
                 if let Some(losses) = losses {
-                    store.note_losses(now, losses);
+                    store.note_losses(now, &losses);
                 }
                 store.evict_expired(now);
             }

@@ -56,7 +56,7 @@ impl HostNames {
                     c.destination_name = self.names.get(&key).map(|(name, _)| name.clone());
                 }
             }
-            Event::TcpOutcome(_) | Event::PacketDrop(_) => {}
+            Event::TcpOutcome(_) | Event::PacketDrop(_) | Event::Retransmit(_) => {}
         }
         true
     }

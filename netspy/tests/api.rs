@@ -573,3 +573,123 @@ fn a_syn_refused_by_a_closed_port_is_the_connecting_process_drop() {
     let summary = get("/api/packet-drop-summary?command=nsq-orphan").1;
     assert_eq!(summary["count"], 1);
 }
+
+#[test]
+fn retransmissions_are_counted_by_process_and_connection() {
+    use std::{io::Write, time::Duration};
+    let netns = common::netns::Netns::create();
+    url();
+    let listener = netns.listen_inside(7777);
+    let peer = netns.peer_ip.clone();
+    let (ns, done) = (std::sync::Arc::new(netns), std::sync::mpsc::channel::<()>());
+    let inside = ns.clone();
+    let client = std::thread::Builder::new()
+        .name("nsq-retx".into())
+        .spawn(move || {
+            // Data: the connection is established, then the namespace drops what it sends.
+            let mut stream = TcpStream::connect((peer.as_str(), 7777)).unwrap();
+            let (_accepted, _) = listener.accept().unwrap();
+            assert!(inside.exec("nft add rule inet netspy_test input tcp dport 7777 drop"));
+            stream.write_all(&[0; 1024]).unwrap();
+            // A SYN: the namespace drops it, so it is sent again after about 1 s; the user
+            // timeout ends the connect at 1.5 s.
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket
+                .set_tcp_user_timeout(Some(Duration::from_millis(1500)))
+                .unwrap();
+            let dropped: std::net::SocketAddr =
+                format!("{peer}:{}", common::netns::DROPPED_TCP_PORT)
+                    .parse()
+                    .unwrap();
+            assert!(socket.connect(&dropped.into()).is_err());
+            // Keeps the data connection (and its retransmissions) until the test has seen them.
+            let _ = done.1.recv_timeout(Duration::from_secs(20));
+        })
+        .unwrap();
+    let summary = poll("/api/retransmit-summary?command=nsq-retx", |b| {
+        b["syn"].as_u64() >= Some(1) && b["count"].as_u64() >= Some(3)
+    });
+    let owner = &summary["processes"][0];
+    assert_eq!(
+        summary["processes"].as_array().unwrap().len(),
+        1,
+        "{summary}"
+    );
+    assert_eq!(owner["pid"], std::process::id());
+    assert_eq!(owner["command"], "nsq-retx");
+    let connection = |port: u16| {
+        owner["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["destination"] == format!("{}:{port}", ns.peer_ip))
+            .cloned()
+            .unwrap_or_else(|| panic!("no connection to port {port}: {summary}"))
+    };
+    let data = connection(7777);
+    assert_eq!(data["syn"], 0, "{data}");
+    assert!(data["count"].as_u64() >= Some(2), "{data}");
+    assert!(
+        data["source"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}:", ns.host_ip))
+    );
+    let syn = connection(common::netns::DROPPED_TCP_PORT);
+    assert_eq!(syn["syn"], syn["count"], "{syn}");
+
+    let list = poll("/api/list-retransmits?command=nsq-retx", |b| {
+        b["matched_events"].as_u64() >= Some(3)
+    });
+    let events = list["events_by_pid"][std::process::id().to_string()]
+        .as_array()
+        .unwrap();
+    let states: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains("SYN_SENT") && states.contains("ESTABLISHED"),
+        "{list}"
+    );
+    assert!(events.iter().all(|e| e["type"] == "retransmit"
+        && e["source_ip"] == ns.host_ip
+        && e["destination_ip"] == ns.peer_ip));
+
+    let metrics = common::daemon::client()
+        .get(format!("{}/metrics", url()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("netspy_tcp_retransmits_total{")
+                && l.contains("state=\"SYN_SENT\"")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("netspy_events_received_total{kind=\"retransmit\"}"));
+    // The MCP tool's text, through the CLI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netspy"))
+        .args(["--server", url(), "--tool", "get_retransmit_summary"])
+        .args(["--process", "nsq-retx"])
+        .env("NO_COLOR", "1")
+        .env_remove("NETSPY_TOKEN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.starts_with("Process 'nsq-retx' had "), "{text}");
+    let syn_line = format!(
+        " -> {}:{}: {} ({} SYN), last at ",
+        ns.peer_ip,
+        common::netns::DROPPED_TCP_PORT,
+        syn["count"],
+        syn["count"]
+    );
+    assert!(text.contains(&syn_line), "{text}");
+    drop(done.0);
+    client.join().unwrap();
+}

@@ -209,12 +209,13 @@ fn contextual_analysis_lets_the_model_call_read_only_tools() {
             "analyze_patterns",
             "get_network_summary",
             "get_packet_drop_summary",
+            "get_retransmit_summary",
             "list_connections",
             "list_dns_lookups",
             "list_packet_drops"
         ]
     );
-    let parameters = &sent[0].1["tools"][3]["function"]["parameters"];
+    let parameters = &sent[0].1["tools"][4]["function"]["parameters"];
     assert!(
         parameters["properties"]["max_events"].is_object(),
         "function schemas come from the MCP tool schemas"

@@ -81,6 +81,7 @@ fn plan() -> Value {
         ["get_network_summary", {"bogus": 1}],
         ["no_such_tool", {}],
         ["get_network_summary", {"process_name": "nsq-nobody"}],
+        ["get_retransmit_summary", {"process_name": NAME}],
     ])
 }
 
@@ -152,6 +153,7 @@ fn check(report: &Value, port: u16) {
             "contextual_analysis",
             "get_network_summary",
             "get_packet_drop_summary",
+            "get_retransmit_summary",
             "list_connections",
             "list_dns_lookups",
             "list_packet_drops"
@@ -326,6 +328,14 @@ fn check(report: &Value, port: u16) {
         answer_text(c),
         "No network connections found for process 'nsq-nobody' in the last 60 seconds"
     );
+    // Loopback loses nothing: the structured answer matches its schema, with nothing in it.
+    let c = call(report, 13);
+    assert_eq!(
+        answer_text(c),
+        format!("No TCP retransmissions found for process '{NAME}' in the last 60 seconds")
+    );
+    assert_eq!(c["structured"]["count"], 0, "{c}");
+    assert_eq!(c["structured"]["processes"], json!([]), "{c}");
 }
 
 #[test]
@@ -586,7 +596,7 @@ fn the_sdk_high_level_client_discovers_and_uses_the_server() {
         &["client", &format!("{}/mcp", url())],
         &json!([["get_network_summary", {"process_name": NAME}]]),
     );
-    assert_eq!(report["tools"].as_array().unwrap().len(), 8);
+    assert_eq!(report["tools"].as_array().unwrap().len(), 9);
     let c = call(&report, 0);
     assert_eq!(c["structured"]["count"], 5, "{c}");
     assert!(

@@ -63,6 +63,11 @@ impl ShownSeries {
                 *n = 0;
             }
         }
+        for (p, state, n) in &mut t.retransmits {
+            if first(("retransmits", p.clone(), (*state).to_owned())) {
+                *n = 0;
+            }
+        }
         for (result, latency) in &mut t.latency {
             if first(("latency", Arc::from(""), (*result).to_owned())) {
                 *latency = Latency::default();
@@ -117,7 +122,7 @@ impl Collector for TotalsCollector {
             &mut encoder,
             "tcp_connect_results",
             "How TCP connects ended (established, refused, timed_out, failed, aborted), by \
-             process (empty when the connect was not seen)",
+             process (`(no process known)` when the connect was not seen)",
             t.tcp_results
                 .iter()
                 .map(|(p, result, n)| ([("process", &**p), ("result", *result)], *n)),
@@ -130,6 +135,16 @@ impl Collector for TotalsCollector {
             t.drops
                 .iter()
                 .map(|(p, reason, n)| ([("process", &**p), ("reason", &**reason)], *n)),
+        )?;
+        counters(
+            &mut encoder,
+            "tcp_retransmits",
+            "TCP segments sent again, by owning process (`(no process known)` when netspy did \
+             not see the socket made) and the socket's state (SYN_SENT: a connect's SYN had no \
+             answer)",
+            t.retransmits
+                .iter()
+                .map(|(p, state, n)| ([("process", &**p), ("state", *state)], *n)),
         )?;
         let mut metric = encoder.encode_descriptor(
             "tcp_connect_latency",

@@ -34,7 +34,8 @@ pub use self::{
 };
 use crate::query::{
     Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
-    EventsRequest, Health, ListRequest, Programs, Query, SummaryRequest,
+    EventsRequest, Health, ListRequest, Programs, Query, RetransmitList, RetransmitSummary,
+    SummaryRequest,
 };
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -90,7 +91,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "events",
         request: Some(schema::<EventsRequest>),
         response: schema::<EventsAnswer>,
-        handler: || get(handlers::events).post(handlers::events),
+        handler: || handlers::question(Query::events),
     },
     Endpoint {
         path: "/api/connection-summary",
@@ -99,7 +100,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "connections",
         request: Some(schema::<SummaryRequest>),
         response: schema::<ConnectionSummary>,
-        handler: || get(handlers::connection_summary).post(handlers::connection_summary),
+        handler: || handlers::question(Query::connection_summary),
     },
     Endpoint {
         path: "/api/list-connections",
@@ -108,7 +109,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "connections",
         request: Some(schema::<ListRequest>),
         response: schema::<ConnectionList>,
-        handler: || get(handlers::list_connections).post(handlers::list_connections),
+        handler: || handlers::question(Query::list_connections),
     },
     Endpoint {
         path: "/api/analyze-patterns",
@@ -117,7 +118,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "connections",
         request: Some(schema::<SummaryRequest>),
         response: schema::<Analysis>,
-        handler: || get(handlers::analyze_patterns).post(handlers::analyze_patterns),
+        handler: || handlers::question(Query::analyze_patterns),
     },
     Endpoint {
         path: "/api/packet-drop-summary",
@@ -126,7 +127,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "packet_drops",
         request: Some(schema::<SummaryRequest>),
         response: schema::<DropSummary>,
-        handler: || get(handlers::drop_summary).post(handlers::drop_summary),
+        handler: || handlers::question(Query::drop_summary),
     },
     Endpoint {
         path: "/api/list-packet-drops",
@@ -135,7 +136,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "packet_drops",
         request: Some(schema::<ListRequest>),
         response: schema::<DropList>,
-        handler: || get(handlers::list_drops).post(handlers::list_drops),
+        handler: || handlers::question(Query::list_drops),
     },
     Endpoint {
         path: "/api/list-dns",
@@ -144,7 +145,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
         tag: "dns",
         request: Some(schema::<ListRequest>),
         response: schema::<DnsList>,
-        handler: || get(handlers::list_dns).post(handlers::list_dns),
+        handler: || handlers::question(Query::list_dns),
+    },
+    Endpoint {
+        path: "/api/retransmit-summary",
+        methods: GET_POST,
+        summary: "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)",
+        tag: "retransmits",
+        request: Some(schema::<SummaryRequest>),
+        response: schema::<RetransmitSummary>,
+        handler: || handlers::question(Query::retransmit_summary),
+    },
+    Endpoint {
+        path: "/api/list-retransmits",
+        methods: GET_POST,
+        summary: "The most recent TCP retransmissions, grouped by owning pid",
+        tag: "retransmits",
+        request: Some(schema::<ListRequest>),
+        response: schema::<RetransmitList>,
+        handler: || handlers::question(Query::list_retransmits),
     },
 ];
 

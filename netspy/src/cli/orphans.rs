@@ -61,7 +61,7 @@ impl Attributor {
                 ready.push(Event::TcpOutcome(outcome));
                 ready
             }
-            Event::Dns(lookup) => vec![Event::Dns(lookup)],
+            event @ (Event::Dns(_) | Event::Retransmit(_)) => vec![event],
             Event::Connection(connection) => {
                 let keys = self.orphans.connected(&connection);
                 let mut ready = self.release(&keys, &connection.process);

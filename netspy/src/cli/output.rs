@@ -7,7 +7,10 @@ use std::io::{self, Write};
 use chrono::Local;
 
 use crate::{
-    events::{ConnectionEvent, DnsLookup, Event, PacketDrop, Process, TcpOutcome, TcpResult},
+    events::{
+        ConnectionEvent, DnsLookup, Event, PacketDrop, Process, TcpOutcome, TcpResult,
+        TcpRetransmit,
+    },
     query::EventView,
     text::escape,
 };
@@ -124,6 +127,7 @@ impl std::fmt::Display for Line<'_> {
             Event::TcpOutcome(e) => outcome(f, e),
             Event::PacketDrop(e) => packet_drop(f, e),
             Event::Dns(e) => lookup(f, e),
+            Event::Retransmit(e) => retransmit(f, e),
         }
     }
 }
@@ -295,6 +299,18 @@ fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result 
         write!(f, " {}", millis(ns))?;
     }
     Ok(())
+}
+
+/// `curl(4312) retransmit TCP 10.0.0.1:40000 -> 10.0.0.2:443 SYN_SENT`.
+fn retransmit(f: &mut std::fmt::Formatter<'_>, e: &TcpRetransmit) -> std::fmt::Result {
+    write!(
+        f,
+        "{} retransmit TCP {} -> {} {}",
+        who(e.process.as_ref()),
+        e.source,
+        e.destination,
+        e.state_name.unwrap_or("?")
+    )
 }
 
 fn packet_drop(f: &mut std::fmt::Formatter<'_>, e: &PacketDrop) -> std::fmt::Result {

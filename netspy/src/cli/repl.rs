@@ -76,6 +76,8 @@ enum Interactive {
     Droplist(ListWindow),
     /// Recent host-name lookups (DNS), with their answers or errors.
     Dnslist(ListWindow),
+    /// TCP retransmissions by process and connection.
+    Retransmits(Window),
     /// AI analysis of a text: insights "curl made 50 connections to 10.0.0.5".
     Insights {
         /// The text to analyse.
@@ -119,6 +121,11 @@ const COMMANDS: &[(&str, &[&str], &str)] = &[
     ("dropsummary", FILTERS, "packet drop summary"),
     ("droplist", LIST_FILTERS, "recent packet drops"),
     ("dnslist", LIST_FILTERS, "recent DNS lookups"),
+    (
+        "retransmits",
+        FILTERS,
+        "TCP retransmissions by process and connection",
+    ),
     (
         "insights",
         &[],
@@ -333,6 +340,7 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         Interactive::Dropsummary(w) => ("get_packet_drop_summary", window(w)),
         Interactive::Droplist(l) => ("list_packet_drops", list(l)),
         Interactive::Dnslist(l) => ("list_dns_lookups", list(l)),
+        Interactive::Retransmits(w) => ("get_retransmit_summary", window(w)),
         Interactive::Insights { text } => (
             "ai_insights",
             ToolFlags {

@@ -296,18 +296,19 @@ impl Cgroups {
 
 /// The summary goes to stderr, so that stdout stays pure events (JSON lines stay parseable).
 fn print_summary(stats: &Stats) {
+    let by_kind = |counts: &crate::events::KindCounts| {
+        counts
+            .by_kind()
+            .map(|(kind, n)| format!("{} {n}", kind.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     eprintln!(
-        "netspy trace: received {} events (connect {}, tcp {}, drop {}, dns {}); lost in the kernel {} (connect {}, tcp {}, drop {}, dns {}); drops sampled out {}",
+        "netspy trace: received {} events ({}); lost in the kernel {} ({}); drops sampled out {}",
         stats.received.total(),
-        stats.received.connection,
-        stats.received.tcp_outcome,
-        stats.received.packet_drop,
-        stats.received.dns,
+        by_kind(&stats.received),
         stats.lost.total(),
-        stats.lost.connection,
-        stats.lost.tcp_outcome,
-        stats.lost.packet_drop,
-        stats.lost.dns,
+        by_kind(&stats.lost),
         stats.sampled_out.packet_drop,
     );
 }

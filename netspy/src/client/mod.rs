@@ -20,7 +20,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::query::{
     Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Health,
-    ListRequest, SummaryRequest, Telemetry, TelemetryError,
+    ListRequest, RetransmitList, RetransmitSummary, SummaryRequest, Telemetry, TelemetryError,
 };
 
 /// Default address of the daemon.
@@ -217,5 +217,18 @@ impl Telemetry for Client {
     async fn list_dns(&self, req: ListRequest) -> Result<DnsList, TelemetryError> {
         req.scope().validate()?;
         self.call("/api/list-dns", Some(&req)).await
+    }
+
+    async fn retransmit_summary(
+        &self,
+        req: SummaryRequest,
+    ) -> Result<RetransmitSummary, TelemetryError> {
+        req.scope().validate()?;
+        self.call("/api/retransmit-summary", Some(&req)).await
+    }
+
+    async fn list_retransmits(&self, req: ListRequest) -> Result<RetransmitList, TelemetryError> {
+        req.scope().validate()?;
+        self.call("/api/list-retransmits", Some(&req)).await
     }
 }

@@ -8,6 +8,7 @@ mod connect;
 mod dns;
 mod drop;
 mod names;
+mod retransmit;
 mod sampled;
 mod symbols;
 mod tcp;
@@ -15,7 +16,7 @@ mod tcp;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent};
+use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent, retransmit::RetransmitEvent};
 use serde::Serialize;
 
 pub use self::{
@@ -23,7 +24,8 @@ pub use self::{
     connect::{ConnectionEvent, Destination},
     dns::{DnsLookup, eai_name},
     drop::PacketDrop,
-    names::{errno_name, protocol_name, socket_type_name},
+    names::{errno_name, protocol_name, socket_type_name, tcp_state_name},
+    retransmit::TcpRetransmit,
     sampled::{SampledCount, SampledDrops},
     symbols::Kallsyms,
     tcp::{TcpOutcome, TcpResult},
@@ -41,6 +43,8 @@ pub enum Event {
     PacketDrop(PacketDrop),
     /// A process looked up a host name.
     Dns(DnsLookup),
+    /// A TCP segment was sent again.
+    Retransmit(TcpRetransmit),
 }
 
 impl Event {
@@ -51,6 +55,7 @@ impl Event {
             Self::TcpOutcome(e) => e.process.as_ref(),
             Self::PacketDrop(e) => e.process.as_ref(),
             Self::Dns(e) => Some(&e.process),
+            Self::Retransmit(e) => e.process.as_ref(),
         }
     }
 
@@ -61,6 +66,7 @@ impl Event {
             Self::TcpOutcome(_) => Kind::TcpOutcome,
             Self::PacketDrop(_) => Kind::PacketDrop,
             Self::Dns(_) => Kind::Dns,
+            Self::Retransmit(_) => Kind::Retransmit,
         }
     }
 
@@ -71,6 +77,7 @@ impl Event {
             Self::TcpOutcome(e) => e.time,
             Self::PacketDrop(e) => e.time,
             Self::Dns(e) => e.time,
+            Self::Retransmit(e) => e.time,
         }
     }
 }
@@ -89,15 +96,18 @@ pub enum Kind {
     PacketDrop,
     /// Host-name lookups (`DnsEvent`).
     Dns,
+    /// TCP retransmissions (`RetransmitEvent`).
+    Retransmit,
 }
 
 impl Kind {
     /// Every kind, in the order they are listed.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Connection,
         Self::TcpOutcome,
         Self::PacketDrop,
         Self::Dns,
+        Self::Retransmit,
     ];
 
     /// The kind's name in the API and the metrics' `kind` label.
@@ -107,7 +117,62 @@ impl Kind {
             Self::TcpOutcome => "tcp_outcome",
             Self::PacketDrop => "packet_drop",
             Self::Dns => "dns",
+            Self::Retransmit => "retransmit",
         }
+    }
+}
+
+/// One number per event kind.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct KindCounts {
+    /// Connect events.
+    pub connection: u64,
+    /// TCP outcome events.
+    pub tcp_outcome: u64,
+    /// Packet drop events.
+    pub packet_drop: u64,
+    /// Host-name lookups.
+    #[serde(default)]
+    pub dns: u64,
+    /// TCP retransmissions.
+    #[serde(default)]
+    pub retransmit: u64,
+}
+
+impl KindCounts {
+    /// The number of one kind.
+    pub fn get(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Connection => self.connection,
+            Kind::TcpOutcome => self.tcp_outcome,
+            Kind::PacketDrop => self.packet_drop,
+            Kind::Dns => self.dns,
+            Kind::Retransmit => self.retransmit,
+        }
+    }
+
+    /// Adds `n` to one kind.
+    pub fn add(&mut self, kind: Kind, n: u64) {
+        let slot = match kind {
+            Kind::Connection => &mut self.connection,
+            Kind::TcpOutcome => &mut self.tcp_outcome,
+            Kind::PacketDrop => &mut self.packet_drop,
+            Kind::Dns => &mut self.dns,
+            Kind::Retransmit => &mut self.retransmit,
+        };
+        *slot += n;
+    }
+
+    /// Each kind with its number, in [`Kind::ALL`] order.
+    pub fn by_kind(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
+        Kind::ALL.into_iter().map(|kind| (kind, self.get(kind)))
+    }
+
+    /// Sum over kinds.
+    pub fn total(&self) -> u64 {
+        self.by_kind().map(|(_, n)| n).sum()
     }
 }
 
@@ -233,6 +298,10 @@ impl KernelNames {
             Kind::PacketDrop => {
                 Event::PacketDrop(PacketDrop::decode(&read_wire(kind, bytes)?, self))
             }
+            Kind::Retransmit => Event::Retransmit(TcpRetransmit::decode(
+                &read_wire::<RetransmitEvent>(kind, bytes)?,
+                self,
+            )),
         })
     }
 

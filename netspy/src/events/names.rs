@@ -33,6 +33,29 @@ pub fn protocol_name(protocol: u16) -> Option<&'static str> {
     })
 }
 
+/// Name of a TCP state (`tcp_states.h`, without `TCP_`).
+pub fn tcp_state_name(tcp_state: u8) -> Option<&'static str> {
+    use netspy_common::tcp::state::{
+        CLOSE, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, LAST_ACK, LISTEN,
+        NEW_SYN_RECV, SYN_RECV, SYN_SENT, TIME_WAIT,
+    };
+    Some(match u32::from(tcp_state) {
+        ESTABLISHED => "ESTABLISHED",
+        SYN_SENT => "SYN_SENT",
+        SYN_RECV => "SYN_RECV",
+        FIN_WAIT1 => "FIN_WAIT1",
+        FIN_WAIT2 => "FIN_WAIT2",
+        TIME_WAIT => "TIME_WAIT",
+        CLOSE => "CLOSE",
+        CLOSE_WAIT => "CLOSE_WAIT",
+        LAST_ACK => "LAST_ACK",
+        LISTEN => "LISTEN",
+        CLOSING => "CLOSING",
+        NEW_SYN_RECV => "NEW_SYN_RECV",
+        _ => return None,
+    })
+}
+
 /// Symbolic name of an errno value (`ECONNREFUSED`), from the C library's table.
 pub fn errno_name(errno: i32) -> Option<String> {
     match nix::errno::Errno::from_raw(errno) {
@@ -57,5 +80,8 @@ mod tests {
         assert_eq!(errno_name(115).as_deref(), Some("EINPROGRESS"));
         assert_eq!(errno_name(110).as_deref(), Some("ETIMEDOUT"));
         assert_eq!(errno_name(100_000), None);
+        assert_eq!(tcp_state_name(2), Some("SYN_SENT"));
+        assert_eq!(tcp_state_name(12), Some("NEW_SYN_RECV"));
+        assert_eq!(tcp_state_name(13), None);
     }
 }

@@ -9,7 +9,7 @@ use crate::{
     events::TcpResult,
     query::{
         Analysis, CgroupView, ConnectionList, ConnectionSummary, ConnectionView, Count, Coverage,
-        DnsList, DropList, DropSummary, Health, OutcomeCounts,
+        DnsList, DropList, DropSummary, Health, OutcomeCounts, RetransmitSummary,
     },
     text::escape,
 };
@@ -487,6 +487,68 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
         );
     }
     push_note(&mut text, coverage, "drop events");
+    text
+}
+
+/// `All processes had 5 TCP retransmissions over the last 60 seconds (3 SYNs sent again):`
+/// then each process with its connections, most retransmissions first.
+pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<&str>) -> String {
+    let who = subject(pid, name);
+    let coverage = s.coverage.as_ref();
+    let mut text = if s.count == 0 {
+        let window = window("in", s.duration_seconds, coverage, s.query_time);
+        match &who {
+            Some(who) => format!("No TCP retransmissions found for {who}{window}"),
+            None => format!("No TCP retransmissions found{window}"),
+        }
+    } else {
+        let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
+        let mut text = format!(
+            "{who} had {}{}",
+            plural(s.count, "TCP retransmission", "TCP retransmissions"),
+            window("over", s.duration_seconds, coverage, s.query_time)
+        );
+        if s.syn > 0 {
+            let _ = write!(
+                text,
+                " ({} sent again: connects without an answer)",
+                plural(s.syn, "SYN", "SYNs")
+            );
+        }
+        for p in &s.processes {
+            let owner = match p.pid {
+                0 => "without a known owning process".to_owned(),
+                pid => crate::text::owner(&p.process_name, &p.command, pid, true),
+            };
+            let _ = write!(text, "\n  {owner}: {}", p.count);
+            if p.syn > 0 {
+                let _ = write!(text, " ({} SYN)", p.syn);
+            }
+            for c in &p.connections {
+                let _ = write!(
+                    text,
+                    "\n    {} -> {}: {}{}, last at {}",
+                    c.source,
+                    c.destination,
+                    c.count,
+                    if c.syn > 0 {
+                        format!(" ({} SYN)", c.syn)
+                    } else {
+                        String::new()
+                    },
+                    clock(c.last)
+                );
+            }
+            if p.more_connections > 0 {
+                let _ = write!(text, "\n    and {} more connections", p.more_connections);
+            }
+        }
+        if s.more_processes > 0 {
+            let _ = write!(text, "\n  and {} more processes", s.more_processes);
+        }
+        text
+    };
+    push_note(&mut text, coverage, "retransmission events");
     text
 }
 

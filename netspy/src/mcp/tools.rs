@@ -21,31 +21,34 @@ use crate::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
     query::{
-        Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Telemetry,
+        Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary,
+        RetransmitSummary, Telemetry,
     },
 };
 
 /// Every tool, for the CLI's `--tool` (checked and completed by clap); a test keeps it
 /// equal to the router's list.
-pub const TOOL_NAMES: [&str; 8] = [
+pub const TOOL_NAMES: [&str; 9] = [
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
     "get_packet_drop_summary",
     "list_packet_drops",
     "list_dns_lookups",
+    "get_retransmit_summary",
     "ai_insights",
     "contextual_analysis",
 ];
 
 /// The tools the AI analyst may call: the read-only data tools (never the AI ones).
-const DATA_TOOLS: [&str; 6] = [
+const DATA_TOOLS: [&str; 7] = [
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
     "get_packet_drop_summary",
     "list_packet_drops",
     "list_dns_lookups",
+    "get_retransmit_summary",
 ];
 
 /// The MCP server over any [`Telemetry`] (in-process in the daemon, REST elsewhere).
@@ -164,6 +167,18 @@ impl<T: Telemetry> NetspyMcp<T> {
         Ok((format::dns_list(&list), list))
     }
 
+    async fn retransmits(&self, args: &WindowArgs) -> Answer<RetransmitSummary> {
+        let s = self
+            .telemetry
+            .retransmit_summary(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            format::retransmit_summary(&s, args.pid, args.process_name.as_deref()),
+            s,
+        ))
+    }
+
     /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is
     /// configured or it failed.
     async fn with_ai<'s, Fut>(
@@ -277,6 +292,19 @@ impl<T: Telemetry> NetspyMcp<T> {
         respond(self.lookups(&args).await)
     }
 
+    /// Count TCP retransmissions.
+    #[tool(
+        description = "Count the TCP segments sent again (retransmissions) of a process or of all processes over the last `duration` seconds (default 60), by process and connection (local and remote address and port), with SYNs sent again counted apart: a SYN sent again is a connect that had no answer yet (a peer or firewall that drops it); data sent again on an established connection is packet loss or a slow peer on that path.",
+        annotations(title = "Retransmit summary", read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<RetransmitSummary>()
+    )]
+    async fn get_retransmit_summary(
+        &self,
+        Parameters(args): Parameters<WindowArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        respond(self.retransmits(&args).await)
+    }
+
     /// AI analysis of a text.
     #[tool(
         description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next. Without a configured endpoint, says how to configure one and gives the local pattern analysis.",
@@ -376,6 +404,7 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
             "get_packet_drop_summary" => Ok(self.drop_summary(&parse(arguments)?).await?.0),
             "list_packet_drops" => Ok(self.drops(&parse(arguments)?).await?.0),
             "list_dns_lookups" => Ok(self.lookups(&parse(arguments)?).await?.0),
+            "get_retransmit_summary" => Ok(self.retransmits(&parse(arguments)?).await?.0),
             other => Err(format!("{other:?} is not an available tool")),
         }
     }

@@ -82,6 +82,11 @@ impl KernelInfo {
                 ("rx_sk", 8, Need::Optional),
             ],
         );
+        let [retransmit_skaddr] = tracepoint_fields(
+            tracefs,
+            ("tcp", "tcp_retransmit_skb"),
+            [("skaddr", 8, Need::Required)],
+        );
         let sock_err = optional_offsets(&btf, [("sock", "sk_err")], "no TCP results");
         let skb = optional_offsets(
             &btf,
@@ -199,6 +204,7 @@ impl KernelInfo {
             tp_drop_location: drop_location,
             tp_drop_reason: drop_reason,
             tp_drop_rx_sk: drop_rx_sk,
+            tp_retransmit_skaddr: retransmit_skaddr,
             sock_addrs: sock_addrs.map_or(ABSENT, |(v4, _)| v4),
             sock_v6_addrs: sock_addrs.and_then(|(_, v6)| v6).unwrap_or(ABSENT),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
@@ -299,6 +305,7 @@ fn sock_addresses(btf: &Btf) -> Result<(u32, Option<u32>), ProbeError> {
         ("skc_dport", offset_of!(SockAddrs, dport)),
         ("skc_num", offset_of!(SockAddrs, num)),
         ("skc_family", offset_of!(SockAddrs, family)),
+        ("skc_state", offset_of!(SockAddrs, state)),
     ];
     for (member, relative) in expected {
         let found = at(member)?;

@@ -37,7 +37,8 @@ pub use self::{
 use self::{
     kernel_info::KernelInfo, reader::Received, sampled::SampledCounts, thread::ProbeThread,
 };
-use crate::events::{BootClock, Kallsyms, KernelNames, Kind, SampledDrops};
+pub use crate::events::KindCounts;
+use crate::events::{BootClock, Kallsyms, KernelNames, SampledDrops};
 
 /// The compiled kernel programs (built by build.rs).
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netspy"));
@@ -85,55 +86,6 @@ pub struct Stats {
     /// Sampled-out drops that could not be counted by reason and owner (the kernel's count
     /// maps were full); they are in `sampled_out` only.
     pub sampled_uncounted: u64,
-}
-
-/// One number per event kind.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct KindCounts {
-    /// Connect events.
-    pub connection: u64,
-    /// TCP outcome events.
-    pub tcp_outcome: u64,
-    /// Packet drop events.
-    pub packet_drop: u64,
-    /// Host-name lookups.
-    #[serde(default)]
-    pub dns: u64,
-}
-
-impl KindCounts {
-    /// The number of one kind.
-    pub fn get(&self, kind: Kind) -> u64 {
-        match kind {
-            Kind::Connection => self.connection,
-            Kind::TcpOutcome => self.tcp_outcome,
-            Kind::PacketDrop => self.packet_drop,
-            Kind::Dns => self.dns,
-        }
-    }
-
-    /// Adds `n` to one kind.
-    pub fn add(&mut self, kind: Kind, n: u64) {
-        let slot = match kind {
-            Kind::Connection => &mut self.connection,
-            Kind::TcpOutcome => &mut self.tcp_outcome,
-            Kind::PacketDrop => &mut self.packet_drop,
-            Kind::Dns => &mut self.dns,
-        };
-        *slot += n;
-    }
-
-    /// Each kind with its number, in [`Kind::ALL`] order.
-    pub fn by_kind(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
-        Kind::ALL.into_iter().map(|kind| (kind, self.get(kind)))
-    }
-
-    /// Sum over kinds.
-    pub fn total(&self) -> u64 {
-        self.by_kind().map(|(_, n)| n).sum()
-    }
 }
 
 /// Fails on a hook name no probe has (`--disable-hook bogus`), naming the ones there are.

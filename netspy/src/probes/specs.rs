@@ -129,6 +129,34 @@ pub const PROBES: &[ProbeSpec] = &[
         ],
     },
     ProbeSpec {
+        name: "retransmit",
+        description: "TCP segments sent again (timeouts, SYNs included, fast retransmits, tail loss probes) with their 4-tuple, state and owner",
+        delivers: Some(Kind::Retransmit),
+        ring: Some("RETRANSMIT_EVENTS"),
+        lost: &[counters::LOST_RETRANSMIT],
+        hooks: &[
+            Hook {
+                attachments: &[Attachment::Btf {
+                    program: "tcp_retransmit_skb_btf",
+                    name: "tcp_retransmit_skb",
+                }],
+                unusable: sock_unknown,
+            },
+            Hook {
+                attachments: &[Attachment::Classic {
+                    program: "tcp_retransmit_skb",
+                    category: "tcp",
+                    name: "tcp_retransmit_skb",
+                }],
+                unusable: |c| {
+                    sock_unknown(c).or((c.tp_retransmit_skaddr == ABSENT).then_some(
+                        "the record of tcp/tcp_retransmit_skb is not as netspy reads it (see the log)",
+                    ))
+                },
+            },
+        ],
+    },
+    ProbeSpec {
         name: "dns",
         description: "host-name lookups (getaddrinfo in the C library): name, answers or error, latency; they name later connections to their answers",
         delivers: Some(Kind::Dns),
@@ -193,6 +221,12 @@ const ACCEPT: Attachment = Attachment::Classic {
     category: "syscalls",
     name: "sys_exit_accept",
 };
+
+/// Why no retransmission hook can work: the 4-tuple and state are read from the socket.
+fn sock_unknown(c: &Config) -> Option<&'static str> {
+    (c.sock_addrs == ABSENT)
+        .then_some("this kernel's sock_common is not laid out as netspy reads it (see the log)")
+}
 
 /// Why no drop hook can work: the packet's headers are found through `struct sk_buff`.
 fn skb_unknown(c: &Config) -> Option<&'static str> {

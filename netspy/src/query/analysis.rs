@@ -7,10 +7,11 @@ use netspy_common::errno::EINPROGRESS;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::events::Kind;
+
 use super::{
     ConnectionList, ConnectionView, DEFAULT_WINDOW_SECONDS, NameFilter, OutcomeCounts, Query,
-    QueryError, SummaryRequest,
-    coverage::{Coverage, History},
+    QueryError, SummaryRequest, coverage::Coverage,
 };
 use crate::{
     events::errno_name,
@@ -456,7 +457,7 @@ impl Query {
             patterns.count(&store, records);
         }
         let now = Utc::now();
-        let coverage = Coverage::of(&self.read(), History::Connections, &scope.selection, now);
+        let coverage = Coverage::of(&self.read(), Kind::Connection, &scope.selection, now);
         let mut analysis = patterns.finish(
             req.pid.unwrap_or(0),
             scope.command,

@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::events::Kind;
+
 use super::{
     CgroupView, Count, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
-    coverage::{Coverage, History},
+    coverage::Coverage,
 };
 
 use crate::{
@@ -252,7 +254,7 @@ impl Query {
             call_errors: errno_counts(tally.call_errors),
             coverage: Some(Coverage::of(
                 &store,
-                History::Connections,
+                Kind::Connection,
                 &scope.selection,
                 now,
             )),
@@ -279,7 +281,7 @@ impl Query {
             duration_seconds: scope.duration_seconds,
             coverage: Some(Coverage::of(
                 &store,
-                History::Connections,
+                Kind::Connection,
                 &scope.selection,
                 now,
             )),

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Selection, Store};
+use crate::{
+    events::Kind,
+    store::{Selection, Store},
+};
 
 /// The window an answer covers and what is missing from it.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -33,34 +36,25 @@ pub struct Coverage {
     pub results_lost_in_kernel: u64,
 }
 
-/// Which history an answer reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum History {
-    /// Connect attempts (and their TCP results).
-    Connections,
-    /// Packet drops.
-    Drops,
-    /// Host-name lookups.
-    Lookups,
-}
-
 impl Coverage {
-    /// The coverage of `selection`'s window in the `history` of `store`, at `now`.
-    pub fn of(store: &Store, history: History, selection: &Selection, now: DateTime<Utc>) -> Self {
+    /// The coverage of `selection`'s window in the history of `kind` in `store`, at `now`
+    /// (connections: with their TCP results).
+    pub fn of(store: &Store, kind: Kind, selection: &Selection, now: DateTime<Utc>) -> Self {
         let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
         let since_ns = selection.since_ns.max(0);
         let until_ns = selection.until_ns.min(now_ns);
         let gaps = store.gaps();
         let stats = store.stats();
-        let (kind, evicted, results) = match history {
-            History::Connections => (
-                &gaps.connections,
-                stats.evicted_connections,
-                gaps.tcp_outcomes.lost_between(since_ns, until_ns),
-            ),
-            History::Drops => (&gaps.drops, stats.evicted_drops, 0),
-            History::Lookups => (&gaps.lookups, stats.evicted_dns_lookups, 0),
+        let evicted = stats
+            .by_kind()
+            .into_iter()
+            .find_map(|(k, kept)| (k == kind).then_some(kept.evicted))
+            .unwrap_or(0);
+        let results = match kind {
+            Kind::Connection => gaps.of(Kind::TcpOutcome).lost_between(since_ns, until_ns),
+            _ => 0,
         };
+        let kind = gaps.of(kind);
         let collecting_since = gaps
             .collecting_since_ns
             .filter(|&t| t > since_ns)
@@ -91,10 +85,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{
-        query::fixtures::udp_connect,
-        store::{Limits, Losses},
-    };
+    use crate::{events::KindCounts, query::fixtures::udp_connect, store::Limits};
 
     const S: i64 = 1_000_000_000;
 
@@ -111,9 +102,8 @@ mod tests {
             since_ns: since_s * S,
             until_ns: i64::MAX,
         };
-        let of = |store: &Store, since_s| {
-            Coverage::of(store, History::Connections, &window(since_s), now)
-        };
+        let of =
+            |store: &Store, since_s| Coverage::of(store, Kind::Connection, &window(since_s), now);
         assert!(of(&store, 940).complete, "nothing known missing");
 
         store.begin_collecting(900 * S);
@@ -139,21 +129,21 @@ mod tests {
             "the evicted records are older than the window"
         );
 
-        store.note_losses(970 * S, Losses::default());
+        store.note_losses(970 * S, &KindCounts::default());
         store.note_losses(
             980 * S,
-            Losses {
-                connections: 4,
-                tcp_outcomes: 1,
-                drops: 9,
-                lookups: 0,
+            &KindCounts {
+                connection: 4,
+                tcp_outcome: 1,
+                packet_drop: 9,
+                ..KindCounts::default()
             },
         );
         let c = of(&store, 975);
         assert_eq!((c.lost_in_kernel, c.results_lost_in_kernel), (4, 1));
         assert!(!c.complete);
         assert!(of(&store, 985).complete, "the loss was before the window");
-        let drops = Coverage::of(&store, History::Drops, &window(975), now);
+        let drops = Coverage::of(&store, Kind::PacketDrop, &window(975), now);
         assert_eq!(drops.lost_in_kernel, 9);
     }
 }

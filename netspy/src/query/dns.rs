@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::events::Kind;
+
 use super::{
-    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError,
-    coverage::{Coverage, History},
+    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, coverage::Coverage,
 };
 use crate::{
     events::eai_name,
@@ -157,12 +158,7 @@ impl Query {
             limit,
             limit_capped,
             duration_seconds: scope.duration_seconds,
-            coverage: Some(Coverage::of(
-                &store,
-                History::Lookups,
-                &scope.selection,
-                now,
-            )),
+            coverage: Some(Coverage::of(&store, Kind::Dns, &scope.selection, now)),
         })
     }
 }

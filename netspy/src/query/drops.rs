@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::events::Kind;
+
 use super::{
     CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
-    coverage::{Coverage, History},
+    coverage::Coverage,
 };
 use crate::{
     events::protocol_name,
@@ -376,7 +378,12 @@ impl Query {
             routine_excluded,
             unattributed,
             sampled_out,
-            coverage: Some(Coverage::of(&store, History::Drops, &scope.selection, now)),
+            coverage: Some(Coverage::of(
+                &store,
+                Kind::PacketDrop,
+                &scope.selection,
+                now,
+            )),
         })
     }
 
@@ -413,7 +420,12 @@ impl Query {
             limit_capped,
             sampled_out,
             duration_seconds: scope.duration_seconds,
-            coverage: Some(Coverage::of(&store, History::Drops, &scope.selection, now)),
+            coverage: Some(Coverage::of(
+                &store,
+                Kind::PacketDrop,
+                &scope.selection,
+                now,
+            )),
         })
     }
 }

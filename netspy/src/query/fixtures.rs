@@ -2,7 +2,7 @@
 
 use chrono::DateTime;
 
-use crate::events::{ConnectionEvent, Destination, DnsLookup, Event, Process};
+use crate::events::{ConnectionEvent, Destination, DnsLookup, Event, Process, TcpRetransmit};
 
 /// A UDP connect at `t` (ns) from `pid` named `command` to 10.0.0.1:`port`.
 pub fn udp_connect(t: i64, pid: u32, command: &str, port: u16) -> Event {
@@ -45,6 +45,22 @@ pub fn connection_to(process: Process, to: std::net::SocketAddr) -> Event {
         };
     }
     event
+}
+
+/// A retransmission now on `source` -> `destination` (`ip:port`), of a SYN or of data on an
+/// established connection, owned by curl (pid 4312) when `owner` names it so, or unowned.
+pub fn retransmit(owner: Option<&str>, source: &str, destination: &str, syn: bool) -> Event {
+    let state: u8 = if syn { 2 } else { 1 };
+    Event::Retransmit(TcpRetransmit {
+        time: chrono::Utc::now(),
+        timestamp_ns: 0,
+        process: owner.map(|name| Process::named(4312, name)),
+        source: source.parse().unwrap(),
+        destination: destination.parse().unwrap(),
+        state,
+        state_name: crate::events::tcp_state_name(state),
+        sock: 1,
+    })
 }
 
 /// A lookup now by curl (pid 4312) of `name`, answered with `answers` (an error when none).

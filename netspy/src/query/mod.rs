@@ -13,6 +13,7 @@ mod events;
 pub(crate) mod fixtures;
 mod gate;
 mod request;
+mod retransmits;
 mod scope;
 mod status;
 mod stream;
@@ -32,6 +33,9 @@ pub use self::{
     events::{EventView, EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
+    retransmits::{
+        RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,
+    },
     scope::{MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     stream::{Cursor, HOLD_NS, StreamRequest, StreamStep},

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use super::{
     Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Health,
-    ListRequest, Query, QueryError, SummaryRequest,
+    ListRequest, Query, QueryError, RetransmitList, RetransmitSummary, SummaryRequest,
 };
 
 /// Why a question got no answer.
@@ -72,6 +72,16 @@ pub trait Telemetry: Clone + Send + Sync + 'static {
         &self,
         req: ListRequest,
     ) -> impl Future<Output = Result<DnsList, TelemetryError>> + Send;
+    /// TCP retransmissions over a window.
+    fn retransmit_summary(
+        &self,
+        req: SummaryRequest,
+    ) -> impl Future<Output = Result<RetransmitSummary, TelemetryError>> + Send;
+    /// Recent TCP retransmissions.
+    fn list_retransmits(
+        &self,
+        req: ListRequest,
+    ) -> impl Future<Output = Result<RetransmitList, TelemetryError>> + Send;
 }
 
 impl Telemetry for Query {
@@ -104,5 +114,16 @@ impl Telemetry for Query {
 
     async fn list_dns(&self, req: ListRequest) -> Result<DnsList, TelemetryError> {
         Ok(self.answer(move |q| q.list_dns(&req)).await?)
+    }
+
+    async fn retransmit_summary(
+        &self,
+        req: SummaryRequest,
+    ) -> Result<RetransmitSummary, TelemetryError> {
+        Ok(self.answer(move |q| q.retransmit_summary(&req)).await?)
+    }
+
+    async fn list_retransmits(&self, req: ListRequest) -> Result<RetransmitList, TelemetryError> {
+        Ok(self.answer(move |q| q.list_retransmits(&req)).await?)
     }
 }

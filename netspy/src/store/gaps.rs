@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use crate::events::{Kind, KindCounts};
+
 /// Loss records kept: one a second at most, so a day of constant loss (a window reaching
 /// further back under constant loss then counts only the last day's).
 const MAX_LOSS_SECONDS: usize = 86_400;
@@ -30,7 +32,7 @@ impl KindGaps {
     }
 
     /// The kernel's loss counter read at `now_ns` (it only grows while the probes run).
-    fn lost(&mut self, now_ns: i64, total: u64) {
+    pub(super) fn lost(&mut self, now_ns: i64, total: u64) {
         let new = total.saturating_sub(self.lost_total);
         self.lost_total = total;
         if new == 0 {
@@ -62,51 +64,37 @@ impl KindGaps {
     }
 }
 
-/// Kernel loss counters, as read at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Losses {
-    /// Connect events lost (ring full, or the fallback hook's pending map full).
-    pub connections: u64,
-    /// TCP results lost (their connects then have none).
-    pub tcp_outcomes: u64,
-    /// Drop events lost.
-    pub drops: u64,
-    /// Host-name lookups lost.
-    pub lookups: u64,
-}
-
 /// The gaps of the whole history.
 #[derive(Debug, Default)]
 pub struct Gaps {
     /// When the probes began to deliver events (None in stores fed by hand).
     pub collecting_since_ns: Option<i64>,
-    /// Connection history.
-    pub connections: KindGaps,
-    /// TCP results (lost ones only: they live in connection records).
-    pub tcp_outcomes: KindGaps,
-    /// Drop history.
-    pub drops: KindGaps,
-    /// Host-name lookup history.
-    pub lookups: KindGaps,
+    /// Per kind, indexed by [`Kind::ALL`] position (TCP results: lost ones only, they live
+    /// in connection records).
+    per_kind: [KindGaps; Kind::ALL.len()],
 }
 
 impl Gaps {
+    /// The gaps of one kind of history.
+    pub fn of(&self, kind: Kind) -> &KindGaps {
+        &self.per_kind[kind as usize]
+    }
+
+    /// A record of `kind` and time `time_ns` was evicted.
+    pub fn evicted(&mut self, kind: Kind, time_ns: i64) {
+        self.per_kind[kind as usize].evicted(time_ns);
+    }
+
     /// The kernel's loss counters, read at `now_ns`.
-    pub fn note_losses(&mut self, now_ns: i64, losses: Losses) {
-        self.connections.lost(now_ns, losses.connections);
-        self.tcp_outcomes.lost(now_ns, losses.tcp_outcomes);
-        self.drops.lost(now_ns, losses.drops);
-        self.lookups.lost(now_ns, losses.lookups);
+    pub fn note_losses(&mut self, now_ns: i64, losses: &KindCounts) {
+        for (kind, lost) in losses.by_kind() {
+            self.per_kind[kind as usize].lost(now_ns, lost);
+        }
     }
 
     /// Forgets losses older than the history kept.
     pub fn expire(&mut self, cutoff_ns: i64) {
-        for kind in [
-            &mut self.connections,
-            &mut self.tcp_outcomes,
-            &mut self.drops,
-            &mut self.lookups,
-        ] {
+        for kind in &mut self.per_kind {
             kind.expire(cutoff_ns);
         }
     }

@@ -16,6 +16,7 @@ mod orphans;
 mod owners;
 mod records;
 mod resolved;
+mod retransmits;
 mod rollup;
 mod table;
 mod totals;
@@ -34,7 +35,7 @@ mod tests;
 
 pub(crate) use self::orphans::{Orphans, is_orphan};
 pub use self::{
-    gaps::{Gaps, KindGaps, Losses},
+    gaps::{Gaps, KindGaps},
     intern::Sym,
     owners::{NameMatch, Owner, OwnerFilter, ProcessKey, Started},
     records::{
@@ -42,6 +43,7 @@ pub use self::{
         protocol_of_code,
     },
     resolved::Resolve,
+    retransmits::StoredRetransmit,
     rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
     totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
@@ -50,7 +52,7 @@ use self::{
     intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup,
     totals::Totals,
 };
-use crate::events::{Event, Kind};
+use crate::events::{Event, Kind, KindCounts};
 
 /// How much history to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +101,12 @@ pub struct StoreStats {
     /// Host-name lookups evicted, for either cause.
     #[serde(default)]
     pub evicted_dns_lookups: u64,
+    /// TCP retransmissions held.
+    #[serde(default)]
+    pub retransmits: u64,
+    /// TCP retransmissions evicted, for either cause.
+    #[serde(default)]
+    pub evicted_retransmits: u64,
     /// TCP outcomes whose connect event was never seen (connects made before netspy
     /// started, or lost).
     pub unmatched_outcomes: u64,
@@ -121,7 +129,7 @@ pub struct Kept {
 impl StoreStats {
     /// Held and evicted, per kind of event the history keeps (TCP outcomes are kept in
     /// their connections).
-    pub fn by_kind(&self) -> [(Kind, Kept); 3] {
+    pub fn by_kind(&self) -> [(Kind, Kept); 4] {
         let kept = |held, evicted| Kept { held, evicted };
         [
             (
@@ -130,6 +138,10 @@ impl StoreStats {
             ),
             (Kind::PacketDrop, kept(self.drops, self.evicted_drops)),
             (Kind::Dns, kept(self.dns_lookups, self.evicted_dns_lookups)),
+            (
+                Kind::Retransmit,
+                kept(self.retransmits, self.evicted_retransmits),
+            ),
         ]
     }
 }
@@ -142,6 +154,7 @@ pub struct Store {
     drops: Table<StoredDrop>,
     sampled: Table<StoredSampled>,
     lookups: Table<StoredLookup>,
+    retransmits: Table<StoredRetransmit>,
     owners: Owners,
     kinds: SocketKinds,
     endpoints: Interner<Endpoint>,
@@ -153,6 +166,8 @@ pub struct Store {
     totals: Totals,
     gaps: Gaps,
     stats: StoreStats,
+    /// Records evicted, per kind.
+    evicted: KindCounts,
 }
 
 impl Store {
@@ -165,6 +180,7 @@ impl Store {
             drops: Table::new(limits.max_events),
             sampled: Table::new(limits.max_events),
             lookups: Table::new(limits.max_events),
+            retransmits: Table::new(limits.max_events),
             owners: Owners::default(),
             kinds: SocketKinds::default(),
             endpoints: Interner::default(),
@@ -176,6 +192,7 @@ impl Store {
             totals: Totals::new(limits.metric_processes),
             gaps: Gaps::default(),
             stats: StoreStats::default(),
+            evicted: KindCounts::default(),
         }
     }
 
@@ -201,6 +218,7 @@ impl Store {
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
             Event::Dns(l) => self.add_lookup(l),
+            Event::Retransmit(r) => self.add_retransmit(r),
         }
     }
 
@@ -219,6 +237,10 @@ impl Store {
         }
         while self.lookups.len() > self.limits.max_events {
             self.pop_lookup();
+            self.stats.evicted_by_count += 1;
+        }
+        while self.retransmits.len() > self.limits.max_events {
+            self.pop_retransmit();
             self.stats.evicted_by_count += 1;
         }
     }
@@ -243,6 +265,10 @@ impl Store {
             self.pop_lookup();
             self.stats.evicted_by_age += 1;
         }
+        while self.retransmits.front().is_some_and(|r| r.time_ns < cutoff) {
+            self.pop_retransmit();
+            self.stats.evicted_by_age += 1;
+        }
         let connections = &self.connections;
         self.outcomes
             .expire(now_ns, |seq| connections.contains(seq));
@@ -257,8 +283,8 @@ impl Store {
         self.gaps.collecting_since_ns = Some(now_ns);
     }
 
-    /// The kernel's loss counters, read at `now_ns` (once a second).
-    pub fn note_losses(&mut self, now_ns: i64, losses: Losses) {
+    /// The kernel's loss counters per kind, read at `now_ns` (once a second).
+    pub fn note_losses(&mut self, now_ns: i64, losses: &KindCounts) {
         self.gaps.note_losses(now_ns, losses);
     }
 
@@ -267,11 +293,16 @@ impl Store {
         &self.gaps
     }
 
+    /// A record of `kind` and time `time_ns` was evicted.
+    fn evicted(&mut self, kind: Kind, time_ns: i64) {
+        self.evicted.add(kind, 1);
+        self.gaps.evicted(kind, time_ns);
+    }
+
     fn pop_connection(&mut self) {
         let seq = self.connections.first_seq();
         if let Some(r) = self.connections.pop_front() {
-            self.stats.evicted_connections += 1;
-            self.gaps.connections.evicted(r.time_ns);
+            self.evicted(Kind::Connection, r.time_ns);
             self.connection_tallies.pop(seq, &r);
             self.owners.release(r.owner);
             for endpoint in [r.destination, r.source].into_iter().flatten() {
@@ -282,8 +313,7 @@ impl Store {
 
     fn pop_drop(&mut self) {
         if let Some(r) = self.drops.pop_front() {
-            self.stats.evicted_drops += 1;
-            self.gaps.drops.evicted(r.time_ns);
+            self.evicted(Kind::PacketDrop, r.time_ns);
             if let Some(owner) = r.owner {
                 self.owners.release(owner);
             }
@@ -306,8 +336,7 @@ impl Store {
 
     fn pop_lookup(&mut self) {
         if let Some(r) = self.lookups.pop_front() {
-            self.stats.evicted_dns_lookups += 1;
-            self.gaps.lookups.evicted(r.time_ns);
+            self.evicted(Kind::Dns, r.time_ns);
             self.owners.release(r.owner);
             self.host_names.release(r.name);
             if let Some(answers) = r.answers {
@@ -340,6 +369,11 @@ impl Store {
     /// Host-name lookups.
     pub fn lookups(&self) -> &Table<StoredLookup> {
         &self.lookups
+    }
+
+    /// TCP retransmissions.
+    pub fn retransmits(&self) -> &Table<StoredRetransmit> {
+        &self.retransmits
     }
 
     /// A looked-up host name.
@@ -463,6 +497,11 @@ impl Store {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,
             dns_lookups: self.lookups.len() as u64,
+            retransmits: self.retransmits.len() as u64,
+            evicted_connections: self.evicted.connection,
+            evicted_drops: self.evicted.packet_drop,
+            evicted_dns_lookups: self.evicted.dns,
+            evicted_retransmits: self.evicted.retransmit,
             interned_values: interned as u64,
             unmatched_outcomes: self.outcomes.unmatched,
             ambiguous_drop_owners: self.orphans.ambiguous(),

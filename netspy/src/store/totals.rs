@@ -47,6 +47,8 @@ struct Counts {
     results: [u64; 5],
     /// Drops by reason code.
     drops: Vec<(u32, u64)>,
+    /// TCP retransmissions by the socket's state.
+    retransmits: Vec<(&'static str, u64)>,
 }
 
 fn bump<K: PartialEq>(counts: &mut Vec<(K, u64)>, key: K, n: u64) {
@@ -177,6 +179,11 @@ impl Totals {
         bump(&mut self.counts(name, n).drops, code, n);
     }
 
+    /// A TCP retransmission of a socket in `state` owned by `name`.
+    pub fn retransmit(&mut self, name: Option<&Arc<str>>, state: &'static str) {
+        bump(&mut self.counts(name, 1).retransmits, state, 1);
+    }
+
     /// A drop (`seq` in the drop table) that lost its socket: counted once its sender is
     /// known ([`Totals::attributed`]) or once it can no longer be ([`Totals::tick`]).
     pub fn orphan(&mut self, seq: u64, time_ns: i64, code: u32, reason: &Arc<str>) {
@@ -262,6 +269,7 @@ impl Totals {
         let mut failed_calls = Map::<(Arc<str>, String), u64>::default();
         let mut tcp_results = Vec::new();
         let mut drops = Map::<(Arc<str>, Arc<str>), u64>::default();
+        let mut retransmits = Map::<(Arc<str>, &'static str), u64>::default();
         for (name, counts) in named {
             for &(kind, n) in &counts.connects {
                 let protocol = kinds.get(kind).protocol_label();
@@ -275,6 +283,9 @@ impl Totals {
                 if n > 0 {
                     tcp_results.push((name.clone(), result.label(), n));
                 }
+            }
+            for &(state, n) in &counts.retransmits {
+                *retransmits.entry((name.clone(), state)).or_default() += n;
             }
             for &(code, n) in &counts.drops {
                 let reason = self
@@ -290,6 +301,7 @@ impl Totals {
             failed_calls: flat(failed_calls),
             tcp_results,
             drops: flat(drops),
+            retransmits: flat(retransmits),
             latency: TcpResult::ALL
                 .iter()
                 .zip(&self.latency)
@@ -319,6 +331,8 @@ pub struct TotalsSnapshot {
     pub tcp_results: Vec<(Arc<str>, &'static str, u64)>,
     /// Packet drops by process and reason.
     pub drops: Vec<(Arc<str>, Arc<str>, u64)>,
+    /// TCP retransmissions by process and the socket's state.
+    pub retransmits: Vec<(Arc<str>, &'static str, u64)>,
     /// TCP handshake latency by result.
     pub latency: Vec<(&'static str, Latency)>,
 }

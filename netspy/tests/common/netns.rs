@@ -84,6 +84,22 @@ NFT",
             .unwrap_or_else(|| panic!("no UDP drop counter in nft's answer: {text}"))
     }
 
+    /// A TCP listener on the namespace's side of the veth, port `port`: made by a thread
+    /// that enters the namespace (a socket stays in the namespace it was made in).
+    pub fn listen_inside(&self, port: u16) -> std::net::TcpListener {
+        let (path, addr) = (format!("/run/netns/{}", self.name), self.peer_ip.clone());
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: a valid namespace fd; only this thread changes namespace.
+            let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "{}", std::io::Error::last_os_error());
+            std::net::TcpListener::bind((addr.as_str(), port)).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+
     /// Runs a shell command inside the namespace; true when it succeeded.
     pub fn exec(&self, cmd: &str) -> bool {
         sh(&format!("ip netns exec {} {cmd}", self.name))

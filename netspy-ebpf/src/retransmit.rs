@@ -1,0 +1,76 @@
+//! TCP retransmissions from `tcp:tcp_retransmit_skb`, fired by `__tcp_retransmit_skb` for
+//! every segment sent again: timeouts (a SYN in `SYN_SENT` included), fast retransmits and
+//! tail loss probes that resend (Linux has no tracepoint of its own for loss probes). It
+//! runs in softirq or timer context, so the socket's owner comes from the socket-owner map,
+//! never from the current task. The addresses are read from the socket (one read), the
+//! same way for both hooks. Kernel:
+//! <https://elixir.bootlin.com/linux/v6.18/source/include/trace/events/tcp.h#L91>.
+
+use aya_ebpf::{
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
+};
+use netspy_common::{
+    counters, family, flags, retransmit::RetransmitEvent, ring::index as ring, task::TaskInfo,
+};
+
+use crate::{
+    kernel::{Failure, config, ignored, now_ns, read_field, run, wakeup_flags},
+    maps::RETRANSMIT_EVENTS,
+    owners,
+    socket::{addresses, addresses_v6},
+};
+
+/// The cheapest hook: the socket is the first argument (Linux 5.5+).
+#[btf_tracepoint(function = "tcp_retransmit_skb")]
+pub fn tcp_retransmit_skb_btf(ctx: BtfTracePointContext) -> i32 {
+    let sk: u64 = ctx.arg(0);
+    run(|| retransmitted(sk)) as i32
+}
+
+/// The classic tracepoint (Linux 4.15+): the socket's address from the record.
+#[tracepoint]
+pub fn tcp_retransmit_skb(ctx: TracePointContext) -> u32 {
+    run(|| retransmitted(read_field(&ctx, config(|c| &c.tp_retransmit_skaddr))?))
+}
+
+#[inline(always)]
+fn retransmitted(sk: u64) -> Result<(), Failure> {
+    let mut ev = RetransmitEvent {
+        owner: TaskInfo::EMPTY,
+        ts_ns: now_ns(),
+        sock: sk,
+        flags: 0,
+        state: 0,
+        family: 0,
+        sport: 0,
+        dport: 0,
+        _pad: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
+    };
+    if let Some(owner) = owners::owner_of(sk) {
+        if ignored(&owner.task) {
+            return Ok(());
+        }
+        ev.owner = owner.task;
+        ev.flags = flags::OWNER_KNOWN;
+    }
+    let common = addresses(sk).ok_or(Failure(counters::READ_ERROR))?;
+    ev.family = common.family;
+    // skc_state is the low byte (little-endian; the bit fields after it are not ours).
+    ev.state = common.state & 0xff;
+    ev.sport = common.num;
+    ev.dport = u16::from_be_bytes(common.dport);
+    if ev.family == family::INET6 {
+        let v6 = addresses_v6(sk).ok_or(Failure(counters::READ_ERROR))?;
+        ev.saddr = v6.rcv_saddr;
+        ev.daddr = v6.daddr;
+    } else {
+        ev.saddr[..4].copy_from_slice(&common.rcv_saddr);
+        ev.daddr[..4].copy_from_slice(&common.daddr);
+    }
+    RETRANSMIT_EVENTS
+        .output::<RetransmitEvent>(&ev, wakeup_flags(ring::RETRANSMIT))
+        .map_err(|_| Failure(counters::LOST_RETRANSMIT))
+}
