@@ -7,7 +7,7 @@
 use netspy::{
     client::Client,
     mcp::Session,
-    query::{ListRequest, SummaryRequest, Telemetry},
+    query::{ListConnections, ListRequest, SummarizeConnections, SummaryRequest, Telemetry},
 };
 use serde_json::json;
 
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         health.version, health.status, health.uptime
     );
     let summary = daemon
-        .connection_summary(SummaryRequest {
+        .ask::<SummarizeConnections>(SummaryRequest {
             command: Some(process.clone()),
             ..Default::default()
         })
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.count, summary.duration_seconds
     );
     let recent = daemon
-        .list_connections(ListRequest {
+        .ask::<ListConnections>(ListRequest {
             command: Some(process.clone()),
             limit: Some(5),
             ..Default::default()

@@ -8,10 +8,9 @@ use axum::{
     response::IntoResponse,
     routing::{MethodRouter, get},
 };
-use serde::{Serialize, de::DeserializeOwned};
 
 use super::{error::ApiError, params::Params};
-use crate::query::{Programs, Query, QueryError};
+use crate::query::{Programs, Query, Question};
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
@@ -31,13 +30,9 @@ pub async fn programs(State(query): State<Query>) -> Answer<Programs> {
 
 /// A data question as a route: GET with the parameters in the query string, POST with them
 /// in a JSON body; asked through the query gate; the answer as JSON.
-pub fn question<R, A>(ask: fn(&Query, &R) -> Result<A, QueryError>) -> MethodRouter<Query>
-where
-    R: DeserializeOwned + Send + 'static,
-    A: Serialize + Send + 'static,
-{
-    let handler = move |State(query): State<Query>, Params(req): Params<R>| async move {
-        let answer: Answer<A> = Ok(Json(query.answer(move |q| ask(q, &req)).await?));
+pub fn question<Q: Question>() -> MethodRouter<Query> {
+    let handler = |State(query): State<Query>, Params(req): Params<Q::Request>| async move {
+        let answer: Answer<Q::Answer> = Ok(Json(query.answer(move |q| Q::answer(q, &req)).await?));
         answer
     };
     get(handler).post(handler)

@@ -33,9 +33,9 @@ pub use self::{
     stream::Streams,
 };
 use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
-    EventsRequest, Health, ListRequest, Programs, Query, RetransmitList, RetransmitSummary,
-    SummaryRequest,
+    AnalyzePatterns, HEALTH_PATH, Health, ListConnections, ListDrops, ListLookups, ListRetransmits,
+    Programs, Query, Question, SearchEvents, SummarizeConnections, SummarizeDrops,
+    SummarizeRetransmits,
 };
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -64,10 +64,24 @@ fn schema<T: schemars::JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
 const GET: &[Method] = &[Method::GET];
 const GET_POST: &[Method] = &[Method::GET, Method::POST];
 
+/// The endpoint of a data question: GET with a query string or POST with a JSON body, at
+/// the question's path, its schemas those of its request and answer.
+const fn asked<Q: Question>(summary: &'static str, tag: &'static str) -> Endpoint {
+    Endpoint {
+        path: Q::PATH,
+        methods: GET_POST,
+        summary,
+        tag,
+        request: Some(schema::<Q::Request>),
+        response: schema::<Q::Answer>,
+        handler: handlers::question::<Q>,
+    }
+}
+
 /// Every endpoint of the API.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
-        path: "/health",
+        path: HEALTH_PATH,
         methods: GET,
         summary: "Daemon health, per-probe hook status and event counters (503 until the probes are attached)",
         tag: "status",
@@ -84,87 +98,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
         response: schema::<Programs>,
         handler: || get(handlers::programs),
     },
-    Endpoint {
-        path: "/api/events",
-        methods: GET_POST,
-        summary: "Search events of both kinds by type, pid, process name, time window and outcome",
-        tag: "events",
-        request: Some(schema::<EventsRequest>),
-        response: schema::<EventsAnswer>,
-        handler: || handlers::question(Query::events),
-    },
-    Endpoint {
-        path: "/api/connection-summary",
-        methods: GET_POST,
-        summary: "How many connect attempts a process made over a window, with their TCP results",
-        tag: "connections",
-        request: Some(schema::<SummaryRequest>),
-        response: schema::<ConnectionSummary>,
-        handler: || handlers::question(Query::connection_summary),
-    },
-    Endpoint {
-        path: "/api/list-connections",
-        methods: GET_POST,
-        summary: "The most recent connect attempts, grouped by pid",
-        tag: "connections",
-        request: Some(schema::<ListRequest>),
-        response: schema::<ConnectionList>,
-        handler: || handlers::question(Query::list_connections),
-    },
-    Endpoint {
-        path: "/api/analyze-patterns",
-        methods: GET_POST,
-        summary: "Top destinations, protocols, ports, results, errors and processes over a window",
-        tag: "connections",
-        request: Some(schema::<SummaryRequest>),
-        response: schema::<Analysis>,
-        handler: || handlers::question(Query::analyze_patterns),
-    },
-    Endpoint {
-        path: "/api/packet-drop-summary",
-        methods: GET_POST,
-        summary: "How many packets of a process were dropped over a window, by reason (routine drops apart)",
-        tag: "packet_drops",
-        request: Some(schema::<SummaryRequest>),
-        response: schema::<DropSummary>,
-        handler: || handlers::question(Query::drop_summary),
-    },
-    Endpoint {
-        path: "/api/list-packet-drops",
-        methods: GET_POST,
-        summary: "The most recent packet drops, grouped by owning pid (routine drops only on request)",
-        tag: "packet_drops",
-        request: Some(schema::<ListRequest>),
-        response: schema::<DropList>,
-        handler: || handlers::question(Query::list_drops),
-    },
-    Endpoint {
-        path: "/api/list-dns",
-        methods: GET_POST,
-        summary: "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid",
-        tag: "dns",
-        request: Some(schema::<ListRequest>),
-        response: schema::<DnsList>,
-        handler: || handlers::question(Query::list_dns),
-    },
-    Endpoint {
-        path: "/api/retransmit-summary",
-        methods: GET_POST,
-        summary: "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)",
-        tag: "retransmits",
-        request: Some(schema::<SummaryRequest>),
-        response: schema::<RetransmitSummary>,
-        handler: || handlers::question(Query::retransmit_summary),
-    },
-    Endpoint {
-        path: "/api/list-retransmits",
-        methods: GET_POST,
-        summary: "The most recent TCP retransmissions, grouped by owning pid",
-        tag: "retransmits",
-        request: Some(schema::<ListRequest>),
-        response: schema::<RetransmitList>,
-        handler: || handlers::question(Query::list_retransmits),
-    },
+    asked::<SearchEvents>(
+        "Search events of both kinds by type, pid, process name, time window and outcome",
+        "events",
+    ),
+    asked::<SummarizeConnections>(
+        "How many connect attempts a process made over a window, with their TCP results",
+        "connections",
+    ),
+    asked::<ListConnections>(
+        "The most recent connect attempts, grouped by pid",
+        "connections",
+    ),
+    asked::<AnalyzePatterns>(
+        "Top destinations, protocols, ports, results, errors and processes over a window",
+        "connections",
+    ),
+    asked::<SummarizeDrops>(
+        "How many packets of a process were dropped over a window, by reason (routine drops apart)",
+        "packet_drops",
+    ),
+    asked::<ListDrops>(
+        "The most recent packet drops, grouped by owning pid (routine drops only on request)",
+        "packet_drops",
+    ),
+    asked::<ListLookups>(
+        "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid",
+        "dns",
+    ),
+    asked::<SummarizeRetransmits>(
+        "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)",
+        "retransmits",
+    ),
+    asked::<ListRetransmits>(
+        "The most recent TCP retransmissions, grouped by owning pid",
+        "retransmits",
+    ),
 ];
 
 /// How the API is protected and counted.

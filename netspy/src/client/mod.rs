@@ -3,10 +3,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), netspy::query::TelemetryError> {
-//! use netspy::{client::Client, query::{SummaryRequest, Telemetry}};
+//! use netspy::{client::Client, query::{SummarizeConnections, SummaryRequest, Telemetry}};
 //! let daemon = Client::new("http://localhost:8080", None)?;
 //! let summary = daemon
-//!     .connection_summary(SummaryRequest { command: Some("curl".into()), ..Default::default() })
+//!     .ask::<SummarizeConnections>(SummaryRequest { command: Some("curl".into()), ..Default::default() })
 //!     .await?;
 //! println!("curl made {} connection attempts in the last minute", summary.count);
 //! # Ok(()) }
@@ -18,18 +18,11 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::query::{
-    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Health,
-    ListRequest, RetransmitList, RetransmitSummary, SummaryRequest, Telemetry, TelemetryError,
-};
+use crate::query::{HEALTH_PATH, Health, Question, Scoped as _, Telemetry, TelemetryError};
 
 /// Default address of the daemon.
 pub const DEFAULT_SERVER: &str = "http://localhost:8080";
 pub use self::stream::StreamItem;
-
-/// How many events the client asks a server without an analysis of its own for, to compute
-/// one (netspy's own default cap of a list).
-const LISTED_FOR_ANALYSIS: i64 = 10_000;
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -112,7 +105,7 @@ impl Client {
         text: &str,
     ) -> Result<T, TelemetryError> {
         let url = format!("{}{path}", self.base);
-        if status.is_success() || (path == "/health" && status.as_u16() == 503) {
+        if status.is_success() || (path == HEALTH_PATH && status.as_u16() == 503) {
             return serde_json::from_str(text).map_err(|e| {
                 TelemetryError::Protocol(format!("unexpected answer from {url}: {e}"))
             });
@@ -162,73 +155,17 @@ impl Client {
 /// mistake gets the daemon's words (not a transport error about the request's size).
 impl Telemetry for Client {
     async fn health(&self) -> Result<Health, TelemetryError> {
-        self.call("/health", None::<&()>).await
+        self.call(HEALTH_PATH, None::<&()>).await
     }
 
-    async fn connection_summary(
-        &self,
-        req: SummaryRequest,
-    ) -> Result<ConnectionSummary, TelemetryError> {
+    async fn ask<Q: Question>(&self, req: Q::Request) -> Result<Q::Answer, TelemetryError> {
         req.scope().validate()?;
-        self.call("/api/connection-summary", Some(&req)).await
-    }
-
-    async fn list_connections(&self, req: ListRequest) -> Result<ConnectionList, TelemetryError> {
-        req.scope().validate()?;
-        self.call("/api/list-connections", Some(&req)).await
-    }
-
-    /// A server without the analysis (the original ebpf-server answers 404) gets it computed
-    /// here from the connect events it lists, and the answer says so.
-    async fn analyze_patterns(&self, req: SummaryRequest) -> Result<Analysis, TelemetryError> {
-        req.scope().validate()?;
-        let path = "/api/analyze-patterns";
-        let (status, text) = self.exchange(path, Some(&req)).await?;
-        if status != reqwest::StatusCode::NOT_FOUND {
-            return self.answer(path, status, &text);
+        let (status, text) = self.exchange(Q::PATH, Some(&req)).await?;
+        if status == reqwest::StatusCode::NOT_FOUND
+            && let Some(answer) = Q::stand_in(self, &req).await
+        {
+            return answer;
         }
-        let list = self
-            .list_connections(ListRequest {
-                pid: req.pid,
-                command: req.command.clone(),
-                process_name: req.process_name.clone(),
-                duration_seconds: req.duration_seconds,
-                since: req.since,
-                until: req.until,
-                unit: req.unit.clone(),
-                container: req.container.clone(),
-                limit: Some(LISTED_FOR_ANALYSIS),
-                include_routine: None,
-            })
-            .await?;
-        Ok(Analysis::of_listed(&req, &list))
-    }
-
-    async fn drop_summary(&self, req: SummaryRequest) -> Result<DropSummary, TelemetryError> {
-        req.scope().validate()?;
-        self.call("/api/packet-drop-summary", Some(&req)).await
-    }
-
-    async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
-        req.scope().validate()?;
-        self.call("/api/list-packet-drops", Some(&req)).await
-    }
-
-    async fn list_dns(&self, req: ListRequest) -> Result<DnsList, TelemetryError> {
-        req.scope().validate()?;
-        self.call("/api/list-dns", Some(&req)).await
-    }
-
-    async fn retransmit_summary(
-        &self,
-        req: SummaryRequest,
-    ) -> Result<RetransmitSummary, TelemetryError> {
-        req.scope().validate()?;
-        self.call("/api/retransmit-summary", Some(&req)).await
-    }
-
-    async fn list_retransmits(&self, req: ListRequest) -> Result<RetransmitList, TelemetryError> {
-        req.scope().validate()?;
-        self.call("/api/list-retransmits", Some(&req)).await
+        self.answer(Q::PATH, status, &text)
     }
 }

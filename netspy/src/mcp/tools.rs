@@ -21,8 +21,9 @@ use crate::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
     query::{
-        Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary,
-        RetransmitSummary, Telemetry,
+        Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DnsList, DropList,
+        DropSummary, ListConnections, ListDrops, ListLookups, RetransmitSummary,
+        SummarizeConnections, SummarizeDrops, SummarizeRetransmits, Telemetry,
     },
 };
 
@@ -102,8 +103,8 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn network_summary(&self, args: &WindowArgs) -> Answer<ConnectionSummary> {
         let request = args.request()?;
         let (s, drops) = tokio::join!(
-            self.telemetry.connection_summary(request.clone()),
-            self.telemetry.drop_summary(request)
+            self.telemetry.ask::<SummarizeConnections>(request.clone()),
+            self.telemetry.ask::<SummarizeDrops>(request)
         );
         let s = s.map_err(|e| e.to_string())?;
         // The drops are an addition: without them (a shed query, an older server) the
@@ -122,7 +123,7 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn connections(&self, args: &ListArgs) -> Answer<ConnectionList> {
         let list = self
             .telemetry
-            .list_connections(args.request()?)
+            .ask::<ListConnections>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
         Ok((format::connection_list(&list), list))
@@ -131,7 +132,7 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn patterns(&self, args: &WindowArgs) -> Answer<Analysis> {
         let a = self
             .telemetry
-            .analyze_patterns(args.request()?)
+            .ask::<AnalyzePatterns>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
         Ok((format::analysis(&a), a))
@@ -140,7 +141,7 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn drop_summary(&self, args: &WindowArgs) -> Answer<DropSummary> {
         let s = self
             .telemetry
-            .drop_summary(args.request()?)
+            .ask::<SummarizeDrops>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
         Ok((
@@ -152,7 +153,7 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn drops(&self, args: &ListArgs) -> Answer<DropList> {
         let list = self
             .telemetry
-            .list_drops(args.request()?)
+            .ask::<ListDrops>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
         Ok((format::drop_list(&list), list))
@@ -161,7 +162,7 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn lookups(&self, args: &ListArgs) -> Answer<DnsList> {
         let list = self
             .telemetry
-            .list_dns(args.request()?)
+            .ask::<ListLookups>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
         Ok((format::dns_list(&list), list))
@@ -170,7 +171,7 @@ impl<T: Telemetry> NetspyMcp<T> {
     async fn retransmits(&self, args: &WindowArgs) -> Answer<RetransmitSummary> {
         let s = self
             .telemetry
-            .retransmit_summary(args.request()?)
+            .ask::<SummarizeRetransmits>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
         Ok((

@@ -12,6 +12,7 @@ mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod gate;
+mod questions;
 mod request;
 mod retransmits;
 mod scope;
@@ -32,6 +33,10 @@ pub use self::{
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventView, EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
+    questions::{
+        AnalyzePatterns, HEALTH_PATH, ListConnections, ListDrops, ListLookups, ListRetransmits,
+        Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops, SummarizeRetransmits,
+    },
     request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
     retransmits::{
         RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,

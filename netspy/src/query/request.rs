@@ -99,6 +99,28 @@ macro_rules! scoped_request {
                     container: self.container.clone(),
                 }
             }
+
+            /// A request with this filter, its own fields left to their defaults.
+            #[allow(clippy::needless_update, reason = "some requests have no fields of their own")]
+            pub fn scoped(scope: Scope) -> Self {
+                Self {
+                    pid: scope.pid,
+                    command: scope.command,
+                    process_name: scope.process_name,
+                    duration_seconds: scope.duration_seconds,
+                    since: scope.since,
+                    until: scope.until,
+                    unit: scope.unit,
+                    container: scope.container,
+                    ..Default::default()
+                }
+            }
+        }
+
+        impl super::questions::Scoped for $name {
+            fn scope(&self) -> Scope {
+                $name::scope(self)
+            }
         }
     };
 }

@@ -4,10 +4,7 @@
 
 use std::future::Future;
 
-use super::{
-    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, Health,
-    ListRequest, Query, QueryError, RetransmitList, RetransmitSummary, SummaryRequest,
-};
+use super::{Health, Query, QueryError, Question};
 
 /// Why a question got no answer.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -42,46 +39,11 @@ impl From<QueryError> for TelemetryError {
 pub trait Telemetry: Clone + Send + Sync + 'static {
     /// Daemon health.
     fn health(&self) -> impl Future<Output = Result<Health, TelemetryError>> + Send;
-    /// Connect attempts over a window.
-    fn connection_summary(
+    /// The answer to a data question ([`super::questions`]).
+    fn ask<Q: Question>(
         &self,
-        req: SummaryRequest,
-    ) -> impl Future<Output = Result<ConnectionSummary, TelemetryError>> + Send;
-    /// Recent connect attempts.
-    fn list_connections(
-        &self,
-        req: ListRequest,
-    ) -> impl Future<Output = Result<ConnectionList, TelemetryError>> + Send;
-    /// Connection patterns over a window.
-    fn analyze_patterns(
-        &self,
-        req: SummaryRequest,
-    ) -> impl Future<Output = Result<Analysis, TelemetryError>> + Send;
-    /// Packet drops over a window.
-    fn drop_summary(
-        &self,
-        req: SummaryRequest,
-    ) -> impl Future<Output = Result<DropSummary, TelemetryError>> + Send;
-    /// Recent packet drops.
-    fn list_drops(
-        &self,
-        req: ListRequest,
-    ) -> impl Future<Output = Result<DropList, TelemetryError>> + Send;
-    /// Recent host-name lookups.
-    fn list_dns(
-        &self,
-        req: ListRequest,
-    ) -> impl Future<Output = Result<DnsList, TelemetryError>> + Send;
-    /// TCP retransmissions over a window.
-    fn retransmit_summary(
-        &self,
-        req: SummaryRequest,
-    ) -> impl Future<Output = Result<RetransmitSummary, TelemetryError>> + Send;
-    /// Recent TCP retransmissions.
-    fn list_retransmits(
-        &self,
-        req: ListRequest,
-    ) -> impl Future<Output = Result<RetransmitList, TelemetryError>> + Send;
+        req: Q::Request,
+    ) -> impl Future<Output = Result<Q::Answer, TelemetryError>> + Send;
 }
 
 impl Telemetry for Query {
@@ -89,41 +51,7 @@ impl Telemetry for Query {
         Ok(Query::health(self))
     }
 
-    async fn connection_summary(
-        &self,
-        req: SummaryRequest,
-    ) -> Result<ConnectionSummary, TelemetryError> {
-        Ok(self.answer(move |q| q.connection_summary(&req)).await?)
-    }
-
-    async fn list_connections(&self, req: ListRequest) -> Result<ConnectionList, TelemetryError> {
-        Ok(self.answer(move |q| q.list_connections(&req)).await?)
-    }
-
-    async fn analyze_patterns(&self, req: SummaryRequest) -> Result<Analysis, TelemetryError> {
-        Ok(self.answer(move |q| q.analyze_patterns(&req)).await?)
-    }
-
-    async fn drop_summary(&self, req: SummaryRequest) -> Result<DropSummary, TelemetryError> {
-        Ok(self.answer(move |q| q.drop_summary(&req)).await?)
-    }
-
-    async fn list_drops(&self, req: ListRequest) -> Result<DropList, TelemetryError> {
-        Ok(self.answer(move |q| q.list_drops(&req)).await?)
-    }
-
-    async fn list_dns(&self, req: ListRequest) -> Result<DnsList, TelemetryError> {
-        Ok(self.answer(move |q| q.list_dns(&req)).await?)
-    }
-
-    async fn retransmit_summary(
-        &self,
-        req: SummaryRequest,
-    ) -> Result<RetransmitSummary, TelemetryError> {
-        Ok(self.answer(move |q| q.retransmit_summary(&req)).await?)
-    }
-
-    async fn list_retransmits(&self, req: ListRequest) -> Result<RetransmitList, TelemetryError> {
-        Ok(self.answer(move |q| q.list_retransmits(&req)).await?)
+    async fn ask<Q: Question>(&self, req: Q::Request) -> Result<Q::Answer, TelemetryError> {
+        Ok(self.answer(move |q| Q::answer(q, &req)).await?)
     }
 }
