@@ -304,10 +304,10 @@ fn check(report: &Value, port: u16) {
 
     let c = call(report, 7);
     assert_eq!(c["is_error"], true);
-    assert_eq!(c["text"], "duration must be a positive number, got -5");
+    assert_eq!(c["text"], "duration must be between 1 and 31536000, got -5");
     let c = call(report, 8);
     assert_eq!(c["is_error"], true);
-    assert_eq!(c["text"], "max_events must be a positive number, got 0");
+    assert_eq!(c["text"], "max_events must be at least 1, got 0");
     for i in [9, 10] {
         let c = call(report, i);
         let said = format!(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use rustyline::{
     Context, Editor, Helper, completion::Completer, error::ReadlineError, highlight::Highlighter,
     hint::Hinter, history::DefaultHistory, validate::Validator,
@@ -11,7 +11,7 @@ use tokio::runtime::Runtime;
 
 use super::{
     output,
-    tool::{self, ServerArgs, ToolFlags, find},
+    tool::{ListFlags, ScopeFlags, ServerArgs, ToolFlags, find},
 };
 use crate::{mcp::Session, query::Telemetry};
 
@@ -30,127 +30,96 @@ struct Line {
     command: Interactive,
 }
 
-#[derive(Debug, Args)]
-struct Window {
-    /// Only this process id.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pid: Option<u32>,
-    /// Only processes with this name, or with a thread of this name (`*`, `?` and `[...]`
-    /// make a pattern; `\*` matches a literal `*`).
-    #[arg(long, value_name = "NAME", value_parser = tool::name_pattern())]
-    process: Option<String>,
-    /// Look back this many seconds (default 60).
-    #[arg(long, value_name = "S", value_parser = tool::seconds(), allow_negative_numbers = true)]
-    duration: Option<i64>,
-    /// Only processes in this systemd unit (a name or pattern).
-    #[arg(long, value_name = "UNIT", value_parser = tool::name_pattern())]
-    unit: Option<String>,
-    /// Only processes in this container (its id or a pattern).
-    #[arg(long, value_name = "ID", value_parser = tool::name_pattern())]
-    container: Option<String>,
-}
-
-#[derive(Debug, Args)]
-struct ListWindow {
-    #[command(flatten)]
-    window: Window,
-    /// At most this many events (default 100).
-    #[arg(long, value_name = "N", value_parser = tool::count(), allow_negative_numbers = true)]
-    max_events: Option<i64>,
-}
-
 /// The longest line the prompt takes: room for the longest input (`insights` text).
 const MAX_LINE: usize = crate::mcp::MAX_SUMMARY_TEXT + 1024;
 
+/// The commands; the first line of each doc is its line in `help`.
 #[derive(Debug, Subcommand)]
 enum Interactive {
-    /// How many connections a process made.
-    Summary(Window),
+    /// Connection summary: how many connections a process made.
+    Summary(ScopeFlags),
     /// Recent connections.
-    List(ListWindow),
+    List(ListFlags),
     /// Connection patterns: destinations, protocols, results, errors.
-    Analyze(Window),
-    /// How many packets of a process were dropped, by reason.
-    Dropsummary(Window),
+    Analyze(ScopeFlags),
+    /// Packet drop summary: how many packets of a process were dropped, by reason.
+    Dropsummary(ScopeFlags),
     /// Recent packet drops.
-    Droplist(ListWindow),
+    Droplist(ListFlags),
     /// Recent host-name lookups (DNS), with their answers or errors.
-    Dnslist(ListWindow),
+    Dnslist(ListFlags),
     /// TCP retransmissions by process and connection.
-    Retransmits(Window),
-    /// AI analysis of a text: insights "curl made 50 connections to 10.0.0.5".
+    Retransmits(ScopeFlags),
+    /// AI insights on a text: insights "curl made 50 connections to 10.0.0.5".
     Insights {
         /// The text to analyse.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
-    /// AI analysis of a question, with live data: contextual "why does curl fail?".
+    /// AI analysis with live data: contextual "why does curl fail?".
     Contextual {
         /// The question.
         #[arg(required = true, num_args = 1..)]
         query: Vec<String>,
         #[command(flatten)]
-        window: Window,
+        scope: ScopeFlags,
     },
     /// The MCP tools the server offers.
     Tools,
-    /// The commands.
+    /// This list.
     Help,
-    /// Leave (also `exit` or Ctrl-D).
+    /// Leave (also exit, Ctrl-D).
     #[command(alias = "exit")]
     Quit,
 }
 
-/// The flags of the summary commands.
-const FILTERS: &[&str] = &["--pid", "--process", "--duration", "--unit", "--container"];
-/// The flags of the list commands.
-const LIST_FILTERS: &[&str] = &[
-    "--pid",
-    "--process",
-    "--duration",
-    "--unit",
-    "--container",
-    "--max-events",
-];
+/// A command at the prompt: its name (or alias), its flags and what it does.
+struct Command {
+    name: String,
+    flags: Vec<String>,
+    about: String,
+    alias: bool,
+}
 
-/// Commands and their flags, for completion and the help text.
-const COMMANDS: &[(&str, &[&str], &str)] = &[
-    ("summary", FILTERS, "connection summary"),
-    ("list", LIST_FILTERS, "recent connections"),
-    ("analyze", FILTERS, "connection patterns"),
-    ("dropsummary", FILTERS, "packet drop summary"),
-    ("droplist", LIST_FILTERS, "recent packet drops"),
-    ("dnslist", LIST_FILTERS, "recent DNS lookups"),
-    (
-        "retransmits",
-        FILTERS,
-        "TCP retransmissions by process and connection",
-    ),
-    (
-        "insights",
-        &[],
-        "AI insights on a text: insights \"<text>\"",
-    ),
-    (
-        "contextual",
-        &["--pid", "--process", "--duration"],
-        "AI analysis with live data: contextual \"<query>\"",
-    ),
-    ("tools", &[], "list the MCP tools"),
-    ("help", &[], "this list"),
-    ("quit", &[], "leave (also exit, Ctrl-D)"),
-    ("exit", &[], "leave"),
-];
+/// Every command and alias, read from their clap definitions (completion, help and the
+/// "did you mean" all use it, so a new flag or command is written once).
+fn commands() -> &'static [Command] {
+    static COMMANDS: std::sync::LazyLock<Vec<Command>> = std::sync::LazyLock::new(|| {
+        use clap::CommandFactory;
+        let mut commands = Vec::new();
+        for sub in Line::command().get_subcommands() {
+            let flags: Vec<String> = sub
+                .get_arguments()
+                .filter_map(|a| a.get_long())
+                .filter(|long| *long != "help")
+                .map(|long| format!("--{long}"))
+                .collect();
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let names = std::iter::once((sub.get_name(), false))
+                .chain(sub.get_all_aliases().map(|a| (a, true)));
+            for (name, alias) in names {
+                commands.push(Command {
+                    name: name.to_owned(),
+                    flags: flags.clone(),
+                    about: about.clone(),
+                    alias,
+                });
+            }
+        }
+        commands
+    });
+    &COMMANDS
+}
 
 fn help_text() -> String {
     let mut text = String::from("Available commands:\n");
-    for (name, flags, what) in COMMANDS.iter().filter(|(n, ..)| *n != "exit") {
-        let usage = if flags.is_empty() {
-            (*name).to_owned()
+    for command in commands().iter().filter(|c| !c.alias) {
+        let usage = if command.flags.is_empty() {
+            command.name.clone()
         } else {
-            format!("{name} [{}]", flags.join(" "))
+            format!("{} [{}]", command.name, command.flags.join(" "))
         };
-        text.push_str(&format!("  {usage:<58} {what}\n"));
+        text.push_str(&format!("  {usage:<58} {}\n", command.about));
     }
     text.push_str(
         "Flags: --pid N, --process NAME, --duration SECONDS, --unit UNIT, --container ID, \
@@ -175,19 +144,18 @@ impl Completer for Completion {
         let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let word = &before[start..];
         let candidates: Vec<String> = if start == 0 {
-            COMMANDS
+            commands()
                 .iter()
-                .map(|(n, ..)| *n)
-                .filter(|n| n.starts_with(word))
-                .map(|n| format!("{n} "))
+                .filter(|c| c.name.starts_with(word))
+                .map(|c| format!("{} ", c.name))
                 .collect()
         } else {
             let command = before.split_whitespace().next().unwrap_or("");
-            COMMANDS
+            commands()
                 .iter()
-                .find(|(n, ..)| *n == command)
-                .map(|(_, flags, _)| {
-                    flags
+                .find(|c| c.name == command)
+                .map(|c| {
+                    c.flags
                         .iter()
                         .filter(|f| f.starts_with(word))
                         .map(|f| format!("{f} "))
@@ -273,9 +241,9 @@ pub fn run(
 
 /// The command closest to a mistyped one, when one is close (clap's own measure).
 fn nearest(word: &str) -> Option<&'static str> {
-    COMMANDS
+    commands()
         .iter()
-        .map(|(name, ..)| (strsim::jaro(word, name), *name))
+        .map(|c| (strsim::jaro(word, &c.name), c.name.as_str()))
         .filter(|(similarity, _)| *similarity > 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, name)| name)
@@ -304,9 +272,9 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
             return true;
         }
         Err(e) => {
-            let known = COMMANDS
+            let known = commands()
                 .iter()
-                .any(|(n, ..)| Some(*n) == words.first().map(String::as_str));
+                .any(|c| Some(c.name.as_str()) == words.first().map(String::as_str));
             if known {
                 output::error(e.render().to_string().trim_end());
             } else {
@@ -321,18 +289,8 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
             return true;
         }
     };
-    let window = |w: &Window| ToolFlags {
-        pid: w.pid,
-        process: w.process.clone(),
-        duration: w.duration,
-        unit: w.unit.clone(),
-        container: w.container.clone(),
-        ..Default::default()
-    };
-    let list = |l: &ListWindow| ToolFlags {
-        max_events: l.max_events,
-        ..window(&l.window)
-    };
+    let window = |w: &ScopeFlags| ToolFlags::from(w.clone());
+    let list = |l: &ListFlags| ToolFlags::from(l.clone());
     let (tool, flags) = match &parsed.command {
         Interactive::Summary(w) => ("get_network_summary", window(w)),
         Interactive::List(l) => ("list_connections", list(l)),
@@ -348,7 +306,7 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
                 ..Default::default()
             },
         ),
-        Interactive::Contextual { query, window: w } => (
+        Interactive::Contextual { query, scope: w } => (
             "contextual_analysis",
             ToolFlags {
                 query: Some(query.join(" ")),
@@ -385,4 +343,32 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         Err(e) => output::error(&format!("{e:#}")),
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_completion_and_suggestions_come_from_the_commands_definitions() {
+        let help = help_text();
+        assert!(
+            help.contains(
+                "  list [--pid --process --duration --unit --container --max-events] Recent connections"
+            ),
+            "{help}"
+        );
+        assert!(
+            help.contains("contextual [--pid --process --duration --unit --container]"),
+            "{help}"
+        );
+        assert!(
+            !help.contains("  exit"),
+            "an alias is not a line of its own"
+        );
+        let summary = commands().iter().find(|c| c.name == "summary").unwrap();
+        assert!(!summary.flags.contains(&"--max-events".to_owned()));
+        assert_eq!(nearest("dropsumary"), Some("dropsummary"));
+        assert!(commands().iter().any(|c| c.name == "exit" && c.alias));
+    }
 }

@@ -57,9 +57,9 @@ pub fn name_pattern() -> impl Fn(&str) -> Result<String, String> + Clone {
     at_most(MAX_NAME_CHARS)
 }
 
-/// Filters and inputs a tool may take.
+/// The process and window filter, as flags (single-command and interactive modes).
 #[derive(Clone, Debug, Default, Args)]
-pub struct ToolFlags {
+pub struct ScopeFlags {
     /// Only this process id.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pid: Option<u32>,
@@ -69,7 +69,7 @@ pub struct ToolFlags {
     #[arg(long, value_name = "NAME", value_parser = name_pattern())]
     pub process: Option<String>,
 
-    /// Look back this many seconds (default 60).
+    /// Look back this many seconds (default 60, at most a year).
     #[arg(long, value_name = "S", value_parser = seconds(), allow_negative_numbers = true)]
     pub duration: Option<i64>,
 
@@ -81,10 +81,26 @@ pub struct ToolFlags {
     /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
     #[arg(long, value_name = "ID", value_parser = name_pattern())]
     pub container: Option<String>,
+}
 
-    /// At most this many events in lists (default 100).
+/// The filter and the length of a list, as flags.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ListFlags {
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened: its fields are the flags")]
+    pub scope: ScopeFlags,
+
+    /// At most this many events in lists, the most recent (default 100).
     #[arg(long, value_name = "N", value_parser = count(), allow_negative_numbers = true)]
     pub max_events: Option<i64>,
+}
+
+/// Filters and inputs a tool may take.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ToolFlags {
+    #[command(flatten)]
+    #[allow(missing_docs, reason = "flattened: its fields are the flags")]
+    pub list: ListFlags,
 
     /// Text for `ai_insights`.
     #[arg(long, value_name = "TEXT", value_parser = at_most(MAX_SUMMARY_TEXT))]
@@ -93,6 +109,25 @@ pub struct ToolFlags {
     /// Question for `contextual_analysis`.
     #[arg(long, value_name = "Q", value_parser = at_most(MAX_QUESTION))]
     pub query: Option<String>,
+}
+
+impl From<ListFlags> for ToolFlags {
+    fn from(list: ListFlags) -> Self {
+        Self {
+            list,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<ScopeFlags> for ToolFlags {
+    fn from(scope: ScopeFlags) -> Self {
+        ListFlags {
+            scope,
+            max_events: None,
+        }
+        .into()
+    }
 }
 
 impl ToolFlags {
@@ -128,24 +163,25 @@ impl ToolFlags {
 
     /// Each tool argument, its flag, and the value given.
     fn table(&self) -> [(&'static str, &'static str, Option<Value>); 8] {
+        let (scope, list) = (&self.list.scope, &self.list);
         [
-            ("pid", "--pid", self.pid.map(|v| json!(v))),
+            ("pid", "--pid", scope.pid.map(|v| json!(v))),
             (
                 "process_name",
                 "--process",
-                self.process.as_ref().map(|v| json!(v)),
+                scope.process.as_ref().map(|v| json!(v)),
             ),
-            ("duration", "--duration", self.duration.map(|v| json!(v))),
-            ("unit", "--unit", self.unit.as_ref().map(|v| json!(v))),
+            ("duration", "--duration", scope.duration.map(|v| json!(v))),
+            ("unit", "--unit", scope.unit.as_ref().map(|v| json!(v))),
             (
                 "container",
                 "--container",
-                self.container.as_ref().map(|v| json!(v)),
+                scope.container.as_ref().map(|v| json!(v)),
             ),
             (
                 "max_events",
                 "--max-events",
-                self.max_events.map(|v| json!(v)),
+                list.max_events.map(|v| json!(v)),
             ),
             (
                 "summary_text",
@@ -209,12 +245,14 @@ mod tests {
             arguments: vec!["pid".into(), "process_name".into(), "duration".into()],
             required: Vec::new(),
         };
-        let flags = ToolFlags {
-            process: Some("curl".into()),
+        let flags = ToolFlags::from(ListFlags {
+            scope: ScopeFlags {
+                process: Some("curl".into()),
+                duration: Some(30),
+                ..Default::default()
+            },
             max_events: Some(5),
-            duration: Some(30),
-            ..Default::default()
-        };
+        });
         let (args, ignored) = flags.arguments(&tool).unwrap();
         assert_eq!(args, json!({"process_name": "curl", "duration": 30}));
         assert_eq!(ignored, vec!["--max-events"]);

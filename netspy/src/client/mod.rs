@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::query::{HEALTH_PATH, Health, Question, Scoped as _, Telemetry, TelemetryError};
+use crate::query::{
+    FieldNames, HEALTH_PATH, Health, Question, Scoped as _, Telemetry, TelemetryError,
+};
 
 /// Default address of the daemon.
 pub const DEFAULT_SERVER: &str = "http://localhost:8080";
@@ -159,7 +161,7 @@ impl Telemetry for Client {
     }
 
     async fn ask<Q: Question>(&self, req: Q::Request) -> Result<Q::Answer, TelemetryError> {
-        req.scope().validate()?;
+        req.check(FieldNames::REST)?;
         let (status, text) = self.exchange(Q::PATH, Some(&req)).await?;
         if status == reqwest::StatusCode::NOT_FOUND
             && let Some(answer) = Q::stand_in(self, &req).await

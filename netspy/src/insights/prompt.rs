@@ -50,6 +50,10 @@ pub struct Focus {
     pub process_name: Option<String>,
     /// Look-back in seconds.
     pub duration: Option<i64>,
+    /// A systemd unit (name or pattern).
+    pub unit: Option<String>,
+    /// A container (id or pattern).
+    pub container: Option<String>,
 }
 
 /// The user message of a contextual question.
@@ -68,6 +72,17 @@ pub fn user_question(question: &str, focus: &Focus) -> Value {
             quote(name)
         ));
     }
+    for (what, argument, value) in [
+        ("systemd unit", "unit", &focus.unit),
+        ("container", "container", &focus.container),
+    ] {
+        if let Some(value) = value {
+            text.push_str(&format!(
+                "\nFocus on the {what} {} (use it as the {argument} argument).",
+                quote(value)
+            ));
+        }
+    }
     if let Some(duration) = focus.duration {
         text.push_str(&format!("\nLook back {duration} seconds."));
     }
@@ -85,6 +100,25 @@ mod tests {
         assert!(quoted.ends_with("</telemetry>"));
         assert!(quoted.contains(r#"\"call shutdown\""#));
         assert!(!quoted.contains('\n'));
+    }
+
+    #[test]
+    fn the_focus_names_the_arguments_to_use() {
+        let focus = Focus {
+            unit: Some("nginx.service".into()),
+            duration: Some(300),
+            ..Default::default()
+        };
+        let message = user_question("why is it slow?", &focus);
+        let text = message["content"].as_str().unwrap();
+        assert!(
+            text.contains("Focus on the systemd unit")
+                && text.contains("nginx.service")
+                && text.contains("(use it as the unit argument)")
+                && text.ends_with("Look back 300 seconds."),
+            "{text}"
+        );
+        assert!(!text.contains("container"), "{text}");
     }
 
     #[test]

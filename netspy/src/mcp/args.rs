@@ -4,66 +4,94 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::query::{ListRequest, MAX_NAME_CHARS, Scope, SummaryRequest};
+use crate::query::{FieldNames, ListRequest, MAX_NAME_CHARS, Scope, Scoped, SummaryRequest};
 
-/// A process filter and a look-back window.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WindowArgs {
-    /// Only this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Only processes with this name (as `ps -o comm` shows it), or with a thread of this
-    /// name; `*` and `?` make a pattern, e.g. `python*`.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// Look back this many seconds (default 60).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 31_536_000))]
-    pub duration: Option<i64>,
-    /// Only processes in this systemd unit (`nginx.service`, `session-3.scope`); `*`, `?`
-    /// and `[...]` make a pattern.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub unit: Option<String>,
-    /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub container: Option<String>,
+/// The tools' names of the fields the REST API names otherwise, for the query layer's
+/// refusals.
+pub const ARGUMENT_NAMES: FieldNames = FieldNames {
+    duration: "duration",
+    limit: "max_events",
+};
+
+/// Tool arguments: the process and window filter (each field written here once, with its
+/// schema), then the tool's own arguments. Defaults and rules are the query layer's.
+macro_rules! tool_args {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Only this process id.
+            #[serde(default)]
+            #[schemars(range(max = 4_294_967_295u32))]
+            pub pid: Option<u32>,
+            /// Only processes with this name (as `ps -o comm` shows it), or with a thread of
+            /// this name; `*`, `?` and `[...]` make a pattern, e.g. `python*`.
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub process_name: Option<String>,
+            /// Look back this many seconds (default 60, at most a year).
+            #[serde(default)]
+            #[schemars(range(min = 1, max = 31_536_000))]
+            pub duration: Option<i64>,
+            /// Only processes in this systemd unit (`nginx.service`, `session-3.scope`);
+            /// `*`, `?` and `[...]` make a pattern.
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub unit: Option<String>,
+            /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
+            #[serde(default)]
+            #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
+            pub container: Option<String>,
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The process and window filter, in the query layer's terms.
+            pub fn scope(&self) -> Scope {
+                Scope {
+                    pid: self.pid,
+                    // As `process_name`, so that a refusal names the tools' argument.
+                    process_name: self.process_name.clone(),
+                    duration_seconds: self.duration,
+                    unit: self.unit.clone(),
+                    container: self.container.clone(),
+                    ..Scope::default()
+                }
+            }
+        }
+    };
 }
 
-/// A process filter and how many events to return.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArgs {
-    /// Only this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Only processes with this name (as `ps -o comm` shows it), or with a thread of this
-    /// name; `*` and `?` make a pattern.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// At most this many events, the most recent (default 100).
-    #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub max_events: Option<i64>,
-    /// Look back this many seconds (default 60).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 31_536_000))]
-    pub duration: Option<i64>,
-    /// Only processes in this systemd unit (`nginx.service`, `session-3.scope`); `*`, `?`
-    /// and `[...]` make a pattern.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub unit: Option<String>,
-    /// Only processes in this container (its id, or a pattern such as `4f2c1e8b*`).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub container: Option<String>,
+tool_args! {
+    /// A process filter and a look-back window.
+    #[derive(Default)]
+    pub struct WindowArgs {}
+}
+
+tool_args! {
+    /// A process filter, a look-back window and how many events to return.
+    #[derive(Default)]
+    pub struct ListArgs {
+        /// At most this many events, the most recent (default 100).
+        #[serde(default)]
+        #[schemars(range(min = 1))]
+        pub max_events: Option<i64>,
+    }
+}
+
+tool_args! {
+    /// A question for the AI analyst, who looks the data up itself, and what to focus on.
+    pub struct ContextualArgs {
+        /// The question, in plain words ("why does curl fail?").
+        #[schemars(length(min = 1, max = MAX_QUESTION))]
+        pub query: String,
+    }
 }
 
 /// Text to analyse.
@@ -74,32 +102,6 @@ pub struct InsightsArgs {
     #[schemars(length(min = 1, max = MAX_SUMMARY_TEXT))]
     pub summary_text: String,
 }
-
-/// A question for the AI analyst, who looks the data up itself.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContextualArgs {
-    /// The question, in plain words ("why does curl fail?").
-    #[schemars(length(min = 1, max = MAX_QUESTION))]
-    pub query: String,
-    /// Focus on this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Focus on processes with this name.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// Look back this many seconds (default 60).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 31_536_000))]
-    pub duration: Option<i64>,
-}
-
-/// Default look-back of the summary tools, in seconds.
-pub const DEFAULT_DURATION: i64 = 60;
-/// Default number of events of the list tools.
-pub const DEFAULT_MAX_EVENTS: i64 = 100;
 
 /// Longest `summary_text`, in characters.
 pub const MAX_SUMMARY_TEXT: usize = 16_384;
@@ -120,56 +122,42 @@ pub fn text(name: &str, value: &str, max: usize) -> Result<(), String> {
     }
 }
 
-fn positive(name: &str, value: Option<i64>) -> Result<Option<i64>, String> {
-    match value {
-        Some(v) if v < 1 => Err(format!("{name} must be a positive number, got {v}")),
-        v => Ok(v),
-    }
-}
-
 impl WindowArgs {
-    /// The window in seconds, default applied.
-    pub fn duration(&self) -> i64 {
-        self.duration.unwrap_or(DEFAULT_DURATION)
-    }
-
-    /// The query-layer request, or why the arguments are wrong.
+    /// The query-layer request, or why the arguments are wrong (in the tools' words).
     pub fn request(&self) -> Result<SummaryRequest, String> {
-        let request = SummaryRequest {
-            pid: self.pid,
-            // As `process_name`, so that the query layer's messages use the tools' word.
-            process_name: self.process_name.clone(),
-            duration_seconds: Some(
-                positive("duration", self.duration)?.unwrap_or(DEFAULT_DURATION),
-            ),
-            unit: self.unit.clone(),
-            container: self.container.clone(),
-            ..Default::default()
-        };
-        checked(request.scope()).map(|()| request)
+        checked(SummaryRequest::scoped(self.scope()))
     }
 }
 
 impl ListArgs {
-    /// The query-layer request, or why the arguments are wrong.
+    /// The query-layer request, or why the arguments are wrong (in the tools' words).
     pub fn request(&self) -> Result<ListRequest, String> {
-        let request = ListRequest {
-            pid: self.pid,
-            // As `process_name`, so that the query layer's messages use the tools' word.
-            process_name: self.process_name.clone(),
-            duration_seconds: positive("duration", self.duration)?,
-            limit: Some(positive("max_events", self.max_events)?.unwrap_or(DEFAULT_MAX_EVENTS)),
-            unit: self.unit.clone(),
-            container: self.container.clone(),
-            ..Default::default()
-        };
-        checked(request.scope()).map(|()| request)
+        checked(ListRequest {
+            limit: self.max_events,
+            ..ListRequest::scoped(self.scope())
+        })
     }
 }
 
-/// The query layer's checks.
-fn checked(scope: Scope) -> Result<(), String> {
-    scope.validate().map_err(|e| e.to_string())
+impl ContextualArgs {
+    /// The window this question looks at (its filter, without the question).
+    pub fn window(&self) -> WindowArgs {
+        WindowArgs {
+            pid: self.pid,
+            process_name: self.process_name.clone(),
+            duration: self.duration,
+            unit: self.unit.clone(),
+            container: self.container.clone(),
+        }
+    }
+}
+
+/// The request, once the query layer's rules pass.
+fn checked<R: Scoped>(request: R) -> Result<R, String> {
+    match request.check(ARGUMENT_NAMES) {
+        Ok(()) => Ok(request),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -177,18 +165,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_and_validation() {
+    fn the_query_layer_defaults_and_refuses_in_the_tools_words() {
         let req = WindowArgs::default().request().unwrap();
-        assert_eq!(req.duration_seconds, Some(60));
+        assert_eq!(
+            req,
+            SummaryRequest::default(),
+            "the query layer's defaults apply"
+        );
         let req = ListArgs {
             process_name: Some("curl".into()),
+            max_events: Some(5),
+            duration: Some(30),
             ..Default::default()
         }
         .request()
         .unwrap();
         assert_eq!(
-            (req.limit, req.process_name.as_deref()),
-            (Some(100), Some("curl"))
+            (req.limit, req.process_name.as_deref(), req.duration_seconds),
+            (Some(5), Some("curl"), Some(30))
         );
         let err = WindowArgs {
             duration: Some(-5),
@@ -196,13 +190,20 @@ mod tests {
         }
         .request()
         .unwrap_err();
-        assert_eq!(err, "duration must be a positive number, got -5");
+        assert_eq!(err, "duration must be between 1 and 31536000, got -5");
         let err = ListArgs {
             max_events: Some(0),
             ..Default::default()
         }
         .request()
         .unwrap_err();
-        assert_eq!(err, "max_events must be a positive number, got 0");
+        assert_eq!(err, "max_events must be at least 1, got 0");
+        let err = ListArgs {
+            process_name: Some(String::new()),
+            ..Default::default()
+        }
+        .request()
+        .unwrap_err();
+        assert_eq!(err, "process_name must not be empty");
     }
 }

@@ -343,19 +343,16 @@ impl<T: Telemetry> NetspyMcp<T> {
         if let Err(e) = args::text("query", &args.query, args::MAX_QUESTION) {
             return respond::<()>(Err(e));
         }
-        let window = WindowArgs {
-            pid: args.pid,
-            process_name: args.process_name.clone(),
-            duration: args.duration,
-            ..Default::default()
-        };
+        let window = args.window();
         if let Err(e) = window.request() {
             return respond::<()>(Err(e));
         }
         let focus = Focus {
-            pid: args.pid,
-            process_name: args.process_name.clone(),
-            duration: args.duration,
+            pid: window.pid,
+            process_name: window.process_name.clone(),
+            duration: window.duration,
+            unit: window.unit.clone(),
+            container: window.container.clone(),
         };
         respond(
             self.with_ai(&window, |ai| ai.contextual(&args.query, &focus, self))

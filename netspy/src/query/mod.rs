@@ -41,7 +41,7 @@ pub use self::{
     retransmits::{
         RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,
     },
-    scope::{MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter},
+    scope::{FieldNames, MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter, check_limit},
     status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
     stream::{Cursor, HOLD_NS, StreamRequest, StreamStep},
     telemetry::{Telemetry, TelemetryError},
@@ -176,11 +176,9 @@ impl Query {
 
     /// The number of events a list returns for a requested `limit`, and whether the cap cut it.
     fn limit(&self, requested: Option<i64>) -> Result<(usize, bool), QueryError> {
+        scope::check_limit(requested, FieldNames::REST)?;
         match requested {
             None => Ok((DEFAULT_LIMIT.min(self.max_list), false)),
-            Some(n) if n < 1 => Err(QueryError::BadRequest(format!(
-                "limit must be at least 1, got {n}"
-            ))),
             Some(n) => {
                 let n = usize::try_from(n).unwrap_or(usize::MAX);
                 Ok((n.min(self.max_list), n > self.max_list))

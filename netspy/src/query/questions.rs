@@ -9,8 +9,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
-    EventsRequest, ListRequest, Query, QueryError, RetransmitList, RetransmitSummary, Scope,
-    SummaryRequest, Telemetry, TelemetryError,
+    EventsRequest, FieldNames, ListRequest, Query, QueryError, RetransmitList, RetransmitSummary,
+    Scope, SummaryRequest, Telemetry, TelemetryError, check_limit,
 };
 
 /// Path of the daemon's health (not a data question: it answers before the probes attach).
@@ -20,6 +20,16 @@ pub const HEALTH_PATH: &str = "/health";
 pub trait Scoped {
     /// Its process and window filter.
     fn scope(&self) -> Scope;
+
+    /// How many events it asks for, when it is a list.
+    fn limit(&self) -> Option<i64>;
+
+    /// Every rule that needs no history (the same the daemon applies), a refusal naming
+    /// the fields as `names` does: a client refuses what the daemon would, in its words.
+    fn check(&self, names: FieldNames) -> Result<(), QueryError> {
+        self.scope().check(names)?;
+        check_limit(self.limit(), names)
+    }
 }
 
 /// A question about the history.

@@ -121,8 +121,18 @@ macro_rules! scoped_request {
             fn scope(&self) -> Scope {
                 $name::scope(self)
             }
+
+            fn limit(&self) -> Option<i64> {
+                scoped_request!(@limit self $($field)*)
+            }
         }
     };
+    // The request's `limit` field, when it has one.
+    (@limit $request:ident limit $($rest:ident)*) => { $request.limit };
+    (@limit $request:ident $other:ident $($rest:ident)*) => {
+        scoped_request!(@limit $request $($rest)*)
+    };
+    (@limit $request:ident) => { None };
 }
 
 scoped_request! {

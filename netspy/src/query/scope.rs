@@ -10,6 +10,33 @@ pub const MAX_DURATION_SECONDS: i64 = 365 * 24 * 3600;
 /// Longest process-name filter, in characters, on every transport (a real name has at
 /// most 15 bytes; a glob a few dozen).
 pub const MAX_NAME_CHARS: usize = 1024;
+/// How a caller names the request fields whose names differ between transports (the MCP
+/// tools keep the original tools' `duration` and `max_events`), so a refusal is in the
+/// caller's words while the rules stay here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldNames {
+    /// The look-back window in seconds.
+    pub duration: &'static str,
+    /// How many events a list returns.
+    pub limit: &'static str,
+}
+
+impl FieldNames {
+    /// The REST API's names, which are the query layer's.
+    pub const REST: Self = Self {
+        duration: "duration_seconds",
+        limit: "limit",
+    };
+}
+
+/// A list's event count: at least 1 (the daemon's cap applies later, and is reported).
+pub fn check_limit(limit: Option<i64>, names: FieldNames) -> Result<(), QueryError> {
+    match limit {
+        Some(n) if n < 1 => Err(bad(&format!("{} must be at least 1, got {n}", names.limit))),
+        _ => Ok(()),
+    }
+}
+
 /// The kernel keeps 15 bytes of a process name.
 const COMM_MAX: usize = 15;
 
@@ -42,16 +69,22 @@ impl Scope {
     /// so a client (the REST client, MCP over stdio) refuses what the daemon would refuse,
     /// with the same words.
     pub fn validate(&self) -> Result<(), QueryError> {
-        self.checked().map(drop)
+        self.check(FieldNames::REST)
     }
 
-    /// [`Scope::validate`], giving the filters it built.
-    fn checked(&self) -> Result<Filters<'_>, QueryError> {
+    /// [`Scope::validate`], a refusal naming the fields as `names` does.
+    pub fn check(&self, names: FieldNames) -> Result<(), QueryError> {
+        self.checked(names).map(drop)
+    }
+
+    /// [`Scope::check`], giving the filters it built.
+    fn checked(&self, names: FieldNames) -> Result<Filters<'_>, QueryError> {
         if let Some(seconds) = self.duration_seconds
             && !(1..=MAX_DURATION_SECONDS).contains(&seconds)
         {
             return Err(bad(&format!(
-                "duration_seconds must be between 1 and {MAX_DURATION_SECONDS}, got {seconds}"
+                "{} must be between 1 and {MAX_DURATION_SECONDS}, got {seconds}",
+                names.duration
             )));
         }
         if let (Some(since), Some(until)) = (self.since, self.until)
@@ -86,7 +119,7 @@ impl Scope {
         store: &Store,
         default_seconds: Option<i64>,
     ) -> Result<Resolved, QueryError> {
-        let filters = self.checked()?;
+        let filters = self.checked(FieldNames::REST)?;
         let now = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         let retention = i64::try_from(store.limits().max_age.as_secs()).unwrap_or(i64::MAX);
         // Instants beyond what nanoseconds since 1970 can hold (years 1677..2262) clamp:
