@@ -14,6 +14,8 @@ mod params;
 mod server;
 mod stats;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::{sync::Arc, time::Duration};
 

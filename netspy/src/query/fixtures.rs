@@ -80,3 +80,69 @@ pub fn dns_lookup(name: &str, answers: &[&str]) -> Event {
         latency_ns: 1_500_000,
     })
 }
+
+/// Every probe attached, with no kernel behind it: a daemon that is ready, for tests of the
+/// query layer and the REST API that need no real events.
+#[derive(Default)]
+pub struct AttachedProbes {
+    /// What `stats` reports.
+    pub stats: crate::probes::Stats,
+    /// Probes whose every hook the stand-in kernel refused.
+    pub refused: Vec<&'static str>,
+}
+
+impl super::ProbeSource for AttachedProbes {
+    fn described(
+        &self,
+    ) -> Vec<(
+        &'static crate::probes::ProbeSpec,
+        crate::probes::ProbeStatus,
+    )> {
+        crate::probes::PROBES
+            .iter()
+            .map(|spec| {
+                let hook = format!("stand-in:{}", spec.name);
+                let status = match self.refused.contains(&spec.name) {
+                    false => crate::probes::ProbeStatus {
+                        name: spec.name.to_owned(),
+                        hook: Some(hook),
+                        refused: Vec::new(),
+                    },
+                    true => crate::probes::ProbeStatus {
+                        name: spec.name.to_owned(),
+                        hook: None,
+                        refused: vec![crate::probes::Refusal {
+                            hook,
+                            reason: "refused by the stand-in kernel".to_owned(),
+                        }],
+                    },
+                };
+                (spec, status)
+            })
+            .collect()
+    }
+
+    fn stats(&self) -> crate::probes::Stats {
+        self.stats.clone()
+    }
+
+    fn sampled_drops(&self) -> crate::events::SampledDrops {
+        crate::events::SampledDrops::default()
+    }
+}
+
+/// A query handle over an empty store whose probes are attached ([`AttachedProbes`]).
+pub fn ready_query() -> super::Query {
+    query_over(AttachedProbes::default())
+}
+
+/// A query handle over an empty store, its probes `probes`.
+pub fn query_over(probes: AttachedProbes) -> super::Query {
+    let status = std::sync::Arc::new(super::Status::default());
+    status.set(super::ProbeState::Running(std::sync::Arc::new(probes)));
+    super::Query::new(
+        crate::store::Store::new(crate::store::Limits::default()),
+        status,
+        super::DEFAULT_LIMIT,
+    )
+}

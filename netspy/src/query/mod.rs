@@ -42,7 +42,7 @@ pub use self::{
         RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,
     },
     scope::{FieldNames, MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter, check_limit},
-    status::{EventCounters, Health, ProbeState, ProgramInfo, Programs, Status},
+    status::{EventCounters, Health, ProbeSource, ProbeState, ProgramInfo, Programs, Status},
     stream::{Cursor, HOLD_NS, StreamRequest, StreamStep},
     telemetry::{Telemetry, TelemetryError},
 };

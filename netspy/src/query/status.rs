@@ -12,16 +12,45 @@ use serde::{Deserialize, Serialize};
 
 use super::Query;
 use crate::{
+    events::SampledDrops,
     probes::{KindCounts, ProbeSpec, ProbeStatus, Probes, Stats},
     store::StoreStats,
 };
+
+/// What the daemon reads from attached probes: their hooks, counters and sampled-out drops.
+/// The kernel's [`Probes`] in the daemon; a stand-in lets the query layer and the REST API be
+/// tested ready without root (the real-kernel suite is for what only a kernel shows).
+pub trait ProbeSource: Send + Sync + 'static {
+    /// Each probe's description beside how it is attached, in table order.
+    fn described(&self) -> Vec<(&'static ProbeSpec, ProbeStatus)>;
+    /// Current counters.
+    fn stats(&self) -> Stats;
+    /// Drops counted without a full event since the previous call.
+    fn sampled_drops(&self) -> SampledDrops;
+}
+
+impl ProbeSource for Probes {
+    fn described(&self) -> Vec<(&'static ProbeSpec, ProbeStatus)> {
+        Probes::described(self)
+            .map(|(spec, status)| (spec, status.clone()))
+            .collect()
+    }
+
+    fn stats(&self) -> Stats {
+        Probes::stats(self)
+    }
+
+    fn sampled_drops(&self) -> SampledDrops {
+        Probes::sampled_drops(self)
+    }
+}
 
 /// Where the probes are.
 pub enum ProbeState {
     /// Loading and attaching.
     Starting,
     /// Attached (some probes may have no hook: see their status).
-    Running(Arc<Probes>),
+    Running(Arc<dyn ProbeSource>),
     /// Could not start; the text says why.
     Failed(String),
     /// Detached at shutdown.
@@ -70,10 +99,7 @@ impl Status {
             ProbeState::Failed(_) => ("failed", Vec::new(), Stats::default()),
             ProbeState::Stopped => ("stopped", Vec::new(), Stats::default()),
             ProbeState::Running(probes) => {
-                let status: Vec<_> = probes
-                    .described()
-                    .map(|(spec, status)| (spec, status.clone()))
-                    .collect();
+                let status = probes.described();
                 // A probe the configuration turned off is what was asked for.
                 let state = if status.iter().all(|(_, p)| p.attached() || p.disabled()) {
                     "healthy"
@@ -92,7 +118,7 @@ impl Status {
     }
 
     /// The running probes, None before they start and after they stop.
-    pub fn probes(&self) -> Option<Arc<Probes>> {
+    pub fn probes(&self) -> Option<Arc<dyn ProbeSource>> {
         match &*self
             .state
             .read()
@@ -306,6 +332,84 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::{
+        events::Kind,
+        probes::PROBES,
+        query::{
+            ListConnections, QueryError, SummarizeRetransmits, Telemetry, TelemetryError,
+            fixtures::{AttachedProbes, query_over, ready_query},
+        },
+    };
+
+    #[test]
+    fn every_probe_is_in_health_and_programs_with_its_own_counts() {
+        let mut stats = Stats::default();
+        stats.received.add(Kind::Retransmit, 7);
+        stats.lost.add(Kind::Retransmit, 1);
+        stats.received.add(Kind::Connection, 3);
+        let query = query_over(AttachedProbes {
+            stats,
+            refused: vec!["dns"],
+        });
+        let health = query.health();
+        assert_eq!((health.status.as_str(), health.ready), ("degraded", true));
+        let names: Vec<&str> = health.probes.iter().map(|p| p.name.as_str()).collect();
+        let table: Vec<&str> = PROBES.iter().map(|p| p.name).collect();
+        assert_eq!(names, table);
+        assert_eq!(health.events.received.get(Kind::Retransmit), 7);
+        let programs = query.programs();
+        assert_eq!(programs.total_count, PROBES.len());
+        for program in &programs.programs {
+            let spec = PROBES.iter().find(|p| p.name == program.name).unwrap();
+            let (received, lost) = match spec.delivers {
+                Some(Kind::Retransmit) => (7, 1),
+                Some(Kind::Connection) => (3, 0),
+                _ => (0, 0),
+            };
+            assert_eq!(
+                (program.event_count, program.dropped_count),
+                (received, lost),
+                "{}",
+                program.name
+            );
+            let status = if program.name == "dns" {
+                "failed"
+            } else {
+                "attached"
+            };
+            assert_eq!(program.status, status, "{}", program.name);
+            assert_eq!(program.description, spec.description);
+        }
+        let ready = ready_query().health();
+        assert_eq!((ready.status.as_str(), ready.ready), ("healthy", true));
+    }
+
+    #[tokio::test]
+    async fn questions_wait_for_the_probes_then_pass_the_gate() {
+        let starting = Query::new(
+            crate::store::Store::new(crate::store::Limits::default()),
+            Arc::new(Status::default()),
+            100,
+        );
+        let answer = starting.ask::<ListConnections>(Default::default()).await;
+        assert!(
+            matches!(answer, Err(TelemetryError::Unavailable(ref m)) if m.contains("starting")),
+            "{answer:?}"
+        );
+        assert_eq!(starting.health().status, "starting");
+        let ready = ready_query();
+        let summary = ready
+            .ask::<SummarizeRetransmits>(Default::default())
+            .await
+            .unwrap();
+        assert_eq!(summary.count, 0);
+        let refused = ready.connection_summary(&crate::query::SummaryRequest {
+            duration_seconds: Some(0),
+            ..Default::default()
+        });
+        assert!(matches!(refused, Err(QueryError::BadRequest(_))));
+    }
 
     #[test]
     fn durations_print_like_go() {
