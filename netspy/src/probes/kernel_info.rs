@@ -29,8 +29,14 @@ impl KernelInfo {
                 "reading {VMLINUX_BTF}: {e} (netspy needs a kernel with CONFIG_DEBUG_INFO_BTF)"
             ))
         })?;
+        Self::from_kernel(&btf, tracefs)
+    }
+
+    /// What `btf` and the tracepoint formats under `tracefs` say (a kernel's, or a test's
+    /// fixtures).
+    fn from_kernel(btf: &Btf, tracefs: &Path) -> Result<Self, ProbeError> {
         // Kernels before 5.17 name no drop reasons: drops then carry none.
-        let reasons = enum_values(&btf, "skb_drop_reason")
+        let reasons = enum_values(btf, "skb_drop_reason")
             .inspect_err(|e| tracing::warn!("drops carry no reason: {e}"))
             .unwrap_or_default();
         let reason = |name: &str| {
@@ -39,7 +45,7 @@ impl KernelInfo {
                 .find(|(_, n)| n == name)
                 .map_or(ABSENT, |(v, _)| *v)
         };
-        let off = |s: &str, m: &str| member_offset(&btf, s, m);
+        let off = |s: &str, m: &str| member_offset(btf, s, m);
         check_syscall_records(tracefs)?;
         // What only one probe reads: missing, that probe's hooks are refused (specs.rs says
         // which need what), and the others run.
@@ -87,9 +93,9 @@ impl KernelInfo {
             ("tcp", "tcp_retransmit_skb"),
             [("skaddr", 8, Need::Required)],
         );
-        let sock_err = optional_offsets(&btf, [("sock", "sk_err")], "no TCP results");
+        let sock_err = optional_offsets(btf, [("sock", "sk_err")], "no TCP results");
         let skb = optional_offsets(
-            &btf,
+            btf,
             [
                 ("sk_buff", "head"),
                 ("sk_buff", "network_header"),
@@ -100,12 +106,12 @@ impl KernelInfo {
         );
         // Reading a connected socket's addresses in one go is a refinement: ABSENT leaves
         // connects without a local address, their destination read from the caller.
-        let sock_addrs = sock_addresses(&btf)
+        let sock_addrs = sock_addresses(btf)
             .inspect_err(|e| tracing::warn!("connects carry no local address: {e}"))
             .ok();
         // Without cgroups (or with another layout) events carry cgroup id 0.
         let cgroup = optional_offsets(
-            &btf,
+            btf,
             [
                 ("task_struct", "cgroups"),
                 ("css_set", "dfl_cgrp"),
@@ -133,7 +139,7 @@ impl KernelInfo {
         // Recognising netspy's own clients by their executable is a refinement: without
         // these offsets they are reported like any other process.
         let executable = optional_offsets(
-            &btf,
+            btf,
             [
                 ("task_struct", "mm"),
                 ("mm_struct", "exe_file"),
@@ -144,12 +150,12 @@ impl KernelInfo {
         );
         // Telling processes of a reused pid apart (and naming their executable) needs it.
         let start = optional_offsets(
-            &btf,
+            btf,
             [("task_struct", "start_boottime")],
             "events carry no process start time (no executable paths)",
         );
         // The one-program connect hook needs them; without, enter + exit is used.
-        let registers = syscall_argument_registers(&btf)
+        let registers = syscall_argument_registers(btf)
             .inspect_err(|e| tracing::info!("connect arguments come from enter + exit: {e}"))
             .ok();
         let config = Config {
@@ -216,7 +222,7 @@ impl KernelInfo {
             regs_arg0: registers.map_or(ABSENT, |r| r[0]),
             regs_arg1: registers.map_or(ABSENT, |r| r[1]),
             regs_arg2: registers.map_or(ABSENT, |r| r[2]),
-            regs_syscall_nr: syscall_number_register(&btf)
+            regs_syscall_nr: syscall_number_register(btf)
                 .inspect_err(|e| {
                     tracing::info!("orphaned datagrams are not checked against their sender: {e}")
                 })
@@ -427,28 +433,172 @@ fn member_offset(btf: &Btf, sname: &str, member: &str) -> Result<u32, ProbeError
     let Some(Type::Struct(s)) = types.into_iter().find(|t| matches!(t, Type::Struct(_))) else {
         return Err(ProbeError::Btf(format!("struct {sname} is not in BTF")));
     };
-    let bits = find_member(btf, &s, member)
+    let (bits, bitfield) = find_member(btf, &s, member)
         .ok_or_else(|| ProbeError::Btf(format!("struct {sname} has no member {member}")))?;
-    if bits % 8 != 0 {
-        return Err(ProbeError::Btf(format!("{sname}.{member} is a bitfield")));
+    // A bit field is no whole member to load, even when it starts on a byte.
+    if bitfield || bits % 8 != 0 {
+        return Err(ProbeError::Btf(format!("{sname}.{member} is a bit field")));
     }
     Ok(bits / 8)
 }
 
-fn find_member(btf: &Btf, s: &btf_rs::Struct, member: &str) -> Option<u32> {
+/// The bit offset of `member` in `s`, and whether it is a bit field.
+fn find_member(btf: &Btf, s: &btf_rs::Struct, member: &str) -> Option<(u32, bool)> {
     s.members.iter().find_map(|m| {
         let name = btf.resolve_name(m).ok()?;
         if name == member {
-            return Some(m.bit_offset());
+            return Some((m.bit_offset(), m.bitfield_size().is_some_and(|n| n != 0)));
         }
         if !name.is_empty() {
             return None;
         }
         match btf.resolve_chained_type(m).ok()? {
-            Type::Struct(inner) | Type::Union(inner) => {
-                find_member(btf, &inner, member).map(|b| m.bit_offset() + b)
-            }
+            Type::Struct(inner) | Type::Union(inner) => find_member(btf, &inner, member)
+                .map(|(bits, bitfield)| (m.bit_offset() + bits, bitfield)),
             _ => None,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The BTF walk and the tracepoint checks on checked-in fixtures
+    //! (`tests/fixtures/kernel`: `btf.c` says what each BTF file holds; the tracefs trees are
+    //! this 6.18 kernel's formats, a 5.10-like one, and one with a syscall record moved).
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/kernel")
+            .join(name)
+    }
+
+    fn btf(name: &str) -> Btf {
+        let bytes = std::fs::read(fixture(name)).expect("the fixture is checked in");
+        Btf::from_bytes(&bytes).expect("the fixture is BTF")
+    }
+
+    fn read(btf_name: &str, tracefs: &str) -> Result<KernelInfo, ProbeError> {
+        KernelInfo::from_kernel(&btf(btf_name), &fixture(tracefs))
+    }
+
+    #[test]
+    fn a_modern_kernel_gives_every_offset_including_those_inside_anonymous_members() {
+        let info = read("modern.btf", "tracefs-6.18").expect("everything is there");
+        let c = info.config;
+        let task = (
+            c.task_pid,
+            c.task_tgid,
+            c.task_comm,
+            c.task_group_leader,
+            c.task_cred,
+        );
+        assert_eq!(task, (2568, 2572, 2680, 2576, 2672));
+        assert_eq!(
+            (c.task_start_boottime, c.task_mm, c.task_files),
+            (2664, 2400, 2696)
+        );
+        let cgroup = (
+            c.task_cgroups,
+            c.css_set_dfl_cgrp,
+            c.cgroup_kn,
+            c.kernfs_node_id,
+        );
+        assert_eq!(cgroup, (2704, 128, 296, 72));
+        assert_eq!((c.files_fdt, c.fdtable_fd, c.fdtable_max_fds), (32, 8, 0));
+        assert_eq!(
+            (c.file_private_data, c.file_inode, c.mm_exe_file),
+            (200, 16, 904)
+        );
+        assert_eq!(
+            (c.socket_file, c.socket_sk, c.socket_inode, c.inode_ino),
+            (24, 32, 56, 64)
+        );
+        assert_eq!(
+            (c.sock_type, c.sock_protocol, c.sock_err, c.sock_socket),
+            (416, 418, 420, 408)
+        );
+        // sk_buff keeps these in anonymous unions and structs (struct_group).
+        let skb = (c.skb_sk, c.skb_protocol, c.skb_network_header, c.skb_head);
+        assert_eq!(skb, (24, 146, 150, 168));
+        // sock_common's address pair, hash and port pair, in one block.
+        assert_eq!((c.sock_addrs, c.sock_v6_addrs), (0, 56));
+        if cfg!(target_arch = "x86_64") {
+            let regs = (c.regs_arg0, c.regs_arg1, c.regs_arg2, c.regs_syscall_nr);
+            assert_eq!(regs, (112, 104, 96, 120));
+        }
+        assert_eq!((c.reason_not_dropped, c.reason_consumed), (0, 1));
+        assert_eq!(info.drop_reasons[&3].as_ref(), "NO_SOCKET");
+        assert_eq!(info.drop_reasons[&77].as_ref(), "TCP_INVALID_SEQUENCE");
+        // This kernel's tracepoint records.
+        let drop = (
+            c.tp_drop_skbaddr,
+            c.tp_drop_location,
+            c.tp_drop_rx_sk,
+            c.tp_drop_reason,
+        );
+        assert_eq!(drop, (8, 16, 24, 36));
+        assert_eq!(
+            (c.tp_state_skaddr, c.tp_state_newstate, c.tp_state_saddr_v6),
+            (8, 20, 40)
+        );
+        assert_eq!(c.tp_retransmit_skaddr, 16);
+    }
+
+    #[test]
+    fn what_an_older_kernel_lacks_degrades_only_what_reads_it() {
+        let info = read("sparse.btf", "tracefs-5.10").expect("the probes still load");
+        let c = info.config;
+        // No drop reasons: drops carry none, and nothing is mistaken for "not dropped".
+        assert!(info.drop_reasons.is_empty());
+        assert_eq!((c.reason_not_dropped, c.reason_consumed), (ABSENT, ABSENT));
+        assert_eq!((c.tp_drop_reason, c.tp_drop_rx_sk), (ABSENT, ABSENT));
+        assert_eq!((c.tp_drop_skbaddr, c.tp_drop_location), (8, 16));
+        // No tcp_retransmit_skb tracepoint: only the retransmit probe's classic hook goes.
+        assert_eq!(c.tp_retransmit_skaddr, ABSENT);
+        // sk_buff.sk missing: the whole group the drop probe reads goes, not one offset.
+        let skb = [c.skb_sk, c.skb_protocol, c.skb_network_header, c.skb_head];
+        assert_eq!(skb, [ABSENT; 4]);
+        // A bit field is no offset to load (sk_err:16 starts on a byte all the same).
+        assert_eq!(c.sock_err, ABSENT);
+        assert_eq!(
+            (c.task_start_boottime, c.task_cgroups, c.kernfs_node_id),
+            (ABSENT, ABSENT, ABSENT)
+        );
+        assert_eq!(
+            (c.sock_addrs, c.sock_v6_addrs),
+            (0, ABSENT),
+            "IPv4 addresses still read"
+        );
+        // What every probe needs is still found.
+        assert_eq!((c.task_pid, c.socket_sk, c.sock_type), (2568, 32, 384));
+        assert_eq!((c.tp_state_skaddr, c.tp_state_newstate), (8, 20));
+    }
+
+    #[test]
+    fn what_every_probe_needs_missing_is_an_error_naming_it() {
+        let Err(ProbeError::Btf(why)) = read("broken.btf", "tracefs-6.18") else {
+            panic!("task_struct.files is required");
+        };
+        assert_eq!(why, "struct task_struct has no member files");
+        let Err(ProbeError::Tracefs(why)) = read("modern.btf", "tracefs-moved-ret") else {
+            panic!("a syscall record laid out otherwise is refused");
+        };
+        assert!(
+            why.contains("sys_exit_connect: `ret` is at byte 24, not at 16"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn member_lookups_say_what_is_wrong() {
+        let btf = btf("sparse.btf");
+        let err = |s: &str, m: &str| member_offset(&btf, s, m).unwrap_err().to_string();
+        assert!(err("sock", "sk_err").ends_with("sock.sk_err is a bit field"));
+        assert!(err("sock", "nope").ends_with("struct sock has no member nope"));
+        assert!(err("no_such_struct", "x").contains("no_such_struct"));
+        assert!(enum_values(&btf, "skb_drop_reason").is_err());
+    }
 }
