@@ -125,13 +125,20 @@ impl CgroupFs {
     }
 }
 
-impl Resolve<u64, CgroupName> for CgroupFs {
-    fn resolve(&self, id: u64) -> Option<CgroupName> {
+impl CgroupFs {
+    /// The cgroup with this id, named by its path; None when it is gone.
+    pub fn name(&self, id: u64) -> Option<CgroupName> {
         let fd = self.open_id(id).ok()?;
         let full = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
         let relative = full.strip_prefix(&self.mount_path).ok()?;
         let path = format!("/{}", relative.to_str()?);
         Some(CgroupName::of_path(&path))
+    }
+}
+
+impl Resolve<u64, CgroupName> for CgroupFs {
+    fn resolve(&self, id: u64) -> Option<CgroupName> {
+        self.name(id)
     }
 }
 

@@ -503,7 +503,7 @@ fn spawn_store_writer(
 async fn write_store(mut events: EventStreams, query: Query, shutdown: CancellationToken) {
     let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut host_names = crate::host_names::HostNames::default();
+    let mut host_names = crate::correlate::HostNames::default();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

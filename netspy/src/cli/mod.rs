@@ -1,7 +1,6 @@
 //! The `netspy` command line: argument parsing (clap), logging set-up, and dispatch.
 
 mod mcp;
-mod orphans;
 mod output;
 mod repl;
 mod tool;

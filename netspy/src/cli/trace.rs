@@ -11,18 +11,14 @@ use clap::Args;
 use futures::StreamExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{
-    orphans::Attributor,
-    output::{Format, Printer},
-};
+use super::output::{Format, Printer};
 use crate::{
     cgroups::{CgroupFs, CgroupName},
     client::{Client, StreamItem},
+    correlate::{HeldDrops, HostNames},
     events::Event,
-    host_names::HostNames,
     probes::{ProbeOptions, Probes, Stats},
     query::{NameFilter, StreamRequest},
-    store::Resolve as _,
 };
 
 /// Options of `netspy trace`.
@@ -146,7 +142,7 @@ pub async fn run(args: TraceArgs) -> anyhow::Result<()> {
         Format::Text
     };
     let mut printer = Printer::stdout(format);
-    let mut attributor = Attributor::default();
+    let mut attributor = HeldDrops::default();
     let mut host_names = HostNames::default();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tracing::info!("tracing; Ctrl-C to stop");
@@ -289,7 +285,7 @@ impl Cgroups {
         }
         self.names
             .entry(id)
-            .or_insert_with(|| self.fs.resolve(id).map(Arc::new))
+            .or_insert_with(|| self.fs.name(id).map(Arc::new))
             .clone()
     }
 }

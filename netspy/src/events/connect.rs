@@ -48,7 +48,7 @@ pub struct ConnectionEvent {
     /// Kernel socket address, joins with TCP outcomes (`sock`).
     pub sock: u64,
     /// The host name this process looked up and got the destination address for
-    /// (`getaddrinfo`), when it did; set by [`crate::host_names::HostNames`].
+    /// (`getaddrinfo`), when it did; set by [`crate::correlate::HostNames`].
     pub destination_name: Option<std::sync::Arc<str>>,
 }
 

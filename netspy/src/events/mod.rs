@@ -346,6 +346,11 @@ fn ip_addr(family: u16, bytes: &[u8; 16]) -> Option<std::net::IpAddr> {
     }
 }
 
+/// An event time as nanoseconds since the epoch (instants past 2262 as the largest).
+pub fn nanos(time: chrono::DateTime<chrono::Utc>) -> i64 {
+    time.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,12 @@
 
 use super::{
     Endpoint, Outcome, SocketKind, Started, Store, StoredConnection, StoredDrop, StoredLookup,
-    StoredSampled, Sym, is_orphan, join::JoinKey, nanos, records::protocol_code,
+    StoredSampled, Sym, records::protocol_code,
 };
+use crate::correlate::{JoinKey, is_orphan};
 /// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
 use crate::events::{
-    ConnectionEvent, Destination, DnsLookup, PacketDrop, Process, SampledDrops, TcpOutcome,
+    ConnectionEvent, Destination, DnsLookup, PacketDrop, Process, SampledDrops, TcpOutcome, nanos,
 };
 
 impl Store {

@@ -11,8 +11,6 @@
 mod gaps;
 mod ingest;
 mod intern;
-mod join;
-mod orphans;
 mod owners;
 mod records;
 mod resolved;
@@ -33,7 +31,6 @@ use serde::Serialize;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use self::orphans::{Orphans, is_orphan};
 pub use self::{
     gaps::{Gaps, KindGaps},
     intern::Sym,
@@ -49,10 +46,12 @@ pub use self::{
     totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
 };
 use self::{
-    intern::Interner, join::Joiner, owners::Owners, records::SocketKinds, rollup::Rollup,
-    totals::Totals,
+    intern::Interner, owners::Owners, records::SocketKinds, rollup::Rollup, totals::Totals,
 };
-use crate::events::{Event, Kind, KindCounts};
+use crate::{
+    correlate::{Joiner, Orphans},
+    events::{Event, Kind, KindCounts},
+};
 
 /// How much history to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -508,8 +507,4 @@ impl Store {
             ..self.stats
         }
     }
-}
-
-fn nanos(time: chrono::DateTime<chrono::Utc>) -> i64 {
-    time.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

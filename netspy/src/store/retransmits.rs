@@ -1,8 +1,9 @@
 //! TCP retransmissions in the history: one compact record each, and their counts since the
 //! start by process and TCP state (`/metrics`).
 
-use super::{Endpoint, Store, intern::Sym, nanos, table::Record};
+use super::{Endpoint, Store, intern::Sym, table::Record};
 use crate::events::TcpRetransmit;
+use crate::events::nanos;
 
 /// One TCP segment sent again: 32 bytes.
 #[derive(Clone, Debug)]

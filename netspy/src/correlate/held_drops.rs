@@ -1,17 +1,16 @@
-//! `netspy trace` keeps no history, yet a SYN refused by a closed loopback port (or a
-//! datagram to one) is dropped after losing its socket, and its sender is only known once the
-//! connect's outcome (or the UDP connect) arrives (through another ring, in either order). Such drops are held back briefly for that
-//! outcome, then printed attributed or not; every other event passes straight through.
+//! Orphaned drops for a consumer that keeps no history (`netspy trace`): a SYN refused by a
+//! closed loopback port (or a datagram to one) is dropped after losing its socket, and its
+//! sender is only known once the connect's outcome (or the UDP connect) arrives, through
+//! another ring, in either order. Such drops are held back briefly for that outcome, then
+//! passed on attributed or not; every other event passes straight through.
 
 use std::{
     collections::VecDeque,
     time::{Duration, Instant},
 };
 
-use crate::{
-    events::{Event, PacketDrop, Process},
-    store::{Orphans, is_orphan},
-};
+use super::{Orphans, is_orphan};
+use crate::events::{Event, PacketDrop, Process, nanos};
 
 /// How long a drop waits for its connect's outcome. The reader drains every 50 ms, so the
 /// outcome of a refused connect is normally there within one or two drains.
@@ -25,15 +24,15 @@ struct Held {
     drop: PacketDrop,
 }
 
-/// Gives orphaned TCP drops their sender in a live stream.
+/// Gives orphaned TCP and UDP drops their sender in a live stream.
 #[derive(Default)]
-pub struct Attributor {
+pub struct HeldDrops {
     orphans: Orphans<u64>,
     held: VecDeque<Held>,
     next_key: u64,
 }
 
-impl Attributor {
+impl HeldDrops {
     /// One arriving event: the events to print now, in order.
     pub fn push(&mut self, event: Event, now: Instant) -> Vec<Event> {
         match event {
@@ -87,8 +86,7 @@ impl Attributor {
 
     /// Held drops whose wait is over at `now`, unattributed.
     pub fn expired(&mut self, now: Instant) -> Vec<Event> {
-        self.orphans
-            .expire(chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX));
+        self.orphans.expire(nanos(chrono::Utc::now()));
         let mut ready = Vec::new();
         while self.held.front().is_some_and(|h| h.until <= now) {
             ready.extend(self.held.pop_front().map(|h| Event::PacketDrop(h.drop)));
@@ -158,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_drop_waits_for_its_outcome_and_is_printed_first() {
-        let mut attributor = Attributor::default();
+        let mut attributor = HeldDrops::default();
         let (now, base) = (Instant::now(), Utc::now());
         assert!(attributor.push(syn_drop(CLIENT, base), now).is_empty());
         let ready = attributor.push(refused(base), now);
@@ -171,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_drop_after_its_outcome_is_attributed_at_once() {
-        let mut attributor = Attributor::default();
+        let mut attributor = HeldDrops::default();
         let (now, base) = (Instant::now(), Utc::now());
         assert_eq!(attributor.push(refused(base), now).len(), 1);
         let ready = attributor.push(syn_drop(CLIENT, base), now);
@@ -182,7 +180,7 @@ mod tests {
     fn a_datagram_drop_is_claimed_by_its_sockets_connect() {
         use crate::events::{ConnectionEvent, Destination};
 
-        let mut attributor = Attributor::default();
+        let mut attributor = HeldDrops::default();
         let (now, base) = (Instant::now(), Utc::now());
         let Event::PacketDrop(mut datagram) = syn_drop(CLIENT, base) else {
             unreachable!()
@@ -221,7 +219,7 @@ mod tests {
 
     #[test]
     fn an_unclaimed_drop_is_printed_unattributed_when_its_wait_is_over() {
-        let mut attributor = Attributor::default();
+        let mut attributor = HeldDrops::default();
         let (now, base) = (Instant::now(), Utc::now());
         assert!(
             attributor
@@ -240,7 +238,7 @@ mod tests {
 
     #[test]
     fn held_drops_are_bounded() {
-        let mut attributor = Attributor::default();
+        let mut attributor = HeldDrops::default();
         let (now, base) = (Instant::now(), Utc::now());
         let mut released = 0;
         for port in 0..HELD_MAX + 10 {

@@ -8,11 +8,8 @@
 
 use std::net::IpAddr;
 
-use super::{
-    join::{SLACK_NS, syn_time},
-    nanos,
-};
-use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcome};
+use super::join::{SLACK_NS, syn_time};
+use crate::events::{ConnectionEvent, Destination, PacketDrop, Process, TcpOutcome, nanos};
 
 /// How long either side waits for the other, ns.
 const TTL_NS: i64 = 10_000_000_000;

@@ -5,7 +5,7 @@
 
 use std::{collections::VecDeque, net::IpAddr};
 
-use crate::events::TcpOutcome;
+use crate::events::{TcpOutcome, nanos};
 
 /// Outcomes that arrived before their connect wait at most this many.
 const EARLY_MAX: usize = 4096;
@@ -43,7 +43,7 @@ impl JoinKey {
 /// When the SYN of an outcome went out (ns since the epoch); a connect that returned before
 /// that belongs to an earlier use of the socket address.
 pub fn syn_time(outcome: &TcpOutcome) -> i64 {
-    let at = outcome.time.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let at = nanos(outcome.time);
     at.saturating_sub(
         outcome
             .latency_ns
@@ -123,7 +123,7 @@ impl Joiner {
         let mut dropped = 0;
         self.early.retain(|_, queue| {
             let before = queue.len();
-            queue.retain(|o| o.time.timestamp_nanos_opt().unwrap_or(i64::MAX) >= early_cutoff);
+            queue.retain(|o| nanos(o.time) >= early_cutoff);
             dropped += before - queue.len();
             !queue.is_empty()
         });
