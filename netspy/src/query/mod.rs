@@ -37,13 +37,15 @@ pub use self::{
         AnalyzePatterns, HEALTH_PATH, ListConnections, ListDrops, ListLookups, ListRetransmits,
         Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops, SummarizeRetransmits,
     },
-    request::{EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, SummaryRequest},
+    request::{
+        EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, StreamRequest, SummaryRequest,
+    },
     retransmits::{
         RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,
     },
     scope::{FieldNames, MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter, check_limit},
     status::{EventCounters, Health, ProbeSource, ProbeState, ProgramInfo, Programs, Status},
-    stream::{Cursor, HOLD_NS, StreamRequest, StreamStep},
+    stream::{Cursor, HOLD_NS, StreamStep},
     telemetry::{Telemetry, TelemetryError},
 };
 pub use crate::store::OutcomeCounts;

@@ -31,13 +31,14 @@ pub struct Scope {
 }
 
 /// A request struct: the scope's fields (each written here once, with its schema), the
-/// default window stated in `duration`, then the request's own fields; and its
-/// [`Scope`]. Flat on purpose (see the module doc).
+/// window's fields when `duration` states its default (a stream has none: it follows from
+/// now), then the request's own fields; and its [`Scope`]. Flat on purpose (see the module
+/// doc).
 macro_rules! scoped_request {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            duration: $duration:literal,
+            $(duration: $duration:literal,)?
             $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
         }
     ) => {
@@ -59,6 +60,7 @@ macro_rules! scoped_request {
             #[serde(default)]
             #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
             pub process_name: Option<String>,
+            $(
             #[doc = concat!("Look back this many seconds from `until` (", $duration, "). Not used when `since` is given, but checked all the same.")]
             #[serde(default)]
             #[schemars(range(min = 1, max = 31_536_000))]
@@ -72,6 +74,7 @@ macro_rules! scoped_request {
             #[serde(default)]
             #[schemars(example = "2026-01-02T00:00:00Z")]
             pub until: Option<DateTime<Utc>>,
+            )?
             /// Only processes in this systemd unit, the innermost on their cgroup's path
             /// (`nginx.service`, `session-3.scope`); `*`, `?` and `[...]` make it a glob.
             #[serde(default)]
@@ -87,29 +90,36 @@ macro_rules! scoped_request {
 
         impl $name {
             /// The process and window filter.
+            #[allow(clippy::needless_update, reason = "requests with a window fill every field")]
             pub fn scope(&self) -> Scope {
                 Scope {
                     pid: self.pid,
                     command: self.command.clone(),
                     process_name: self.process_name.clone(),
-                    duration_seconds: self.duration_seconds,
+                    $(
+                    duration_seconds: scoped_request!(@window $duration self.duration_seconds),
                     since: self.since,
                     until: self.until,
+                    )?
                     unit: self.unit.clone(),
                     container: self.container.clone(),
+                    ..Scope::default()
                 }
             }
 
-            /// A request with this filter, its own fields left to their defaults.
+            /// A request with this filter (its window, when it has one), its own fields left
+            /// to their defaults.
             #[allow(clippy::needless_update, reason = "some requests have no fields of their own")]
             pub fn scoped(scope: Scope) -> Self {
                 Self {
                     pid: scope.pid,
                     command: scope.command,
                     process_name: scope.process_name,
-                    duration_seconds: scope.duration_seconds,
+                    $(
+                    duration_seconds: scoped_request!(@window $duration scope.duration_seconds),
                     since: scope.since,
                     until: scope.until,
+                    )?
                     unit: scope.unit,
                     container: scope.container,
                     ..Default::default()
@@ -127,6 +137,8 @@ macro_rules! scoped_request {
             }
         }
     };
+    // A window field (the default it states only decides that there is a window).
+    (@window $duration:literal $value:expr) => { $value };
     // The request's `limit` field, when it has one.
     (@limit $request:ident limit $($rest:ident)*) => { $request.limit };
     (@limit $request:ident $other:ident $($rest:ident)*) => {
@@ -172,6 +184,22 @@ scoped_request! {
         pub limit: Option<i64>,
         /// Only connections with this TCP result (drops have none, so none match: with
         /// `type=packet_drop` the answer is empty).
+        #[serde(default)]
+        pub outcome: Option<OutcomeFilter>,
+        /// Drops: include routine drops (sockets closing, queues purged), left out by default.
+        #[serde(default)]
+        pub include_routine: Option<bool>,
+    }
+}
+
+scoped_request! {
+    /// What a follower of `/api/stream` wants: the list filters, without a window (it
+    /// follows from now, or from where `Last-Event-ID` says it left off).
+    pub struct StreamRequest {
+        /// `connection` or `packet_drop` (default both).
+        #[serde(default, rename = "type")]
+        pub kind: Option<EventKind>,
+        /// Only connections with this TCP result (no drops then).
         #[serde(default)]
         pub outcome: Option<OutcomeFilter>,
         /// Drops: include routine drops (sockets closing, queues purged), left out by default.

@@ -12,12 +12,9 @@
 
 use std::{fmt, str::FromStr, sync::OnceLock};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use super::{
-    ConnectionView, DropView, EventKind, EventView, OutcomeFilter, Query, QueryError, Scope,
-    drops::routine_reasons, scope::MAX_NAME_CHARS,
+    ConnectionView, DropView, EventKind, EventView, OutcomeFilter, Query, QueryError,
+    StreamRequest, drops::routine_reasons,
 };
 
 /// Why `type=dns` is refused here.
@@ -39,55 +36,7 @@ fn this_run() -> u64 {
     })
 }
 
-/// What a follower wants: the list filters, without a window (it follows from now, or from
-/// where `Last-Event-ID` says it left off).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct StreamRequest {
-    /// Only this process id.
-    #[serde(default)]
-    #[schemars(range(max = 4_294_967_295u32))]
-    pub pid: Option<u32>,
-    /// Only processes with this name (the process's or one of its threads', as the kernel
-    /// keeps it: 15 characters), or a glob (`python*`).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub command: Option<String>,
-    /// Same as `command` (the original API's alias), used when `command` is absent.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub process_name: Option<String>,
-    /// Only processes in this systemd unit (a name or glob).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub unit: Option<String>,
-    /// Only processes in this container (its id or a glob).
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
-    pub container: Option<String>,
-    /// `connection` or `packet_drop` (default both).
-    #[serde(default, rename = "type")]
-    pub kind: Option<EventKind>,
-    /// Only connections with this TCP result (no drops then).
-    #[serde(default)]
-    pub outcome: Option<OutcomeFilter>,
-    /// Drops: include routine drops (sockets closing, queues purged), left out by default.
-    #[serde(default)]
-    pub include_routine: Option<bool>,
-}
-
 impl StreamRequest {
-    fn scope(&self) -> Scope {
-        Scope {
-            pid: self.pid,
-            command: self.command.clone(),
-            process_name: self.process_name.clone(),
-            unit: self.unit.clone(),
-            container: self.container.clone(),
-            ..Scope::default()
-        }
-    }
-
     /// Checks the filters (as the lists check them).
     pub fn validate(&self) -> Result<(), QueryError> {
         if self.kind == Some(EventKind::Dns) {
