@@ -656,6 +656,42 @@ fn retransmissions_are_counted_by_process_and_connection() {
     assert!(events.iter().all(|e| e["type"] == "retransmit"
         && e["source_ip"] == ns.host_ip
         && e["destination_ip"] == ns.peer_ip));
+    // The same events in the generic search and the stream (from another run's id: from
+    // the oldest record of this one).
+    let (status, found) = get("/api/events?type=retransmit&command=nsq-retx");
+    assert_eq!(
+        (status, &found["filters"]["type"]),
+        (200, &json!("retransmit"))
+    );
+    let found = found["events"].as_array().unwrap();
+    assert!(found.len() >= events.len(), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|e| e["type"] == "retransmit" && e["pid"] == std::process::id())
+    );
+    let mut stream = common::daemon::client()
+        .get(format!(
+            "{}/api/stream?type=retransmit&command=nsq-retx",
+            url()
+        ))
+        .header("last-event-id", "1-0-0-0")
+        .send()
+        .unwrap();
+    let (mut seen, mut buffer) = (String::new(), [0; 4096]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("\n\n") && std::time::Instant::now() < deadline {
+        use std::io::Read as _;
+        let n = stream.read(&mut buffer).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    let first = seen.split("\n\n").next().unwrap();
+    assert!(
+        first.contains("event: retransmit")
+            && first.contains(&format!("\"destination_ip\":\"{}\"", ns.peer_ip)),
+        "{seen}"
+    );
+    drop(stream);
 
     let metrics = common::daemon::client()
         .get(format!("{}/metrics", url()))

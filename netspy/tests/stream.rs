@@ -155,7 +155,7 @@ fn a_stream_follows_resumes_and_is_capped() {
     let restarted = open(
         &address,
         "command=nsp-stream&type=connection",
-        Some("7-99999999-99999999"),
+        Some("7-99999999-99999999-99999999"),
     )
     .unwrap();
     let replay = take(&restarted, 3);
@@ -234,7 +234,7 @@ fn a_stream_behind_the_history_is_told_what_it_missed() {
     let rx = open(
         &daemon.address,
         "command=nsp-behind&type=connection",
-        Some(&format!("{run}-0-0")),
+        Some(&format!("{run}-0-0-0")),
     )
     .unwrap();
     let (event, _, data) = take(&rx, 1).remove(0);

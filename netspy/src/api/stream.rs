@@ -29,7 +29,7 @@ use prometheus_client::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{error::ApiError, params::Params};
-use crate::query::{Cursor, EventKind, EventView, Query, QueryError, StreamRequest};
+use crate::query::{Cursor, Query, QueryError, StreamRequest};
 
 /// How often a follower looks for new records.
 const POLL: Duration = Duration::from_millis(200);
@@ -126,17 +126,14 @@ impl Follower {
             };
             for (kind, n) in step.missed {
                 self.streams.missed.inc_by(n);
-                let data = serde_json::json!({ "type": kind_name(kind), "missed": n });
+                let data = serde_json::json!({ "type": kind.name(), "missed": n });
                 self.pending
                     .push_back(Event::default().event("missed").data(data.to_string()));
             }
             let sent_any = !step.events.is_empty();
             for (cursor, view) in step.events {
-                let (name, data) = match &view {
-                    EventView::Connection(c) => ("connection", serde_json::to_string(c)),
-                    EventView::PacketDrop(d) => ("packet_drop", serde_json::to_string(d)),
-                    EventView::Dns(l) => ("dns", serde_json::to_string(l)),
-                };
+                // The view is untagged: its JSON is the kind's own.
+                let (name, data) = (view.kind().name(), serde_json::to_string(&view));
                 let Ok(data) = data else { continue };
                 self.streams.sent.inc();
                 self.pending.push_back(
@@ -166,14 +163,6 @@ impl Follower {
                 tokio::time::sleep(POLL).await;
             }
         }
-    }
-}
-
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Connection => "connection",
-        EventKind::PacketDrop => "packet_drop",
-        EventKind::Dns => "dns",
     }
 }
 

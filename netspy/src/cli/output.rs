@@ -202,6 +202,24 @@ impl std::fmt::Display for ViewLine<'_> {
                 )?;
                 write!(f, " {:.1}ms", l.latency_ms)
             }
+            EventView::Retransmit(r) => {
+                let time = r.time.with_timezone(&Local).format("%H:%M:%S");
+                let who = match r.pid {
+                    0 => "unattributed".to_owned(),
+                    pid => crate::text::owner(&r.process_name, &r.command, pid, true),
+                };
+                let endpoint = |ip: &str, port: u16| match ip.parse() {
+                    Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+                    Err(_) => format!("{ip}:{port}"),
+                };
+                write!(
+                    f,
+                    "{time} {who} retransmit TCP {} -> {} {}",
+                    endpoint(&r.source_ip, r.source_port),
+                    endpoint(&r.destination_ip, r.destination_port),
+                    r.state
+                )
+            }
         }
     }
 }

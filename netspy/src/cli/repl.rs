@@ -121,11 +121,31 @@ fn help_text() -> String {
         };
         text.push_str(&format!("  {usage:<58} {}\n", command.about));
     }
-    text.push_str(
-        "Flags: --pid N, --process NAME, --duration SECONDS, --unit UNIT, --container ID, \
-         --max-events N.",
-    );
+    text.push_str(&format!("Flags: {}.", flag_usage().join(", ")));
     text
+}
+
+/// Each flag of the commands once, with its value's name (`--pid N`), in the order they
+/// first appear.
+fn flag_usage() -> Vec<String> {
+    use clap::CommandFactory;
+    let mut usage: Vec<String> = Vec::new();
+    for sub in Line::command().get_subcommands() {
+        for arg in sub.get_arguments() {
+            let Some(long) = arg.get_long().filter(|l| *l != "help") else {
+                continue;
+            };
+            let value = arg
+                .get_value_names()
+                .and_then(|names| names.first())
+                .map_or(String::new(), |name| format!(" {name}"));
+            let flag = format!("--{long}{value}");
+            if !usage.contains(&flag) {
+                usage.push(flag);
+            }
+        }
+    }
+    usage
 }
 
 /// Completes command names, then the flags of the command typed.
@@ -370,5 +390,12 @@ mod tests {
         assert!(!summary.flags.contains(&"--max-events".to_owned()));
         assert_eq!(nearest("dropsumary"), Some("dropsummary"));
         assert!(commands().iter().any(|c| c.name == "exit" && c.alias));
+        assert!(
+            help.ends_with(
+                "Flags: --pid N, --process NAME, --duration S, --unit UNIT, --container ID, \
+                 --max-events N."
+            ),
+            "{help}"
+        );
     }
 }

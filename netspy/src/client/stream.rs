@@ -88,13 +88,18 @@ fn decode(kind: &str, id: &str, data: &str) -> Option<Result<StreamItem, Telemet
     let bad = |e: serde_json::Error| {
         TelemetryError::Protocol(format!("unexpected {kind} event in the stream: {e}"))
     };
+    // Each kind read as its own view (the untagged EventView would try them in turn).
+    let event = |view: Result<EventView, serde_json::Error>| {
+        view.map(|view| StreamItem::Event {
+            id: id.to_owned(),
+            view: Box::new(view),
+        })
+        .map_err(bad)
+    };
     Some(match kind {
-        "connection" | "packet_drop" => serde_json::from_str::<EventView>(data)
-            .map(|view| StreamItem::Event {
-                id: id.to_owned(),
-                view: Box::new(view),
-            })
-            .map_err(bad),
+        "connection" => event(serde_json::from_str(data).map(EventView::Connection)),
+        "packet_drop" => event(serde_json::from_str(data).map(EventView::PacketDrop)),
+        "retransmit" => event(serde_json::from_str(data).map(EventView::Retransmit)),
         "position" => Ok(StreamItem::Position { id: id.to_owned() }),
         "missed" => serde_json::from_str::<serde_json::Value>(data)
             .map(|v| StreamItem::Missed {

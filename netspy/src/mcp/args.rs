@@ -4,7 +4,10 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::query::{FieldNames, ListRequest, MAX_NAME_CHARS, Scope, Scoped, SummaryRequest};
+use crate::query::{
+    DEFAULT_LIMIT, DEFAULT_WINDOW_SECONDS, FieldNames, ListRequest, MAX_NAME_CHARS, Scope, Scoped,
+    SummaryRequest,
+};
 
 /// The tools' names of the fields the REST API names otherwise, for the query layer's
 /// refusals.
@@ -124,16 +127,24 @@ pub fn text(name: &str, value: &str, max: usize) -> Result<(), String> {
 
 impl WindowArgs {
     /// The query-layer request, or why the arguments are wrong (in the tools' words).
+    /// The query layer's default window is sent as such: a daemon of another make (the
+    /// original ebpf-server) applies it too.
     pub fn request(&self) -> Result<SummaryRequest, String> {
-        checked(SummaryRequest::scoped(self.scope()))
+        checked(SummaryRequest {
+            duration_seconds: Some(self.duration.unwrap_or(DEFAULT_WINDOW_SECONDS)),
+            ..SummaryRequest::scoped(self.scope())
+        })
     }
 }
 
 impl ListArgs {
     /// The query-layer request, or why the arguments are wrong (in the tools' words).
+    /// The query layer's default length is sent as such (the daemon says when its cap
+    /// cut it; another make of daemon applies it too).
     pub fn request(&self) -> Result<ListRequest, String> {
+        let default = i64::try_from(DEFAULT_LIMIT).unwrap_or(i64::MAX);
         checked(ListRequest {
-            limit: self.max_events,
+            limit: Some(self.max_events.unwrap_or(default)),
             ..ListRequest::scoped(self.scope())
         })
     }
@@ -167,11 +178,13 @@ mod tests {
     #[test]
     fn the_query_layer_defaults_and_refuses_in_the_tools_words() {
         let req = WindowArgs::default().request().unwrap();
-        assert_eq!(
-            req,
-            SummaryRequest::default(),
-            "the query layer's defaults apply"
-        );
+        let window = SummaryRequest {
+            duration_seconds: Some(60),
+            ..Default::default()
+        };
+        assert_eq!(req, window, "the query layer's default window, sent");
+        let req = ListArgs::default().request().unwrap();
+        assert_eq!((req.limit, req.duration_seconds), (Some(100), None));
         let req = ListArgs {
             process_name: Some("curl".into()),
             max_events: Some(5),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ConnectionView, DnsView, DropView, EventKind, EventsRequest, OutcomeFilter, Query, QueryError,
-    dns::lookup_views, drops::drop_views,
+    RetransmitView, dns::lookup_views, drops::drop_views, retransmits::retransmit_views,
 };
 
 /// One event of any kind (each carries its `type`).
@@ -19,6 +19,8 @@ pub enum EventView {
     PacketDrop(DropView),
     /// A host-name lookup.
     Dns(DnsView),
+    /// A TCP retransmission.
+    Retransmit(RetransmitView),
 }
 
 impl EventView {
@@ -27,6 +29,17 @@ impl EventView {
             Self::Connection(c) => c.timestamp,
             Self::PacketDrop(d) => d.timestamp,
             Self::Dns(l) => l.timestamp,
+            Self::Retransmit(r) => r.timestamp,
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::Connection(_) => EventKind::Connection,
+            Self::PacketDrop(_) => EventKind::PacketDrop,
+            Self::Dns(_) => EventKind::Dns,
+            Self::Retransmit(_) => EventKind::Retransmit,
         }
     }
 }
@@ -70,15 +83,21 @@ pub struct EventsFilters {
 }
 
 impl Query {
-    /// Events of one or both kinds, filtered.
+    /// Events of one kind, or connections and drops, filtered.
     pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
-        let (connections, drops, lookups) = match req.kind {
-            None => (true, true, false),
-            Some(EventKind::Connection) => (true, false, false),
-            Some(EventKind::PacketDrop) => (false, true, false),
-            Some(EventKind::Dns) => (false, false, true),
+        let wanted = |kind| {
+            req.kind.map_or(
+                !matches!(kind, EventKind::Dns | EventKind::Retransmit),
+                |k| k == kind,
+            )
         };
+        let (connections, drops, lookups, retransmits) = (
+            wanted(EventKind::Connection),
+            wanted(EventKind::PacketDrop),
+            wanted(EventKind::Dns),
+            wanted(EventKind::Retransmit),
+        );
         // Drops have no TCP result: an outcome filter matches connections only.
         let outcome = req.outcome.map(OutcomeFilter::stored);
         let store = self.read();
@@ -102,6 +121,12 @@ impl Query {
             events.extend(views.into_iter().map(EventView::Dns));
             total += matched;
         }
+        // Nor retransmissions.
+        if retransmits && outcome.is_none() {
+            let (views, matched) = retransmit_views(&store, &scope.selection, limit);
+            events.extend(views.into_iter().map(EventView::Retransmit));
+            total += matched;
+        }
         // Keep the most recent `limit` of both kinds together, oldest first.
         events.sort_by_key(EventView::timestamp);
         let excess = events.len().saturating_sub(limit);
@@ -112,12 +137,7 @@ impl Query {
             total_count: total,
             query_time: Utc::now(),
             filters: EventsFilters {
-                kind: match req.kind {
-                    None => String::new(),
-                    Some(EventKind::Connection) => "connection".to_owned(),
-                    Some(EventKind::PacketDrop) => "packet_drop".to_owned(),
-                    Some(EventKind::Dns) => "dns".to_owned(),
-                },
+                kind: req.kind.map_or("", EventKind::name).to_owned(),
                 pid: req.pid.unwrap_or(0),
                 command: scope.command,
                 since: req.since,

@@ -27,8 +27,9 @@ pub trait Scoped {
     /// Every rule that needs no history (the same the daemon applies), a refusal naming
     /// the fields as `names` does: a client refuses what the daemon would, in its words.
     fn check(&self, names: FieldNames) -> Result<(), QueryError> {
-        self.scope().check(names)?;
-        check_limit(self.limit(), names)
+        // In the daemon's order, so that two mistakes get the same refusal everywhere.
+        check_limit(self.limit(), names)?;
+        self.scope().check(names)
     }
 }
 

@@ -173,8 +173,9 @@ scoped_request! {
     /// Generic event search: `/api/events`.
     pub struct EventsRequest {
         duration: "default the whole history",
-        /// `connection`, `packet_drop` or `dns` (default connections and drops, as the
-        /// original API had it; host-name lookups only when asked for).
+        /// `connection`, `packet_drop`, `dns` or `retransmit` (default connections and
+        /// drops, as the original API had it; lookups and retransmissions only when asked
+        /// for).
         #[serde(default, rename = "type")]
         pub kind: Option<EventKind>,
         /// At most this many events, the most recent (default 100; capped by the daemon's
@@ -218,6 +219,20 @@ pub enum EventKind {
     PacketDrop,
     /// Host-name lookups (`getaddrinfo`).
     Dns,
+    /// TCP retransmissions.
+    Retransmit,
+}
+
+impl EventKind {
+    /// Its name in requests and answers (the `type` of its events).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::PacketDrop => "packet_drop",
+            Self::Dns => "dns",
+            Self::Retransmit => "retransmit",
+        }
+    }
 }
 
 /// A TCP result to filter connections by: one of [`TcpResult`]'s names, or `unknown` (no

@@ -167,7 +167,7 @@ fn text(ip: Option<std::net::IpAddr>) -> String {
 }
 
 impl RetransmitView {
-    fn new(r: &StoredRetransmit, store: &Store) -> Self {
+    pub(super) fn new(r: &StoredRetransmit, store: &Store) -> Self {
         let owner = store.owner(r.owner);
         let pid = owner.map_or(0, |o| o.pid);
         Self {

@@ -10,6 +10,7 @@ pub const MAX_DURATION_SECONDS: i64 = 365 * 24 * 3600;
 /// Longest process-name filter, in characters, on every transport (a real name has at
 /// most 15 bytes; a glob a few dozen).
 pub const MAX_NAME_CHARS: usize = 1024;
+
 /// How a caller names the request fields whose names differ between transports (the MCP
 /// tools keep the original tools' `duration` and `max_events`), so a refusal is in the
 /// caller's words while the rules stay here.

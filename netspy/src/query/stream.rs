@@ -14,8 +14,9 @@ use std::{fmt, str::FromStr, sync::OnceLock};
 
 use super::{
     ConnectionView, DropView, EventKind, EventView, OutcomeFilter, Query, QueryError,
-    StreamRequest, drops::routine_reasons,
+    RetransmitView, StreamRequest, drops::routine_reasons,
 };
+use crate::store::{Record, Store, Table};
 
 /// Why `type=dns` is refused here.
 const NO_LOOKUPS: &str = "the stream carries connections and packet drops; host-name lookups \
@@ -46,22 +47,29 @@ impl StreamRequest {
     }
 }
 
-/// Where a follower is: the next connection and drop sequence numbers to read, in one
-/// daemon run. Written `<run>-<connections>-<drops>` as each event's SSE `id`, so a client
+/// The kinds a stream carries, in the order a step sends them; a cursor has one sequence
+/// number for each.
+const STREAMED: [EventKind; 3] = [
+    EventKind::Connection,
+    EventKind::PacketDrop,
+    EventKind::Retransmit,
+];
+
+/// Where a follower is: the next record to read of each streamed kind, in one daemon run.
+/// Written `<run>-<connections>-<drops>-<retransmits>` as each event's SSE `id`, so a client
 /// that reconnects with `Last-Event-ID` goes on after the last event it had; one that comes
 /// back to a restarted daemon starts at the new daemon's oldest record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     run: u64,
-    /// Next connection record.
-    pub connections: u64,
-    /// Next drop record.
-    pub drops: u64,
+    /// The next record of each kind of [`STREAMED`].
+    next: [u64; STREAMED.len()],
 }
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}-{}", self.run, self.connections, self.drops)
+        write!(f, "{}", self.run)?;
+        self.next.iter().try_for_each(|n| write!(f, "-{n}"))
     }
 }
 
@@ -71,18 +79,21 @@ impl FromStr for Cursor {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             QueryError::BadRequest(format!(
-                "Last-Event-ID must be an event id this API sent (<n>-<n>-<n>), got {:?}",
+                "Last-Event-ID must be an event id this API sent (<n>-<n>-<n>-<n>), got {:?}",
                 s.chars().take(64).collect::<String>()
             ))
         };
-        let mut parts = s.splitn(3, '-').map(str::parse::<u64>);
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(run)), Some(Ok(connections)), Some(Ok(drops))) => Ok(Self {
+        let numbers: Vec<u64> = s
+            .split('-')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        match numbers.split_first() {
+            Some((&run, next)) => Ok(Self {
                 run,
-                connections,
-                drops,
+                next: next.try_into().map_err(|_| bad())?,
             }),
-            _ => Err(bad()),
+            None => Err(bad()),
         }
     }
 }
@@ -90,7 +101,8 @@ impl FromStr for Cursor {
 /// What one step found.
 #[derive(Debug, Default)]
 pub struct StreamStep {
-    /// Events, connections then drops, each with the cursor just past it.
+    /// Events, each kind's in the order they were stored, the kinds in [`STREAMED`] order,
+    /// each with the cursor just past it.
     pub events: Vec<(Cursor, EventView)>,
     /// Records of a kind asked for that were evicted before the follower read them
     /// (matching the filters or not).
@@ -101,14 +113,31 @@ pub struct StreamStep {
     pub more: bool,
 }
 
+/// Where a kind's table stands: its first and end sequence numbers, and the end of the
+/// records old enough at a cutoff.
+fn bounds(store: &Store, kind: EventKind, cutoff: i64) -> (u64, u64, u64) {
+    fn of<R: Record>(table: &Table<R>, cutoff: i64) -> (u64, u64, u64) {
+        (
+            table.first_seq(),
+            table.end_seq(),
+            table.seq_at_time(cutoff),
+        )
+    }
+    match kind {
+        EventKind::Connection => of(store.connections(), cutoff),
+        EventKind::PacketDrop => of(store.drops(), cutoff),
+        EventKind::Retransmit => of(store.retransmits(), cutoff),
+        EventKind::Dns => (0, 0, 0),
+    }
+}
+
 impl Query {
     /// The cursor of a follower that starts now.
     pub fn stream_start(&self) -> Cursor {
         let store = self.read();
         Cursor {
             run: this_run(),
-            connections: store.connections().end_seq(),
-            drops: store.drops().end_seq(),
+            next: STREAMED.map(|kind| bounds(&store, kind, i64::MIN).1),
         }
     }
 
@@ -119,12 +148,15 @@ impl Query {
         cursor: Cursor,
         now_ns: i64,
     ) -> Result<StreamStep, QueryError> {
-        let (connections, drops) = match (req.kind, req.outcome) {
-            (None, None) => (true, true),
-            (Some(EventKind::PacketDrop), _) => (false, true),
-            (Some(EventKind::Connection), _) | (None, Some(_)) => (true, false),
-            (Some(EventKind::Dns), _) => return Err(QueryError::BadRequest(NO_LOOKUPS.into())),
-        };
+        if req.kind == Some(EventKind::Dns) {
+            return Err(QueryError::BadRequest(NO_LOOKUPS.into()));
+        }
+        let wanted = STREAMED.map(|kind| match (req.kind, req.outcome) {
+            (Some(asked), _) => asked == kind,
+            // Only connections have a TCP result.
+            (None, Some(_)) => kind == EventKind::Connection,
+            (None, None) => true,
+        });
         let store = self.read();
         let cutoff = now_ns.saturating_sub(HOLD_NS);
         let mut step = StreamStep::default();
@@ -133,51 +165,27 @@ impl Query {
             true => cursor,
             false => Cursor {
                 run: this_run(),
-                connections: store.connections().first_seq(),
-                drops: store.drops().first_seq(),
+                next: STREAMED.map(|kind| bounds(&store, kind, cutoff).0),
             },
         };
         // Per kind: where to read from (past what was evicted, never past the end), and to.
-        let plan = |first: u64, end: u64, next: u64, ready: u64| {
+        let mut ranges = [(0, 0); STREAMED.len()];
+        for (i, kind) in STREAMED.into_iter().enumerate() {
+            let (first, end, ready) = bounds(&store, kind, cutoff);
+            let next = start.next[i];
             let from = next.clamp(first, end);
-            (
-                from,
-                ready.clamp(from, from.saturating_add(STEP_RECORDS)),
-                next < first,
-            )
-        };
-        let (c_ready, d_ready) = (
-            store.connections().seq_at_time(cutoff),
-            store.drops().seq_at_time(cutoff),
-        );
-        let (c_from, c_to, c_missed) = plan(
-            store.connections().first_seq(),
-            store.connections().end_seq(),
-            start.connections,
-            c_ready,
-        );
-        let (d_from, d_to, d_missed) = plan(
-            store.drops().first_seq(),
-            store.drops().end_seq(),
-            start.drops,
-            d_ready,
-        );
-        if connections && c_missed {
-            step.missed
-                .push((EventKind::Connection, c_from - start.connections));
+            let to = ready.clamp(from, from.saturating_add(STEP_RECORDS));
+            if wanted[i] && next < first {
+                step.missed.push((kind, from - next));
+            }
+            step.more |= to < ready;
+            ranges[i] = (from, to);
         }
-        if drops && d_missed {
-            step.missed
-                .push((EventKind::PacketDrop, d_from - start.drops));
-        }
-        step.more = c_to < c_ready || d_to < d_ready;
-        let next = Cursor {
+        step.cursor = Some(Cursor {
             run: start.run,
-            connections: c_to,
-            drops: d_to,
-        };
-        step.cursor = Some(next);
-        if (c_from, d_from) == (c_to, d_to) {
+            next: ranges.map(|(_, to)| to),
+        });
+        if ranges.iter().all(|(from, to)| from == to) {
             return Ok(step);
         }
         // Every record in the ranges is old enough (ranges end at the cutoff), even one
@@ -185,43 +193,102 @@ impl Query {
         let mut selection = req.scope().resolve(&store, None)?.selection;
         selection.since_ns = i64::MIN;
         selection.until_ns = i64::MAX;
+        // Each event's cursor: past it in its kind, past every earlier kind's whole range,
+        // and at the start of every later kind's.
         let mut at = Cursor {
             run: start.run,
-            connections: c_from,
-            drops: d_from,
+            next: ranges.map(|(from, _)| from),
         };
-        if connections && c_from < c_to {
-            let outcome = req.outcome.map(OutcomeFilter::stored);
-            let mut found: Vec<_> = store
-                .connections()
-                .select_numbered(&selection, c_from..c_to)
-                .filter(|(_, r)| outcome.is_none_or(|o| r.outcome.reported() == o))
-                .collect();
+        let routine = match req.include_routine {
+            Some(true) => Vec::new(),
+            _ => routine_reasons(&store),
+        };
+        let outcome = req.outcome.map(OutcomeFilter::stored);
+        for (i, kind) in STREAMED.into_iter().enumerate() {
+            let (from, to) = ranges[i];
+            let mut found: Vec<(u64, EventView)> = Vec::new();
+            if wanted[i] && from < to {
+                let range = from..to;
+                match kind {
+                    EventKind::Connection => found.extend(
+                        store
+                            .connections()
+                            .select_numbered(&selection, range)
+                            .filter(|(_, r)| outcome.is_none_or(|o| r.outcome.reported() == o))
+                            .map(|(seq, r)| {
+                                (seq, EventView::Connection(ConnectionView::new(r, &store)))
+                            }),
+                    ),
+                    EventKind::PacketDrop => found.extend(
+                        store
+                            .drops()
+                            .select_numbered(&selection, range)
+                            .filter(|(_, r)| !routine.contains(&r.reason))
+                            .map(|(seq, r)| (seq, EventView::PacketDrop(DropView::new(r, &store)))),
+                    ),
+                    EventKind::Retransmit => {
+                        found.extend(store.retransmits().select_numbered(&selection, range).map(
+                            |(seq, r)| (seq, EventView::Retransmit(RetransmitView::new(r, &store))),
+                        ))
+                    }
+                    EventKind::Dns => {}
+                }
+            }
             found.sort_unstable_by_key(|(seq, _)| *seq);
-            for (seq, r) in found {
-                at.connections = seq + 1;
-                let view = EventView::Connection(ConnectionView::new(r, &store));
+            for (seq, view) in found {
+                at.next[i] = seq + 1;
                 step.events.push((at, view));
             }
-        }
-        at.connections = c_to;
-        if drops && d_from < d_to {
-            let routine = match req.include_routine {
-                Some(true) => Vec::new(),
-                _ => routine_reasons(&store),
-            };
-            let mut found: Vec<_> = store
-                .drops()
-                .select_numbered(&selection, d_from..d_to)
-                .filter(|(_, r)| !routine.contains(&r.reason))
-                .collect();
-            found.sort_unstable_by_key(|(seq, _)| *seq);
-            for (seq, r) in found {
-                at.drops = seq + 1;
-                step.events
-                    .push((at, EventView::PacketDrop(DropView::new(r, &store))));
-            }
+            at.next[i] = to;
         }
         Ok(step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::fixtures;
+
+    #[test]
+    fn an_id_names_a_run_and_the_next_record_of_each_kind() {
+        let cursor: Cursor = "7-1-2-3".parse().unwrap();
+        assert_eq!((cursor.run, cursor.next), (7, [1, 2, 3]));
+        assert_eq!(cursor.to_string(), "7-1-2-3");
+        for bad in ["7-1-2", "7-1-2-3-4", "", "7-x-2-3", "-1-2-3"] {
+            let err = bad.parse::<Cursor>().unwrap_err().to_string();
+            assert!(err.contains("(<n>-<n>-<n>-<n>)"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_step_sends_each_kind_asked_for_in_order_with_its_cursor() {
+        let query = fixtures::ready_query();
+        let start = query.stream_start();
+        query.ingest(vec![
+            fixtures::retransmit(Some("curl"), "10.0.0.1:40000", "10.0.0.2:443", false),
+            fixtures::udp_connect(1, 42, "curl", 53),
+        ]);
+        let now = i64::MAX;
+        let all = query
+            .stream_step(&StreamRequest::default(), start, now)
+            .unwrap();
+        let kinds: Vec<EventKind> = all.events.iter().map(|(_, v)| v.kind()).collect();
+        assert_eq!(kinds, [EventKind::Connection, EventKind::Retransmit]);
+        let cursors: Vec<String> = all.events.iter().map(|(c, _)| c.to_string()).collect();
+        let run = start.run;
+        assert_eq!(cursors, [format!("{run}-1-0-0"), format!("{run}-1-0-1")]);
+        assert_eq!(all.cursor.map(|c| c.next), Some([1, 0, 1]));
+        let only = StreamRequest {
+            kind: Some(EventKind::Retransmit),
+            ..Default::default()
+        };
+        let step = query.stream_step(&only, start, now).unwrap();
+        assert_eq!(step.events.len(), 1);
+        let lookups = StreamRequest {
+            kind: Some(EventKind::Dns),
+            ..Default::default()
+        };
+        assert!(query.stream_step(&lookups, start, now).is_err());
     }
 }

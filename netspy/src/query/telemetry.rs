@@ -39,7 +39,7 @@ impl From<QueryError> for TelemetryError {
 pub trait Telemetry: Clone + Send + Sync + 'static {
     /// Daemon health.
     fn health(&self) -> impl Future<Output = Result<Health, TelemetryError>> + Send;
-    /// The answer to a data question ([`super::questions`]).
+    /// The answer to a data question (a [`Question`]).
     fn ask<Q: Question>(
         &self,
         req: Q::Request,

@@ -2,8 +2,7 @@
 //! start by process and TCP state (`/metrics`).
 
 use super::{Endpoint, Store, intern::Sym, table::Record};
-use crate::events::TcpRetransmit;
-use crate::events::nanos;
+use crate::events::{TcpRetransmit, nanos};
 
 /// One TCP segment sent again: 32 bytes.
 #[derive(Clone, Debug)]
