@@ -3,7 +3,9 @@
 //! tail loss probes that resend (Linux has no tracepoint of its own for loss probes). It
 //! runs in softirq or timer context, so the socket's owner comes from the socket-owner map,
 //! never from the current task. The addresses are read from the socket (one read), the
-//! same way for both hooks. Kernel:
+//! same way for both hooks. A listener's SYN-ACK sent again (`tcp:tcp_retransmit_synack`,
+//! its handshake unanswered) comes from the connection request, whose addresses are a
+//! `sock_common` like a socket's, owned by the listening socket's owner. Kernel:
 //! <https://elixir.bootlin.com/linux/v6.18/source/include/trace/events/tcp.h#L91>.
 
 use aya_ebpf::{
@@ -28,6 +30,14 @@ pub fn tcp_retransmit_skb_btf(ctx: BtfTracePointContext) -> i32 {
     run(|| retransmitted(sk)) as i32
 }
 
+/// A listener's SYN-ACK sent again: the listening socket, then the connection request
+/// (Linux 5.5+, with the first hook).
+#[btf_tracepoint(function = "tcp_retransmit_synack")]
+pub fn tcp_retransmit_synack_btf(ctx: BtfTracePointContext) -> i32 {
+    let (listener, request): (u64, u64) = (ctx.arg(0), ctx.arg(1));
+    run(|| resent(listener, request)) as i32
+}
+
 /// The classic tracepoint (Linux 4.15+): the socket's address from the record.
 #[tracepoint]
 pub fn tcp_retransmit_skb(ctx: TracePointContext) -> u32 {
@@ -36,6 +46,13 @@ pub fn tcp_retransmit_skb(ctx: TracePointContext) -> u32 {
 
 #[inline(always)]
 fn retransmitted(sk: u64) -> Result<(), Failure> {
+    resent(sk, sk)
+}
+
+/// A segment sent again on `sk` (its 4-tuple and state), owned by the owner of `owner_sk`
+/// (the socket itself, or for a SYN-ACK the listener).
+#[inline(always)]
+fn resent(owner_sk: u64, sk: u64) -> Result<(), Failure> {
     let mut ev = RetransmitEvent {
         owner: TaskInfo::EMPTY,
         ts_ns: now_ns(),
@@ -49,7 +66,7 @@ fn retransmitted(sk: u64) -> Result<(), Failure> {
         saddr: [0; 16],
         daddr: [0; 16],
     };
-    if let Some(owner) = owners::owner_of(sk) {
+    if let Some(owner) = owners::owner_of(owner_sk) {
         if ignored(&owner.task) {
             return Ok(());
         }

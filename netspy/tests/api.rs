@@ -574,6 +574,64 @@ fn a_syn_refused_by_a_closed_port_is_the_connecting_process_drop() {
     assert_eq!(summary["count"], 1);
 }
 
+/// A listener whose SYN-ACK goes unanswered sends it again: that retransmission is the
+/// listener's owner's, in state NEW_SYN_RECV, to the client's address.
+#[test]
+fn a_listener_s_syn_ack_sent_again_is_its_owner_s() {
+    const PORT: u16 = 7778;
+    let netns = common::netns::Netns::create();
+    url();
+    // The namespace's client completes its handshake, but its ACK never leaves.
+    assert!(
+        netns.exec(
+            "nft add chain inet netspy_test output '{ type filter hook output priority 0; }'"
+        )
+    );
+    assert!(netns.exec(&format!(
+        "nft add rule inet netspy_test output tcp dport {PORT} 'tcp flags & (syn | ack) == ack' drop"
+    )));
+    let host = netns.host_ip.clone();
+    let listener = std::thread::Builder::new()
+        .name("nsq-synack".into())
+        .spawn(move || TcpListener::bind((host.as_str(), PORT)).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    let server: std::net::SocketAddr = format!("{}:{PORT}", netns.host_ip).parse().unwrap();
+    let client = netns.connect_inside(server);
+    let list = poll("/api/list-retransmits?command=nsq-synack", |b| {
+        b["matched_events"].as_u64() >= Some(1)
+    });
+    let events = list["events_by_pid"][std::process::id().to_string()]
+        .as_array()
+        .unwrap_or_else(|| panic!("no retransmission of this process: {list}"));
+    let client_port = client.local_addr().unwrap().port();
+    for e in events {
+        assert_eq!(
+            (
+                &e["state"],
+                &e["syn"],
+                &e["command"],
+                &e["source_ip"],
+                &e["source_port"],
+                &e["destination_ip"],
+                &e["destination_port"],
+            ),
+            (
+                &json!("NEW_SYN_RECV"),
+                &json!(false),
+                &json!("nsq-synack"),
+                &json!(netns.host_ip),
+                &json!(PORT),
+                &json!(netns.peer_ip),
+                &json!(client_port),
+            ),
+            "{list}"
+        );
+    }
+    drop((client, listener));
+}
+
 #[test]
 fn retransmissions_are_counted_by_process_and_connection() {
     use std::{io::Write, time::Duration};

@@ -130,16 +130,22 @@ pub const PROBES: &[ProbeSpec] = &[
     },
     ProbeSpec {
         name: "retransmit",
-        description: "TCP segments sent again (timeouts, SYNs included, fast retransmits, tail loss probes) with their 4-tuple, state and owner",
+        description: "TCP segments sent again (timeouts, SYNs included, fast retransmits, tail loss probes; a listener's SYN-ACKs with the first hook) with their 4-tuple, state and owner",
         delivers: Some(Kind::Retransmit),
         ring: Some("RETRANSMIT_EVENTS"),
         lost: &[counters::LOST_RETRANSMIT],
         hooks: &[
             Hook {
-                attachments: &[Attachment::Btf {
-                    program: "tcp_retransmit_skb_btf",
-                    name: "tcp_retransmit_skb",
-                }],
+                attachments: &[
+                    Attachment::Btf {
+                        program: "tcp_retransmit_skb_btf",
+                        name: "tcp_retransmit_skb",
+                    },
+                    Attachment::Btf {
+                        program: "tcp_retransmit_synack_btf",
+                        name: "tcp_retransmit_synack",
+                    },
+                ],
                 unusable: sock_unknown,
             },
             Hook {

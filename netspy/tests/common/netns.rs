@@ -100,6 +100,21 @@ NFT",
         .unwrap()
     }
 
+    /// A TCP connection from inside the namespace to `to`: made by a thread that enters it.
+    pub fn connect_inside(&self, to: std::net::SocketAddr) -> std::net::TcpStream {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: a valid namespace fd; only this thread changes namespace.
+            let entered = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "{}", std::io::Error::last_os_error());
+            std::net::TcpStream::connect(to).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+
     /// Runs a shell command inside the namespace; true when it succeeded.
     pub fn exec(&self, cmd: &str) -> bool {
         sh(&format!("ip netns exec {} {cmd}", self.name))
