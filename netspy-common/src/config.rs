@@ -119,6 +119,12 @@ pub struct Config {
     /// `tcp/tcp_retransmit_skb` field `skaddr`, [`ABSENT`] when that record is not as
     /// netspy reads it (the classic hook is then refused).
     pub tp_retransmit_skaddr: u32,
+    /// Its field `err` (Linux 6.10+, which also traces attempts that sent nothing),
+    /// [`ABSENT`] before; also whether the `tp_btf` hook has that third argument.
+    pub tp_retransmit_err: u32,
+    /// Where a TCP `sk_buff` keeps its segment count (`cb` + `tcp_skb_cb.tcp_gso_segs`),
+    /// [`ABSENT`] when unknown (retransmissions then carry none).
+    pub skb_tcp_gso_segs: u32,
     /// Where [`SockAddrs`] starts in `struct sock` (`__sk_common.skc_daddr`), [`ABSENT`]
     /// when this kernel lays those fields out otherwise (connects then carry no local
     /// address, and their destination is read from the caller's sockaddr).
@@ -193,7 +199,7 @@ const _: () = assert!(size_of::<SockAddrsV6>() == 32);
 /// Offset value meaning "this field does not exist on the running kernel".
 pub const ABSENT: u32 = u32::MAX;
 
-const _: () = assert!(size_of::<Config>() == 67 * 4);
+const _: () = assert!(size_of::<Config>() == 69 * 4);
 
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.

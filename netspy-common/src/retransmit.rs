@@ -24,8 +24,11 @@ pub struct RetransmitEvent {
     pub sport: u16,
     /// Remote port, host byte order.
     pub dport: u16,
+    /// Segments resent: one, or more for a TSO/GSO buffer resent as one; 0 when unknown
+    /// (the classic hook).
+    pub segments: u16,
     /// Explicit padding (always zero).
-    pub _pad: u32,
+    pub _pad: u16,
     /// Local address (IPv4 in the first 4 bytes).
     pub saddr: [u8; 16],
     /// Remote address (IPv4 in the first 4 bytes).

@@ -13,11 +13,12 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 use netspy_common::{
-    counters, family, flags, retransmit::RetransmitEvent, ring::index as ring, task::TaskInfo,
+    config::ABSENT, counters, family, flags, retransmit::RetransmitEvent, ring::index as ring,
+    task::TaskInfo,
 };
 
 use crate::{
-    kernel::{Failure, config, ignored, now_ns, read_field, run, wakeup_flags},
+    kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run, wakeup_flags},
     maps::RETRANSMIT_EVENTS,
     owners,
     socket::{addresses, addresses_v6},
@@ -26,8 +27,27 @@ use crate::{
 /// The cheapest hook: the socket is the first argument (Linux 5.5+).
 #[btf_tracepoint(function = "tcp_retransmit_skb")]
 pub fn tcp_retransmit_skb_btf(ctx: BtfTracePointContext) -> i32 {
-    let sk: u64 = ctx.arg(0);
-    run(|| retransmitted(sk)) as i32
+    let (sk, skb): (u64, u64) = (ctx.arg(0), ctx.arg(1));
+    // Linux 6.10+ also traces an attempt that sent nothing (the buffer still queued below,
+    // no memory): its third argument says so. The test is a constant to the verifier, so
+    // older kernels never see the read of an argument they lack.
+    if config(|c| &c.tp_retransmit_err) != ABSENT {
+        let err: i64 = ctx.arg(2);
+        if err as i32 != 0 {
+            return 0;
+        }
+    }
+    run(|| resent(sk, sk, segments(skb))) as i32
+}
+
+/// How many segments the buffer `skb` holds (`tcp_skb_pcount`), 0 when unknown.
+#[inline(always)]
+fn segments(skb: u64) -> u16 {
+    let offset = config(|c| &c.skb_tcp_gso_segs);
+    if offset == ABSENT {
+        return 0;
+    }
+    read_kernel::<u16>(skb + u64::from(offset)).unwrap_or(0)
 }
 
 /// A listener's SYN-ACK sent again: the listening socket, then the connection request
@@ -35,24 +55,27 @@ pub fn tcp_retransmit_skb_btf(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "tcp_retransmit_synack")]
 pub fn tcp_retransmit_synack_btf(ctx: BtfTracePointContext) -> i32 {
     let (listener, request): (u64, u64) = (ctx.arg(0), ctx.arg(1));
-    run(|| resent(listener, request)) as i32
+    // A SYN-ACK is one segment.
+    run(|| resent(listener, request, 1)) as i32
 }
 
 /// The classic tracepoint (Linux 4.15+): the socket's address from the record.
 #[tracepoint]
 pub fn tcp_retransmit_skb(ctx: TracePointContext) -> u32 {
-    run(|| retransmitted(read_field(&ctx, config(|c| &c.tp_retransmit_skaddr))?))
-}
-
-#[inline(always)]
-fn retransmitted(sk: u64) -> Result<(), Failure> {
-    resent(sk, sk)
+    run(|| {
+        let err_at = config(|c| &c.tp_retransmit_err);
+        if err_at != ABSENT && read_field::<i32>(&ctx, err_at)? != 0 {
+            return Ok(());
+        }
+        let sk = read_field(&ctx, config(|c| &c.tp_retransmit_skaddr))?;
+        resent(sk, sk, 0)
+    })
 }
 
 /// A segment sent again on `sk` (its 4-tuple and state), owned by the owner of `owner_sk`
 /// (the socket itself, or for a SYN-ACK the listener).
 #[inline(always)]
-fn resent(owner_sk: u64, sk: u64) -> Result<(), Failure> {
+fn resent(owner_sk: u64, sk: u64, segments: u16) -> Result<(), Failure> {
     let mut ev = RetransmitEvent {
         owner: TaskInfo::EMPTY,
         ts_ns: now_ns(),
@@ -62,6 +85,7 @@ fn resent(owner_sk: u64, sk: u64) -> Result<(), Failure> {
         family: 0,
         sport: 0,
         dport: 0,
+        segments,
         _pad: 0,
         saddr: [0; 16],
         daddr: [0; 16],

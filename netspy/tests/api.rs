@@ -611,6 +611,7 @@ fn a_listener_s_syn_ack_sent_again_is_its_owner_s() {
             (
                 &e["state"],
                 &e["syn"],
+                &e["segments"],
                 &e["command"],
                 &e["source_ip"],
                 &e["source_port"],
@@ -620,6 +621,7 @@ fn a_listener_s_syn_ack_sent_again_is_its_owner_s() {
             (
                 &json!("NEW_SYN_RECV"),
                 &json!(false),
+                &json!(1),
                 &json!("nsq-synack"),
                 &json!(netns.host_ip),
                 &json!(PORT),
@@ -696,6 +698,9 @@ fn retransmissions_are_counted_by_process_and_connection() {
     );
     let syn = connection(common::netns::DROPPED_TCP_PORT);
     assert_eq!(syn["syn"], syn["count"], "{syn}");
+    // A SYN is one segment; 1 KiB of data too.
+    assert_eq!(syn["segments"], syn["count"], "{syn}");
+    assert_eq!(data["segments"], data["count"], "{data}");
 
     let list = poll("/api/list-retransmits?command=nsq-retx", |b| {
         b["matched_events"].as_u64() >= Some(3)
@@ -712,6 +717,7 @@ fn retransmissions_are_counted_by_process_and_connection() {
         "{list}"
     );
     assert!(events.iter().all(|e| e["type"] == "retransmit"
+        && e["segments"] == 1
         && e["source_ip"] == ns.host_ip
         && e["destination_ip"] == ns.peer_ip));
     // The same events in the generic search and the stream (from another run's id: from

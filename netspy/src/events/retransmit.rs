@@ -28,6 +28,9 @@ pub struct TcpRetransmit {
     pub state_name: Option<&'static str>,
     /// Kernel socket address.
     pub sock: u64,
+    /// Segments resent (more than one for a TSO/GSO buffer resent as one); 0 when the hook
+    /// cannot tell.
+    pub segments: u16,
 }
 
 impl TcpRetransmit {
@@ -51,6 +54,7 @@ impl TcpRetransmit {
             state,
             state_name: tcp_state_name(state),
             sock: wire.sock,
+            segments: wire.segments,
         }
     }
 }
@@ -72,6 +76,7 @@ mod tests {
             family: family::INET,
             sport: 40000,
             dport: 8888,
+            segments: 1,
             _pad: 0,
             saddr: [0; 16],
             daddr: [0; 16],

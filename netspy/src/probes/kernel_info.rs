@@ -88,12 +88,17 @@ impl KernelInfo {
                 ("rx_sk", 8, Need::Optional),
             ],
         );
-        let [retransmit_skaddr] = tracepoint_fields(
+        let [retransmit_skaddr, retransmit_err] = tracepoint_fields(
             tracefs,
             ("tcp", "tcp_retransmit_skb"),
-            [("skaddr", 8, Need::Required)],
+            [("skaddr", 8, Need::Required), ("err", 4, Need::Optional)],
         );
         let sock_err = optional_offsets(btf, [("sock", "sk_err")], "no TCP results");
+        let gso_segs = optional_offsets(
+            btf,
+            [("sk_buff", "cb"), ("tcp_skb_cb", "tcp_gso_segs")],
+            "retransmissions carry no segment count",
+        );
         let skb = optional_offsets(
             btf,
             [
@@ -211,6 +216,8 @@ impl KernelInfo {
             tp_drop_reason: drop_reason,
             tp_drop_rx_sk: drop_rx_sk,
             tp_retransmit_skaddr: retransmit_skaddr,
+            tp_retransmit_err: retransmit_err,
+            skb_tcp_gso_segs: gso_segs.map_or(ABSENT, |[cb, segs]| cb + segs),
             sock_addrs: sock_addrs.map_or(ABSENT, |(v4, _)| v4),
             sock_v6_addrs: sock_addrs.and_then(|(_, v6)| v6).unwrap_or(ABSENT),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
@@ -522,7 +529,9 @@ mod tests {
         );
         // sk_buff keeps these in anonymous unions and structs (struct_group).
         let skb = (c.skb_sk, c.skb_protocol, c.skb_network_header, c.skb_head);
-        assert_eq!(skb, (24, 146, 150, 168));
+        assert_eq!(skb, (24, 146, 150, 200));
+        // A TCP buffer's segment count: its control block, then tcp_skb_cb's union.
+        assert_eq!(c.skb_tcp_gso_segs, 152 + 8);
         // sock_common's address pair, hash and port pair, in one block.
         assert_eq!((c.sock_addrs, c.sock_v6_addrs), (0, 56));
         if cfg!(target_arch = "x86_64") {
@@ -544,7 +553,7 @@ mod tests {
             (c.tp_state_skaddr, c.tp_state_newstate, c.tp_state_saddr_v6),
             (8, 20, 40)
         );
-        assert_eq!(c.tp_retransmit_skaddr, 16);
+        assert_eq!((c.tp_retransmit_skaddr, c.tp_retransmit_err), (16, 76));
     }
 
     #[test]
@@ -557,7 +566,14 @@ mod tests {
         assert_eq!((c.tp_drop_reason, c.tp_drop_rx_sk), (ABSENT, ABSENT));
         assert_eq!((c.tp_drop_skbaddr, c.tp_drop_location), (8, 16));
         // No tcp_retransmit_skb tracepoint: only the retransmit probe's classic hook goes.
-        assert_eq!(c.tp_retransmit_skaddr, ABSENT);
+        assert_eq!(
+            (c.tp_retransmit_skaddr, c.tp_retransmit_err),
+            (ABSENT, ABSENT)
+        );
+        assert_eq!(
+            c.skb_tcp_gso_segs, ABSENT,
+            "retransmissions carry no segment count"
+        );
         // sk_buff.sk missing: the whole group the drop probe reads goes, not one offset.
         let skb = [c.skb_sk, c.skb_protocol, c.skb_network_header, c.skb_head];
         assert_eq!(skb, [ABSENT; 4]);

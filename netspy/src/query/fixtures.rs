@@ -60,6 +60,7 @@ pub fn retransmit(owner: Option<&str>, source: &str, destination: &str, syn: boo
         state,
         state_name: crate::events::tcp_state_name(state),
         sock: 1,
+        segments: 2,
     })
 }
 

@@ -30,6 +30,10 @@ const MAX_FLOWS: usize = 10;
 pub struct RetransmitSummary {
     /// Retransmissions in the window.
     pub count: u64,
+    /// Segments resent (what the kernel's `TcpRetransSegs` counts: a TSO/GSO buffer resent
+    /// as one retransmission holds several); retransmissions by a hook that cannot tell add
+    /// none.
+    pub segments: u64,
     /// SYNs sent again among them: connects that had no answer yet.
     pub syn: u64,
     /// Retransmissions of sockets whose owner netspy did not see (made before it started).
@@ -63,6 +67,10 @@ pub struct RetransmitOwner {
     pub exe: Option<String>,
     /// Retransmissions.
     pub count: u64,
+    /// Segments resent (what the kernel's `TcpRetransSegs` counts: a TSO/GSO buffer resent
+    /// as one retransmission holds several); retransmissions by a hook that cannot tell add
+    /// none.
+    pub segments: u64,
     /// SYNs sent again among them.
     pub syn: u64,
     /// By connection, most retransmissions first (at most 10).
@@ -80,6 +88,10 @@ pub struct RetransmitFlow {
     pub destination: String,
     /// Retransmissions.
     pub count: u64,
+    /// Segments resent (what the kernel's `TcpRetransSegs` counts: a TSO/GSO buffer resent
+    /// as one retransmission holds several); retransmissions by a hook that cannot tell add
+    /// none.
+    pub segments: u64,
     /// SYNs sent again among them.
     pub syn: u64,
     /// The most recent one.
@@ -139,6 +151,9 @@ pub struct RetransmitView {
     pub state: String,
     /// True for a SYN sent again (state `SYN_SENT`).
     pub syn: bool,
+    /// Segments resent (several for a TSO/GSO buffer resent as one), 0 when the hook cannot
+    /// tell.
+    pub segments: u16,
     /// Real user id of the owner.
     pub uid: u32,
     /// cgroup v2 id of the owner.
@@ -188,6 +203,7 @@ impl RetransmitView {
             destination_port: r.dport,
             state: tcp_state_name(r.state).map_or_else(|| r.state.to_string(), str::to_owned),
             syn: is_syn(r),
+            segments: r.segments,
             uid: owner.map_or(0, |o| o.uid),
             cgroup_id: owner.map_or(0, |o| o.cgroup_id),
             placement: CgroupView::of(store, r.owner),
@@ -200,6 +216,7 @@ impl RetransmitView {
 #[derive(Default)]
 struct Tally {
     count: u64,
+    segments: u64,
     syn: u64,
     last_ns: i64,
 }
@@ -207,6 +224,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, r: &StoredRetransmit) {
         self.count += 1;
+        self.segments += u64::from(r.segments);
         self.syn += u64::from(is_syn(r));
         self.last_ns = self.last_ns.max(r.time_ns);
     }
@@ -242,9 +260,9 @@ impl Query {
                 .or_default()
                 .add(r);
         }
-        let (count, syn) = owners
-            .values()
-            .fold((0, 0), |(c, s), (t, _)| (c + t.count, s + t.syn));
+        let (count, segments, syn) = owners.values().fold((0, 0, 0), |(c, g, s), (t, _)| {
+            (c + t.count, g + t.segments, s + t.syn)
+        });
         let unattributed = owners.get(&None).map_or(0, |(t, _)| t.count);
         let tallies: HashMap<Option<Sym>, Tally> = owners
             .iter_mut()
@@ -269,6 +287,7 @@ impl Query {
                     }),
                     exe: store.executable(owner).map(|e| e.to_string()),
                     count: tally.count,
+                    segments: tally.segments,
                     syn: tally.syn,
                     connections: flows
                         .into_iter()
@@ -276,6 +295,7 @@ impl Query {
                             source: endpoint(src, sport),
                             destination: endpoint(dst, dport),
                             count: t.count,
+                            segments: t.segments,
                             syn: t.syn,
                             last: DateTime::from_timestamp_nanos(t.last_ns),
                         })
@@ -287,6 +307,7 @@ impl Query {
         let now = Utc::now();
         Ok(RetransmitSummary {
             count,
+            segments,
             syn,
             unattributed,
             pid: req.pid.unwrap_or(0),
@@ -376,6 +397,7 @@ mod tests {
             .retransmit_summary(&SummaryRequest::default())
             .unwrap();
         assert_eq!((s.count, s.syn, s.unattributed), (4, 2, 1));
+        assert_eq!(s.segments, 8, "each fixture resends 2 segments");
         assert_eq!(s.processes.len(), 2);
         let curl = &s.processes[0];
         assert_eq!(
@@ -384,6 +406,7 @@ mod tests {
         );
         assert_eq!(curl.connections[0].destination, "10.0.0.2:443");
         assert_eq!((curl.connections[0].count, curl.connections[0].syn), (2, 2));
+        assert_eq!(curl.connections[0].segments, 4);
         assert_eq!(curl.connections[1].source, "10.0.0.1:40002");
         let unowned = &s.processes[1];
         assert_eq!(
@@ -399,5 +422,6 @@ mod tests {
             ("SYN_SENT", true, 443)
         );
         assert_eq!(list.events_by_pid["0"][0].state, "ESTABLISHED");
+        assert_eq!(list.events_by_pid["0"][0].segments, 2);
     }
 }

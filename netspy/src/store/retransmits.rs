@@ -21,6 +21,8 @@ pub struct StoredRetransmit {
     pub dport: u16,
     /// The socket's TCP state (`SYN_SENT` for a SYN sent again).
     pub state: u8,
+    /// Segments resent, 0 when unknown.
+    pub segments: u16,
 }
 
 const _: () = assert!(size_of::<StoredRetransmit>() == 32);
@@ -48,6 +50,7 @@ impl Store {
             sport: r.source.port(),
             dport: r.destination.port(),
             state: r.state,
+            segments: r.segments,
         };
         self.retransmits.push(record);
         self.enforce_count();
