@@ -214,10 +214,11 @@ impl std::fmt::Display for ViewLine<'_> {
                 };
                 write!(
                     f,
-                    "{time} {who} retransmit TCP {} -> {} {}",
+                    "{time} {who} retransmit TCP {} -> {} {}{}",
                     endpoint(&r.source_ip, r.source_port),
                     endpoint(&r.destination_ip, r.destination_port),
-                    r.state
+                    r.state,
+                    segments(r.segments)
                 )
             }
         }
@@ -323,12 +324,21 @@ fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result 
 fn retransmit(f: &mut std::fmt::Formatter<'_>, e: &TcpRetransmit) -> std::fmt::Result {
     write!(
         f,
-        "{} retransmit TCP {} -> {} {}",
+        "{} retransmit TCP {} -> {} {}{}",
         who(e.process.as_ref()),
         e.source,
         e.destination,
-        e.state_name.unwrap_or("?")
+        e.state_name.unwrap_or("?"),
+        segments(e.segments)
     )
+}
+
+/// A resend of several segments (a TSO/GSO buffer) says how many.
+fn segments(n: u16) -> String {
+    match n > 1 {
+        true => format!(" ({n} segments)"),
+        false => String::new(),
+    }
 }
 
 fn packet_drop(f: &mut std::fmt::Formatter<'_>, e: &PacketDrop) -> std::fmt::Result {

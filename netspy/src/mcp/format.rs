@@ -503,8 +503,13 @@ pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<
         }
     } else {
         let who = who.map_or_else(|| "All processes".to_owned(), |w| capitalized(&w));
+        // Under TSO/GSO one resend holds several segments (what nstat's TcpRetransSegs counts).
+        let segments = match s.segments > s.count {
+            true => format!(" ({} segments)", s.segments),
+            false => String::new(),
+        };
         let mut text = format!(
-            "{who} had {}{}",
+            "{who} had {}{segments}{}",
             plural(s.count, "TCP retransmission", "TCP retransmissions"),
             window("over", s.duration_seconds, coverage, s.query_time)
         );
@@ -688,6 +693,30 @@ mod tests {
             call_errors: Vec::new(),
             coverage: None,
         }
+    }
+
+    #[test]
+    fn a_retransmission_summary_says_its_segments_when_resends_held_several() {
+        let mut s = RetransmitSummary {
+            count: 124,
+            segments: 4618,
+            syn: 0,
+            unattributed: 0,
+            pid: 0,
+            command: String::new(),
+            duration_seconds: 60,
+            query_time: Utc::now(),
+            processes: Vec::new(),
+            more_processes: 0,
+            coverage: None,
+        };
+        let text = retransmit_summary(&s, None, None);
+        assert!(
+            text.starts_with("All processes had 124 TCP retransmissions (4618 segments) over"),
+            "{text}"
+        );
+        s.segments = 124;
+        assert!(!retransmit_summary(&s, None, None).contains("segments"));
     }
 
     #[test]
