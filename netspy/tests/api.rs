@@ -771,6 +771,38 @@ fn retransmissions_are_counted_by_process_and_connection() {
         "{metrics}"
     );
     assert!(metrics.contains("netspy_events_received_total{kind=\"retransmit\"}"));
+    // One segment per resend in these tests (a SYN, 1 KiB of data, a SYN-ACK; nothing else
+    // here loses packets): as many segments as resends, whichever process slot counts them.
+    // A series shows 0 at its first scrape (so that rate() sees its first increase).
+    let series = |metrics: &str, name: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let scrape = || {
+        common::daemon::client()
+            .get(format!("{}/metrics", url()))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = scrape();
+        if series(&metrics, "netspy_tcp_retransmits_total{") >= 3 {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        series(&metrics, "netspy_tcp_retransmitted_segments_total{"),
+        series(&metrics, "netspy_tcp_retransmits_total{"),
+        "{metrics}"
+    );
     // The MCP tool's text, through the CLI.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_netspy"))
         .args(["--server", url(), "--tool", "get_retransmit_summary"])

@@ -68,6 +68,11 @@ impl ShownSeries {
                 *n = 0;
             }
         }
+        for (p, state, n) in &mut t.retransmitted_segments {
+            if first(("retransmitted_segments", p.clone(), (*state).to_owned())) {
+                *n = 0;
+            }
+        }
         for (result, latency) in &mut t.latency {
             if first(("latency", Arc::from(""), (*result).to_owned())) {
                 *latency = Latency::default();
@@ -139,10 +144,20 @@ impl Collector for TotalsCollector {
         counters(
             &mut encoder,
             "tcp_retransmits",
-            "TCP segments sent again, by owning process (`(no process known)` when netspy did \
-             not see the socket made) and the socket's state (SYN_SENT: a connect's SYN had no \
-             answer)",
+            "TCP retransmissions (resends: a TSO/GSO buffer resent as one counts once), by \
+             owning process (`(no process known)` when netspy did not see the socket made) and \
+             the socket's state (SYN_SENT: a connect's SYN had no answer; NEW_SYN_RECV: a \
+             listener's SYN-ACK)",
             t.retransmits
+                .iter()
+                .map(|(p, state, n)| ([("process", &**p), ("state", *state)], *n)),
+        )?;
+        counters(
+            &mut encoder,
+            "tcp_retransmitted_segments",
+            "TCP segments sent again (what the kernel's TcpRetransSegs counts), by owning \
+             process and the socket's state",
+            t.retransmitted_segments
                 .iter()
                 .map(|(p, state, n)| ([("process", &**p), ("state", *state)], *n)),
         )?;

@@ -41,6 +41,7 @@ impl Store {
         self.totals.retransmit(
             r.process.as_ref().map(|p| &p.process_name),
             r.state_name.unwrap_or("?"),
+            r.segments,
         );
         let record = StoredRetransmit {
             time_ns: nanos(r.time),

@@ -49,6 +49,8 @@ struct Counts {
     drops: Vec<(u32, u64)>,
     /// TCP retransmissions by the socket's state.
     retransmits: Vec<(&'static str, u64)>,
+    /// Their segments by the socket's state.
+    retransmitted_segments: Vec<(&'static str, u64)>,
 }
 
 fn bump<K: PartialEq>(counts: &mut Vec<(K, u64)>, key: K, n: u64) {
@@ -179,9 +181,17 @@ impl Totals {
         bump(&mut self.counts(name, n).drops, code, n);
     }
 
-    /// A TCP retransmission of a socket in `state` owned by `name`.
-    pub fn retransmit(&mut self, name: Option<&Arc<str>>, state: &'static str) {
-        bump(&mut self.counts(name, 1).retransmits, state, 1);
+    /// A TCP retransmission of `segments` segments of a socket in `state` owned by `name`.
+    pub fn retransmit(&mut self, name: Option<&Arc<str>>, state: &'static str, segments: u16) {
+        let counts = self.counts(name, 1);
+        bump(&mut counts.retransmits, state, 1);
+        if segments > 0 {
+            bump(
+                &mut counts.retransmitted_segments,
+                state,
+                u64::from(segments),
+            );
+        }
     }
 
     /// A drop (`seq` in the drop table) that lost its socket: counted once its sender is
@@ -270,6 +280,7 @@ impl Totals {
         let mut tcp_results = Vec::new();
         let mut drops = Map::<(Arc<str>, Arc<str>), u64>::default();
         let mut retransmits = Map::<(Arc<str>, &'static str), u64>::default();
+        let mut retransmitted_segments = Map::<(Arc<str>, &'static str), u64>::default();
         for (name, counts) in named {
             for &(kind, n) in &counts.connects {
                 let protocol = kinds.get(kind).protocol_label();
@@ -287,6 +298,11 @@ impl Totals {
             for &(state, n) in &counts.retransmits {
                 *retransmits.entry((name.clone(), state)).or_default() += n;
             }
+            for &(state, n) in &counts.retransmitted_segments {
+                *retransmitted_segments
+                    .entry((name.clone(), state))
+                    .or_default() += n;
+            }
             for &(code, n) in &counts.drops {
                 let reason = self
                     .reasons
@@ -302,6 +318,7 @@ impl Totals {
             tcp_results,
             drops: flat(drops),
             retransmits: flat(retransmits),
+            retransmitted_segments: flat(retransmitted_segments),
             latency: TcpResult::ALL
                 .iter()
                 .zip(&self.latency)
@@ -333,6 +350,8 @@ pub struct TotalsSnapshot {
     pub drops: Vec<(Arc<str>, Arc<str>, u64)>,
     /// TCP retransmissions by process and the socket's state.
     pub retransmits: Vec<(Arc<str>, &'static str, u64)>,
+    /// Their segments by process and the socket's state.
+    pub retransmitted_segments: Vec<(Arc<str>, &'static str, u64)>,
     /// TCP handshake latency by result.
     pub latency: Vec<(&'static str, Latency)>,
 }
