@@ -6,6 +6,7 @@ use axum::{
     Router,
     body::Body,
     http::{Method, Request},
+    response::Response,
 };
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -23,26 +24,44 @@ fn ready_api() -> Router {
     )
 }
 
-/// The status and JSON body (null when it is not JSON) of one request.
-async fn send(api: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (u16, Value) {
+/// The answer to one request naming `host`.
+async fn answer(
+    api: &Router,
+    method: Method,
+    uri: &str,
+    host: &str,
+    body: impl Into<Body>,
+) -> Response {
     let request = Request::builder()
         .method(method)
         .uri(uri)
-        .header("host", "127.0.0.1:8080")
+        .header("host", host)
         .body(body.into())
         .expect("a valid request");
-    let response = api.clone().oneshot(request).await.expect("an answer");
-    let status = response.status().as_u16();
+    api.clone().oneshot(request).await.expect("an answer")
+}
+
+/// An answer's body as text.
+async fn text(response: Response) -> String {
     let bytes = response
         .into_body()
         .collect()
         .await
         .expect("a whole body")
         .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Its status and JSON body (null when it is not JSON).
+async fn parsed(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = text(response).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The status and JSON body of one request from this machine.
+async fn send(api: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (u16, Value) {
+    parsed(answer(api, method, uri, "127.0.0.1:8080", body).await).await
 }
 
 async fn get(api: &Router, uri: &str) -> (u16, Value) {
@@ -188,17 +207,11 @@ async fn bad_input_gets_a_4xx_with_a_json_error_on_every_data_question() {
         assert_eq!(s, 400, "{path}: query and body");
         let big = format!("{{\"command\": \"{}\"}}", "x".repeat(100_000));
         expect(&post(api, path, &big).await, 413, "too large", path);
-        let (s, b) = send(api, Method::DELETE, path, Body::empty()).await;
+        let delete = answer(api, Method::DELETE, path, "127.0.0.1:8080", Body::empty()).await;
+        assert_eq!(delete.headers()["allow"], "GET,HEAD,POST", "{path}");
+        let (s, b) = parsed(delete).await;
         assert_eq!(s, 405, "{path}: {b}");
         assert!(b["error"].is_string(), "{path}: {b}");
-        let delete = Request::builder()
-            .method(Method::DELETE)
-            .uri(path)
-            .header("host", "127.0.0.1:8080")
-            .body(Body::empty())
-            .expect("a valid request");
-        let response = api.clone().oneshot(delete).await.expect("an answer");
-        assert_eq!(response.headers()["allow"], "GET,HEAD,POST", "{path}");
         // A list takes a limit of at least 1, capped and said; a summary takes none.
         let (s, b) = get(api, &format!("{path}?limit=0")).await;
         if list || search {
@@ -269,32 +282,24 @@ async fn the_rest_of_the_edges_answer_in_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_is_not_this_machine_is_refused_before_anything_else() {
     let api = ready_api();
-    let request = Request::builder()
-        .uri("/api/connection-summary")
-        .header("host", "attacker.example:8080")
-        .body(Body::empty())
-        .expect("a valid request");
-    let response = api.oneshot(request).await.expect("an answer");
+    let uri = "/api/connection-summary";
+    let response = answer(
+        &api,
+        Method::GET,
+        uri,
+        "attacker.example:8080",
+        Body::empty(),
+    )
+    .await;
     assert_eq!(response.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_name_every_probe_of_the_table() {
     let api = ready_api();
-    let request = Request::builder()
-        .uri("/metrics")
-        .header("host", "localhost")
-        .body(Body::empty())
-        .expect("a valid request");
-    let response = api.oneshot(request).await.expect("an answer");
+    let response = answer(&api, Method::GET, "/metrics", "localhost", Body::empty()).await;
     assert_eq!(response.status(), 200);
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    let text = String::from_utf8_lossy(&bytes);
+    let text = text(response).await;
     for probe in crate::probes::PROBES {
         let line = format!(
             "netspy_probe_attached{{probe=\"{0}\",hook=\"stand-in:{0}\"}} 1",

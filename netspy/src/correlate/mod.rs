@@ -23,5 +23,6 @@ pub use self::{
     orphans::{Orphans, is_orphan},
 };
 
-/// The stage's maps: a fast hash that an attacker choosing addresses cannot collide.
-type Map<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+/// The stage's and the store's maps: a fast hash that an attacker choosing addresses or names
+/// cannot collide.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;

@@ -22,7 +22,7 @@ mod totals;
 /// The store's hash maps: foldhash (quality, seeded per map) instead of std's SipHash, which
 /// was ~7% of the store writer's time under load. Keys come from other processes (names,
 /// addresses), hence the quality variant's seeded mixing rather than the fast one.
-type Map<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+use crate::correlate::Map;
 
 use std::{sync::Arc, time::Duration};
 
