@@ -152,22 +152,45 @@ pub fn my_cgroup_id() -> u64 {
     std::fs::metadata(format!("{root}{path}")).unwrap().ino()
 }
 
-/// A loopback TCP port nothing listens on (bound then released).
+/// A loopback TCP port nothing listens on.
 pub fn closed_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unassigned_port(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
 }
 
-/// A loopback UDP port nothing listens on (bound then released).
+/// A UDP port on `ip` nothing is bound to.
 pub fn closed_udp_port(ip: &str) -> u16 {
-    std::net::UdpSocket::bind((ip, 0))
+    unassigned_port(|port| std::net::UdpSocket::bind((ip, port)).is_ok())
+}
+
+/// A port free now that the kernel never hands out by itself: below the ephemeral range, so
+/// no socket bound to port 0 (another test's, the daemon's) can take it between the choice
+/// and the send. A port bound and released inside that range came back to a parallel test's
+/// socket once, and the "closed" port's datagram was queued there instead of dropped.
+fn unassigned_port(free: impl Fn(u16) -> bool) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    const FLOOR: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        ephemeral_low > FLOOR + 1_000,
+        "ephemeral range starts at {ephemeral_low}"
+    );
+    let span = ephemeral_low - FLOOR;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos();
+    let start = std::process::id() ^ nanos ^ (CALLS.fetch_add(1, Ordering::Relaxed) * 7_919);
+    (0..span)
+        .map(|step| FLOOR + (start.wrapping_add(step)) % span)
+        .find_map(|port| {
+            let port = u16::try_from(port).unwrap();
+            free(port).then_some(port)
+        })
+        .expect("a free port below the ephemeral range")
 }
 
 /// Runs a shell command, returning whether it succeeded.
