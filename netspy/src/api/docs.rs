@@ -25,7 +25,7 @@ fn build() -> Value {
         .into_generator();
     let error = generator.subschema_for::<ErrorBody>().to_value();
     let mut paths = Map::new();
-    for endpoint in ENDPOINTS {
+    for endpoint in ENDPOINTS.iter() {
         let request = endpoint.request.map(|f| f(&mut generator).to_value());
         let response = (endpoint.response)(&mut generator).to_value();
         let mut operations = Map::new();

@@ -17,7 +17,10 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use axum::{
     Extension, Router,
@@ -34,11 +37,7 @@ pub use self::{
     stats::{ConnectionEvent, HttpStats},
     stream::Streams,
 };
-use crate::query::{
-    AnalyzePatterns, HEALTH_PATH, Health, ListConnections, ListDrops, ListLookups, ListRetransmits,
-    Programs, Query, Question, SearchEvents, SummarizeConnections, SummarizeDrops,
-    SummarizeRetransmits,
-};
+use crate::query::{EachQuestion, HEALTH_PATH, Health, Programs, Query, Question, each_question};
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -68,75 +67,49 @@ const GET_POST: &[Method] = &[Method::GET, Method::POST];
 
 /// The endpoint of a data question: GET with a query string or POST with a JSON body, at
 /// the question's path, its schemas those of its request and answer.
-const fn asked<Q: Question>(summary: &'static str, tag: &'static str) -> Endpoint {
+fn asked<Q: Question>() -> Endpoint {
     Endpoint {
         path: Q::PATH,
         methods: GET_POST,
-        summary,
-        tag,
+        summary: Q::SUMMARY,
+        tag: Q::TAG,
         request: Some(schema::<Q::Request>),
         response: schema::<Q::Answer>,
         handler: handlers::question::<Q>,
     }
 }
 
-/// Every endpoint of the API.
-pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        path: HEALTH_PATH,
-        methods: GET,
-        summary: "Daemon health, per-probe hook status and event counters (503 until the probes are attached)",
-        tag: "status",
-        request: None,
-        response: schema::<Health>,
-        handler: || get(handlers::health),
-    },
-    Endpoint {
-        path: "/api/programs",
-        methods: GET,
-        summary: "The kernel probes: hook in use, events received and lost",
-        tag: "status",
-        request: None,
-        response: schema::<Programs>,
-        handler: || get(handlers::programs),
-    },
-    asked::<SearchEvents>(
-        "Search events of both kinds by type, pid, process name, time window and outcome",
-        "events",
-    ),
-    asked::<SummarizeConnections>(
-        "How many connect attempts a process made over a window, with their TCP results",
-        "connections",
-    ),
-    asked::<ListConnections>(
-        "The most recent connect attempts, grouped by pid",
-        "connections",
-    ),
-    asked::<AnalyzePatterns>(
-        "Top destinations, protocols, ports, results, errors and processes over a window",
-        "connections",
-    ),
-    asked::<SummarizeDrops>(
-        "How many packets of a process were dropped over a window, by reason (routine drops apart)",
-        "packet_drops",
-    ),
-    asked::<ListDrops>(
-        "The most recent packet drops, grouped by owning pid (routine drops only on request)",
-        "packet_drops",
-    ),
-    asked::<ListLookups>(
-        "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid",
-        "dns",
-    ),
-    asked::<SummarizeRetransmits>(
-        "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)",
-        "retransmits",
-    ),
-    asked::<ListRetransmits>(
-        "The most recent TCP retransmissions, grouped by owning pid",
-        "retransmits",
-    ),
-];
+/// Every endpoint of the API: the daemon's status, then every data question.
+pub static ENDPOINTS: LazyLock<Vec<Endpoint>> = LazyLock::new(|| {
+    let mut endpoints = vec![
+        Endpoint {
+            path: HEALTH_PATH,
+            methods: GET,
+            summary: "Daemon health, per-probe hook status and event counters (503 until the probes are attached)",
+            tag: "status",
+            request: None,
+            response: schema::<Health>,
+            handler: || get(handlers::health),
+        },
+        Endpoint {
+            path: "/api/programs",
+            methods: GET,
+            summary: "The kernel probes: hook in use, events received and lost",
+            tag: "status",
+            request: None,
+            response: schema::<Programs>,
+            handler: || get(handlers::programs),
+        },
+    ];
+    struct Asked<'a>(&'a mut Vec<Endpoint>);
+    impl EachQuestion for Asked<'_> {
+        fn question<Q: Question>(&mut self) {
+            self.0.push(asked::<Q>());
+        }
+    }
+    each_question(&mut Asked(&mut endpoints));
+    endpoints
+});
 
 /// How the API is protected and counted.
 #[derive(Clone)]
@@ -172,7 +145,7 @@ impl Default for ApiOptions {
 /// guard on every route, and with a token `Authorization: Bearer <token>` on every route.
 pub fn router(query: Query, options: &ApiOptions, extra: Router) -> Router {
     let mut router = Router::new();
-    for endpoint in ENDPOINTS {
+    for endpoint in ENDPOINTS.iter() {
         router = router.route(endpoint.path, (endpoint.handler)());
     }
     router = router

@@ -4,7 +4,7 @@ use eventsource_stream::Eventsource as _;
 use futures::{Stream, StreamExt as _};
 
 use super::Client;
-use crate::query::{EventView, StreamRequest, TelemetryError};
+use crate::query::{EventKind, EventView, StreamRequest, TelemetryError};
 
 /// How long connecting to the daemon may take (the stream itself has no end).
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -96,10 +96,10 @@ fn decode(kind: &str, id: &str, data: &str) -> Option<Result<StreamItem, Telemet
         })
         .map_err(bad)
     };
+    if let Some(kind) = EventKind::named(kind) {
+        return Some(event(kind.parse_view(data)));
+    }
     Some(match kind {
-        "connection" => event(serde_json::from_str(data).map(EventView::Connection)),
-        "packet_drop" => event(serde_json::from_str(data).map(EventView::PacketDrop)),
-        "retransmit" => event(serde_json::from_str(data).map(EventView::Retransmit)),
         "position" => Ok(StreamItem::Position { id: id.to_owned() }),
         "missed" => serde_json::from_str::<serde_json::Value>(data)
             .map(|v| StreamItem::Missed {

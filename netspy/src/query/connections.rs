@@ -11,12 +11,13 @@ use crate::events::Kind;
 use super::{
     CgroupView, Count, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::Coverage,
+    kinds::{Filters, Listed, Newest, newest},
 };
 
 use crate::{
     events::TcpResult,
     events::{errno_name, socket_type_name},
-    store::{Endpoint, Outcome, OutcomeCounts, Store, StoredConnection},
+    store::{Endpoint, OutcomeCounts, Store, StoredConnection, Table},
 };
 
 /// How many connect attempts a process made over a window.
@@ -266,7 +267,8 @@ impl Query {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
-        let (views, matched) = Self::connection_views(&store, &scope.selection, limit, None);
+        let Newest { views, matched, .. } =
+            newest::<StoredConnection>(&store, &scope.selection, limit, &Filters::default());
         let now = Utc::now();
         let total_events = views.len();
         let events_by_pid = super::by_pid(views, |v| v.pid);
@@ -287,41 +289,27 @@ impl Query {
             )),
         })
     }
+}
 
-    /// Views of the most recent matching connections, oldest first (for search and MCP).
-    pub(super) fn connection_views(
-        store: &Store,
-        selection: &crate::store::Selection,
-        limit: usize,
-        outcome: Option<Outcome>,
-    ) -> (Vec<ConnectionView>, u64) {
-        let table = store.connections();
-        let (mut views, matched): (Vec<ConnectionView>, u64) = match outcome {
-            // The count comes from the indexes: only the listed records are visited.
-            None => (
-                table
-                    .newest(selection)
-                    .take(limit)
-                    .map(|r| ConnectionView::new(r, store))
-                    .collect(),
-                table.count(selection) as u64,
-            ),
-            Some(outcome) => {
-                let mut matched = 0;
-                let mut views = Vec::new();
-                for r in table
-                    .newest(selection)
-                    .filter(|r| r.outcome.reported() == outcome)
-                {
-                    matched += 1;
-                    if views.len() < limit {
-                        views.push(ConnectionView::new(r, store));
-                    }
-                }
-                (views, matched)
-            }
-        };
-        views.reverse();
-        (views, matched)
+impl Listed for StoredConnection {
+    type View = ConnectionView;
+    const HAS_TCP_RESULT: bool = true;
+
+    fn table(store: &Store) -> &Table<Self> {
+        store.connections()
+    }
+
+    fn view(&self, store: &Store) -> ConnectionView {
+        ConnectionView::new(self, store)
+    }
+
+    fn filtered(filters: &Filters) -> bool {
+        filters.outcome.is_some()
+    }
+
+    fn keep(&self, filters: &Filters) -> bool {
+        filters
+            .outcome
+            .is_none_or(|outcome| self.outcome.reported() == outcome)
     }
 }

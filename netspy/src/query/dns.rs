@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::events::Kind;
 
 use super::{
-    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, coverage::Coverage,
+    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError,
+    coverage::Coverage,
+    kinds::{Filters, Listed, Newest, newest},
 };
 use crate::{
     events::eai_name,
-    store::{Selection, Store, StoredLookup},
+    store::{Store, StoredLookup, Table},
 };
 
 /// Recent host-name lookups grouped by process id.
@@ -118,24 +120,16 @@ impl DnsView {
     }
 }
 
-/// Views of the most recent `limit` lookups `selection` selects, oldest first, with how many
-/// matched and how many of those failed.
-pub(super) fn lookup_views(
-    store: &Store,
-    selection: &Selection,
-    limit: usize,
-) -> (Vec<DnsView>, u64, u64) {
-    let (mut matched, mut failed) = (0, 0);
-    let mut views = Vec::new();
-    for r in store.lookups().newest(selection) {
-        matched += 1;
-        failed += u64::from(r.return_code != 0);
-        if views.len() < limit {
-            views.push(DnsView::new(r, store));
-        }
+impl Listed for StoredLookup {
+    type View = DnsView;
+
+    fn table(store: &Store) -> &Table<Self> {
+        store.lookups()
     }
-    views.reverse();
-    (views, matched, failed)
+
+    fn view(&self, store: &Store) -> DnsView {
+        DnsView::new(self, store)
+    }
 }
 
 impl Query {
@@ -144,7 +138,13 @@ impl Query {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
-        let (views, matched, failed) = lookup_views(&store, &scope.selection, limit);
+        let Newest { views, matched, .. } =
+            newest::<StoredLookup>(&store, &scope.selection, limit, &Filters::default());
+        let failed = store
+            .lookups()
+            .select(&scope.selection)
+            .filter(|r| r.return_code != 0)
+            .count() as u64;
         let total_events = views.len();
         let events_by_pid = super::by_pid(views, |v| v.pid);
         let now = Utc::now();

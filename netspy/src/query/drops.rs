@@ -11,10 +11,11 @@ use crate::events::Kind;
 use super::{
     CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::Coverage,
+    kinds::{Filters, Listed, Newest, newest},
 };
 use crate::{
     events::protocol_name,
-    store::{Endpoint, Selection, Store, StoredDrop, Sym, protocol_of_code},
+    store::{Endpoint, Selection, Store, StoredDrop, Sym, Table, protocol_of_code},
 };
 
 /// Reasons that are part of normal socket life (closing, purging, filtering what was not
@@ -392,16 +393,18 @@ impl Query {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
-        let include_routine = req.include_routine.unwrap_or(false);
-        let (views, matched, routine_excluded) =
-            drop_views(&store, &scope.selection, limit, include_routine);
-        let routine = if include_routine {
-            Vec::new()
-        } else {
-            routine_reasons(&store)
-        };
-        let (sampled_out, ..) =
-            sampled_counts(&store, &scope.selection, &routine, &mut HashMap::new());
+        let filters = Filters::new(&store, None, req.include_routine);
+        let Newest {
+            views,
+            matched,
+            left_out: routine_excluded,
+        } = newest::<StoredDrop>(&store, &scope.selection, limit, &filters);
+        let (sampled_out, ..) = sampled_counts(
+            &store,
+            &scope.selection,
+            &filters.routine,
+            &mut HashMap::new(),
+        );
         let total_events = views.len();
         let events_by_pid = super::by_pid(views, |v| v.pid);
         let now = Utc::now();
@@ -430,33 +433,25 @@ impl Query {
     }
 }
 
-/// Views of the most recent matching drops, oldest first, with the matched and the routine
-/// counts.
-pub(super) fn drop_views(
-    store: &Store,
-    selection: &Selection,
-    limit: usize,
-    include_routine: bool,
-) -> (Vec<DropView>, u64, u64) {
-    let routine_reasons = if include_routine {
-        Vec::new()
-    } else {
-        routine_reasons(store)
-    };
-    let (mut matched, mut routine) = (0, 0);
-    let mut views = Vec::new();
-    for r in store.drops().newest(selection) {
-        if routine_reasons.contains(&r.reason) {
-            routine += 1;
-            continue;
-        }
-        matched += 1;
-        if views.len() < limit {
-            views.push(DropView::new(r, store));
-        }
+/// Lists leave routine drops out unless asked for.
+impl Listed for StoredDrop {
+    type View = DropView;
+
+    fn table(store: &Store) -> &Table<Self> {
+        store.drops()
     }
-    views.reverse();
-    (views, matched, routine)
+
+    fn view(&self, store: &Store) -> DropView {
+        DropView::new(self, store)
+    }
+
+    fn filtered(filters: &Filters) -> bool {
+        !filters.routine.is_empty()
+    }
+
+    fn keep(&self, filters: &Filters) -> bool {
+        !filters.routine.contains(&self.reason)
+    }
 }
 
 #[cfg(test)]

@@ -4,45 +4,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    ConnectionView, DnsView, DropView, EventKind, EventsRequest, OutcomeFilter, Query, QueryError,
-    RetransmitView, dns::lookup_views, drops::drop_views, retransmits::retransmit_views,
-};
-
-/// One event of any kind (each carries its `type`).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
-#[serde(untagged)]
-pub enum EventView {
-    /// A connect attempt.
-    Connection(ConnectionView),
-    /// A packet drop.
-    PacketDrop(DropView),
-    /// A host-name lookup.
-    Dns(DnsView),
-    /// A TCP retransmission.
-    Retransmit(RetransmitView),
-}
-
-impl EventView {
-    fn timestamp(&self) -> i64 {
-        match self {
-            Self::Connection(c) => c.timestamp,
-            Self::PacketDrop(d) => d.timestamp,
-            Self::Dns(l) => l.timestamp,
-            Self::Retransmit(r) => r.timestamp,
-        }
-    }
-
-    /// Its kind.
-    pub fn kind(&self) -> EventKind {
-        match self {
-            Self::Connection(_) => EventKind::Connection,
-            Self::PacketDrop(_) => EventKind::PacketDrop,
-            Self::Dns(_) => EventKind::Dns,
-            Self::Retransmit(_) => EventKind::Retransmit,
-        }
-    }
-}
+use super::{EventKind, EventView, EventsRequest, Query, QueryError, kinds::Filters};
 
 /// Search results.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -83,51 +45,22 @@ pub struct EventsFilters {
 }
 
 impl Query {
-    /// Events of one kind, or connections and drops, filtered.
+    /// Events of one kind, or of the kinds searched by default, filtered.
     pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
-        let wanted = |kind| {
-            req.kind.map_or(
-                !matches!(kind, EventKind::Dns | EventKind::Retransmit),
-                |k| k == kind,
-            )
-        };
-        let (connections, drops, lookups, retransmits) = (
-            wanted(EventKind::Connection),
-            wanted(EventKind::PacketDrop),
-            wanted(EventKind::Dns),
-            wanted(EventKind::Retransmit),
-        );
-        // Drops have no TCP result: an outcome filter matches connections only.
-        let outcome = req.outcome.map(OutcomeFilter::stored);
         let store = self.read();
         let scope = req.scope().resolve(&store, None)?;
+        let filters = Filters::new(&store, req.outcome, req.include_routine);
         let mut events = Vec::new();
         let mut total = 0;
-        if connections {
-            let (views, matched) = Self::connection_views(&store, &scope.selection, limit, outcome);
-            events.extend(views.into_iter().map(EventView::Connection));
-            total += matched;
+        for &kind in EventKind::ALL {
+            if kind.wanted(req.kind, req.outcome) {
+                let newest = kind.newest(&store, &scope.selection, limit, &filters);
+                events.extend(newest.views);
+                total += newest.matched;
+            }
         }
-        if drops && outcome.is_none() {
-            let include_routine = req.include_routine.unwrap_or(false);
-            let (views, matched, _) = drop_views(&store, &scope.selection, limit, include_routine);
-            events.extend(views.into_iter().map(EventView::PacketDrop));
-            total += matched;
-        }
-        // Lookups have no TCP result either.
-        if lookups && outcome.is_none() {
-            let (views, matched, _) = lookup_views(&store, &scope.selection, limit);
-            events.extend(views.into_iter().map(EventView::Dns));
-            total += matched;
-        }
-        // Nor retransmissions.
-        if retransmits && outcome.is_none() {
-            let (views, matched) = retransmit_views(&store, &scope.selection, limit);
-            events.extend(views.into_iter().map(EventView::Retransmit));
-            total += matched;
-        }
-        // Keep the most recent `limit` of both kinds together, oldest first.
+        // Keep the most recent `limit` of the kinds together, oldest first.
         events.sort_by_key(EventView::timestamp);
         let excess = events.len().saturating_sub(limit);
         events.drain(..excess);

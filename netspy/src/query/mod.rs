@@ -12,6 +12,7 @@ mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod gate;
+mod kinds;
 mod questions;
 mod request;
 mod retransmits;
@@ -31,15 +32,15 @@ pub use self::{
     coverage::Coverage,
     dns::{DnsList, DnsView},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
-    events::{EventView, EventsAnswer, EventsFilters},
+    events::{EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
+    kinds::{EventKind, EventView},
     questions::{
-        AnalyzePatterns, HEALTH_PATH, ListConnections, ListDrops, ListLookups, ListRetransmits,
-        Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops, SummarizeRetransmits,
+        AnalyzePatterns, EachQuestion, HEALTH_PATH, ListConnections, ListDrops, ListLookups,
+        ListRetransmits, Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops,
+        SummarizeRetransmits, each_question,
     },
-    request::{
-        EventKind, EventsRequest, ListRequest, OutcomeFilter, Scope, StreamRequest, SummaryRequest,
-    },
+    request::{EventsRequest, ListRequest, OutcomeFilter, Scope, StreamRequest, SummaryRequest},
     retransmits::{
         RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,
     },

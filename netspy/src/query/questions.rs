@@ -1,6 +1,7 @@
-//! The data questions, each written once: its REST path, its request and answer types, and
-//! the query-layer method that answers it. The REST route table, the REST client and the MCP
-//! tools all take them from here, so a new question is one entry below.
+//! The data questions, each written once: its REST path, its request and answer types, the
+//! query-layer method that answers it, and its line in the API docs. The REST route table,
+//! the OpenAPI document, the REST client and the MCP tools all take them from here, so a new
+//! question is one entry below.
 
 use std::future::Future;
 
@@ -37,6 +38,10 @@ pub trait Scoped {
 pub trait Question: Send + Sync + 'static {
     /// Where the REST API serves it (GET with a query string, POST with a JSON body).
     const PATH: &'static str;
+    /// What it answers, in one line for people (the API docs).
+    const SUMMARY: &'static str;
+    /// Its group in the API docs.
+    const TAG: &'static str;
     /// What it takes.
     type Request: Scoped + Serialize + DeserializeOwned + JsonSchema + Clone + Send + Sync + 'static;
     /// What it gives.
@@ -55,83 +60,108 @@ pub trait Question: Send + Sync + 'static {
     }
 }
 
-/// Declares each question: a unit type, its path, request, answer and answering method.
+/// Something done for every question, in the order the API lists them ([`each_question`]).
+pub trait EachQuestion {
+    /// Done for question `Q`.
+    fn question<Q: Question>(&mut self);
+}
+
+/// Declares each question: a unit type, its path, request, answer, answering method and
+/// (optionally) its stand-in; the API's one-line summary and group; and [`each_question`].
 macro_rules! questions {
     ($(
         $(#[$meta:meta])*
-        $name:ident: $path:literal, $request:ty => $answer:ty, $method:ident;
-    )*) => {$(
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug)]
-        pub struct $name;
+        $name:ident: $path:literal, $request:ty => $answer:ty, $method:ident
+            $(, stand_in: $stand_in:path)?;
+        summary: $summary:literal, in $tag:literal;
+    )*) => {
+        $(
+            $(#[$meta])*
+            #[derive(Clone, Copy, Debug)]
+            pub struct $name;
 
-        impl Question for $name {
-            const PATH: &'static str = $path;
-            type Request = $request;
-            type Answer = $answer;
+            impl Question for $name {
+                const PATH: &'static str = $path;
+                const SUMMARY: &'static str = $summary;
+                const TAG: &'static str = $tag;
+                type Request = $request;
+                type Answer = $answer;
 
-            fn answer(query: &Query, req: &$request) -> Result<$answer, QueryError> {
-                query.$method(req)
+                fn answer(query: &Query, req: &$request) -> Result<$answer, QueryError> {
+                    query.$method(req)
+                }
+
+                $(
+                    fn stand_in<T: Telemetry>(
+                        telemetry: &T,
+                        req: &$request,
+                    ) -> impl Future<Output = Option<Result<$answer, TelemetryError>>> + Send {
+                        $stand_in(telemetry, req)
+                    }
+                )?
             }
+        )*
+
+        /// Does `each` for every question, in the order the API lists them.
+        pub fn each_question(each: &mut impl EachQuestion) {
+            $(each.question::<$name>();)*
         }
-    )*};
+    };
 }
 
 questions! {
     /// Events of every kind by type, process, window and outcome.
     SearchEvents: "/api/events", EventsRequest => EventsAnswer, events;
+        summary: "Search events by type, pid, process name, time window and outcome", in "events";
     /// Connect attempts over a window, with their TCP results.
     SummarizeConnections: "/api/connection-summary", SummaryRequest => ConnectionSummary, connection_summary;
+        summary: "How many connect attempts a process made over a window, with their TCP results", in "connections";
     /// The most recent connect attempts.
     ListConnections: "/api/list-connections", ListRequest => ConnectionList, list_connections;
+        summary: "The most recent connect attempts, grouped by pid", in "connections";
+    /// Top destinations, protocols, ports, results, errors and processes over a window.
+    AnalyzePatterns: "/api/analyze-patterns", SummaryRequest => Analysis, analyze_patterns,
+        stand_in: analysis_from_the_list;
+        summary: "Top destinations, protocols, ports, results, errors and processes over a window", in "connections";
     /// Packet drops over a window, by reason.
     SummarizeDrops: "/api/packet-drop-summary", SummaryRequest => DropSummary, drop_summary;
+        summary: "How many packets of a process were dropped over a window, by reason (routine drops apart)", in "packet_drops";
     /// The most recent packet drops.
     ListDrops: "/api/list-packet-drops", ListRequest => DropList, list_drops;
+        summary: "The most recent packet drops, grouped by owning pid (routine drops only on request)", in "packet_drops";
     /// The most recent host-name lookups.
     ListLookups: "/api/list-dns", ListRequest => DnsList, list_dns;
+        summary: "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid", in "dns";
     /// TCP retransmissions over a window, by process and connection.
     SummarizeRetransmits: "/api/retransmit-summary", SummaryRequest => RetransmitSummary, retransmit_summary;
+        summary: "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)", in "retransmits";
     /// The most recent TCP retransmissions.
     ListRetransmits: "/api/list-retransmits", ListRequest => RetransmitList, list_retransmits;
+        summary: "The most recent TCP retransmissions, grouped by owning pid", in "retransmits";
 }
 
 /// How many connect events are listed to compute an analysis a server does not serve
 /// (netspy's own default cap of a list).
 const LISTED_FOR_ANALYSIS: i64 = 10_000;
 
-/// Top destinations, protocols, ports, results, errors and processes over a window.
-#[derive(Clone, Copy, Debug)]
-pub struct AnalyzePatterns;
-
-impl Question for AnalyzePatterns {
-    const PATH: &'static str = "/api/analyze-patterns";
-    type Request = SummaryRequest;
-    type Answer = Analysis;
-
-    fn answer(query: &Query, req: &SummaryRequest) -> Result<Analysis, QueryError> {
-        query.analyze_patterns(req)
-    }
-
-    /// The original ebpf-server has no analysis: it is computed from the connect events it
-    /// lists, and the answer says so.
-    fn stand_in<T: Telemetry>(
-        telemetry: &T,
-        req: &SummaryRequest,
-    ) -> impl Future<Output = Option<Result<Analysis, TelemetryError>>> + Send {
-        let list = ListRequest {
-            limit: Some(LISTED_FOR_ANALYSIS),
-            ..ListRequest::scoped(req.scope())
-        };
-        let req = req.clone();
-        let telemetry = telemetry.clone();
-        async move {
-            Some(
-                telemetry
-                    .ask::<ListConnections>(list)
-                    .await
-                    .map(|list| Analysis::of_listed(&req, &list)),
-            )
-        }
+/// The original ebpf-server has no analysis: it is computed from the connect events it
+/// lists, and the answer says so.
+fn analysis_from_the_list<T: Telemetry>(
+    telemetry: &T,
+    req: &SummaryRequest,
+) -> impl Future<Output = Option<Result<Analysis, TelemetryError>>> + Send + use<T> {
+    let list = ListRequest {
+        limit: Some(LISTED_FOR_ANALYSIS),
+        ..ListRequest::scoped(req.scope())
+    };
+    let req = req.clone();
+    let telemetry = telemetry.clone();
+    async move {
+        Some(
+            telemetry
+                .ask::<ListConnections>(list)
+                .await
+                .map(|list| Analysis::of_listed(&req, &list)),
+        )
     }
 }

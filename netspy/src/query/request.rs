@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::scope::MAX_NAME_CHARS;
+use super::{EventKind, scope::MAX_NAME_CHARS};
 use crate::{events::TcpResult, store::Outcome};
 
 /// Which process, over which time window: the filter every question shares.
@@ -206,32 +206,6 @@ scoped_request! {
         /// Drops: include routine drops (sockets closing, queues purged), left out by default.
         #[serde(default)]
         pub include_routine: Option<bool>,
-    }
-}
-
-/// Kinds of events.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Connect attempts.
-    Connection,
-    /// Packet drops.
-    PacketDrop,
-    /// Host-name lookups (`getaddrinfo`).
-    Dns,
-    /// TCP retransmissions.
-    Retransmit,
-}
-
-impl EventKind {
-    /// Its name in requests and answers (the `type` of its events).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Connection => "connection",
-            Self::PacketDrop => "packet_drop",
-            Self::Dns => "dns",
-            Self::Retransmit => "retransmit",
-        }
     }
 }
 

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::Coverage,
+    kinds::{Filters, Listed, Newest, newest},
 };
 use crate::{
     events::{Kind, tcp_state_name},
-    store::{Endpoint, Selection, Store, StoredRetransmit, Sym},
+    store::{Endpoint, Store, StoredRetransmit, Sym, Table},
 };
 
 /// At most this many processes in a summary, the ones with most retransmissions.
@@ -330,7 +331,8 @@ impl Query {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
-        let (views, matched) = retransmit_views(&store, &scope.selection, limit);
+        let Newest { views, matched, .. } =
+            newest::<StoredRetransmit>(&store, &scope.selection, limit, &Filters::default());
         let total_events = views.len();
         let events_by_pid = super::by_pid(views, |v| v.pid);
         let now = Utc::now();
@@ -353,23 +355,16 @@ impl Query {
     }
 }
 
-/// Views of the most recent `limit` retransmissions `selection` selects, oldest first, and
-/// how many matched.
-pub(super) fn retransmit_views(
-    store: &Store,
-    selection: &Selection,
-    limit: usize,
-) -> (Vec<RetransmitView>, u64) {
-    let mut matched = 0;
-    let mut views = Vec::new();
-    for r in store.retransmits().newest(selection) {
-        matched += 1;
-        if views.len() < limit {
-            views.push(RetransmitView::new(r, store));
-        }
+impl Listed for StoredRetransmit {
+    type View = RetransmitView;
+
+    fn table(store: &Store) -> &Table<Self> {
+        store.retransmits()
     }
-    views.reverse();
-    (views, matched)
+
+    fn view(&self, store: &Store) -> RetransmitView {
+        RetransmitView::new(self, store)
+    }
 }
 
 #[cfg(test)]

@@ -7,20 +7,15 @@
 //! Records are sent once they are [`HOLD_NS`] old, so that a TCP connect usually carries
 //! its result and a drop that lost its socket its sender (a connect still waiting for its
 //! result then shows none, and an `outcome` filter sees the result known by then). Within a
-//! step, connections come in the order they were stored, then drops, so each event's cursor
-//! covers exactly the events sent before it.
+//! step, each kind's records come in the order they were stored, the kinds in
+//! [`EventKind::ALL`] order, so each event's cursor covers exactly the events sent before it.
 
 use std::{fmt, str::FromStr, sync::OnceLock};
 
 use super::{
-    ConnectionView, DropView, EventKind, EventView, OutcomeFilter, Query, QueryError,
-    RetransmitView, StreamRequest, drops::routine_reasons,
+    EventKind, EventView, Query, QueryError, StreamRequest,
+    kinds::{Filters, STREAMED},
 };
-use crate::store::{Record, Store, Table};
-
-/// Why `type=dns` is refused here.
-const NO_LOOKUPS: &str = "the stream carries connections and packet drops; host-name lookups \
-    are in /api/list-dns and /api/events?type=dns (connections carry their names)";
 
 /// How old a record is before it is sent, ns.
 pub const HOLD_NS: i64 = 1_000_000_000;
@@ -38,25 +33,28 @@ fn this_run() -> u64 {
 }
 
 impl StreamRequest {
-    /// Checks the filters (as the lists check them).
+    /// Checks the filters (as the lists check them) and that the stream carries the kind.
     pub fn validate(&self) -> Result<(), QueryError> {
-        if self.kind == Some(EventKind::Dns) {
-            return Err(QueryError::BadRequest(NO_LOOKUPS.into()));
+        match self.kind {
+            Some(kind) if !kind.streamed() => Err(not_streamed(kind)),
+            _ => self.scope().validate(),
         }
-        self.scope().validate()
     }
 }
 
-/// The kinds a stream carries, in the order a step sends them; a cursor has one sequence
-/// number for each.
-const STREAMED: [EventKind; 3] = [
-    EventKind::Connection,
-    EventKind::PacketDrop,
-    EventKind::Retransmit,
-];
+/// Why a kind is refused here, and where it is.
+fn not_streamed(kind: EventKind) -> QueryError {
+    let carried: Vec<&str> = STREAMED.iter().map(|k| k.name()).collect();
+    QueryError::BadRequest(format!(
+        "the stream carries {} events; {name} events are in {} and /api/events?type={name}",
+        carried.join(", "),
+        kind.list_path(),
+        name = kind.name(),
+    ))
+}
 
 /// Where a follower is: the next record to read of each streamed kind, in one daemon run.
-/// Written `<run>-<connections>-<drops>-<retransmits>` as each event's SSE `id`, so a client
+/// Written `<run>-<n>-...` (one number per kind of [`STREAMED`]) as each event's SSE `id`, so a client
 /// that reconnects with `Last-Event-ID` goes on after the last event it had; one that comes
 /// back to a restarted daemon starts at the new daemon's oldest record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +77,8 @@ impl FromStr for Cursor {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             QueryError::BadRequest(format!(
-                "Last-Event-ID must be an event id this API sent (<n>-<n>-<n>-<n>), got {:?}",
+                "Last-Event-ID must be an event id this API sent (<n>{}), got {:?}",
+                "-<n>".repeat(STREAMED.len()),
                 s.chars().take(64).collect::<String>()
             ))
         };
@@ -113,31 +112,13 @@ pub struct StreamStep {
     pub more: bool,
 }
 
-/// Where a kind's table stands: its first and end sequence numbers, and the end of the
-/// records old enough at a cutoff.
-fn bounds(store: &Store, kind: EventKind, cutoff: i64) -> (u64, u64, u64) {
-    fn of<R: Record>(table: &Table<R>, cutoff: i64) -> (u64, u64, u64) {
-        (
-            table.first_seq(),
-            table.end_seq(),
-            table.seq_at_time(cutoff),
-        )
-    }
-    match kind {
-        EventKind::Connection => of(store.connections(), cutoff),
-        EventKind::PacketDrop => of(store.drops(), cutoff),
-        EventKind::Retransmit => of(store.retransmits(), cutoff),
-        EventKind::Dns => (0, 0, 0),
-    }
-}
-
 impl Query {
     /// The cursor of a follower that starts now.
     pub fn stream_start(&self) -> Cursor {
         let store = self.read();
         Cursor {
             run: this_run(),
-            next: STREAMED.map(|kind| bounds(&store, kind, i64::MIN).1),
+            next: STREAMED.map(|kind| kind.bounds(&store, i64::MIN).1),
         }
     }
 
@@ -148,14 +129,13 @@ impl Query {
         cursor: Cursor,
         now_ns: i64,
     ) -> Result<StreamStep, QueryError> {
-        if req.kind == Some(EventKind::Dns) {
-            return Err(QueryError::BadRequest(NO_LOOKUPS.into()));
+        if let Some(kind) = req.kind.filter(|k| !k.streamed()) {
+            return Err(not_streamed(kind));
         }
-        let wanted = STREAMED.map(|kind| match (req.kind, req.outcome) {
-            (Some(asked), _) => asked == kind,
-            // Only connections have a TCP result.
-            (None, Some(_)) => kind == EventKind::Connection,
-            (None, None) => true,
+        // Every streamed kind unless one is asked for; an outcome filter leaves out kinds
+        // without a TCP result.
+        let wanted = STREAMED.map(|kind| {
+            req.kind.is_none_or(|k| k == kind) && (req.outcome.is_none() || kind.has_tcp_result())
         });
         let store = self.read();
         let cutoff = now_ns.saturating_sub(HOLD_NS);
@@ -165,13 +145,13 @@ impl Query {
             true => cursor,
             false => Cursor {
                 run: this_run(),
-                next: STREAMED.map(|kind| bounds(&store, kind, cutoff).0),
+                next: STREAMED.map(|kind| kind.bounds(&store, cutoff).0),
             },
         };
         // Per kind: where to read from (past what was evicted, never past the end), and to.
         let mut ranges = [(0, 0); STREAMED.len()];
         for (i, kind) in STREAMED.into_iter().enumerate() {
-            let (first, end, ready) = bounds(&store, kind, cutoff);
+            let (first, end, ready) = kind.bounds(&store, cutoff);
             let next = start.next[i];
             let from = next.clamp(first, end);
             let to = ready.clamp(from, from.saturating_add(STEP_RECORDS));
@@ -199,41 +179,13 @@ impl Query {
             run: start.run,
             next: ranges.map(|(from, _)| from),
         };
-        let routine = match req.include_routine {
-            Some(true) => Vec::new(),
-            _ => routine_reasons(&store),
-        };
-        let outcome = req.outcome.map(OutcomeFilter::stored);
+        let filters = Filters::new(&store, req.outcome, req.include_routine);
         for (i, kind) in STREAMED.into_iter().enumerate() {
             let (from, to) = ranges[i];
-            let mut found: Vec<(u64, EventView)> = Vec::new();
-            if wanted[i] && from < to {
-                let range = from..to;
-                match kind {
-                    EventKind::Connection => found.extend(
-                        store
-                            .connections()
-                            .select_numbered(&selection, range)
-                            .filter(|(_, r)| outcome.is_none_or(|o| r.outcome.reported() == o))
-                            .map(|(seq, r)| {
-                                (seq, EventView::Connection(ConnectionView::new(r, &store)))
-                            }),
-                    ),
-                    EventKind::PacketDrop => found.extend(
-                        store
-                            .drops()
-                            .select_numbered(&selection, range)
-                            .filter(|(_, r)| !routine.contains(&r.reason))
-                            .map(|(seq, r)| (seq, EventView::PacketDrop(DropView::new(r, &store)))),
-                    ),
-                    EventKind::Retransmit => {
-                        found.extend(store.retransmits().select_numbered(&selection, range).map(
-                            |(seq, r)| (seq, EventView::Retransmit(RetransmitView::new(r, &store))),
-                        ))
-                    }
-                    EventKind::Dns => {}
-                }
-            }
+            let mut found = match wanted[i] && from < to {
+                true => kind.numbered(&store, &selection, from..to, &filters),
+                false => Vec::new(),
+            };
             found.sort_unstable_by_key(|(seq, _)| *seq);
             for (seq, view) in found {
                 at.next[i] = seq + 1;
