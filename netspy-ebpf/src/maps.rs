@@ -26,10 +26,6 @@ pub static TCP_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::TCP, 0);
 #[map]
 pub static DROP_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::DROP, 0);
 
-/// TCP retransmissions.
-#[map]
-pub static RETRANSMIT_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::RETRANSMIT, 0);
-
 /// Sampled-out drops counted by reason and owner, in two generations: the programs count
 /// into the one `SAMPLED_DROPS_SLOT` names, while userspace reads and empties the other, so
 /// no count is lost between a read and a delete (`netspy::probes::sampled`).

@@ -9,20 +9,23 @@
 //! <https://elixir.bootlin.com/linux/v6.18/source/include/trace/events/tcp.h#L91>.
 
 use aya_ebpf::{
-    macros::{btf_tracepoint, tracepoint},
+    macros::{btf_tracepoint, map, tracepoint},
+    maps::RingBuf,
     programs::{BtfTracePointContext, TracePointContext},
 };
 use netspy_common::{
-    config::ABSENT, counters, family, flags, retransmit::RetransmitEvent, ring::index as ring,
-    task::TaskInfo,
+    config::ABSENT, counters, family, flags, retransmit::RetransmitEvent, ring, task::TaskInfo,
 };
 
 use crate::{
     kernel::{Failure, config, ignored, now_ns, read_field, read_kernel, run, wakeup_flags},
-    maps::RETRANSMIT_EVENTS,
     owners,
     socket::{addresses, addresses_v6},
 };
+
+/// The retransmissions' own ring (sizes: `ring::bytes`).
+#[map]
+static RETRANSMIT_EVENTS: RingBuf = RingBuf::with_byte_size(ring::bytes::RETRANSMIT, 0);
 
 /// The cheapest hook: the socket is the first argument (Linux 5.5+).
 #[btf_tracepoint(function = "tcp_retransmit_skb")]
@@ -112,6 +115,6 @@ fn resent(owner_sk: u64, sk: u64, segments: u16) -> Result<(), Failure> {
         ev.daddr[..4].copy_from_slice(&common.daddr);
     }
     RETRANSMIT_EVENTS
-        .output::<RetransmitEvent>(&ev, wakeup_flags(ring::RETRANSMIT))
+        .output::<RetransmitEvent>(&ev, wakeup_flags(ring::index::RETRANSMIT))
         .map_err(|_| Failure(counters::LOST_RETRANSMIT))
 }
