@@ -5,13 +5,15 @@
 //!   with nothing, the netspy daemon, bpftrace empty programs and bpftrace counting programs
 //!   attached, in alternating rounds, medians;
 //! - netspy's per-program cost from `kernel.bpf_stats_enabled`;
+//! - what watching TCP retransmissions costs per resend, and what netspy counted of them;
 //! - each ring wakeup policy: program cost and delivery latency;
 //! - one process making connects back to back, and a drop storm: what arrives, what is lost;
 //! - the daemon's time from start to ready;
 //! - what watching host-name lookups (uprobes on `getaddrinfo`) costs the process.
 //!
 //! Needs root, bpftrace and bpftool (`cargo xtask bench` installs them and writes the report
-//! into BENCHMARKS.md); `cargo bench -p netspy --bench overhead` prints it.
+//! into BENCHMARKS.md); `cargo bench -p netspy --bench overhead` prints it, and
+//! `cargo bench -p netspy --bench overhead -- retransmits` only the sections named.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -20,7 +22,10 @@
     reason = "a benchmark prints its report and stops on a broken set-up"
 )]
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
 mod lookups;
+mod retransmits;
 mod stats;
 mod tracers;
 mod workloads;
@@ -70,6 +75,9 @@ fn counter(health: &Value, path: &str) -> u64 {
     health.pointer(path).and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// One part of the report, written into it.
+type Section<'a> = dyn Fn(&mut String) + 'a;
+
 fn main() {
     let others = stats::tracepoint_programs();
     assert!(
@@ -83,12 +91,26 @@ fn main() {
     workloads::run_on(workloads::cpus() - 1).expect("pinning the workload thread");
     let sockets = Sockets::new();
     let mut report = String::new();
-    side_by_side(&sockets, &mut report);
-    per_program_cost(&sockets, &mut report);
-    lookups::lookups(&mut report);
-    wakeup_policies(&mut report);
-    back_to_back(&mut report);
-    drop_storm(&mut report);
+    let sections: [(&str, &Section); 7] = [
+        ("side_by_side", &|r| side_by_side(&sockets, r)),
+        ("per_program_cost", &|r| per_program_cost(&sockets, r)),
+        ("retransmits", &retransmits::retransmits),
+        ("lookups", &lookups::lookups),
+        ("wakeup_policies", &wakeup_policies),
+        ("back_to_back", &back_to_back),
+        ("drop_storm", &drop_storm),
+    ];
+    // `cargo bench --bench overhead -- <section>...` runs only those (cargo's own `--bench`
+    // flag aside); `cargo xtask bench` runs them all.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    for (name, section) in sections {
+        if only.is_empty() || only.iter().any(|o| o == name) {
+            section(&mut report);
+        }
+    }
     println!("{report}");
 }
 

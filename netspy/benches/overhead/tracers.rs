@@ -58,7 +58,7 @@ fn baseline_binary() -> Option<String> {
 }
 
 /// netspy's tracepoints, as bpftrace names them.
-const TRACEPOINTS: [&str; 8] = [
+const TRACEPOINTS: [&str; 9] = [
     "syscalls:sys_enter_connect",
     "syscalls:sys_exit_connect",
     "syscalls:sys_exit_socket",
@@ -67,6 +67,7 @@ const TRACEPOINTS: [&str; 8] = [
     "syscalls:sys_exit_accept",
     "sock:inet_sock_set_state",
     "skb:kfree_skb",
+    "tcp:tcp_retransmit_skb",
 ];
 
 /// The counting programs: the map update bpftrace users write first.
@@ -75,6 +76,7 @@ fn counting_body(tracepoint: &str) -> &'static str {
         "syscalls:sys_enter_connect" | "syscalls:sys_enter_bind" => "@c[comm] = count();",
         "sock:inet_sock_set_state" => "@t[args->newstate] = count();",
         "skb:kfree_skb" => "@d[args->reason] = count();",
+        "tcp:tcp_retransmit_skb" => "@s[args->state] = count();",
         _ => "@r[args->ret] = count();",
     }
 }
