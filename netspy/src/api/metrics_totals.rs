@@ -1,5 +1,5 @@
-//! The per-process counts of `/metrics` (`store::TotalsSnapshot`): what fleet questions are
-//! asked of ("which hosts and processes had refused connects", "p99 handshake latency by
+//! The per-process counts of `/metrics` (`store::TotalsSnapshot`: each family with its name,
+//! help and labels, so a new count needs nothing here): what fleet questions are asked of ("which hosts and processes had refused connects", "p99 handshake latency by
 //! host"). The `process` label is bounded by `--metrics-processes` (see `store/totals.rs`).
 //!
 //! A series that appears after the first scrape is shown at zero once: Prometheus takes the
@@ -20,6 +20,8 @@ use prometheus_client::{
     registry::Unit,
 };
 
+#[cfg(test)]
+use crate::store::Family;
 use crate::store::{LATENCY_BOUNDS, Latency, TotalsSnapshot};
 
 /// A series: its metric, process and other label value.
@@ -43,34 +45,11 @@ impl ShownSeries {
             now.insert(key);
             new && zero_new
         };
-        for (p, protocol, n) in &mut t.connects {
-            if first(("connects", p.clone(), protocol.clone())) {
-                *n = 0;
-            }
-        }
-        for (p, errno, n) in &mut t.failed_calls {
-            if first(("failed_calls", p.clone(), errno.clone())) {
-                *n = 0;
-            }
-        }
-        for (p, result, n) in &mut t.tcp_results {
-            if first(("tcp_results", p.clone(), (*result).to_owned())) {
-                *n = 0;
-            }
-        }
-        for (p, reason, n) in &mut t.drops {
-            if first(("drops", p.clone(), reason.to_string())) {
-                *n = 0;
-            }
-        }
-        for (p, state, n) in &mut t.retransmits {
-            if first(("retransmits", p.clone(), (*state).to_owned())) {
-                *n = 0;
-            }
-        }
-        for (p, state, n) in &mut t.retransmitted_segments {
-            if first(("retransmitted_segments", p.clone(), (*state).to_owned())) {
-                *n = 0;
+        for family in &mut t.families {
+            for (p, value, n) in &mut family.rows {
+                if first((family.name, p.clone(), value.clone())) {
+                    *n = 0;
+                }
             }
         }
         for (result, latency) in &mut t.latency {
@@ -105,62 +84,17 @@ pub struct TotalsCollector(pub TotalsSnapshot);
 impl Collector for TotalsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let t = &self.0;
-        counters(
-            &mut encoder,
-            "connect_attempts",
-            "connect() calls seen, by process (process name; `other` past the labelled ones) \
-             and protocol",
-            t.connects
-                .iter()
-                .map(|(p, protocol, n)| ([("process", &**p), ("protocol", protocol.as_str())], *n)),
-        )?;
-        counters(
-            &mut encoder,
-            "connect_failed_calls",
-            "connect() calls that returned an error (EINPROGRESS is not one), by process and \
-             errno",
-            t.failed_calls
-                .iter()
-                .map(|(p, errno, n)| ([("process", &**p), ("errno", errno.as_str())], *n)),
-        )?;
-        counters(
-            &mut encoder,
-            "tcp_connect_results",
-            "How TCP connects ended (established, refused, timed_out, failed, aborted), by \
-             process (`(no process known)` when the connect was not seen)",
-            t.tcp_results
-                .iter()
-                .map(|(p, result, n)| ([("process", &**p), ("result", *result)], *n)),
-        )?;
-        counters(
-            &mut encoder,
-            "packet_drops",
-            "Packets the kernel dropped, by reason and owning process (empty when none owned \
-             it); exact, sampled-out drops included",
-            t.drops
-                .iter()
-                .map(|(p, reason, n)| ([("process", &**p), ("reason", &**reason)], *n)),
-        )?;
-        counters(
-            &mut encoder,
-            "tcp_retransmits",
-            "TCP retransmissions (resends: a TSO/GSO buffer resent as one counts once), by \
-             owning process (`(no process known)` when netspy did not see the socket made) and \
-             the socket's state (SYN_SENT: a connect's SYN had no answer; NEW_SYN_RECV: a \
-             listener's SYN-ACK)",
-            t.retransmits
-                .iter()
-                .map(|(p, state, n)| ([("process", &**p), ("state", *state)], *n)),
-        )?;
-        counters(
-            &mut encoder,
-            "tcp_retransmitted_segments",
-            "TCP segments sent again (what the kernel's TcpRetransSegs counts), by owning \
-             process and the socket's state",
-            t.retransmitted_segments
-                .iter()
-                .map(|(p, state, n)| ([("process", &**p), ("state", *state)], *n)),
-        )?;
+        for family in &t.families {
+            counters(
+                &mut encoder,
+                family.name,
+                family.help,
+                family
+                    .rows
+                    .iter()
+                    .map(|(p, value, n)| ([("process", &**p), (family.label, value.as_str())], *n)),
+            )?;
+        }
         let mut metric = encoder.encode_descriptor(
             "tcp_connect_latency",
             "Time from SYN sent to the TCP connect's result, by result",
@@ -188,16 +122,24 @@ mod tests {
 
     fn connects(rows: &[(&str, u64)]) -> TotalsSnapshot {
         TotalsSnapshot {
-            connects: rows
-                .iter()
-                .map(|(p, n)| (Arc::from(*p), "TCP".to_owned(), *n))
-                .collect(),
+            families: vec![Family {
+                name: "connect_attempts",
+                help: "",
+                label: "protocol",
+                rows: rows
+                    .iter()
+                    .map(|(p, n)| (Arc::from(*p), "TCP".to_owned(), *n))
+                    .collect(),
+            }],
             ..TotalsSnapshot::default()
         }
     }
 
     fn values(t: &TotalsSnapshot) -> Vec<u64> {
-        t.connects.iter().map(|(_, _, n)| *n).collect()
+        t.rows("connect_attempts")
+            .iter()
+            .map(|(_, _, n)| *n)
+            .collect()
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub use self::{
     retransmits::StoredRetransmit,
     rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
-    totals::{LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
+    totals::{Family, LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
 };
 use self::{
     intern::Interner, owners::Owners, records::SocketKinds, rollup::Rollup, totals::Totals,

@@ -385,17 +385,20 @@ fn totals_count_every_event_through_eviction_and_late_attribution() {
     assert_eq!(store.stats().connections, 0, "history evicted");
     let totals = store.totals();
     assert_eq!(
-        totals.connects,
+        totals.rows("connect_attempts"),
         [(Arc::from("curl"), "TCP".to_owned(), 5)],
         "EINPROGRESS is not a failed call"
     );
-    assert!(totals.failed_calls.is_empty());
-    assert_eq!(totals.tcp_results, [(Arc::from("curl"), "refused", 1)]);
+    assert!(totals.rows("connect_failed_calls").is_empty());
     assert_eq!(
-        totals.drops,
+        totals.rows("tcp_connect_results"),
+        [(Arc::from("curl"), "refused".to_owned(), 1)]
+    );
+    assert_eq!(
+        totals.rows("packet_drops"),
         [
-            (Arc::from(UNOWNED), Arc::from("NO_SOCKET"), 1),
-            (Arc::from("curl"), Arc::from("NO_SOCKET"), 1),
+            (Arc::from(UNOWNED), "NO_SOCKET".to_owned(), 1),
+            (Arc::from("curl"), "NO_SOCKET".to_owned(), 1),
         ]
     );
     assert_eq!(totals.latency.len(), 1);

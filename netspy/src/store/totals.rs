@@ -277,7 +277,7 @@ impl Totals {
             .chain([(&other, &self.other), (&unowned, &self.unowned)]);
         let mut connects = Map::<(Arc<str>, String), u64>::default();
         let mut failed_calls = Map::<(Arc<str>, String), u64>::default();
-        let mut tcp_results = Vec::new();
+        let mut tcp_results = Map::<(Arc<str>, &'static str), u64>::default();
         let mut drops = Map::<(Arc<str>, Arc<str>), u64>::default();
         let mut retransmits = Map::<(Arc<str>, &'static str), u64>::default();
         let mut retransmitted_segments = Map::<(Arc<str>, &'static str), u64>::default();
@@ -292,7 +292,9 @@ impl Totals {
             }
             for (result, &n) in TcpResult::ALL.iter().zip(&counts.results) {
                 if n > 0 {
-                    tcp_results.push((name.clone(), result.label(), n));
+                    *tcp_results
+                        .entry((name.clone(), result.label()))
+                        .or_default() += n;
                 }
             }
             for &(state, n) in &counts.retransmits {
@@ -313,12 +315,52 @@ impl Totals {
             }
         }
         TotalsSnapshot {
-            connects: flat(connects),
-            failed_calls: flat(failed_calls),
-            tcp_results,
-            drops: flat(drops),
-            retransmits: flat(retransmits),
-            retransmitted_segments: flat(retransmitted_segments),
+            families: vec![
+                Family::of(
+                    "connect_attempts",
+                    "connect() calls seen, by process (process name; `other` past the \
+                     labelled ones) and protocol",
+                    "protocol",
+                    connects,
+                ),
+                Family::of(
+                    "connect_failed_calls",
+                    "connect() calls that returned an error (EINPROGRESS is not one), by \
+                     process and errno",
+                    "errno",
+                    failed_calls,
+                ),
+                Family::of(
+                    "tcp_connect_results",
+                    "How TCP connects ended (established, refused, timed_out, failed, \
+                     aborted), by process (`(no process known)` when the connect was not seen)",
+                    "result",
+                    tcp_results,
+                ),
+                Family::of(
+                    "packet_drops",
+                    "Packets the kernel dropped, by reason and owning process (`(no process \
+                     known)` when none owned it); exact, sampled-out drops included",
+                    "reason",
+                    drops,
+                ),
+                Family::of(
+                    "tcp_retransmits",
+                    "TCP retransmissions (resends: a TSO/GSO buffer resent as one counts once), \
+                     by owning process (`(no process known)` when netspy did not see the socket \
+                     made) and the socket's state (SYN_SENT: a connect's SYN had no answer; \
+                     NEW_SYN_RECV: a listener's SYN-ACK)",
+                    "state",
+                    retransmits,
+                ),
+                Family::of(
+                    "tcp_retransmitted_segments",
+                    "TCP segments sent again (what the kernel's TcpRetransSegs counts), by \
+                     owning process and the socket's state",
+                    "state",
+                    retransmitted_segments,
+                ),
+            ],
             latency: TcpResult::ALL
                 .iter()
                 .zip(&self.latency)
@@ -329,31 +371,59 @@ impl Totals {
     }
 }
 
-/// Rows of `(process, label, count)`, in label order.
-fn flat<L: Ord>(map: Map<(Arc<str>, L), u64>) -> Vec<(Arc<str>, L, u64)> {
-    let mut rows: Vec<_> = map.into_iter().map(|((p, l), n)| (p, l, n)).collect();
-    rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    rows
+/// One per-process counter family of `/metrics`: every count of one kind of thing by
+/// process name (`other` for names without a slot, [`UNOWNED`] when no process owned the
+/// event) and one more label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// Its name, after `netspy_` and before `_total`.
+    pub name: &'static str,
+    /// What it counts, for people.
+    pub help: &'static str,
+    /// The label besides `process`.
+    pub label: &'static str,
+    /// `(process, label value, count)`, in process then label order.
+    pub rows: Vec<(Arc<str>, String, u64)>,
 }
 
-/// Every count with its labels' values: process name (`other` for names without a slot,
-/// [`UNOWNED`] when no process owned the event) and what was counted.
+impl Family {
+    fn of<L: Ord + ToString>(
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        counts: Map<(Arc<str>, L), u64>,
+    ) -> Self {
+        let mut rows: Vec<_> = counts.into_iter().collect();
+        rows.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        Self {
+            name,
+            help,
+            label,
+            rows: rows
+                .into_iter()
+                .map(|((process, value), n)| (process, value.to_string(), n))
+                .collect(),
+        }
+    }
+}
+
+/// Every count since start, for encoding.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TotalsSnapshot {
-    /// Connect attempts by process and protocol.
-    pub connects: Vec<(Arc<str>, String, u64)>,
-    /// Failed `connect` calls by process and errno name.
-    pub failed_calls: Vec<(Arc<str>, String, u64)>,
-    /// TCP results by process and result.
-    pub tcp_results: Vec<(Arc<str>, &'static str, u64)>,
-    /// Packet drops by process and reason.
-    pub drops: Vec<(Arc<str>, Arc<str>, u64)>,
-    /// TCP retransmissions by process and the socket's state.
-    pub retransmits: Vec<(Arc<str>, &'static str, u64)>,
-    /// Their segments by process and the socket's state.
-    pub retransmitted_segments: Vec<(Arc<str>, &'static str, u64)>,
+    /// The per-process counter families, in the order `/metrics` shows them.
+    pub families: Vec<Family>,
     /// TCP handshake latency by result.
     pub latency: Vec<(&'static str, Latency)>,
+}
+
+impl TotalsSnapshot {
+    /// The rows of the family named `name` (none when there is no such family).
+    pub fn rows(&self, name: &str) -> &[(Arc<str>, String, u64)] {
+        self.families
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(&[], |f| &f.rows)
+    }
 }
 
 #[cfg(test)]
@@ -367,9 +437,9 @@ mod tests {
     fn connects(t: &Totals) -> Vec<(String, u64)> {
         let mut v: Vec<_> = t
             .snapshot(&SocketKinds::default())
-            .connects
-            .into_iter()
-            .map(|(n, _, c)| (n.to_string(), c))
+            .rows("connect_attempts")
+            .iter()
+            .map(|(n, _, c)| (n.to_string(), *c))
             .collect();
         v.sort();
         v
@@ -422,14 +492,14 @@ mod tests {
         t.tcp_result(None, TcpResult::Established, Some(2_000_000_000));
         let s = t.snapshot(&SocketKinds::default());
         assert_eq!(
-            s.failed_calls,
+            s.rows("connect_failed_calls"),
             [(name("curl"), "ECONNREFUSED".to_owned(), 1)]
         );
         assert_eq!(
-            s.tcp_results,
+            s.rows("tcp_connect_results"),
             [
-                (name("curl"), "refused", 1),
-                (name(UNOWNED), "established", 1)
+                (name(UNOWNED), "established".to_owned(), 1),
+                (name("curl"), "refused".to_owned(), 1),
             ]
         );
         let (result, refused) = &s.latency[1];
@@ -449,7 +519,12 @@ mod tests {
         t.orphan(8, 0, 2, &reason);
         t.attributed(7, &name("curl"));
         t.attributed(7, &name("curl"));
-        let drops = |t: &Totals| t.snapshot(&SocketKinds::default()).drops;
+        let drops = |t: &Totals| {
+            t.snapshot(&SocketKinds::default())
+                .rows("packet_drops")
+                .to_vec()
+        };
+        let reason = reason.to_string();
         assert_eq!(drops(&t), [(name("curl"), reason.clone(), 1)]);
         t.tick(ORPHAN_WAIT_NS - 1);
         assert_eq!(drops(&t).len(), 1, "8 still waits");
@@ -490,7 +565,10 @@ mod label_tests {
         t.connect(&curl, v4, 0);
         t.connect(&curl, v6, 0);
         t.connect(&curl, v6, 0);
-        assert_eq!(t.snapshot(&kinds).connects, [(curl, "TCP".to_owned(), 3)]);
+        assert_eq!(
+            t.snapshot(&kinds).rows("connect_attempts"),
+            [(curl, "TCP".to_owned(), 3)]
+        );
         assert!(
             OTHER.len() > 15 && UNOWNED.len() > 15,
             "no comm can be a bucket's label"
