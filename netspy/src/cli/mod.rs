@@ -17,8 +17,8 @@ pub use self::{
     trace::TraceArgs,
 };
 
-/// Per-process network telemetry for Linux: connections, TCP outcomes and packet drops,
-/// straight from the kernel (eBPF).
+/// Per-process network telemetry for Linux: connections, TCP outcomes, packet drops and TCP
+/// retransmissions, straight from the kernel (eBPF).
 ///
 /// Without a subcommand: interactive mode (a `netspy-mcp>` prompt), or with `--tool NAME`
 /// one tool call. Both ask the daemon (`sudo netspy daemon`) through netspy's MCP server.
@@ -62,8 +62,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Stream live connect, TCP-outcome and packet-drop events (needs root or CAP_BPF +
-    /// CAP_PERFMON). Ends on Ctrl-C or SIGTERM and prints what was received and lost.
+    /// Stream live connect, TCP-outcome, packet-drop and TCP-retransmission events (needs root
+    /// or CAP_BPF + CAP_PERFMON). Ends on Ctrl-C or SIGTERM and prints what was received and
+    /// lost.
     Trace(Box<TraceArgs>),
     /// Run the telemetry daemon: probes in the kernel, history in memory, REST API on
     /// 127.0.0.1:8080 (needs root or CAP_BPF + CAP_PERFMON).

@@ -490,8 +490,25 @@ pub fn drop_summary(s: &DropSummary, pid: Option<u32>, name: Option<&str>) -> St
     text
 }
 
+/// What a count of retransmissions held: ` (905 segments, 1 SYN)`, the segments only when
+/// resends held several (TSO/GSO), empty when there is nothing to add.
+fn resend_details(count: u64, segments: u64, syn: u64) -> String {
+    let mut details = Vec::new();
+    if segments > count {
+        details.push(format!("{segments} segments"));
+    }
+    if syn > 0 {
+        details.push(format!("{syn} SYN"));
+    }
+    match details.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", details.join(", ")),
+    }
+}
+
 /// `All processes had 5 TCP retransmissions over the last 60 seconds (3 SYNs sent again):`
-/// then each process with its connections, most retransmissions first.
+/// then each process with its connections, most retransmissions first, each with the
+/// segments its resends held when they held several.
 pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<&str>) -> String {
     let who = subject(pid, name);
     let coverage = s.coverage.as_ref();
@@ -525,10 +542,8 @@ pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<
                 0 => "without a known owning process".to_owned(),
                 pid => crate::text::owner(&p.process_name, &p.command, pid, true),
             };
-            let _ = write!(text, "\n  {owner}: {}", p.count);
-            if p.syn > 0 {
-                let _ = write!(text, " ({} SYN)", p.syn);
-            }
+            let details = resend_details(p.count, p.segments, p.syn);
+            let _ = write!(text, "\n  {owner}: {}{details}", p.count);
             for c in &p.connections {
                 let _ = write!(
                     text,
@@ -536,11 +551,7 @@ pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<
                     c.source,
                     c.destination,
                     c.count,
-                    if c.syn > 0 {
-                        format!(" ({} SYN)", c.syn)
-                    } else {
-                        String::new()
-                    },
+                    resend_details(c.count, c.segments, c.syn),
                     clock(c.last)
                 );
             }
@@ -717,6 +728,11 @@ mod tests {
         );
         s.segments = 124;
         assert!(!retransmit_summary(&s, None, None).contains("segments"));
+        // Each process and connection says what its resends held.
+        assert_eq!(resend_details(28, 905, 0), " (905 segments)");
+        assert_eq!(resend_details(3, 3, 3), " (3 SYN)");
+        assert_eq!(resend_details(4, 6, 1), " (6 segments, 1 SYN)");
+        assert_eq!(resend_details(2, 2, 0), "");
     }
 
     #[test]
