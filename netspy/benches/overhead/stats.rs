@@ -24,18 +24,16 @@ pub fn tracepoint_programs() -> Vec<Value> {
 
 /// Runs and run time per loaded tracing program, by name.
 fn program_stats() -> BTreeMap<String, (u64, u64)> {
-    tracepoint_programs()
-        .into_iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap_or("?").to_owned(),
-                (
-                    p["run_cnt"].as_u64().unwrap_or(0),
-                    p["run_time_ns"].as_u64().unwrap_or(0),
-                ),
-            )
-        })
-        .collect()
+    // Summed by name: the kernel keeps 15 characters of a name, so two programs (an
+    // entry and a fallback) may show as one.
+    let mut stats = BTreeMap::<String, (u64, u64)>::new();
+    for p in tracepoint_programs() {
+        let name = p["name"].as_str().unwrap_or("?").to_owned();
+        let (runs, ns) = stats.entry(name).or_default();
+        *runs += p["run_cnt"].as_u64().unwrap_or(0);
+        *ns += p["run_time_ns"].as_u64().unwrap_or(0);
+    }
+    stats
 }
 
 fn set_bpf_stats(on: bool) {

@@ -11,7 +11,7 @@ use crate::events::Kind;
 use super::{
     CgroupView, Count, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::Coverage,
-    kinds::{Filters, Listed, Newest, newest},
+    kinds::{EventKind, Filters, Listed, Newest, newest},
 };
 
 use crate::{
@@ -177,7 +177,7 @@ impl ConnectionView {
         let pid = owner.map_or(0, |o| o.pid);
         Self {
             id: format!("c{:x}-{pid}", r.time_ns),
-            kind: "connection".to_owned(),
+            kind: EventKind::Connection.name().to_owned(),
             pid,
             command: store.owner_name(Some(r.owner)).to_string(),
             process_name: store.owner_process_name(Some(r.owner)).to_string(),

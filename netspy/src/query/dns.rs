@@ -12,7 +12,7 @@ use crate::events::Kind;
 use super::{
     CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError,
     coverage::Coverage,
-    kinds::{Filters, Listed, Newest, newest},
+    kinds::{EventKind, Filters, Listed, Newest, newest},
 };
 use crate::{
     events::eai_name,
@@ -95,7 +95,7 @@ impl DnsView {
         let return_code = i32::from(r.return_code);
         Self {
             id: format!("n{:x}-{pid}", r.time_ns),
-            kind: "dns".to_owned(),
+            kind: EventKind::Dns.name().to_owned(),
             pid,
             command: store.owner_name(Some(r.owner)).to_string(),
             process_name: store.owner_process_name(Some(r.owner)).to_string(),

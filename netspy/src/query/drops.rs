@@ -11,7 +11,7 @@ use crate::events::Kind;
 use super::{
     CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::Coverage,
-    kinds::{Filters, Listed, Newest, newest},
+    kinds::{EventKind, Filters, Listed, Newest, newest},
 };
 use crate::{
     events::protocol_name,
@@ -248,7 +248,7 @@ impl DropView {
         let owner = store.owner(r.owner);
         Self {
             id: format!("d{:x}-{}", r.time_ns, r.reason_code),
-            kind: "packet_drop".to_owned(),
+            kind: EventKind::PacketDrop.name().to_owned(),
             pid: owner.map_or(0, |o| o.pid),
             command: store.owner_name(r.owner).to_string(),
             process_name: store.owner_process_name(r.owner).to_string(),
@@ -433,7 +433,7 @@ impl Query {
     }
 }
 
-/// Lists leave routine drops out unless asked for.
+/// Lists, searches and the stream leave routine drops out unless asked for.
 impl Listed for StoredDrop {
     type View = DropView;
 

@@ -173,7 +173,7 @@ macro_rules! event_kinds {
         #[serde(untagged)]
         pub enum EventView {
             $(
-                $(#[$doc])*
+                #[doc = concat!("One `", $name, "` event.")]
                 $variant($view),
             )*
         }
@@ -300,7 +300,7 @@ event_kinds! {
     /// Packet drops.
     PacketDrop = "packet_drop": DropView, StoredDrop, ListDrops,
         streamed: true, searched by default: true;
-    /// Host-name lookups (`getaddrinfo`); connections carry their names.
+    /// Host-name lookups (`getaddrinfo`), whose answers name the connections that follow.
     Dns = "dns": DnsView, StoredLookup, ListLookups,
         streamed: false, searched by default: false;
     /// TCP retransmissions.
@@ -309,10 +309,21 @@ event_kinds! {
 }
 
 impl EventKind {
-    /// Whether a question with this `type` and `outcome` filter wants this kind.
+    /// Whether a search with this `type` and `outcome` filter wants this kind.
     pub(super) fn wanted(self, asked: Option<Self>, outcome: Option<OutcomeFilter>) -> bool {
-        asked.map_or(self.searched_by_default(), |k| k == self)
-            && (outcome.is_none() || self.has_tcp_result())
+        self.chosen(asked, outcome, self.searched_by_default())
+    }
+
+    /// Whether a follower of the stream with this `type` and `outcome` filter wants this
+    /// kind.
+    pub(super) fn followed(self, asked: Option<Self>, outcome: Option<OutcomeFilter>) -> bool {
+        self.chosen(asked, outcome, self.streamed())
+    }
+
+    /// The kind asked for, or every kind `by_default` holds for; an outcome filter leaves
+    /// out kinds without a TCP result.
+    fn chosen(self, asked: Option<Self>, outcome: Option<OutcomeFilter>, by_default: bool) -> bool {
+        asked.map_or(by_default, |k| k == self) && (outcome.is_none() || self.has_tcp_result())
     }
 }
 
@@ -394,6 +405,8 @@ mod tests {
             assert_eq!(view.kind(), kind);
             let json = serde_json::to_string(view).unwrap();
             assert_eq!(&kind.parse_view(&json).unwrap(), view, "{json}");
+            let fields: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(fields["type"], kind.name(), "{json}");
         }
         // An outcome filter leaves out the kinds without a TCP result.
         let retransmits_by_outcome = EventsRequest {

@@ -197,10 +197,12 @@ scoped_request! {
     /// What a follower of `/api/stream` wants: the list filters, without a window (it
     /// follows from now, or from where `Last-Event-ID` says it left off).
     pub struct StreamRequest {
-        /// `connection` or `packet_drop` (default both).
+        /// `connection`, `packet_drop` or `retransmit` (default all three; lookups are in
+        /// `/api/list-dns`).
         #[serde(default, rename = "type")]
         pub kind: Option<EventKind>,
-        /// Only connections with this TCP result (no drops then).
+        /// Only connections with this TCP result (the other kinds have none, so they are
+        /// left out; refused with a `type` that has none).
         #[serde(default)]
         pub outcome: Option<OutcomeFilter>,
         /// Drops: include routine drops (sockets closing, queues purged), left out by default.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
     coverage::Coverage,
-    kinds::{Filters, Listed, Newest, newest},
+    kinds::{EventKind, Filters, Listed, Newest, newest},
 };
 use crate::{
     events::{Kind, tcp_state_name},
@@ -188,7 +188,7 @@ impl RetransmitView {
         let pid = owner.map_or(0, |o| o.pid);
         Self {
             id: format!("r{:x}-{pid}", r.time_ns),
-            kind: Kind::Retransmit.name().to_owned(),
+            kind: EventKind::Retransmit.name().to_owned(),
             pid,
             command: r
                 .owner

@@ -33,24 +33,32 @@ fn this_run() -> u64 {
 }
 
 impl StreamRequest {
-    /// Checks the filters (as the lists check them) and that the stream carries the kind.
+    /// Checks the filters (as the lists check them), that the stream carries the kind, and
+    /// that an outcome filter is not asked of a kind without a TCP result (which would send
+    /// nothing, ever).
     pub fn validate(&self) -> Result<(), QueryError> {
-        match self.kind {
-            Some(kind) if !kind.streamed() => Err(not_streamed(kind)),
-            _ => self.scope().validate(),
-        }
+        self.refusal().map_or_else(|| self.scope().validate(), Err)
     }
-}
 
-/// Why a kind is refused here, and where it is.
-fn not_streamed(kind: EventKind) -> QueryError {
-    let carried: Vec<&str> = STREAMED.iter().map(|k| k.name()).collect();
-    QueryError::BadRequest(format!(
-        "the stream carries {} events; {name} events are in {} and /api/events?type={name}",
-        carried.join(", "),
-        kind.list_path(),
-        name = kind.name(),
-    ))
+    /// Why the kind asked for cannot be followed, if it cannot.
+    fn refusal(&self) -> Option<QueryError> {
+        let kind = self.kind?;
+        if !kind.streamed() {
+            let carried: Vec<&str> = STREAMED.iter().map(|k| k.name()).collect();
+            return Some(QueryError::BadRequest(format!(
+                "the stream carries {} events; {name} events are in {} and /api/events?type={name}",
+                carried.join(", "),
+                kind.list_path(),
+                name = kind.name(),
+            )));
+        }
+        (self.outcome.is_some() && !kind.has_tcp_result()).then(|| {
+            QueryError::BadRequest(format!(
+                "outcome filters connections by their TCP result; {} events have none",
+                kind.name()
+            ))
+        })
+    }
 }
 
 /// Where a follower is: the next record to read of each streamed kind, in one daemon run.
@@ -129,14 +137,10 @@ impl Query {
         cursor: Cursor,
         now_ns: i64,
     ) -> Result<StreamStep, QueryError> {
-        if let Some(kind) = req.kind.filter(|k| !k.streamed()) {
-            return Err(not_streamed(kind));
+        if let Some(refusal) = req.refusal() {
+            return Err(refusal);
         }
-        // Every streamed kind unless one is asked for; an outcome filter leaves out kinds
-        // without a TCP result.
-        let wanted = STREAMED.map(|kind| {
-            req.kind.is_none_or(|k| k == kind) && (req.outcome.is_none() || kind.has_tcp_result())
-        });
+        let wanted = STREAMED.map(|kind| kind.followed(req.kind, req.outcome));
         let store = self.read();
         let cutoff = now_ns.saturating_sub(HOLD_NS);
         let mut step = StreamStep::default();
@@ -200,7 +204,10 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::fixtures;
+    use crate::{
+        events::TcpResult,
+        query::{OutcomeFilter, fixtures},
+    };
 
     #[test]
     fn an_id_names_a_run_and_the_next_record_of_each_kind() {
@@ -242,5 +249,20 @@ mod tests {
             ..Default::default()
         };
         assert!(query.stream_step(&lookups, start, now).is_err());
+        let refused_connects = OutcomeFilter(Some(TcpResult::Refused));
+        let refused = StreamRequest {
+            kind: Some(EventKind::Retransmit),
+            outcome: Some(refused_connects),
+            ..Default::default()
+        };
+        let err = refused.validate().unwrap_err().to_string();
+        assert!(err.contains("retransmit events have none"), "{err}");
+        let connected = StreamRequest {
+            outcome: Some(refused_connects),
+            ..Default::default()
+        };
+        assert!(connected.validate().is_ok());
+        let step = query.stream_step(&connected, start, now).unwrap();
+        assert!(step.events.is_empty(), "{:?}", step.events);
     }
 }

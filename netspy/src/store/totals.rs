@@ -318,8 +318,8 @@ impl Totals {
             families: vec![
                 Family::of(
                     "connect_attempts",
-                    "connect() calls seen, by process (process name; `other` past the \
-                     labelled ones) and protocol",
+                    "connect() calls seen, by process (process name, `(other processes)` for \
+                     names without a series of their own) and protocol",
                     "protocol",
                     connects,
                 ),

@@ -162,35 +162,38 @@ pub fn closed_udp_port(ip: &str) -> u16 {
     unassigned_port(|port| std::net::UdpSocket::bind((ip, port)).is_ok())
 }
 
-/// A port free now that the kernel never hands out by itself: below the ephemeral range, so
-/// no socket bound to port 0 (another test's, the daemon's) can take it between the choice
-/// and the send. A port bound and released inside that range came back to a parallel test's
-/// socket once, and the "closed" port's datagram was queued there instead of dropped.
+/// A port free now that the kernel never hands out by itself: outside the ephemeral range
+/// (below it, from 10000, or above it), so no socket bound to port 0 (another test's, the
+/// daemon's) can take it between the choice and the send. A port bound and released inside
+/// that range came back to a parallel test's socket once, and the "closed" port's datagram
+/// was queued there instead of dropped.
 fn unassigned_port(free: impl Fn(u16) -> bool) -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static CALLS: AtomicU32 = AtomicU32::new(0);
     const FLOOR: u32 = 10_000;
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32_768);
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let ephemeral: Vec<u32> = range
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (low, high) = (ephemeral[0], ephemeral[1]);
+    let outside: Vec<u32> = (FLOOR..low.max(FLOOR)).chain(high + 1..=65_535).collect();
     assert!(
-        ephemeral_low > FLOOR + 1_000,
-        "ephemeral range starts at {ephemeral_low}"
+        outside.len() > 1_000,
+        "ephemeral range {low}-{high} leaves too few ports outside it"
     );
-    let span = ephemeral_low - FLOOR;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
     let start = std::process::id() ^ nanos ^ (CALLS.fetch_add(1, Ordering::Relaxed) * 7_919);
-    (0..span)
-        .map(|step| FLOOR + (start.wrapping_add(step)) % span)
+    (0..outside.len())
+        .map(|step| outside[(start as usize).wrapping_add(step) % outside.len()])
         .find_map(|port| {
             let port = u16::try_from(port).unwrap();
             free(port).then_some(port)
         })
-        .expect("a free port below the ephemeral range")
+        .expect("a free port outside the ephemeral range")
 }
 
 /// Runs a shell command, returning whether it succeeded.
