@@ -2,7 +2,8 @@
 //! this process sends to a sink in a network namespace of the bench's own (a veth pair, 10.x
 //! addresses) whose nft input drops 3% of the segments at random, so the sender resends.
 //! Each tracer in alternating rounds: its retransmit programs' runs and time from bpf_stats;
-//! for netspy, also the segments it counted beside the kernel's own `TcpRetransSegs`.
+//! for netspy, also the segments it counted beside the kernel's own `TcpRetransSegs` (of both
+//! namespaces: the kernel counts per namespace and the sink, in this process, resends too).
 
 use std::{
     fmt::Write as _,
@@ -24,9 +25,17 @@ const SENT: usize = 64 << 20;
 /// Of every hundred segments to the sink, how many the namespace drops.
 const LOSS_PERCENT: u32 = 3;
 
-/// The kernel's count of segments sent again (`Tcp: RetransSegs` of /proc/net/snmp).
-fn retransmitted_segments() -> u64 {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap();
+/// The kernel's count of segments sent again in this process's namespace and the sink's
+/// (`Tcp: RetransSegs` of each one's /proc/net/snmp: the count is per network namespace, and
+/// the sink, this process too, resends into the lossy rule when its ACKs or FIN are lost).
+fn retransmitted_segments(netns: &Netns) -> u64 {
+    let here = std::fs::read_to_string("/proc/net/snmp").unwrap();
+    let inside = netns.output_inside(&["cat", "/proc/net/snmp"]);
+    snmp_retrans_segs(&here) + snmp_retrans_segs(&inside)
+}
+
+/// `RetransSegs` of the `Tcp:` lines of a /proc/net/snmp text.
+fn snmp_retrans_segs(snmp: &str) -> u64 {
     let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
     let (names, values) = (tcp.next().unwrap(), tcp.next().unwrap());
     let column = names
@@ -90,9 +99,9 @@ pub fn retransmits(report: &mut String) {
     for _ in 0..PROGRAM_ROUNDS {
         for (k, &kind) in kinds.iter().enumerate() {
             let tracer = Running::start(kind, &[]);
-            let before = retransmitted_segments();
+            let before = retransmitted_segments(&netns);
             let programs = stats::while_running(|| transfer(&netns));
-            let kernel = retransmitted_segments() - before;
+            let kernel = retransmitted_segments(&netns) - before;
             let (runs, ns) = programs
                 .iter()
                 .filter(|(name, _)| is_retransmit_program(name))
@@ -143,7 +152,7 @@ pub fn retransmits(report: &mut String) {
     let _ = writeln!(
         report,
         "What netspy counted for this process beside the kernel's count of segments sent again \
-         (`TcpRetransSegs`, the whole host), per round:\n\n\
+         (`TcpRetransSegs` of the host's network namespace and the sink's), per round:\n\n\
          | round | kernel: segments sent again | netspy: resends | netspy: segments |\n\
          | --- | --- | --- | --- |"
     );

@@ -115,6 +115,21 @@ NFT",
         .unwrap()
     }
 
+    /// What a command run inside the namespace printed on stdout; panics if it failed.
+    pub fn output_inside(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?} in {}: {output:?}",
+            self.name
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Runs a shell command inside the namespace; true when it succeeded.
     pub fn exec(&self, cmd: &str) -> bool {
         sh(&format!("ip netns exec {} {cmd}", self.name))
