@@ -803,16 +803,18 @@ fn retransmissions_are_counted_by_process_and_connection() {
         series(&metrics, "netspy_tcp_retransmits_total{"),
         "{metrics}"
     );
-    // The MCP tool's text, through the CLI.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netspy"))
-        .args(["--server", url(), "--tool", "get_retransmit_summary"])
-        .args(["--process", "nsq-retx"])
-        .env("NO_COLOR", "1")
-        .env_remove("NETSPY_TOKEN")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
+    // The MCP tools' text, through the CLI.
+    let tool_text = |tool: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_netspy"))
+            .args(["--server", url(), "--tool", tool, "--process", "nsq-retx"])
+            .env("NO_COLOR", "1")
+            .env_remove("NETSPY_TOKEN")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = tool_text("get_retransmit_summary");
     assert!(text.starts_with("Process 'nsq-retx' had "), "{text}");
     let syn_line = format!(
         " -> {}:{}: {} ({} SYN), last at ",
@@ -822,6 +824,32 @@ fn retransmissions_are_counted_by_process_and_connection() {
         syn["count"]
     );
     assert!(text.contains(&syn_line), "{text}");
+    // The list tool's text: a burst on one connection and state is one line with its count.
+    let text = tool_text("list_retransmits");
+    assert!(
+        text.starts_with("Recent TCP retransmissions in the last 60 seconds ("),
+        "{text}"
+    );
+    let line = |port: u16, state: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" -> {}:{port} {state}", ns.peer_ip)))
+            .unwrap_or_else(|| panic!("no {state} line to port {port}: {text}"))
+            .to_owned()
+    };
+    let data_line = line(7777, "ESTABLISHED");
+    assert!(
+        data_line.contains(&format!("({}, thread nsq-retx) | ", std::process::id()))
+            && data_line.contains(" times, last "),
+        "{text}"
+    );
+    line(common::netns::DROPPED_TCP_PORT, "SYN_SENT");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains(":7777 ESTABLISHED"))
+            .count(),
+        1,
+        "{text}"
+    );
     drop(done.0);
     client.join().unwrap();
 }

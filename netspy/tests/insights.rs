@@ -212,7 +212,8 @@ fn contextual_analysis_lets_the_model_call_read_only_tools() {
             "get_retransmit_summary",
             "list_connections",
             "list_dns_lookups",
-            "list_packet_drops"
+            "list_packet_drops",
+            "list_retransmits"
         ]
     );
     let parameters = &sent[0].1["tools"][4]["function"]["parameters"];

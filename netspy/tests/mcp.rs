@@ -156,7 +156,8 @@ fn check(report: &Value, port: u16) {
             "get_retransmit_summary",
             "list_connections",
             "list_dns_lookups",
-            "list_packet_drops"
+            "list_packet_drops",
+            "list_retransmits"
         ]
     );
     for tool in tools {
@@ -596,7 +597,10 @@ fn the_sdk_high_level_client_discovers_and_uses_the_server() {
         &["client", &format!("{}/mcp", url())],
         &json!([["get_network_summary", {"process_name": NAME}]]),
     );
-    assert_eq!(report["tools"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        report["tools"].as_array().unwrap().len(),
+        netspy::mcp::TOOL_NAMES.len()
+    );
     let c = call(&report, 0);
     assert_eq!(c["structured"]["count"], 5, "{c}");
     assert!(

@@ -50,6 +50,8 @@ enum Interactive {
     Dnslist(ListFlags),
     /// TCP retransmissions by process and connection.
     Retransmits(ScopeFlags),
+    /// Recent TCP retransmissions, a burst on one connection as one line.
+    Retransmitlist(ListFlags),
     /// AI insights on a text: insights "curl made 50 connections to 10.0.0.5".
     Insights {
         /// The text to analyse.
@@ -319,6 +321,7 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         Interactive::Droplist(l) => ("list_packet_drops", list(l)),
         Interactive::Dnslist(l) => ("list_dns_lookups", list(l)),
         Interactive::Retransmits(w) => ("get_retransmit_summary", window(w)),
+        Interactive::Retransmitlist(l) => ("list_retransmits", list(l)),
         Interactive::Insights { text } => (
             "ai_insights",
             ToolFlags {

@@ -22,14 +22,14 @@ use crate::{
     },
     query::{
         Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DnsList, DropList,
-        DropSummary, ListConnections, ListDrops, ListLookups, RetransmitSummary,
-        SummarizeConnections, SummarizeDrops, SummarizeRetransmits, Telemetry,
+        DropSummary, ListConnections, ListDrops, ListLookups, ListRetransmits, RetransmitList,
+        RetransmitSummary, SummarizeConnections, SummarizeDrops, SummarizeRetransmits, Telemetry,
     },
 };
 
 /// Every tool, for the CLI's `--tool` (checked and completed by clap); a test keeps it
 /// equal to the router's list.
-pub const TOOL_NAMES: [&str; 9] = [
+pub const TOOL_NAMES: [&str; 10] = [
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
@@ -37,12 +37,13 @@ pub const TOOL_NAMES: [&str; 9] = [
     "list_packet_drops",
     "list_dns_lookups",
     "get_retransmit_summary",
+    "list_retransmits",
     "ai_insights",
     "contextual_analysis",
 ];
 
 /// The tools the AI analyst may call: the read-only data tools (never the AI ones).
-const DATA_TOOLS: [&str; 7] = [
+const DATA_TOOLS: [&str; 8] = [
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
@@ -50,6 +51,7 @@ const DATA_TOOLS: [&str; 7] = [
     "list_packet_drops",
     "list_dns_lookups",
     "get_retransmit_summary",
+    "list_retransmits",
 ];
 
 /// The MCP server over any [`Telemetry`] (in-process in the daemon, REST elsewhere).
@@ -180,6 +182,15 @@ impl<T: Telemetry> NetspyMcp<T> {
         ))
     }
 
+    async fn retransmit_list(&self, args: &ListArgs) -> Answer<RetransmitList> {
+        let list = self
+            .telemetry
+            .ask::<ListRetransmits>(args.request()?)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((format::retransmit_list(&list), list))
+    }
+
     /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is
     /// configured or it failed.
     async fn with_ai<'s, Fut>(
@@ -306,6 +317,19 @@ impl<T: Telemetry> NetspyMcp<T> {
         respond(self.retransmits(&args).await)
     }
 
+    /// List recent TCP retransmissions.
+    #[tool(
+        description = "List the most recent TCP retransmissions (up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): time, owning process, local and remote address and port, the socket's TCP state (SYN_SENT: a connect's SYN sent again; NEW_SYN_RECV: a listener's SYN-ACK sent again; ESTABLISHED: data) and the segments each resend held. The text gives a burst on one connection as one line with its count.",
+        annotations(title = "List retransmits", read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<RetransmitList>()
+    )]
+    async fn list_retransmits(
+        &self,
+        Parameters(args): Parameters<ListArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        respond(self.retransmit_list(&args).await)
+    }
+
     /// AI analysis of a text.
     #[tool(
         description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next. Without a configured endpoint, says how to configure one and gives the local pattern analysis.",
@@ -403,6 +427,7 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
             "list_packet_drops" => Ok(self.drops(&parse(arguments)?).await?.0),
             "list_dns_lookups" => Ok(self.lookups(&parse(arguments)?).await?.0),
             "get_retransmit_summary" => Ok(self.retransmits(&parse(arguments)?).await?.0),
+            "list_retransmits" => Ok(self.retransmit_list(&parse(arguments)?).await?.0),
             other => Err(format!("{other:?} is not an available tool")),
         }
     }

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::{capitalized, clock, millis, plural, push_note, results, subject, tally, who, window};
+use super::{
+    capitalized, clock, ended, millis, plural, push_more, push_note, results, subject, tally, who,
+    window,
+};
 use crate::{
     events::TcpResult,
     query::{ConnectionList, ConnectionSummary, ConnectionView, Count, DropSummary},
@@ -138,17 +141,13 @@ pub fn connection_list(list: &ConnectionList) -> String {
         }
         text.push('\n');
     }
-    let more = matched.saturating_sub(events.len() as u64);
-    if more > 0 {
-        let _ = writeln!(
-            text,
-            "  ... and {}",
-            plural(more, "more event", "more events")
-        );
-    }
-    let mut text = text.trim_end().to_owned();
-    push_note(&mut text, coverage, "connect events");
-    text
+    push_more(
+        &mut text,
+        matched.saturating_sub(events.len() as u64),
+        "more event",
+        "more events",
+    );
+    ended(&text, coverage, "connect events")
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{clock, plural, push_note, who, window};
+use super::{clock, ended, push_more, push_note, who, window};
 use crate::{query::DnsList, text::escape};
 
 /// `Recent DNS lookups in the last 60 seconds (2 total, 1 failed):` then
@@ -38,15 +38,11 @@ pub fn dns_list(list: &DnsList) -> String {
             l.latency_ms
         );
     }
-    let more = list.matched_events.saturating_sub(lookups.len() as u64);
-    if more > 0 {
-        let _ = writeln!(
-            text,
-            "  ... and {}",
-            plural(more, "more lookup", "more lookups")
-        );
-    }
-    let mut text = text.trim_end().to_owned();
-    push_note(&mut text, coverage, "lookup events");
-    text
+    push_more(
+        &mut text,
+        list.matched_events.saturating_sub(lookups.len() as u64),
+        "more lookup",
+        "more lookups",
+    );
+    ended(&text, coverage, "lookup events")
 }

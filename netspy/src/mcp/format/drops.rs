@@ -2,9 +2,10 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
-
-use super::{capitalized, clock, plural, push_note, subject, who, window};
+use super::{
+    capitalized, collapse, ended, endpoint, plural, push_more, push_note, push_repeated, subject,
+    who, window,
+};
 use crate::{
     query::{DropList, DropSummary},
     text::escape,
@@ -78,15 +79,8 @@ pub fn drop_list(list: &DropList) -> String {
     }
     let mut drops: Vec<_> = list.events_by_pid.values().flatten().collect();
     drops.sort_by_key(|d| d.timestamp);
-    let endpoint = |ip: &str, port: Option<u16>| match port {
-        Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
-        Some(port) => format!("{ip}:{port}"),
-        None => ip.to_owned(),
-    };
     // Each distinct drop once, at its first time, with its count and last time.
-    let mut lines: Vec<(DateTime<Utc>, String, u64, DateTime<Utc>)> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for d in &drops {
+    let lines = collapse(drops.iter().map(|d| {
         let owner = if d.attributed {
             who(&d.process_name, &d.command, d.pid, &d.placement)
         } else {
@@ -105,33 +99,18 @@ pub fn drop_list(list: &DropList) -> String {
             owner,
             escape(&d.location)
         );
-        match index.get(&what).and_then(|&i| lines.get_mut(i)) {
-            Some(line) => {
-                line.2 += 1;
-                line.3 = d.time;
-            }
-            None => {
-                index.insert(what.clone(), lines.len());
-                lines.push((d.time, what, 1, d.time));
-            }
-        }
-    }
+        (d.time, what, 1)
+    }));
     let mut text = format!("Recent packet drops{window} ({} total):\n", matched);
-    for (first, what, n, last) in &lines {
-        let _ = write!(text, "  {} | {what}", clock(*first));
-        if *n > 1 {
-            let _ = write!(text, " | {n} times, last {}", clock(*last));
-        }
-        text.push('\n');
+    for line in &lines {
+        push_repeated(&mut text, line, "");
     }
-    let more = matched.saturating_sub(drops.len() as u64);
-    if more > 0 {
-        let _ = writeln!(
-            text,
-            "  ... and {}",
-            plural(more, "more drop", "more drops")
-        );
-    }
+    push_more(
+        &mut text,
+        matched.saturating_sub(drops.len() as u64),
+        "more drop",
+        "more drops",
+    );
     if list.routine_excluded > 0 {
         let _ = writeln!(
             text,
@@ -139,7 +118,5 @@ pub fn drop_list(list: &DropList) -> String {
             plural(list.routine_excluded, "routine drop", "routine drops")
         );
     }
-    let mut text = text.trim_end().to_owned();
-    push_note(&mut text, coverage, "drop events");
-    text
+    ended(&text, coverage, "drop events")
 }

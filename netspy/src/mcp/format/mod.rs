@@ -20,7 +20,7 @@ pub use self::{
     connections::{connection_list, network_summary},
     dns::dns_list,
     drops::{drop_list, drop_summary},
-    retransmits::retransmit_summary,
+    retransmits::{retransmit_list, retransmit_summary},
 };
 
 /// Who a filter names: "process 'curl'", "PID 1234", "process 'curl' (PID 1234)".
@@ -46,6 +46,62 @@ fn clock(time: DateTime<Utc>) -> String {
     time.with_timezone(&Local).format("%H:%M:%S").to_string()
 }
 
+/// `10.0.0.1:443`, `[2001:db8::1]:443`, or the address alone when there is no port.
+fn endpoint(ip: &str, port: Option<u16>) -> String {
+    match port {
+        Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
+        Some(port) => format!("{ip}:{port}"),
+        None => ip.to_owned(),
+    }
+}
+
+/// A list's line that came once or several times in a row of events.
+struct Repeated {
+    first: DateTime<Utc>,
+    what: String,
+    times: u64,
+    /// The events' weights added up (a retransmission's segments).
+    weight: u64,
+    last: DateTime<Utc>,
+}
+
+/// Each distinct line of `events` (time, line, weight) once, at its first time, with how
+/// many times it came, their weight and its last time: a burst reads as one line.
+fn collapse(events: impl IntoIterator<Item = (DateTime<Utc>, String, u64)>) -> Vec<Repeated> {
+    let mut lines: Vec<Repeated> = Vec::new();
+    let mut index = std::collections::HashMap::<String, usize>::new();
+    for (time, what, weight) in events {
+        match index.get(&what).and_then(|&i| lines.get_mut(i)) {
+            Some(line) => {
+                line.times += 1;
+                line.weight += weight;
+                line.last = time;
+            }
+            None => {
+                index.insert(what.clone(), lines.len());
+                lines.push(Repeated {
+                    first: time,
+                    what,
+                    times: 1,
+                    weight,
+                    last: time,
+                });
+            }
+        }
+    }
+    lines
+}
+
+/// `  21:05:53 | <line><extra>`, then ` | 3 times, last 21:05:54` when it came again.
+fn push_repeated(text: &mut String, line: &Repeated, extra: &str) {
+    use std::fmt::Write as _;
+    let _ = write!(text, "  {} | {}{extra}", clock(line.first), line.what);
+    if line.times > 1 {
+        let _ = write!(text, " | {} times, last {}", line.times, clock(line.last));
+    }
+    text.push('\n');
+}
+
 fn counts(items: &[Count], unit: Option<&str>) -> String {
     items
         .iter()
@@ -55,6 +111,21 @@ fn counts(items: &[Count], unit: Option<&str>) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `  ... and 3 more lookups` when a list shows fewer than matched.
+fn push_more(text: &mut String, more: u64, one: &str, many: &str) {
+    use std::fmt::Write as _;
+    if more > 0 {
+        let _ = writeln!(text, "  ... and {}", plural(more, one, many));
+    }
+}
+
+/// A list's text without its last newline, with what its window could not see.
+fn ended(text: &str, coverage: Option<&Coverage>, events: &str) -> String {
+    let mut text = text.trim_end().to_owned();
+    push_note(&mut text, coverage, events);
+    text
 }
 
 /// `1 connection attempt`, `2 connection attempts`.

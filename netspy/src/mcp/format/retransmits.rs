@@ -1,9 +1,12 @@
-//! The TCP retransmission summary.
+//! TCP retransmission answers: the summary by process and connection, and the list.
 
 use std::fmt::Write as _;
 
-use super::{capitalized, clock, plural, push_note, subject, window};
-use crate::query::RetransmitSummary;
+use super::{
+    capitalized, clock, collapse, ended, endpoint, plural, push_more, push_note, push_repeated,
+    subject, who, window,
+};
+use crate::query::{RetransmitList, RetransmitSummary};
 
 /// What a count of retransmissions held: ` (905 segments, 1 SYN)`, the segments only when
 /// resends held several (TSO/GSO), empty when there is nothing to add.
@@ -83,11 +86,54 @@ pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<
     text
 }
 
+/// `Recent TCP retransmissions in the last 60 seconds (12 total):` then one line per
+/// process, connection and state, `  21:05:53 | curl (4312) | 10.0.0.1:40000 -> 10.0.0.2:443
+/// ESTABLISHED (12 segments) | 4 times, last 21:05:54`: a burst of resends reads as one line.
+pub fn retransmit_list(list: &RetransmitList) -> String {
+    let coverage = list.coverage.as_ref();
+    let window = window("in", list.duration_seconds, coverage, list.query_time);
+    if list.matched_events == 0 {
+        let mut text = format!("No TCP retransmissions found{window}");
+        push_note(&mut text, coverage, "retransmission events");
+        return text;
+    }
+    let mut events: Vec<_> = list.events_by_pid.values().flatten().collect();
+    events.sort_by_key(|r| r.timestamp);
+    let lines = collapse(events.iter().map(|r| {
+        let owner = match r.pid {
+            0 => "unattributed".to_owned(),
+            pid => who(&r.process_name, &r.command, pid, &r.placement),
+        };
+        let what = format!(
+            "{owner} | {} -> {} {}",
+            endpoint(&r.source_ip, Some(r.source_port)),
+            endpoint(&r.destination_ip, Some(r.destination_port)),
+            r.state
+        );
+        (r.time, what, u64::from(r.segments))
+    }));
+    let mut text = format!(
+        "Recent TCP retransmissions{window} ({} total):\n",
+        list.matched_events
+    );
+    for line in &lines {
+        push_repeated(&mut text, line, &resend_details(line.times, line.weight, 0));
+    }
+    push_more(
+        &mut text,
+        list.matched_events.saturating_sub(events.len() as u64),
+        "more retransmission",
+        "more retransmissions",
+    );
+    ended(&text, coverage, "retransmission events")
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::query::RetransmitView;
 
     #[test]
     fn a_retransmission_summary_says_its_segments_when_resends_held_several() {
@@ -116,5 +162,79 @@ mod tests {
         assert_eq!(resend_details(3, 3, 3), " (3 SYN)");
         assert_eq!(resend_details(4, 6, 1), " (6 segments, 1 SYN)");
         assert_eq!(resend_details(2, 2, 0), "");
+    }
+
+    fn view(pid: u32, port: u16, state: &str, segments: u16, second: i64) -> RetransmitView {
+        let time = chrono::DateTime::from_timestamp(1_700_000_000 + second, 0).unwrap();
+        RetransmitView {
+            id: format!("r{second}"),
+            kind: "retransmit".to_owned(),
+            pid,
+            command: "curl".to_owned(),
+            process_name: "curl".to_owned(),
+            time,
+            timestamp: time.timestamp_nanos_opt().unwrap(),
+            source_ip: "10.0.0.1".to_owned(),
+            source_port: 40000,
+            destination_ip: "10.0.0.2".to_owned(),
+            destination_port: port,
+            state: state.to_owned(),
+            syn: state == "SYN_SENT",
+            segments,
+            uid: 0,
+            cgroup_id: 0,
+            placement: Default::default(),
+            exe: None,
+        }
+    }
+
+    #[test]
+    fn a_burst_on_one_connection_is_one_line_with_its_count_and_segments() {
+        let events = vec![
+            view(4312, 443, "ESTABLISHED", 3, 1),
+            view(4312, 443, "ESTABLISHED", 1, 2),
+            view(4312, 80, "SYN_SENT", 1, 3),
+            view(4312, 443, "ESTABLISHED", 2, 4),
+        ];
+        let list = RetransmitList {
+            total_events: events.len(),
+            total_pids: 1,
+            events_by_pid: [("4312".to_owned(), events)].into(),
+            query_time: Utc::now(),
+            matched_events: 6,
+            limit: 4,
+            limit_capped: false,
+            duration_seconds: 60,
+            coverage: None,
+        };
+        let text = retransmit_list(&list);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("Recent TCP retransmissions in the last 60 seconds (6 total"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains(
+                " | curl (4312) | 10.0.0.1:40000 -> 10.0.0.2:443 ESTABLISHED (6 segments) | 3 \
+                 times, last "
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with(" | curl (4312) | 10.0.0.1:40000 -> 10.0.0.2:80 SYN_SENT"),
+            "{text}"
+        );
+        assert_eq!(lines[3], "  ... and 2 more retransmissions", "{text}");
+        assert_eq!(lines.len(), 4, "{text}");
+        let mut unowned = list.clone();
+        unowned.events_by_pid = [("0".to_owned(), vec![view(0, 443, "ESTABLISHED", 1, 1)])].into();
+        unowned.matched_events = 1;
+        assert!(retransmit_list(&unowned).contains(" | unattributed | 10.0.0.1:40000"));
+        unowned.matched_events = 0;
+        unowned.events_by_pid.clear();
+        assert!(
+            retransmit_list(&unowned)
+                .starts_with("No TCP retransmissions found in the last 60 seconds")
+        );
     }
 }
