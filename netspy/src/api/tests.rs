@@ -245,6 +245,36 @@ async fn the_rest_of_the_edges_answer_in_json() {
         "unknown variant `maybe`",
         "outcome",
     );
+    // An outcome with a kind that has no TCP result: the stream, which would send nothing
+    // ever, refuses it; the search answers empty at once (schemathesis holds it to 2xx).
+    expect(
+        &get(api, "/api/stream?type=packet_drop&outcome=refused").await,
+        400,
+        "outcome filters connections by their TCP result; packet_drop events have none",
+        "stream outcome",
+    );
+    let (s, b) = get(api, "/api/events?type=retransmit&outcome=refused").await;
+    assert_eq!((s, &b["count"]), (200, &json!(0)), "{b}");
+    // Every filter given is echoed.
+    let (s, b) = get(
+        api,
+        "/api/events?type=connection&outcome=refused&unit=a.service&include_routine=true",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (
+            &b["filters"]["outcome"],
+            &b["filters"]["unit"],
+            &b["filters"]["include_routine"]
+        ),
+        (&json!("refused"), &json!("a.service"), &json!(true)),
+        "{b}"
+    );
+    let (_, b) = get(api, "/api/events").await;
+    for absent in ["outcome", "unit", "container", "include_routine"] {
+        assert!(b["filters"].get(absent).is_none(), "{absent}: {b}");
+    }
     expect(
         &post(api, "/api/connection-summary", "[null, null]").await,
         400,

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{EventKind, EventView, EventsRequest, Query, QueryError, kinds::Filters};
+use super::{
+    EventKind, EventView, EventsRequest, OutcomeFilter, Query, QueryError, kinds::Filters,
+};
 
 /// Search results.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -42,10 +44,24 @@ pub struct EventsFilters {
     pub until: Option<DateTime<Utc>>,
     /// Limit applied.
     pub limit: usize,
+    /// TCP result filter, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeFilter>,
+    /// systemd unit filter, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Container filter, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// True when routine drops were asked for (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_routine: bool,
 }
 
 impl Query {
-    /// Events of one kind, or of the kinds searched by default, filtered.
+    /// Events of one kind, or of the kinds searched by default, filtered. An `outcome` with
+    /// a `type` that has no TCP result answers empty, at once (the stream, which would wait
+    /// for ever, refuses it instead); the schema allows the pair, so it is answered 200.
     pub fn events(&self, req: &EventsRequest) -> Result<EventsAnswer, QueryError> {
         let (limit, limit_capped) = self.limit(req.limit)?;
         let store = self.read();
@@ -76,6 +92,10 @@ impl Query {
                 since: req.since,
                 until: req.until,
                 limit,
+                outcome: req.outcome,
+                unit: req.unit.clone(),
+                container: req.container.clone(),
+                include_routine: req.include_routine.unwrap_or(false),
             },
             limit_capped,
         })

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ConnectionView, DnsView, DropView, ListConnections, ListDrops, ListLookups, ListRetransmits,
-    OutcomeFilter, Question, RetransmitView, drops::routine_reasons,
+    OutcomeFilter, QueryError, Question, RetransmitView, drops::routine_reasons,
 };
 use crate::store::{
     Outcome, Record, Selection, Store, StoredConnection, StoredDrop, StoredLookup,
@@ -320,6 +320,21 @@ impl EventKind {
         self.chosen(asked, outcome, self.streamed())
     }
 
+    /// Why an `outcome` filter cannot go with the `type` asked for: only kinds with a TCP
+    /// result have one to filter by, so the question would answer nothing, ever.
+    pub(super) fn outcome_refusal(
+        asked: Option<Self>,
+        outcome: Option<OutcomeFilter>,
+    ) -> Option<QueryError> {
+        let kind = asked?;
+        (outcome.is_some() && !kind.has_tcp_result()).then(|| {
+            QueryError::BadRequest(format!(
+                "outcome filters connections by their TCP result; {} events have none",
+                kind.name()
+            ))
+        })
+    }
+
     /// The kind asked for, or every kind `by_default` holds for; an outcome filter leaves
     /// out kinds without a TCP result.
     fn chosen(self, asked: Option<Self>, outcome: Option<OutcomeFilter>, by_default: bool) -> bool {
@@ -408,7 +423,14 @@ mod tests {
             let fields: serde_json::Value = serde_json::from_str(&json).unwrap();
             assert_eq!(fields["type"], kind.name(), "{json}");
         }
-        // An outcome filter leaves out the kinds without a TCP result.
+        // An outcome filter leaves out the kinds without a TCP result, also when one of
+        // them is asked for (the answer is empty, not refused: the schema allows the pair).
+        let every_kind = EventsRequest {
+            kind: None,
+            outcome: Some(OutcomeFilter(None)),
+            ..Default::default()
+        };
+        assert_eq!(kinds(every_kind), [EventKind::Connection]);
         let retransmits_by_outcome = EventsRequest {
             kind: Some(EventKind::Retransmit),
             outcome: Some(OutcomeFilter(None)),

@@ -183,8 +183,8 @@ scoped_request! {
         #[serde(default)]
         #[schemars(range(min = 1))]
         pub limit: Option<i64>,
-        /// Only connections with this TCP result (drops have none, so none match: with
-        /// `type=packet_drop` the answer is empty).
+        /// Only connections with this TCP result (the other kinds have none, so they are
+        /// left out: with a `type` that has none the answer is empty).
         #[serde(default)]
         pub outcome: Option<OutcomeFilter>,
         /// Drops: include routine drops (sockets closing, queues purged), left out by default.

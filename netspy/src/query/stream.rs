@@ -52,12 +52,7 @@ impl StreamRequest {
                 name = kind.name(),
             )));
         }
-        (self.outcome.is_some() && !kind.has_tcp_result()).then(|| {
-            QueryError::BadRequest(format!(
-                "outcome filters connections by their TCP result; {} events have none",
-                kind.name()
-            ))
-        })
+        EventKind::outcome_refusal(self.kind, self.outcome)
     }
 }
 
