@@ -59,7 +59,7 @@ fn build() -> Value {
         "info": {
             "title": "netspy",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Per-process network telemetry from eBPF: connect attempts with their real protocol and result, TCP outcomes, and packet drops with the kernel's reason. Compatible with the ebpf-server API. Errors are {\"error\": \"...\"}.",
+            "description": "Per-process network telemetry from eBPF: connect attempts with their real protocol and result, TCP outcomes, packet drops with the kernel's reason, host-name lookups and TCP retransmissions. Compatible with the ebpf-server API. Errors are {\"error\": \"...\"}.",
         },
         "paths": paths,
         "components": {

@@ -1,6 +1,7 @@
 //! The per-process counts of `/metrics` (`store::TotalsSnapshot`: each family with its name,
 //! help and label, so a new count needs nothing here): what fleet questions are asked of
-//! ("which hosts and processes had refused connects", "p99 handshake latency by host"). The `process` label is bounded by `--metrics-processes` (see `store/totals.rs`).
+//! ("which hosts and processes had refused connects", "p99 handshake latency by host"). The
+//! `process` label is bounded by `--metrics-processes` (see `store/totals.rs`).
 //!
 //! A series that appears after the first scrape is shown at zero once: Prometheus takes the
 //! first sample of a series as its starting point, so a series that appeared already

@@ -50,7 +50,7 @@ enum Interactive {
     Dnslist(ListFlags),
     /// TCP retransmissions by process and connection.
     Retransmits(ScopeFlags),
-    /// Recent TCP retransmissions, a burst on one connection as one line.
+    /// Recent TCP retransmissions, each connection and state once with its count.
     Retransmitlist(ListFlags),
     /// AI insights on a text: insights "curl made 50 connections to 10.0.0.5".
     Insights {

@@ -319,7 +319,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 
     /// List recent TCP retransmissions.
     #[tool(
-        description = "List the most recent TCP retransmissions (up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): time, owning process, local and remote address and port, the socket's TCP state (SYN_SENT: a connect's SYN sent again; NEW_SYN_RECV: a listener's SYN-ACK sent again; ESTABLISHED: data) and the segments each resend held. The text gives a burst on one connection as one line with its count.",
+        description = "List the most recent TCP retransmissions (up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): time, owning process, local and remote address and port, the socket's TCP state (SYN_SENT: a connect's SYN sent again; NEW_SYN_RECV: a listener's SYN-ACK sent again; ESTABLISHED: data) and the segments each resend held. The text gives each process, connection and state once, with how many times it was resent.",
         annotations(title = "List retransmits", read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<RetransmitList>()
     )]
@@ -436,7 +436,7 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
 #[tool_handler(
     router = self.router,
     name = "network-telemetry",
-    instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, and packet drops with the kernel's reason. All tools are read-only. Filter by pid or process_name; every tool looks back `duration` seconds (default 60) and says when that window is not fully covered."
+    instructions = "Per-process network telemetry of this Linux host from eBPF: connection attempts with their real protocol and result, packet drops with the kernel's reason, host-name lookups and TCP retransmissions. All tools are read-only. Filter by pid or process_name; every tool looks back `duration` seconds (default 60) and says when that window is not fully covered."
 )]
 impl<T: Telemetry> ServerHandler for NetspyMcp<T> {}
 

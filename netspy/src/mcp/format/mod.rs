@@ -55,7 +55,7 @@ fn endpoint(ip: &str, port: Option<u16>) -> String {
     }
 }
 
-/// A list's line that came once or several times in a row of events.
+/// A list's line, and how many of the list's events it stands for.
 struct Repeated {
     first: DateTime<Utc>,
     what: String,
@@ -66,7 +66,8 @@ struct Repeated {
 }
 
 /// Each distinct line of `events` (time, line, weight) once, at its first time, with how
-/// many times it came, their weight and its last time: a burst reads as one line.
+/// many times it came (other lines' events in between or not), their weight and its last
+/// time: a burst reads as one line.
 fn collapse(events: impl IntoIterator<Item = (DateTime<Utc>, String, u64)>) -> Vec<Repeated> {
     let mut lines: Vec<Repeated> = Vec::new();
     let mut index = std::collections::HashMap::<String, usize>::new();

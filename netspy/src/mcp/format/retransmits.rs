@@ -189,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_on_one_connection_is_one_line_with_its_count_and_segments() {
+    fn each_connection_and_state_is_one_line_with_its_count_and_segments() {
         let events = vec![
             view(4312, 443, "ESTABLISHED", 3, 1),
             view(4312, 443, "ESTABLISHED", 1, 2),
@@ -226,6 +226,30 @@ mod tests {
         );
         assert_eq!(lines[3], "  ... and 2 more retransmissions", "{text}");
         assert_eq!(lines.len(), 4, "{text}");
+        // A hook that cannot tell the segments (0) adds nothing; one resend of several says
+        // its segments without a count.
+        let mut single = list.clone();
+        single.events_by_pid = [(
+            "4312".to_owned(),
+            vec![
+                view(4312, 443, "ESTABLISHED", 0, 1),
+                view(4312, 443, "ESTABLISHED", 0, 2),
+                view(4312, 8443, "ESTABLISHED", 5, 3),
+            ],
+        )]
+        .into();
+        single.matched_events = 3;
+        let text = retransmit_list(&single);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].contains(":443 ESTABLISHED | 2 times, last "),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with(":8443 ESTABLISHED (5 segments)"),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 3, "{text}");
         let mut unowned = list.clone();
         unowned.events_by_pid = [("0".to_owned(), vec![view(0, 443, "ESTABLISHED", 1, 1)])].into();
         unowned.matched_events = 1;
