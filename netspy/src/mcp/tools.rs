@@ -42,18 +42,6 @@ pub const TOOL_NAMES: [&str; 10] = [
     "contextual_analysis",
 ];
 
-/// The tools the AI analyst may call: the read-only data tools (never the AI ones).
-const DATA_TOOLS: [&str; 8] = [
-    "get_network_summary",
-    "list_connections",
-    "analyze_patterns",
-    "get_packet_drop_summary",
-    "list_packet_drops",
-    "list_dns_lookups",
-    "get_retransmit_summary",
-    "list_retransmits",
-];
-
 /// The MCP server over any [`Telemetry`] (in-process in the daemon, REST elsewhere).
 #[derive(Clone)]
 pub struct NetspyMcp<T: Telemetry> {
@@ -409,7 +397,13 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
         self.router
             .list_all()
             .into_iter()
-            .filter(|t| DATA_TOOLS.contains(&t.name.as_ref()))
+            // The data tools: the ones that read this host's telemetry only (the AI tools
+            // reach an outside model, so they are open-world and never offered to it).
+            .filter(|t| {
+                t.annotations
+                    .as_ref()
+                    .is_some_and(|a| a.open_world_hint == Some(false))
+            })
             .map(|t| ToolSpec {
                 name: t.name.to_string(),
                 description: t.description.map(|d| d.to_string()).unwrap_or_default(),
