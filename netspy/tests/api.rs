@@ -631,6 +631,17 @@ fn a_listener_s_syn_ack_sent_again_is_its_owner_s() {
             "{list}"
         );
     }
+    // The summary counts them apart, as SYN-ACKs, not as data sent again.
+    let (status, summary) = get("/api/retransmit-summary?command=nsq-synack");
+    assert_eq!(status, 200, "{summary}");
+    assert!(
+        summary["syn_ack"].as_u64() >= Some(1)
+            && summary["syn_ack"] == summary["count"]
+            && summary["syn"] == 0,
+        "{summary}"
+    );
+    let owner = &summary["processes"][0];
+    assert_eq!(owner["syn_ack"], owner["count"], "{summary}");
     drop((client, listener));
 }
 
@@ -816,12 +827,15 @@ fn retransmissions_are_counted_by_process_and_connection() {
     };
     let text = tool_text("get_retransmit_summary");
     assert!(text.starts_with("Process 'nsq-retx' had "), "{text}");
+    let syns = match syn["count"].as_u64() {
+        Some(1) => "1 SYN".to_owned(),
+        n => format!("{} SYNs", n.unwrap_or(0)),
+    };
     let syn_line = format!(
-        " -> {}:{}: {} ({} SYN), last at ",
+        " -> {}:{}: {} ({syns}), last at ",
         ns.peer_ip,
         common::netns::DROPPED_TCP_PORT,
         syn["count"],
-        syn["count"]
     );
     assert!(text.contains(&syn_line), "{text}");
     // The list tool's text: a burst on one connection and state is one line with its count.

@@ -294,7 +294,7 @@ impl<T: Telemetry> NetspyMcp<T> {
 
     /// Count TCP retransmissions.
     #[tool(
-        description = "Count the TCP segments sent again (retransmissions) of a process or of all processes over the last `duration` seconds (default 60), by process and connection (local and remote address and port), with SYNs sent again counted apart: a SYN sent again is a connect that had no answer yet (a peer or firewall that drops it); data sent again on an established connection is packet loss or a slow peer on that path.",
+        description = "Count the TCP retransmissions (each a resend by the kernel, and the segments it held) of a process or of all processes over the last `duration` seconds (default 60), by process and connection (local and remote address and port), with SYNs and a listener's SYN-ACKs sent again counted apart: a SYN sent again is a connect that had no answer yet (a peer or firewall that drops it), a SYN-ACK sent again a handshake its client left unanswered; data sent again on an established connection is packet loss or a slow peer on that path.",
         annotations(title = "Retransmit summary", read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<RetransmitSummary>()
     )]

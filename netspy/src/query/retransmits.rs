@@ -37,6 +37,10 @@ pub struct RetransmitSummary {
     pub segments: u64,
     /// SYNs sent again among them: connects that had no answer yet.
     pub syn: u64,
+    /// A listener's SYN-ACKs sent again among them (state `NEW_SYN_RECV`): handshakes whose
+    /// client did not answer.
+    #[serde(default)]
+    pub syn_ack: u64,
     /// Retransmissions of sockets whose owner netspy did not see (made before it started).
     pub unattributed: u64,
     /// The pid filter (0 when none).
@@ -74,6 +78,9 @@ pub struct RetransmitOwner {
     pub segments: u64,
     /// SYNs sent again among them.
     pub syn: u64,
+    /// A listener's SYN-ACKs sent again among them.
+    #[serde(default)]
+    pub syn_ack: u64,
     /// By connection, most retransmissions first (at most 10).
     pub connections: Vec<RetransmitFlow>,
     /// Connections with retransmissions beyond those listed.
@@ -95,6 +102,9 @@ pub struct RetransmitFlow {
     pub segments: u64,
     /// SYNs sent again among them.
     pub syn: u64,
+    /// A listener's SYN-ACKs sent again among them.
+    #[serde(default)]
+    pub syn_ack: u64,
     /// The most recent one.
     pub last: DateTime<Utc>,
 }
@@ -171,6 +181,11 @@ fn is_syn(r: &StoredRetransmit) -> bool {
     u32::from(r.state) == netspy_common::tcp::state::SYN_SENT
 }
 
+/// True for a listener's retransmitted SYN-ACK.
+fn is_syn_ack(r: &StoredRetransmit) -> bool {
+    u32::from(r.state) == netspy_common::tcp::state::NEW_SYN_RECV
+}
+
 fn ip(store: &Store, sym: Option<Sym>) -> Option<std::net::IpAddr> {
     match sym.and_then(|s| store.endpoint(s)) {
         Some(Endpoint::Ip(ip) | Endpoint::Host(ip, _)) => Some(*ip),
@@ -219,6 +234,7 @@ struct Tally {
     count: u64,
     segments: u64,
     syn: u64,
+    syn_ack: u64,
     last_ns: i64,
 }
 
@@ -227,6 +243,7 @@ impl Tally {
         self.count += 1;
         self.segments += u64::from(r.segments);
         self.syn += u64::from(is_syn(r));
+        self.syn_ack += u64::from(is_syn_ack(r));
         self.last_ns = self.last_ns.max(r.time_ns);
     }
 }
@@ -261,9 +278,13 @@ impl Query {
                 .or_default()
                 .add(r);
         }
-        let (count, segments, syn) = owners.values().fold((0, 0, 0), |(c, g, s), (t, _)| {
-            (c + t.count, g + t.segments, s + t.syn)
-        });
+        let mut total = Tally::default();
+        for (t, _) in owners.values() {
+            total.count += t.count;
+            total.segments += t.segments;
+            total.syn += t.syn;
+            total.syn_ack += t.syn_ack;
+        }
         let unattributed = owners.get(&None).map_or(0, |(t, _)| t.count);
         let tallies: HashMap<Option<Sym>, Tally> = owners
             .iter_mut()
@@ -290,6 +311,7 @@ impl Query {
                     count: tally.count,
                     segments: tally.segments,
                     syn: tally.syn,
+                    syn_ack: tally.syn_ack,
                     connections: flows
                         .into_iter()
                         .map(|((src, sport, dst, dport), t)| RetransmitFlow {
@@ -298,6 +320,7 @@ impl Query {
                             count: t.count,
                             segments: t.segments,
                             syn: t.syn,
+                            syn_ack: t.syn_ack,
                             last: DateTime::from_timestamp_nanos(t.last_ns),
                         })
                         .collect(),
@@ -307,9 +330,10 @@ impl Query {
             .collect();
         let now = Utc::now();
         Ok(RetransmitSummary {
-            count,
-            segments,
-            syn,
+            count: total.count,
+            segments: total.segments,
+            syn: total.syn,
+            syn_ack: total.syn_ack,
             unattributed,
             pid: req.pid.unwrap_or(0),
             command: scope.command,

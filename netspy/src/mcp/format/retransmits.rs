@@ -8,15 +8,18 @@ use super::{
 };
 use crate::query::{RetransmitList, RetransmitSummary};
 
-/// What a count of retransmissions held: ` (905 segments, 1 SYN)`, the segments only when
-/// resends held several (TSO/GSO), empty when there is nothing to add.
-fn resend_details(count: u64, segments: u64, syn: u64) -> String {
+/// What a count of retransmissions held: ` (905 segments, 1 SYN)`, ` (2 SYN-ACKs)`, the
+/// segments only when resends held several (TSO/GSO), empty when there is nothing to add.
+fn resend_details(count: u64, segments: u64, syn: u64, syn_ack: u64) -> String {
     let mut details = Vec::new();
     if segments > count {
         details.push(format!("{segments} segments"));
     }
     if syn > 0 {
-        details.push(format!("{syn} SYN"));
+        details.push(plural(syn, "SYN", "SYNs"));
+    }
+    if syn_ack > 0 {
+        details.push(plural(syn_ack, "SYN-ACK", "SYN-ACKs"));
     }
     match details.is_empty() {
         true => String::new(),
@@ -48,19 +51,28 @@ pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<
             plural(s.count, "TCP retransmission", "TCP retransmissions"),
             window("over", s.duration_seconds, coverage, s.query_time)
         );
+        let mut handshakes = Vec::new();
         if s.syn > 0 {
-            let _ = write!(
-                text,
-                " ({} sent again: connects without an answer)",
+            handshakes.push(format!(
+                "{} sent again: connects without an answer",
                 plural(s.syn, "SYN", "SYNs")
-            );
+            ));
+        }
+        if s.syn_ack > 0 {
+            handshakes.push(format!(
+                "{} sent again: handshakes a client left unanswered",
+                plural(s.syn_ack, "SYN-ACK", "SYN-ACKs")
+            ));
+        }
+        if !handshakes.is_empty() {
+            let _ = write!(text, " ({})", handshakes.join("; "));
         }
         for p in &s.processes {
             let owner = match p.pid {
                 0 => "without a known owning process".to_owned(),
                 pid => crate::text::owner(&p.process_name, &p.command, pid, true),
             };
-            let details = resend_details(p.count, p.segments, p.syn);
+            let details = resend_details(p.count, p.segments, p.syn, p.syn_ack);
             let _ = write!(text, "\n  {owner}: {}{details}", p.count);
             for c in &p.connections {
                 let _ = write!(
@@ -69,7 +81,7 @@ pub fn retransmit_summary(s: &RetransmitSummary, pid: Option<u32>, name: Option<
                     c.source,
                     c.destination,
                     c.count,
-                    resend_details(c.count, c.segments, c.syn),
+                    resend_details(c.count, c.segments, c.syn, c.syn_ack),
                     clock(c.last)
                 );
             }
@@ -117,7 +129,11 @@ pub fn retransmit_list(list: &RetransmitList) -> String {
         list.matched_events
     );
     for line in &lines {
-        push_repeated(&mut text, line, &resend_details(line.times, line.weight, 0));
+        push_repeated(
+            &mut text,
+            line,
+            &resend_details(line.times, line.weight, 0, 0),
+        );
     }
     push_more(
         &mut text,
@@ -141,6 +157,7 @@ mod tests {
             count: 124,
             segments: 4618,
             syn: 0,
+            syn_ack: 0,
             unattributed: 0,
             pid: 0,
             command: String::new(),
@@ -158,10 +175,19 @@ mod tests {
         s.segments = 124;
         assert!(!retransmit_summary(&s, None, None).contains("segments"));
         // Each process and connection says what its resends held.
-        assert_eq!(resend_details(28, 905, 0), " (905 segments)");
-        assert_eq!(resend_details(3, 3, 3), " (3 SYN)");
-        assert_eq!(resend_details(4, 6, 1), " (6 segments, 1 SYN)");
-        assert_eq!(resend_details(2, 2, 0), "");
+        assert_eq!(resend_details(28, 905, 0, 0), " (905 segments)");
+        assert_eq!(resend_details(3, 3, 3, 0), " (3 SYNs)");
+        assert_eq!(resend_details(4, 6, 1, 0), " (6 segments, 1 SYN)");
+        assert_eq!(resend_details(2, 2, 0, 2), " (2 SYN-ACKs)");
+        assert_eq!(resend_details(2, 2, 0, 0), "");
+        // A listener's SYN-ACKs are said apart in the headline, not passed off as data.
+        s.syn_ack = 2;
+        assert!(
+            retransmit_summary(&s, None, None)
+                .contains("(2 SYN-ACKs sent again: handshakes a client left unanswered)"),
+            "{}",
+            retransmit_summary(&s, None, None)
+        );
     }
 
     fn view(pid: u32, port: u16, state: &str, segments: u16, second: i64) -> RetransmitView {
