@@ -270,20 +270,15 @@ impl Query {
         let store = self.read();
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let mut owners: HashMap<Option<Sym>, (Tally, HashMap<FlowKey, Tally>)> = HashMap::new();
+        let mut total = Tally::default();
         for r in store.retransmits().select(&scope.selection) {
+            total.add(r);
             let (tally, flows) = owners.entry(r.owner).or_default();
             tally.add(r);
             flows
                 .entry((r.source, r.sport, r.destination, r.dport))
                 .or_default()
                 .add(r);
-        }
-        let mut total = Tally::default();
-        for (t, _) in owners.values() {
-            total.count += t.count;
-            total.segments += t.segments;
-            total.syn += t.syn;
-            total.syn_ack += t.syn_ack;
         }
         let unattributed = owners.get(&None).map_or(0, |(t, _)| t.count);
         let tallies: HashMap<Option<Sym>, Tally> = owners

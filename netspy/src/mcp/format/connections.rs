@@ -119,9 +119,11 @@ pub fn connection_list(list: &ConnectionList) -> String {
     // A server older than netspy's (the original ebpf-server) does not say how many matched.
     let matched = list.matched_events.max(list.total_events as u64);
     if matched == 0 {
-        let mut text = format!("No connection events found{window}");
-        push_note(&mut text, coverage, "connect events");
-        return text;
+        return ended(
+            &format!("No connection events found{window}"),
+            coverage,
+            "connect events",
+        );
     }
     let mut events: Vec<_> = list.events_by_pid.values().flatten().collect();
     events.sort_by_key(|e| e.timestamp);

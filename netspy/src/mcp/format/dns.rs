@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{clock, ended, push_more, push_note, who, window};
+use super::{clock, ended, push_more, who, window};
 use crate::{query::DnsList, text::escape};
 
 /// `Recent DNS lookups in the last 60 seconds (2 total, 1 failed):` then
@@ -11,9 +11,11 @@ pub fn dns_list(list: &DnsList) -> String {
     let coverage = list.coverage.as_ref();
     let window = window("in", list.duration_seconds, coverage, list.query_time);
     if list.matched_events == 0 {
-        let mut text = format!("No DNS lookups found{window}");
-        push_note(&mut text, coverage, "lookup events");
-        return text;
+        return ended(
+            &format!("No DNS lookups found{window}"),
+            coverage,
+            "lookup events",
+        );
     }
     let mut lookups: Vec<_> = list.events_by_pid.values().flatten().collect();
     lookups.sort_by_key(|l| l.timestamp);

@@ -105,9 +105,11 @@ pub fn retransmit_list(list: &RetransmitList) -> String {
     let coverage = list.coverage.as_ref();
     let window = window("in", list.duration_seconds, coverage, list.query_time);
     if list.matched_events == 0 {
-        let mut text = format!("No TCP retransmissions found{window}");
-        push_note(&mut text, coverage, "retransmission events");
-        return text;
+        return ended(
+            &format!("No TCP retransmissions found{window}"),
+            coverage,
+            "retransmission events",
+        );
     }
     let mut events: Vec<_> = list.events_by_pid.values().flatten().collect();
     events.sort_by_key(|r| r.timestamp);
