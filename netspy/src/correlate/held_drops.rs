@@ -60,13 +60,14 @@ impl HeldDrops {
                 ready.push(Event::TcpOutcome(outcome));
                 ready
             }
-            event @ (Event::Dns(_) | Event::Retransmit(_)) => vec![event],
             Event::Connection(connection) => {
                 let keys = self.orphans.connected(&connection);
                 let mut ready = self.release(&keys, &connection.process);
                 ready.push(Event::Connection(connection));
                 ready
             }
+            // Only connects and TCP outcomes name the owners of sockets drops have lost.
+            event => vec![event],
         }
     }
 

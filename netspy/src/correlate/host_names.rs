@@ -56,7 +56,8 @@ impl HostNames {
                     c.destination_name = self.names.get(&key).map(|(name, _)| name.clone());
                 }
             }
-            Event::TcpOutcome(_) | Event::PacketDrop(_) | Event::Retransmit(_) => {}
+            // Lookups teach names and connects take them; other kinds do neither.
+            _ => {}
         }
         true
     }
