@@ -27,6 +27,7 @@ pub mod daemon;
 mod error_chain;
 pub mod events;
 pub mod insights;
+pub mod kinds;
 pub mod logging;
 pub mod mcp;
 pub mod probes;

@@ -7,10 +7,8 @@ use std::io::{self, Write};
 use chrono::Local;
 
 use crate::{
-    events::{
-        ConnectionEvent, DnsLookup, Event, PacketDrop, Process, TcpOutcome, TcpResult,
-        TcpRetransmit,
-    },
+    events::{ConnectionEvent, DnsLookup, Event, PacketDrop, Process, TcpOutcome, TcpResult},
+    kinds::retransmit::TcpRetransmit,
     query::EventView,
     text::escape,
 };

@@ -8,7 +8,6 @@ mod connect;
 mod dns;
 mod drop;
 mod names;
-mod retransmit;
 mod sampled;
 mod symbols;
 mod tcp;
@@ -19,13 +18,14 @@ use chrono::{DateTime, Utc};
 use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent, retransmit::RetransmitEvent};
 use serde::Serialize;
 
+use crate::kinds::retransmit::TcpRetransmit;
+
 pub use self::{
     clock::BootClock,
     connect::{ConnectionEvent, Destination},
     dns::{DnsLookup, eai_name},
     drop::PacketDrop,
     names::{errno_name, protocol_name, socket_type_name, tcp_state_name},
-    retransmit::TcpRetransmit,
     sampled::{SampledCount, SampledDrops},
     symbols::Kallsyms,
     tcp::{TcpOutcome, TcpResult},
@@ -226,7 +226,7 @@ impl Process {
 }
 
 impl Process {
-    fn from_wire(task: &netspy_common::task::TaskInfo) -> Self {
+    pub(crate) fn from_wire(task: &netspy_common::task::TaskInfo) -> Self {
         Self {
             pid: task.tgid,
             tid: task.pid,
@@ -335,7 +335,7 @@ fn c_string(bytes: &[u8]) -> String {
 }
 
 /// An address out of a 16-byte wire field for `family` (IPv4 in the first 4 bytes).
-fn ip_addr(family: u16, bytes: &[u8; 16]) -> Option<std::net::IpAddr> {
+pub(crate) fn ip_addr(family: u16, bytes: &[u8; 16]) -> Option<std::net::IpAddr> {
     use netspy_common::family;
     match family {
         family::INET => {

@@ -20,10 +20,11 @@ use crate::{
     insights::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
+    kinds::retransmit::{self, RetransmitList, RetransmitSummary},
     query::{
         Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DnsList, DropList,
-        DropSummary, ListConnections, ListDrops, ListLookups, ListRetransmits, RetransmitList,
-        RetransmitSummary, SummarizeConnections, SummarizeDrops, SummarizeRetransmits, Telemetry,
+        DropSummary, ListConnections, ListDrops, ListLookups, ListRetransmits,
+        SummarizeConnections, SummarizeDrops, SummarizeRetransmits, Telemetry,
     },
 };
 
@@ -165,7 +166,7 @@ impl<T: Telemetry> NetspyMcp<T> {
             .await
             .map_err(|e| e.to_string())?;
         Ok((
-            format::retransmit_summary(&s, args.pid, args.process_name.as_deref()),
+            retransmit::retransmit_summary(&s, args.pid, args.process_name.as_deref()),
             s,
         ))
     }
@@ -176,7 +177,7 @@ impl<T: Telemetry> NetspyMcp<T> {
             .ask::<ListRetransmits>(args.request()?)
             .await
             .map_err(|e| e.to_string())?;
-        Ok((format::retransmit_list(&list), list))
+        Ok((retransmit::retransmit_list(&list), list))
     }
 
     /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is

@@ -23,7 +23,7 @@ pub struct CgroupView {
 
 impl CgroupView {
     /// The cgroup names of an event's owner.
-    pub(super) fn of(store: &Store, owner: Option<Sym>) -> Self {
+    pub(crate) fn of(store: &Store, owner: Option<Sym>) -> Self {
         let Some(name) = store.cgroup(owner) else {
             return Self::default();
         };

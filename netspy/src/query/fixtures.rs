@@ -2,7 +2,10 @@
 
 use chrono::DateTime;
 
-use crate::events::{ConnectionEvent, Destination, DnsLookup, Event, Process, TcpRetransmit};
+use crate::{
+    events::{ConnectionEvent, Destination, DnsLookup, Event, Process},
+    kinds::retransmit::TcpRetransmit,
+};
 
 /// A UDP connect at `t` (ns) from `pid` named `command` to 10.0.0.1:`port`.
 pub fn udp_connect(t: i64, pid: u32, command: &str, port: u16) -> Event {

@@ -10,16 +10,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ConnectionView, DnsView, DropView, ListConnections, ListDrops, ListLookups, ListRetransmits,
-    OutcomeFilter, QueryError, Question, RetransmitView, drops::routine_reasons,
+    OutcomeFilter, QueryError, Question, drops::routine_reasons,
 };
-use crate::store::{
-    Outcome, Record, Selection, Store, StoredConnection, StoredDrop, StoredLookup,
-    StoredRetransmit, Sym, Table,
+use crate::{
+    kinds::retransmit::{RetransmitView, StoredRetransmit},
+    store::{
+        Outcome, Record, Selection, Store, StoredConnection, StoredDrop, StoredLookup, Sym, Table,
+    },
 };
 
 /// What a question asks of every kind beyond its scope.
 #[derive(Debug, Default)]
-pub(super) struct Filters {
+pub(crate) struct Filters {
     /// Only connections with this TCP result (kinds without one then match nothing).
     pub outcome: Option<Outcome>,
     /// Drop reasons left out (routine ones, unless asked for).
@@ -44,7 +46,7 @@ impl Filters {
 }
 
 /// How a kind's stored records are read by the lists, `/api/events` and `/api/stream`.
-pub(super) trait Listed: Record + Sized {
+pub(crate) trait Listed: Record + Sized {
     /// What an answer shows of one record.
     type View;
     /// Whether this kind has a TCP result (an `outcome` filter leaves the others out).
@@ -66,7 +68,7 @@ pub(super) trait Listed: Record + Sized {
 }
 
 /// The most recent records of a kind in a selection.
-pub(super) struct Newest<V> {
+pub(crate) struct Newest<V> {
     /// The views, oldest first.
     pub views: Vec<V>,
     /// Records that matched before the limit applied.
@@ -87,7 +89,7 @@ impl<V: Into<EventView>> Newest<V> {
 }
 
 /// The most recent `limit` records of kind `R` in `selection` the filters keep.
-pub(super) fn newest<R: Listed>(
+pub(crate) fn newest<R: Listed>(
     store: &Store,
     selection: &Selection,
     limit: usize,

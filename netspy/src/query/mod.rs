@@ -15,7 +15,6 @@ mod gate;
 mod kinds;
 mod questions;
 mod request;
-mod retransmits;
 mod scope;
 mod status;
 mod stream;
@@ -25,6 +24,7 @@ use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub(crate) use self::kinds::{Filters, Listed, Newest, newest};
 pub use self::{
     analysis::{Analysis, Count, Latency, NONE},
     cgroup::CgroupView,
@@ -41,9 +41,6 @@ pub use self::{
         SummarizeRetransmits, each_question,
     },
     request::{EventsRequest, ListRequest, OutcomeFilter, Scope, StreamRequest, SummaryRequest},
-    retransmits::{
-        RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView,
-    },
     scope::{FieldNames, MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter, check_limit},
     status::{EventCounters, Health, ProbeSource, ProbeState, ProgramInfo, Programs, Status},
     stream::{Cursor, HOLD_NS, StreamStep},
@@ -62,7 +59,10 @@ pub const DEFAULT_WINDOW_SECONDS: i64 = 60;
 
 /// A list's views by pid (the key as a string, as the original API had it), each pid's in
 /// the order given.
-fn by_pid<V>(views: Vec<V>, pid: impl Fn(&V) -> u32) -> std::collections::BTreeMap<String, Vec<V>> {
+pub(crate) fn by_pid<V>(
+    views: Vec<V>,
+    pid: impl Fn(&V) -> u32,
+) -> std::collections::BTreeMap<String, Vec<V>> {
     let mut grouped: std::collections::BTreeMap<String, Vec<V>> = Default::default();
     for view in views {
         grouped
@@ -144,7 +144,7 @@ impl Query {
     }
 
     /// The store, for reading.
-    fn read(&self) -> RwLockReadGuard<'_, Store> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Store> {
         self.store.read()
     }
 
@@ -178,7 +178,7 @@ impl Query {
     }
 
     /// The number of events a list returns for a requested `limit`, and whether the cap cut it.
-    fn limit(&self, requested: Option<i64>) -> Result<(usize, bool), QueryError> {
+    pub(crate) fn limit(&self, requested: Option<i64>) -> Result<(usize, bool), QueryError> {
         scope::check_limit(requested, FieldNames::REST)?;
         match requested {
             None => Ok((DEFAULT_LIMIT.min(self.max_list), false)),

@@ -10,9 +10,10 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
-    EventsRequest, FieldNames, ListRequest, Query, QueryError, RetransmitList, RetransmitSummary,
-    Scope, SummaryRequest, Telemetry, TelemetryError, check_limit,
+    EventsRequest, FieldNames, ListRequest, Query, QueryError, Scope, SummaryRequest, Telemetry,
+    TelemetryError, check_limit,
 };
+use crate::kinds::retransmit::{RetransmitList, RetransmitSummary};
 
 /// Path of the daemon's health (not a data question: it answers before the probes attach).
 pub const HEALTH_PATH: &str = "/health";

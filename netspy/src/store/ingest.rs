@@ -14,7 +14,7 @@ use crate::events::{
 impl Store {
     pub(super) fn add_connection(&mut self, c: ConnectionEvent) {
         let (Some(owner), destination) = (
-            self.owners.intern(&c.process),
+            self.names.owners.intern(&c.process),
             self.destination(&c.destination, c.destination_name.as_ref()),
         ) else {
             return;
@@ -23,7 +23,7 @@ impl Store {
         let handshake = outcome == Outcome::Unknown;
         let source = c
             .source
-            .and_then(|s| self.endpoints.intern(Endpoint::Ip(s.ip())));
+            .and_then(|s| self.names.endpoints.intern(Endpoint::Ip(s.ip())));
         let record = StoredConnection {
             time_ns: nanos(c.time),
             owner,
@@ -75,28 +75,30 @@ impl Store {
         name: Option<&std::sync::Arc<str>>,
     ) -> Option<Sym> {
         match (destination, name) {
-            (Destination::Ip { ip, .. }, Some(name)) => {
-                self.endpoints.intern(Endpoint::Host(*ip, name.clone()))
-            }
-            (Destination::Ip { ip, .. }, None) => self.endpoints.intern(Endpoint::Ip(*ip)),
-            (Destination::Unix { path }, _) => {
-                self.endpoints.intern(Endpoint::Unix(path.as_str().into()))
-            }
+            (Destination::Ip { ip, .. }, Some(name)) => self
+                .names
+                .endpoints
+                .intern(Endpoint::Host(*ip, name.clone())),
+            (Destination::Ip { ip, .. }, None) => self.names.endpoints.intern(Endpoint::Ip(*ip)),
+            (Destination::Unix { path }, _) => self
+                .names
+                .endpoints
+                .intern(Endpoint::Unix(path.as_str().into())),
             (Destination::Other { .. }, _) => None,
         }
     }
 
     pub(super) fn add_lookup(&mut self, l: DnsLookup) {
-        let Some(owner) = self.owners.intern(&l.process) else {
+        let Some(owner) = self.names.owners.intern(&l.process) else {
             return;
         };
-        let Some(name) = self.host_names.intern(l.name) else {
-            self.owners.release(owner);
+        let Some(name) = self.names.host_names.intern(l.name) else {
+            self.names.owners.release(owner);
             return;
         };
         let answers = match l.answers.is_empty() {
             true => None,
-            false => self.answer_lists.intern(l.answers.into()),
+            false => self.names.answer_lists.intern(l.answers.into()),
         };
         self.lookups.push(StoredLookup {
             time_ns: nanos(l.time),
@@ -131,9 +133,10 @@ impl Store {
         // The connect may have told the source already; an outcome is applied once.
         let source = match self.connections.get_mut(seq) {
             Some(record) if record.outcome != Outcome::Unknown => return,
-            Some(record) if record.source.is_none() => {
-                self.endpoints.intern(Endpoint::Ip(outcome.source.ip()))
-            }
+            Some(record) if record.source.is_none() => self
+                .names
+                .endpoints
+                .intern(Endpoint::Ip(outcome.source.ip())),
             Some(_) => None,
             None => return,
         };
@@ -156,22 +159,22 @@ impl Store {
 
     pub(super) fn add_drop(&mut self, d: PacketDrop) {
         let (Some(reason), Some(location)) = (
-            self.kernel_names.intern(d.drop_reason.clone()),
-            self.kernel_names.intern(d.location.as_str().into()),
+            self.names.kernel_names.intern(d.drop_reason.clone()),
+            self.names.kernel_names.intern(d.location.as_str().into()),
         ) else {
             return;
         };
         let record = StoredDrop {
             time_ns: nanos(d.time),
-            owner: d.process.as_ref().and_then(|p| self.owners.intern(p)),
+            owner: d.process.as_ref().and_then(|p| self.names.owners.intern(p)),
             reason,
             location,
             source: d
                 .source_ip
-                .and_then(|ip| self.endpoints.intern(Endpoint::Ip(ip))),
+                .and_then(|ip| self.names.endpoints.intern(Endpoint::Ip(ip))),
             destination: d
                 .destination_ip
-                .and_then(|ip| self.endpoints.intern(Endpoint::Ip(ip))),
+                .and_then(|ip| self.names.endpoints.intern(Endpoint::Ip(ip))),
             reason_code: u16::try_from(d.drop_reason_code).unwrap_or(u16::MAX),
             sport: d.source_port.unwrap_or(0),
             dport: d.destination_port.unwrap_or(0),
@@ -205,7 +208,7 @@ impl Store {
             let name = (c.pid != 0).then(|| c.process_name.clone().unwrap_or_else(|| "".into()));
             self.totals
                 .drops(name.as_ref(), code, &c.drop_reason, c.count);
-            let Some(reason) = self.kernel_names.intern(c.drop_reason.clone()) else {
+            let Some(reason) = self.names.kernel_names.intern(c.drop_reason.clone()) else {
                 continue;
             };
             // The kernel counts by pid, start, cgroup and names (no uid).
@@ -213,7 +216,7 @@ impl Store {
                 .then(|| {
                     let thread = c.command.clone().unwrap_or_else(|| "".into());
                     let process = c.process_name.clone().unwrap_or_else(|| "".into());
-                    self.owners.intern_parts(
+                    self.names.owners.intern_parts(
                         Started(c.pid, c.started_ns),
                         0,
                         c.cgroup_id,
@@ -238,7 +241,7 @@ impl Store {
             return;
         }
         self.totals.attributed(seq, &owner.process_name);
-        let owner = self.owners.intern(owner);
+        let owner = self.names.owners.intern(owner);
         if let Some(record) = self.drops.get_mut(seq) {
             record.owner = owner;
         }

@@ -11,10 +11,10 @@
 mod gaps;
 mod ingest;
 mod intern;
+mod names;
 mod owners;
 mod records;
 mod resolved;
-mod retransmits;
 mod rollup;
 mod table;
 mod totals;
@@ -34,23 +34,22 @@ mod tests;
 pub use self::{
     gaps::{Gaps, KindGaps},
     intern::Sym,
+    names::Names,
     owners::{NameMatch, Owner, OwnerFilter, ProcessKey, Started},
     records::{
         Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredLookup, StoredSampled,
         protocol_of_code,
     },
     resolved::Resolve,
-    retransmits::StoredRetransmit,
     rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
     totals::{Family, LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
 };
-use self::{
-    intern::Interner, owners::Owners, records::SocketKinds, rollup::Rollup, totals::Totals,
-};
+use self::{records::SocketKinds, rollup::Rollup, totals::Totals};
 use crate::{
     correlate::{Joiner, Orphans},
     events::{Event, Kind, KindCounts},
+    kinds::retransmit::StoredRetransmit,
 };
 
 /// How much history to keep.
@@ -154,12 +153,8 @@ pub struct Store {
     sampled: Table<StoredSampled>,
     lookups: Table<StoredLookup>,
     retransmits: Table<StoredRetransmit>,
-    owners: Owners,
+    names: Names,
     kinds: SocketKinds,
-    endpoints: Interner<Endpoint>,
-    kernel_names: Interner<Arc<str>>,
-    host_names: Interner<Arc<str>>,
-    answer_lists: Interner<Arc<[std::net::IpAddr]>>,
     outcomes: Joiner,
     orphans: Orphans<u64>,
     totals: Totals,
@@ -180,12 +175,8 @@ impl Store {
             sampled: Table::new(limits.max_events),
             lookups: Table::new(limits.max_events),
             retransmits: Table::new(limits.max_events),
-            owners: Owners::default(),
+            names: Names::default(),
             kinds: SocketKinds::default(),
-            endpoints: Interner::default(),
-            kernel_names: Interner::default(),
-            host_names: Interner::default(),
-            answer_lists: Interner::default(),
             outcomes: Joiner::default(),
             orphans: Orphans::default(),
             totals: Totals::new(limits.metric_processes),
@@ -217,7 +208,16 @@ impl Store {
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
             Event::Dns(l) => self.add_lookup(l),
-            Event::Retransmit(r) => self.add_retransmit(r),
+            Event::Retransmit(r) => {
+                self.totals.retransmit(
+                    r.process.as_ref().map(|p| &p.process_name),
+                    r.state_name.unwrap_or("?"),
+                    r.segments,
+                );
+                let record = StoredRetransmit::new(&r, &mut self.names);
+                self.retransmits.push(record);
+                self.enforce_count();
+            }
         }
     }
 
@@ -303,9 +303,9 @@ impl Store {
         if let Some(r) = self.connections.pop_front() {
             self.evicted(Kind::Connection, r.time_ns);
             self.connection_tallies.pop(seq, &r);
-            self.owners.release(r.owner);
+            self.names.owners.release(r.owner);
             for endpoint in [r.destination, r.source].into_iter().flatten() {
-                self.endpoints.release(endpoint);
+                self.names.endpoints.release(endpoint);
             }
         }
     }
@@ -314,12 +314,12 @@ impl Store {
         if let Some(r) = self.drops.pop_front() {
             self.evicted(Kind::PacketDrop, r.time_ns);
             if let Some(owner) = r.owner {
-                self.owners.release(owner);
+                self.names.owners.release(owner);
             }
-            self.kernel_names.release(r.reason);
-            self.kernel_names.release(r.location);
+            self.names.kernel_names.release(r.reason);
+            self.names.kernel_names.release(r.location);
             for e in [r.source, r.destination].into_iter().flatten() {
-                self.endpoints.release(e);
+                self.names.endpoints.release(e);
             }
         }
     }
@@ -327,19 +327,26 @@ impl Store {
     fn pop_sampled(&mut self) {
         if let Some(r) = self.sampled.pop_front() {
             if let Some(owner) = r.owner {
-                self.owners.release(owner);
+                self.names.owners.release(owner);
             }
-            self.kernel_names.release(r.reason);
+            self.names.kernel_names.release(r.reason);
+        }
+    }
+
+    fn pop_retransmit(&mut self) {
+        if let Some(r) = self.retransmits.pop_front() {
+            self.evicted(Kind::Retransmit, r.time_ns);
+            r.release(&mut self.names);
         }
     }
 
     fn pop_lookup(&mut self) {
         if let Some(r) = self.lookups.pop_front() {
             self.evicted(Kind::Dns, r.time_ns);
-            self.owners.release(r.owner);
-            self.host_names.release(r.name);
+            self.names.owners.release(r.owner);
+            self.names.host_names.release(r.name);
             if let Some(answers) = r.answers {
-                self.answer_lists.release(answers);
+                self.names.answer_lists.release(answers);
             }
         }
     }
@@ -377,7 +384,8 @@ impl Store {
 
     /// A looked-up host name.
     pub fn host_name(&self, sym: Sym) -> Arc<str> {
-        self.host_names
+        self.names
+            .host_names
             .get(sym)
             .cloned()
             .unwrap_or_else(|| Arc::from(""))
@@ -385,7 +393,7 @@ impl Store {
 
     /// A lookup's answers.
     pub fn answers(&self, sym: Option<Sym>) -> &[std::net::IpAddr] {
-        sym.and_then(|s| self.answer_lists.get(s))
+        sym.and_then(|s| self.names.answer_lists.get(s))
             .map_or(&[], |a| a)
     }
 
@@ -396,7 +404,7 @@ impl Store {
 
     /// An owner.
     pub fn owner(&self, sym: Option<Sym>) -> Option<&Owner> {
-        self.owners.get(sym?)
+        self.names.owners.get(sym?)
     }
 
     /// An owner's pid, 0 for none.
@@ -407,7 +415,7 @@ impl Store {
     /// An owner's thread name ("" for none).
     pub fn owner_name(&self, sym: Option<Sym>) -> Arc<str> {
         self.owner(sym)
-            .and_then(|o| self.owners.name(o.command))
+            .and_then(|o| self.names.owners.name(o.command))
             .cloned()
             .unwrap_or_else(|| Arc::from(""))
     }
@@ -415,14 +423,15 @@ impl Store {
     /// An owner's process name ("" for none).
     pub fn owner_process_name(&self, sym: Option<Sym>) -> Arc<str> {
         self.owner(sym)
-            .and_then(|o| self.owners.name(o.process))
+            .and_then(|o| self.names.owners.name(o.process))
             .cloned()
             .unwrap_or_else(|| Arc::from(""))
     }
 
     /// A thread or process name by its own symbol ([`Owner::command`], [`Owner::process`]).
     pub fn name(&self, command: Sym) -> Arc<str> {
-        self.owners
+        self.names
+            .owners
             .name(command)
             .cloned()
             .unwrap_or_else(|| Arc::from(""))
@@ -430,7 +439,7 @@ impl Store {
 
     /// The owners `filter` lets through.
     pub fn owners_matching(&self, filter: &OwnerFilter<'_>) -> Vec<Sym> {
-        self.owners.matching(filter)
+        self.names.owners.matching(filter)
     }
 
     /// Names the cgroups of events from now on with `resolver` (without one, events carry
@@ -439,23 +448,23 @@ impl Store {
         &mut self,
         resolver: Arc<dyn Resolve<u64, crate::cgroups::CgroupName>>,
     ) {
-        self.owners.set_cgroup_resolver(resolver);
+        self.names.owners.set_cgroup_resolver(resolver);
     }
 
     /// Names the executables of events' processes from now on with `resolver` (without one,
     /// events name none).
     pub fn set_executable_resolver(&mut self, resolver: Arc<dyn Resolve<ProcessKey, Arc<str>>>) {
-        self.owners.set_executable_resolver(resolver);
+        self.names.owners.set_executable_resolver(resolver);
     }
 
     /// The path of an owner's executable, when it is known.
     pub fn executable(&self, sym: Option<Sym>) -> Option<&Arc<str>> {
-        self.owners.executable(self.owner(sym)?)
+        self.names.owners.executable(self.owner(sym)?)
     }
 
     /// The names of an owner's cgroup, when they are known.
     pub fn cgroup(&self, sym: Option<Sym>) -> Option<&Arc<crate::cgroups::CgroupName>> {
-        self.owners.cgroup(self.owner(sym)?)
+        self.names.owners.cgroup(self.owner(sym)?)
     }
 
     /// The family, protocol and type of a connection's socket.
@@ -465,12 +474,13 @@ impl Store {
 
     /// An address or path.
     pub fn endpoint(&self, sym: Sym) -> Option<&Endpoint> {
-        self.endpoints.get(sym)
+        self.names.endpoints.get(sym)
     }
 
     /// A drop reason or kernel location.
     pub fn kernel_name(&self, sym: Sym) -> Arc<str> {
-        self.kernel_names
+        self.names
+            .kernel_names
             .get(sym)
             .cloned()
             .unwrap_or_else(|| Arc::from(""))
@@ -478,7 +488,8 @@ impl Store {
 
     /// The symbols of every drop reason or kernel location `matches` accepts.
     pub fn kernel_names_matching(&self, matches: impl Fn(&str) -> bool) -> Vec<Sym> {
-        self.kernel_names
+        self.names
+            .kernel_names
             .iter()
             .filter(|(_, name)| matches(name))
             .map(|(sym, _)| sym)
@@ -487,11 +498,7 @@ impl Store {
 
     /// Current counters.
     pub fn stats(&self) -> StoreStats {
-        let interned = self.owners.len()
-            + self.endpoints.len()
-            + self.kernel_names.len()
-            + self.host_names.len()
-            + self.answer_lists.len();
+        let interned = self.names.len();
         StoreStats {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,

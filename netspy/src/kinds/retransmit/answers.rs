@@ -11,14 +11,14 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError, SummaryRequest,
-    coverage::Coverage,
-    kinds::{EventKind, Filters, Listed, Newest, newest},
-};
+use super::StoredRetransmit;
 use crate::{
     events::{Kind, tcp_state_name},
-    store::{Endpoint, Store, StoredRetransmit, Sym, Table},
+    query::{
+        CgroupView, Coverage, DEFAULT_WINDOW_SECONDS, EventKind, Filters, ListRequest, Listed,
+        Newest, Query, QueryError, SummaryRequest, by_pid, newest,
+    },
+    store::{Endpoint, Store, Sym, Table},
 };
 
 /// At most this many processes in a summary, the ones with most retransmissions.
@@ -353,7 +353,7 @@ impl Query {
         let Newest { views, matched, .. } =
             newest::<StoredRetransmit>(&store, &scope.selection, limit, &Filters::default());
         let total_events = views.len();
-        let events_by_pid = super::by_pid(views, |v| v.pid);
+        let events_by_pid = by_pid(views, |v| v.pid);
         let now = Utc::now();
         Ok(RetransmitList {
             total_events,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use netspy_common::{flags, retransmit::RetransmitEvent, tcp::state};
 use serde::Serialize;
 
-use super::{KernelNames, Process, ip_addr, tcp_state_name};
+use crate::events::{KernelNames, Process, ip_addr, tcp_state_name};
 
 /// A TCP segment sent again.
 #[derive(Clone, Debug, Serialize)]
@@ -39,7 +39,7 @@ impl TcpRetransmit {
         u32::from(self.state) == state::SYN_SENT
     }
 
-    pub(super) fn decode(wire: &RetransmitEvent, names: &KernelNames) -> Self {
+    pub(crate) fn decode(wire: &RetransmitEvent, names: &KernelNames) -> Self {
         let unspecified = std::net::Ipv4Addr::UNSPECIFIED.into();
         let addr =
             |bytes, port| SocketAddr::new(ip_addr(wire.family, bytes).unwrap_or(unspecified), port);

@@ -1,8 +1,10 @@
-//! TCP retransmissions in the history: one compact record each, and their counts since the
-//! start by process and TCP state (`/metrics`).
+//! TCP retransmissions in the history: one compact record each.
 
-use super::{Endpoint, Store, intern::Sym, table::Record};
-use crate::events::{TcpRetransmit, nanos};
+use super::TcpRetransmit;
+use crate::{
+    events::nanos,
+    store::{Endpoint, Names, Record, Sym},
+};
 
 /// One TCP segment sent again: 32 bytes.
 #[derive(Clone, Debug)]
@@ -36,36 +38,28 @@ impl Record for StoredRetransmit {
     }
 }
 
-impl Store {
-    pub(super) fn add_retransmit(&mut self, r: TcpRetransmit) {
-        self.totals.retransmit(
-            r.process.as_ref().map(|p| &p.process_name),
-            r.state_name.unwrap_or("?"),
-            r.segments,
-        );
-        let record = StoredRetransmit {
+impl StoredRetransmit {
+    /// The record of `r`, its owner and addresses interned in `names`.
+    pub fn new(r: &TcpRetransmit, names: &mut Names) -> Self {
+        Self {
             time_ns: nanos(r.time),
-            owner: r.process.as_ref().and_then(|p| self.owners.intern(p)),
-            source: self.endpoints.intern(Endpoint::Ip(r.source.ip())),
-            destination: self.endpoints.intern(Endpoint::Ip(r.destination.ip())),
+            owner: r.process.as_ref().and_then(|p| names.owner(p)),
+            source: names.endpoint(Endpoint::Ip(r.source.ip())),
+            destination: names.endpoint(Endpoint::Ip(r.destination.ip())),
             sport: r.source.port(),
             dport: r.destination.port(),
             state: r.state,
             segments: r.segments,
-        };
-        self.retransmits.push(record);
-        self.enforce_count();
+        }
     }
 
-    pub(super) fn pop_retransmit(&mut self) {
-        if let Some(r) = self.retransmits.pop_front() {
-            self.evicted(crate::events::Kind::Retransmit, r.time_ns);
-            if let Some(owner) = r.owner {
-                self.owners.release(owner);
-            }
-            for e in [r.source, r.destination].into_iter().flatten() {
-                self.endpoints.release(e);
-            }
+    /// Gives back what the record interned (it is evicted).
+    pub fn release(&self, names: &mut Names) {
+        if let Some(owner) = self.owner {
+            names.release_owner(owner);
+        }
+        for e in [self.source, self.destination].into_iter().flatten() {
+            names.release_endpoint(e);
         }
     }
 }

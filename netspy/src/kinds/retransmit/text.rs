@@ -2,11 +2,11 @@
 
 use std::fmt::Write as _;
 
-use super::{
+use super::{RetransmitList, RetransmitSummary};
+use crate::mcp::format::{
     capitalized, clock, collapse, ended, endpoint, plural, push_more, push_note, push_repeated,
     subject, who, window,
 };
-use crate::query::{RetransmitList, RetransmitSummary};
 
 /// What a count of retransmissions held: ` (905 segments, 1 SYN)`, ` (2 SYN-ACKs)`, the
 /// segments only when resends held several (TSO/GSO), empty when there is nothing to add.
@@ -151,7 +151,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::query::RetransmitView;
+    use crate::kinds::retransmit::RetransmitView;
 
     #[test]
     fn a_retransmission_summary_says_its_segments_when_resends_held_several() {

@@ -6,7 +6,6 @@ mod analysis;
 mod connections;
 mod dns;
 mod drops;
-mod retransmits;
 
 use chrono::{DateTime, Local, Utc};
 
@@ -20,11 +19,10 @@ pub use self::{
     connections::{connection_list, network_summary},
     dns::dns_list,
     drops::{drop_list, drop_summary},
-    retransmits::{retransmit_list, retransmit_summary},
 };
 
 /// Who a filter names: "process 'curl'", "PID 1234", "process 'curl' (PID 1234)".
-fn subject(pid: Option<u32>, name: Option<&str>) -> Option<String> {
+pub(crate) fn subject(pid: Option<u32>, name: Option<&str>) -> Option<String> {
     let name = name.map(escape);
     match (pid, name) {
         (None, None) => None,
@@ -34,7 +32,7 @@ fn subject(pid: Option<u32>, name: Option<&str>) -> Option<String> {
     }
 }
 
-fn capitalized(text: &str) -> String {
+pub(crate) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()
@@ -42,12 +40,12 @@ fn capitalized(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn clock(time: DateTime<Utc>) -> String {
+pub(crate) fn clock(time: DateTime<Utc>) -> String {
     time.with_timezone(&Local).format("%H:%M:%S").to_string()
 }
 
 /// `10.0.0.1:443`, `[2001:db8::1]:443`, or the address alone when there is no port.
-fn endpoint(ip: &str, port: Option<u16>) -> String {
+pub(crate) fn endpoint(ip: &str, port: Option<u16>) -> String {
     match port {
         Some(port) if ip.contains(':') => format!("[{ip}]:{port}"),
         Some(port) => format!("{ip}:{port}"),
@@ -56,19 +54,22 @@ fn endpoint(ip: &str, port: Option<u16>) -> String {
 }
 
 /// A list's line, and how many of the list's events it stands for.
-struct Repeated {
+pub(crate) struct Repeated {
     first: DateTime<Utc>,
     what: String,
-    times: u64,
+    /// How many events the line stands for.
+    pub times: u64,
     /// The events' weights added up (a retransmission's segments).
-    weight: u64,
+    pub weight: u64,
     last: DateTime<Utc>,
 }
 
 /// Each distinct line of `events` (time, line, weight) once, at its first time, with how
 /// many times it came (other lines' events in between or not), their weight and its last
 /// time: a burst reads as one line.
-fn collapse(events: impl IntoIterator<Item = (DateTime<Utc>, String, u64)>) -> Vec<Repeated> {
+pub(crate) fn collapse(
+    events: impl IntoIterator<Item = (DateTime<Utc>, String, u64)>,
+) -> Vec<Repeated> {
     let mut lines: Vec<Repeated> = Vec::new();
     let mut index = std::collections::HashMap::<String, usize>::new();
     for (time, what, weight) in events {
@@ -94,7 +95,7 @@ fn collapse(events: impl IntoIterator<Item = (DateTime<Utc>, String, u64)>) -> V
 }
 
 /// `  21:05:53 | <line><extra>`, then ` | 3 times, last 21:05:54` when it came again.
-fn push_repeated(text: &mut String, line: &Repeated, extra: &str) {
+pub(crate) fn push_repeated(text: &mut String, line: &Repeated, extra: &str) {
     use std::fmt::Write as _;
     let _ = write!(text, "  {} | {}{extra}", clock(line.first), line.what);
     if line.times > 1 {
@@ -115,7 +116,7 @@ fn counts(items: &[Count], unit: Option<&str>) -> String {
 }
 
 /// `  ... and 3 more lookups` when a list shows fewer than matched.
-fn push_more(text: &mut String, more: u64, one: &str, many: &str) {
+pub(crate) fn push_more(text: &mut String, more: u64, one: &str, many: &str) {
     use std::fmt::Write as _;
     if more > 0 {
         let _ = writeln!(text, "  ... and {}", plural(more, one, many));
@@ -123,14 +124,14 @@ fn push_more(text: &mut String, more: u64, one: &str, many: &str) {
 }
 
 /// A list's text without its last newline, with what its window could not see.
-fn ended(text: &str, coverage: Option<&Coverage>, events: &str) -> String {
+pub(crate) fn ended(text: &str, coverage: Option<&Coverage>, events: &str) -> String {
     let mut text = text.trim_end().to_owned();
     push_note(&mut text, coverage, events);
     text
 }
 
 /// `1 connection attempt`, `2 connection attempts`.
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -174,7 +175,7 @@ fn millis(ms: f64) -> String {
 /// seconds`, or ` between 10:00:00 and 10:05:00` for a window that ended before the answer
 /// (both times from the server, whose clock may differ from this one); "" when the server
 /// did not say (the original ebpf-server's lists).
-fn window(
+pub(crate) fn window(
     preposition: &str,
     seconds: u64,
     coverage: Option<&Coverage>,
@@ -235,7 +236,7 @@ fn coverage_note(c: Option<&Coverage>, events: &str) -> Option<String> {
 }
 
 /// Appends the coverage note, when there is one, as a line of its own.
-fn push_note(text: &mut String, c: Option<&Coverage>, events: &str) {
+pub(crate) fn push_note(text: &mut String, c: Option<&Coverage>, events: &str) {
     if let Some(note) = coverage_note(c, events) {
         text.push('\n');
         text.push_str(&note);
@@ -244,7 +245,7 @@ fn push_note(text: &mut String, c: Option<&Coverage>, events: &str) {
 
 /// An event's process, and where it ran when netspy knows: `nginx (4312) in nginx.service`,
 /// `app (311) in container 4f2c1e8b9a7d` (a container's short id rather than its scope).
-fn who(process: &str, thread: &str, pid: u32, placement: &CgroupView) -> String {
+pub(crate) fn who(process: &str, thread: &str, pid: u32, placement: &CgroupView) -> String {
     let owner = crate::text::owner(process, thread, pid, false);
     match (&placement.container, &placement.unit) {
         (Some(id), _) => format!("{owner} in container {}", escape(short_id(id))),

@@ -1,0 +1,16 @@
+//! TCP retransmissions: a segment sent again (a timeout, a SYN unanswered, a fast
+//! retransmit, a tail loss probe that resends, a listener's SYN-ACK), with its 4-tuple, TCP
+//! state, owner and segment count; summarized by process and connection, listed, counted in
+//! `/metrics`.
+
+mod answers;
+mod event;
+mod record;
+mod text;
+
+pub use self::{
+    answers::{RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView},
+    event::TcpRetransmit,
+    record::StoredRetransmit,
+    text::{retransmit_list, retransmit_summary},
+};
