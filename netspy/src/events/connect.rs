@@ -86,6 +86,15 @@ impl std::fmt::Display for Destination {
     }
 }
 
+impl super::Happened for ConnectionEvent {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn process(&self) -> Option<&Process> {
+        Some(&self.process)
+    }
+}
+
 impl ConnectionEvent {
     /// The event of a wire record; `path` is the `sun_path` of a UNIX connect's record.
     pub(super) fn decode(wire: &ConnectEvent, path: Option<&[u8]>, names: &KernelNames) -> Self {
@@ -121,7 +130,7 @@ impl ConnectionEvent {
         Self {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
-            process: Process::from_wire(&wire.task),
+            process: Process::from_task(&wire.task),
             fd: wire.fd,
             destination,
             source,

@@ -33,6 +33,15 @@ pub struct DnsLookup {
     pub latency_ns: u64,
 }
 
+impl super::Happened for DnsLookup {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn process(&self) -> Option<&Process> {
+        Some(&self.process)
+    }
+}
+
 impl DnsLookup {
     /// Decodes the wire record.
     pub(super) fn decode(wire: &DnsEvent, names: &KernelNames) -> Self {
@@ -45,7 +54,7 @@ impl DnsLookup {
         Self {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
-            process: Process::from_wire(&wire.task),
+            process: Process::from_task(&wire.task),
             name: c_string(&wire.name).into(),
             name_cut: wire.flags & dns_flags::NAME_CUT != 0,
             answers,

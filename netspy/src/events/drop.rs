@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use netspy_common::{drop::DropEvent, flags};
 use serde::Serialize;
 
-use super::{KernelNames, Process, ip_addr, protocol_name};
+use super::{FromWire, Happened, KernelNames, Process, ip_addr, protocol_name};
 
 /// A packet the kernel dropped, with its reason named by the running kernel.
 #[derive(Clone, Debug, Serialize)]
@@ -70,15 +70,26 @@ impl PacketDrop {
     }
 }
 
-impl PacketDrop {
-    pub(super) fn decode(wire: &DropEvent, names: &KernelNames) -> Self {
+impl Happened for PacketDrop {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+}
+
+impl FromWire for PacketDrop {
+    type Wire = DropEvent;
+
+    fn from_wire(wire: &DropEvent, names: &KernelNames) -> Self {
         let is_ip = ip_addr(wire.family, &wire.saddr).is_some();
         let has_ports = is_ip && wire.flags & flags::PORTS_KNOWN != 0;
         Self {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
             process: (wire.flags & flags::OWNER_KNOWN != 0)
-                .then(|| Process::from_wire(&wire.owner)),
+                .then(|| Process::from_task(&wire.owner)),
             drop_reason: names.drop_reason(wire.reason),
             drop_reason_code: wire.reason,
             location: names.symbols.resolve(wire.location),
@@ -137,7 +148,7 @@ mod tests {
 
     #[test]
     fn decodes_unattributed_netfilter_drop() {
-        let ev = PacketDrop::decode(&wire(), &names());
+        let ev = PacketDrop::from_wire(&wire(), &names());
         assert_eq!(&*ev.drop_reason, "NETFILTER_DROP");
         assert_eq!(ev.location, "nft_do_chain+0x3e8");
         assert_eq!(ev.protocol.as_deref(), Some("UDP"));
@@ -154,7 +165,7 @@ mod tests {
     fn a_later_fragment_has_a_protocol_but_no_ports() {
         let mut w = wire();
         w.flags = 0; // the kernel read no transport header
-        let ev = PacketDrop::decode(&w, &names());
+        let ev = PacketDrop::from_wire(&w, &names());
         assert_eq!(ev.protocol.as_deref(), Some("UDP"));
         assert_eq!((ev.source_port, ev.destination_port), (None, None));
     }
@@ -167,7 +178,7 @@ mod tests {
         w.family = 0;
         w.ethertype = 0x0806;
         w.reason = 200;
-        let ev = PacketDrop::decode(&w, &names());
+        let ev = PacketDrop::from_wire(&w, &names());
         assert_eq!(ev.process.map(|p| p.pid), Some(42));
         assert_eq!(&*ev.drop_reason, "UNKNOWN_200");
         assert_eq!(

@@ -15,10 +15,10 @@ mod tcp;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent, retransmit::RetransmitEvent};
+use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent};
 use serde::Serialize;
 
-use crate::kinds::retransmit::TcpRetransmit;
+pub use crate::kinds::{Event, Kind, KindCounts};
 
 pub use self::{
     clock::BootClock,
@@ -31,149 +31,183 @@ pub use self::{
     tcp::{TcpOutcome, TcpResult},
 };
 
-/// One thing netspy saw.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// A `connect(2)` call returned.
-    Connection(ConnectionEvent),
-    /// A TCP connect got its result (established, refused, timed out).
-    TcpOutcome(TcpOutcome),
-    /// The kernel dropped a packet.
-    PacketDrop(PacketDrop),
-    /// A process looked up a host name.
-    Dns(DnsLookup),
-    /// A TCP segment was sent again.
-    Retransmit(TcpRetransmit),
-}
-
-impl Event {
-    /// The process the event belongs to, if known (drops may be unattributed).
-    pub fn process(&self) -> Option<&Process> {
-        match self {
-            Self::Connection(e) => Some(&e.process),
-            Self::TcpOutcome(e) => e.process.as_ref(),
-            Self::PacketDrop(e) => e.process.as_ref(),
-            Self::Dns(e) => Some(&e.process),
-            Self::Retransmit(e) => e.process.as_ref(),
-        }
-    }
-
-    /// The event's kind.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Self::Connection(_) => Kind::Connection,
-            Self::TcpOutcome(_) => Kind::TcpOutcome,
-            Self::PacketDrop(_) => Kind::PacketDrop,
-            Self::Dns(_) => Kind::Dns,
-            Self::Retransmit(_) => Kind::Retransmit,
-        }
-    }
-
+/// What every event has: when it happened and whose it is.
+pub trait Happened {
     /// Wall-clock time of the event.
-    pub fn time(&self) -> DateTime<Utc> {
-        match self {
-            Self::Connection(e) => e.time,
-            Self::TcpOutcome(e) => e.time,
-            Self::PacketDrop(e) => e.time,
-            Self::Dns(e) => e.time,
-            Self::Retransmit(e) => e.time,
+    fn time(&self) -> DateTime<Utc>;
+    /// The process the event belongs to, if known (drops may be unattributed).
+    fn process(&self) -> Option<&Process>;
+}
+
+/// Declares the event kinds (see `crate::kinds`, which invokes it once): [`Event`] with one
+/// variant per kind, [`Kind`] and [`KindCounts`], and how each kind's ring records decode.
+/// Each entry: the kind's doc, `Variant(field): EventType => decoder`, where `field` is its
+/// name in the API and the metrics and `decoder` turns one ring record into an [`Event`].
+macro_rules! event_kinds {
+    ($($(#[doc = $doc:literal])+ $variant:ident($field:ident): $event:ty => $decode:path,)+) => {
+        /// One thing netspy saw.
+        #[derive(Clone, Debug, serde::Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum Event {
+            $($(#[doc = $doc])+ $variant($event),)+
         }
-    }
-}
 
-/// The kinds of events, as counted and named everywhere (`/health`, `/metrics`,
-/// `/api/programs`). A ring buffer is named by the kind it carries (the connects' ring also
-/// carries lookups, told apart by size).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// `connect(2)` calls (`ConnectEvent`, `UnixConnectEvent`).
-    Connection,
-    /// TCP connect results (`TcpOutcomeEvent`).
-    TcpOutcome,
-    /// Packet drops (`DropEvent`).
-    PacketDrop,
-    /// Host-name lookups (`DnsEvent`).
-    Dns,
-    /// TCP retransmissions (`RetransmitEvent`).
-    Retransmit,
-}
+        $(impl From<$event> for Event {
+            fn from(event: $event) -> Self {
+                Self::$variant(event)
+            }
+        })+
 
-impl Kind {
-    /// Every kind, in the order they are listed.
-    pub const ALL: [Self; 5] = [
-        Self::Connection,
-        Self::TcpOutcome,
-        Self::PacketDrop,
-        Self::Dns,
-        Self::Retransmit,
-    ];
+        impl Event {
+            /// The process the event belongs to, if known (drops may be unattributed).
+            pub fn process(&self) -> Option<&$crate::events::Process> {
+                match self {
+                    $(Self::$variant(e) => $crate::events::Happened::process(e),)+
+                }
+            }
 
-    /// The kind's name in the API and the metrics' `kind` label.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Connection => "connection",
-            Self::TcpOutcome => "tcp_outcome",
-            Self::PacketDrop => "packet_drop",
-            Self::Dns => "dns",
-            Self::Retransmit => "retransmit",
+            /// The event's kind.
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Self::$variant(_) => Kind::$variant,)+
+                }
+            }
+
+            /// Wall-clock time of the event.
+            pub fn time(&self) -> chrono::DateTime<chrono::Utc> {
+                match self {
+                    $(Self::$variant(e) => $crate::events::Happened::time(e),)+
+                }
+            }
         }
-    }
-}
 
-/// One number per event kind.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct KindCounts {
-    /// Connect events.
-    pub connection: u64,
-    /// TCP outcome events.
-    pub tcp_outcome: u64,
-    /// Packet drop events.
-    pub packet_drop: u64,
-    /// Host-name lookups.
-    #[serde(default)]
-    pub dns: u64,
-    /// TCP retransmissions.
-    #[serde(default)]
-    pub retransmit: u64,
-}
-
-impl KindCounts {
-    /// The number of one kind.
-    pub fn get(&self, kind: Kind) -> u64 {
-        match kind {
-            Kind::Connection => self.connection,
-            Kind::TcpOutcome => self.tcp_outcome,
-            Kind::PacketDrop => self.packet_drop,
-            Kind::Dns => self.dns,
-            Kind::Retransmit => self.retransmit,
+        /// The kinds of events, as counted and named everywhere (`/health`, `/metrics`,
+        /// `/api/programs`). A ring buffer is named by the kind it carries (the connects'
+        /// ring also carries lookups, told apart by size).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Kind {
+            $($(#[doc = $doc])+ $variant,)+
         }
-    }
 
-    /// Adds `n` to one kind.
-    pub fn add(&mut self, kind: Kind, n: u64) {
-        let slot = match kind {
-            Kind::Connection => &mut self.connection,
-            Kind::TcpOutcome => &mut self.tcp_outcome,
-            Kind::PacketDrop => &mut self.packet_drop,
-            Kind::Dns => &mut self.dns,
-            Kind::Retransmit => &mut self.retransmit,
-        };
-        *slot += n;
-    }
+        impl Kind {
+            /// Every kind, in the order they are listed.
+            pub const ALL: [Self; [$(Self::$variant),+].len()] = [$(Self::$variant),+];
 
-    /// Each kind with its number, in [`Kind::ALL`] order.
-    pub fn by_kind(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
-        Kind::ALL.into_iter().map(|kind| (kind, self.get(kind)))
-    }
+            /// The kind's name in the API and the metrics' `kind` label.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($field),)+
+                }
+            }
 
-    /// Sum over kinds.
-    pub fn total(&self) -> u64 {
-        self.by_kind().map(|(_, n)| n).sum()
-    }
+            /// Decodes one record of this kind's ring buffer.
+            pub(crate) fn decode(
+                self,
+                names: &$crate::events::KernelNames,
+                bytes: &[u8],
+            ) -> Result<Event, $crate::events::DecodeError> {
+                match self {
+                    $(Self::$variant => $decode(names, self, bytes),)+
+                }
+            }
+        }
+
+        /// One number per event kind.
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            Default,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize,
+            schemars::JsonSchema,
+        )]
+        pub struct KindCounts {
+            $($(#[doc = $doc])+ #[serde(default)] pub $field: u64,)+
+        }
+
+        impl KindCounts {
+            /// The number of one kind.
+            pub fn get(&self, kind: Kind) -> u64 {
+                match kind {
+                    $(Kind::$variant => self.$field,)+
+                }
+            }
+
+            /// Adds `n` to one kind.
+            pub fn add(&mut self, kind: Kind, n: u64) {
+                let slot = match kind {
+                    $(Kind::$variant => &mut self.$field,)+
+                };
+                *slot += n;
+            }
+
+            /// Each kind with its number, in [`Kind::ALL`] order.
+            pub fn by_kind(&self) -> impl Iterator<Item = (Kind, u64)> + '_ {
+                Kind::ALL.into_iter().map(|kind| (kind, self.get(kind)))
+            }
+
+            /// Sum over kinds.
+            pub fn total(&self) -> u64 {
+                self.by_kind().map(|(_, n)| n).sum()
+            }
+        }
+    };
+}
+pub(crate) use event_kinds;
+
+/// An event decoded from one ring record of its own wire struct.
+pub trait FromWire: Sized {
+    /// The wire struct the kernel writes.
+    type Wire: aya::Pod;
+    /// Decodes one record.
+    fn from_wire(wire: &Self::Wire, names: &KernelNames) -> Self;
+}
+
+/// Decodes a record of a ring that carries only `E`'s wire struct.
+pub(crate) fn wire_record<E: FromWire + Into<Event>>(
+    names: &KernelNames,
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<Event, DecodeError> {
+    Ok(E::from_wire(&read_wire(kind, bytes)?, names).into())
+}
+
+/// Decodes a record of the connects' ring, which carries three wire structs told apart by
+/// size: a lookup, a UNIX connect (the longer, with its path) and any other connect.
+pub(crate) fn connect_record(
+    names: &KernelNames,
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<Event, DecodeError> {
+    Ok(match kind {
+        _ if bytes.len() == size_of::<DnsEvent>() => {
+            Event::Dns(DnsLookup::decode(&read_wire(kind, bytes)?, names))
+        }
+        Kind::Dns => {
+            return Err(DecodeError {
+                kind,
+                got: bytes.len(),
+                want: size_of::<DnsEvent>(),
+            });
+        }
+        _ if bytes.len() >= size_of::<UnixConnectEvent>() => {
+            let wire: UnixConnectEvent = read_wire(kind, bytes)?;
+            Event::Connection(ConnectionEvent::decode(
+                &wire.connect,
+                Some(&wire.path),
+                names,
+            ))
+        }
+        _ => Event::Connection(ConnectionEvent::decode(
+            &read_wire(kind, bytes)?,
+            None,
+            names,
+        )),
+    })
 }
 
 /// The process (and thread) an event belongs to.
@@ -226,7 +260,7 @@ impl Process {
 }
 
 impl Process {
-    pub(crate) fn from_wire(task: &netspy_common::task::TaskInfo) -> Self {
+    pub(crate) fn from_task(task: &netspy_common::task::TaskInfo) -> Self {
         Self {
             pid: task.tgid,
             tid: task.pid,
@@ -266,43 +300,7 @@ pub struct KernelNames {
 impl KernelNames {
     /// Decodes one record of the ring buffer of `kind`.
     pub fn decode(&self, kind: Kind, bytes: &[u8]) -> Result<Event, DecodeError> {
-        Ok(match kind {
-            // The connects' ring also carries lookups; each type has its own size.
-            Kind::Dns | Kind::Connection if bytes.len() == size_of::<DnsEvent>() => {
-                Event::Dns(DnsLookup::decode(&read_wire(kind, bytes)?, self))
-            }
-            Kind::Dns => {
-                return Err(DecodeError {
-                    kind,
-                    got: bytes.len(),
-                    want: size_of::<DnsEvent>(),
-                });
-            }
-            // A UNIX connect's record is the longer one, with the path.
-            Kind::Connection if bytes.len() >= size_of::<UnixConnectEvent>() => {
-                let wire: UnixConnectEvent = read_wire(kind, bytes)?;
-                Event::Connection(ConnectionEvent::decode(
-                    &wire.connect,
-                    Some(&wire.path),
-                    self,
-                ))
-            }
-            Kind::Connection => Event::Connection(ConnectionEvent::decode(
-                &read_wire(kind, bytes)?,
-                None,
-                self,
-            )),
-            Kind::TcpOutcome => {
-                Event::TcpOutcome(TcpOutcome::decode(&read_wire(kind, bytes)?, self))
-            }
-            Kind::PacketDrop => {
-                Event::PacketDrop(PacketDrop::decode(&read_wire(kind, bytes)?, self))
-            }
-            Kind::Retransmit => Event::Retransmit(TcpRetransmit::decode(
-                &read_wire::<RetransmitEvent>(kind, bytes)?,
-                self,
-            )),
-        })
+        kind.decode(self, bytes)
     }
 
     /// The name of a drop reason, or its number when this kernel's BTF does not name it.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use netspy_common::{flags, tcp::TcpOutcomeEvent, tcp::state};
 use serde::Serialize;
 
-use super::{KernelNames, Process, errno_name, ip_addr};
+use super::{FromWire, Happened, KernelNames, Process, errno_name, ip_addr};
 
 /// How a TCP connect ended: the one vocabulary of TCP results (events, the store, API
 /// views and filters, metrics labels).
@@ -90,8 +90,19 @@ pub struct TcpOutcome {
     pub sock: u64,
 }
 
-impl TcpOutcome {
-    pub(super) fn decode(wire: &TcpOutcomeEvent, names: &KernelNames) -> Self {
+impl Happened for TcpOutcome {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+}
+
+impl FromWire for TcpOutcome {
+    type Wire = TcpOutcomeEvent;
+
+    fn from_wire(wire: &TcpOutcomeEvent, names: &KernelNames) -> Self {
         let unspecified = std::net::Ipv4Addr::UNSPECIFIED.into();
         let addr =
             |bytes, port| SocketAddr::new(ip_addr(wire.family, bytes).unwrap_or(unspecified), port);
@@ -107,7 +118,7 @@ impl TcpOutcome {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
             process: (wire.flags & flags::OWNER_KNOWN != 0)
-                .then(|| Process::from_wire(&wire.owner)),
+                .then(|| Process::from_task(&wire.owner)),
             source: addr(&wire.saddr, wire.sport),
             destination: addr(&wire.daddr, wire.dport),
             result,
@@ -170,7 +181,7 @@ mod tests {
 
     #[test]
     fn decodes_established_with_latency_and_owner() {
-        let ev = TcpOutcome::decode(&wire(state::ESTABLISHED, 0), &KernelNames::default());
+        let ev = TcpOutcome::from_wire(&wire(state::ESTABLISHED, 0), &KernelNames::default());
         assert_eq!(ev.result, TcpResult::Established);
         assert_eq!(ev.source.to_string(), "10.0.0.5:51234");
         assert_eq!(ev.destination.to_string(), "93.184.216.34:443");
@@ -184,7 +195,7 @@ mod tests {
 
     #[test]
     fn classifies_failures_by_socket_error() {
-        let result = |err| TcpOutcome::decode(&wire(state::CLOSE, err), &KernelNames::default());
+        let result = |err| TcpOutcome::from_wire(&wire(state::CLOSE, err), &KernelNames::default());
         assert_eq!(result(111).result, TcpResult::Refused);
         assert_eq!(result(111).error.as_deref(), Some("ECONNREFUSED"));
         assert_eq!(result(110).result, TcpResult::TimedOut);
@@ -200,7 +211,7 @@ mod tests {
         w.latency_ns = 0;
         w.family = family::INET6;
         w.daddr = std::net::Ipv6Addr::LOCALHOST.octets();
-        let ev = TcpOutcome::decode(&w, &KernelNames::default());
+        let ev = TcpOutcome::from_wire(&w, &KernelNames::default());
         assert!(ev.process.is_none());
         assert_eq!(ev.latency_ns, None);
         assert_eq!(ev.destination.to_string(), "[::1]:443");

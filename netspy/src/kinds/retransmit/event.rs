@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use netspy_common::{flags, retransmit::RetransmitEvent, tcp::state};
 use serde::Serialize;
 
-use crate::events::{KernelNames, Process, ip_addr, tcp_state_name};
+use crate::events::{FromWire, Happened, KernelNames, Process, ip_addr, tcp_state_name};
 
 /// A TCP segment sent again.
 #[derive(Clone, Debug, Serialize)]
@@ -38,8 +38,21 @@ impl TcpRetransmit {
     pub fn syn(&self) -> bool {
         u32::from(self.state) == state::SYN_SENT
     }
+}
 
-    pub(crate) fn decode(wire: &RetransmitEvent, names: &KernelNames) -> Self {
+impl Happened for TcpRetransmit {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+}
+
+impl FromWire for TcpRetransmit {
+    type Wire = RetransmitEvent;
+
+    fn from_wire(wire: &RetransmitEvent, names: &KernelNames) -> Self {
         let unspecified = std::net::Ipv4Addr::UNSPECIFIED.into();
         let addr =
             |bytes, port| SocketAddr::new(ip_addr(wire.family, bytes).unwrap_or(unspecified), port);
@@ -48,7 +61,7 @@ impl TcpRetransmit {
             time: names.clock.wall(wire.ts_ns),
             timestamp_ns: wire.ts_ns,
             process: (wire.flags & flags::OWNER_KNOWN != 0)
-                .then(|| Process::from_wire(&wire.owner)),
+                .then(|| Process::from_task(&wire.owner)),
             source: addr(&wire.saddr, wire.sport),
             destination: addr(&wire.daddr, wire.dport),
             state,
@@ -84,7 +97,7 @@ mod tests {
         wire.owner.tgid = 42;
         wire.saddr[..4].copy_from_slice(&[10, 1, 2, 1]);
         wire.daddr[..4].copy_from_slice(&[10, 1, 2, 2]);
-        let r = TcpRetransmit::decode(&wire, &KernelNames::default());
+        let r = TcpRetransmit::from_wire(&wire, &KernelNames::default());
         assert!(r.syn());
         assert_eq!(r.state_name, Some("SYN_SENT"));
         assert_eq!(r.source.to_string(), "10.1.2.1:40000");
@@ -92,7 +105,7 @@ mod tests {
         assert_eq!(r.process.map(|p| p.pid), Some(42));
         wire.flags = 0;
         wire.state = state::ESTABLISHED as u16;
-        let r = TcpRetransmit::decode(&wire, &KernelNames::default());
+        let r = TcpRetransmit::from_wire(&wire, &KernelNames::default());
         assert!(!r.syn() && r.process.is_none());
         assert_eq!(r.state_name, Some("ESTABLISHED"));
     }
