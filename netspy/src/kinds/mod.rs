@@ -6,8 +6,12 @@
 
 pub mod retransmit;
 
-use crate::events::{
-    ConnectionEvent, DnsLookup, PacketDrop, TcpOutcome, connect_record, event_kinds, wire_record,
+use crate::{
+    events::{
+        ConnectionEvent, DnsLookup, PacketDrop, TcpOutcome, connect_record, event_kinds,
+        wire_record,
+    },
+    store::kind_tables,
 };
 
 event_kinds! {
@@ -21,4 +25,9 @@ event_kinds! {
     Dns(dns): DnsLookup => connect_record,
     /// TCP segments sent again (`RetransmitEvent`).
     Retransmit(retransmit): retransmit::TcpRetransmit => wire_record::<retransmit::TcpRetransmit>,
+}
+
+kind_tables! {
+    /// TCP retransmissions.
+    Retransmit: retransmit::StoredRetransmit => (retransmits, evicted_retransmits),
 }

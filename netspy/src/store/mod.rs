@@ -11,6 +11,7 @@
 mod gaps;
 mod ingest;
 mod intern;
+mod kind_tables;
 mod names;
 mod owners;
 mod records;
@@ -31,9 +32,11 @@ use serde::Serialize;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use self::kind_tables::kind_tables;
 pub use self::{
     gaps::{Gaps, KindGaps},
     intern::Sym,
+    kind_tables::{FamilySpec, KindRecord},
     names::Names,
     owners::{NameMatch, Owner, OwnerFilter, ProcessKey, Started},
     records::{
@@ -43,13 +46,15 @@ pub use self::{
     resolved::Resolve,
     rollup::{OutcomeCounts, TallySum},
     table::{Record, Selection, Table},
-    totals::{Family, LATENCY_BOUNDS, Latency, OTHER, TotalsSnapshot, UNOWNED},
+    totals::{
+        Family, FamilyCounter, LATENCY_BOUNDS, Latency, OTHER, Totals, TotalsSnapshot, UNOWNED,
+    },
 };
-use self::{records::SocketKinds, rollup::Rollup, totals::Totals};
+use self::{records::SocketKinds, rollup::Rollup};
 use crate::{
     correlate::{Joiner, Orphans},
     events::{Event, Kind, KindCounts},
-    kinds::retransmit::StoredRetransmit,
+    kinds::{InKindTables, KindTableStats, KindTables},
 };
 
 /// How much history to keep.
@@ -99,12 +104,9 @@ pub struct StoreStats {
     /// Host-name lookups evicted, for either cause.
     #[serde(default)]
     pub evicted_dns_lookups: u64,
-    /// TCP retransmissions held.
-    #[serde(default)]
-    pub retransmits: u64,
-    /// TCP retransmissions evicted, for either cause.
-    #[serde(default)]
-    pub evicted_retransmits: u64,
+    /// Records of the kinds kept whole, held and evicted.
+    #[serde(flatten)]
+    pub kinds: KindTableStats,
     /// TCP outcomes whose connect event was never seen (connects made before netspy
     /// started, or lost).
     pub unmatched_outcomes: u64,
@@ -127,7 +129,7 @@ pub struct Kept {
 impl StoreStats {
     /// Held and evicted, per kind of event the history keeps (TCP outcomes are kept in
     /// their connections).
-    pub fn by_kind(&self) -> [(Kind, Kept); 4] {
+    pub fn by_kind(&self) -> impl Iterator<Item = (Kind, Kept)> {
         let kept = |held, evicted| Kept { held, evicted };
         [
             (
@@ -136,11 +138,9 @@ impl StoreStats {
             ),
             (Kind::PacketDrop, kept(self.drops, self.evicted_drops)),
             (Kind::Dns, kept(self.dns_lookups, self.evicted_dns_lookups)),
-            (
-                Kind::Retransmit,
-                kept(self.retransmits, self.evicted_retransmits),
-            ),
         ]
+        .into_iter()
+        .chain(self.kinds.by_kind())
     }
 }
 
@@ -152,7 +152,7 @@ pub struct Store {
     drops: Table<StoredDrop>,
     sampled: Table<StoredSampled>,
     lookups: Table<StoredLookup>,
-    retransmits: Table<StoredRetransmit>,
+    kind_tables: KindTables,
     names: Names,
     kinds: SocketKinds,
     outcomes: Joiner,
@@ -174,7 +174,7 @@ impl Store {
             drops: Table::new(limits.max_events),
             sampled: Table::new(limits.max_events),
             lookups: Table::new(limits.max_events),
-            retransmits: Table::new(limits.max_events),
+            kind_tables: KindTables::new(limits.max_events),
             names: Names::default(),
             kinds: SocketKinds::default(),
             outcomes: Joiner::default(),
@@ -203,21 +203,20 @@ impl Store {
 
     /// Adds one event.
     pub fn ingest(&mut self, event: Event) {
+        let Some(event) = self
+            .kind_tables
+            .keep(event, &mut self.names, &mut self.totals)
+        else {
+            self.enforce_count();
+            return;
+        };
         match event {
             Event::Connection(c) => self.add_connection(c),
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
             Event::Dns(l) => self.add_lookup(l),
-            Event::Retransmit(r) => {
-                self.totals.retransmit(
-                    r.process.as_ref().map(|p| &p.process_name),
-                    r.state_name.unwrap_or("?"),
-                    r.segments,
-                );
-                let record = StoredRetransmit::new(&r, &mut self.names);
-                self.retransmits.push(record);
-                self.enforce_count();
-            }
+            // The kinds kept whole, kept above.
+            _ => {}
         }
     }
 
@@ -238,10 +237,8 @@ impl Store {
             self.pop_lookup();
             self.stats.evicted_by_count += 1;
         }
-        while self.retransmits.len() > self.limits.max_events {
-            self.pop_retransmit();
-            self.stats.evicted_by_count += 1;
-        }
+        let max = self.limits.max_events;
+        self.stats.evicted_by_count += self.evict_kind_tables(|len, _| len > max);
     }
 
     /// Evicts what is older than the retention at `now_ns`, and forgets joins that can no
@@ -264,10 +261,7 @@ impl Store {
             self.pop_lookup();
             self.stats.evicted_by_age += 1;
         }
-        while self.retransmits.front().is_some_and(|r| r.time_ns < cutoff) {
-            self.pop_retransmit();
-            self.stats.evicted_by_age += 1;
-        }
+        self.stats.evicted_by_age += self.evict_kind_tables(|_, time_ns| time_ns < cutoff);
         let connections = &self.connections;
         self.outcomes
             .expire(now_ns, |seq| connections.contains(seq));
@@ -294,8 +288,17 @@ impl Store {
 
     /// A record of `kind` and time `time_ns` was evicted.
     fn evicted(&mut self, kind: Kind, time_ns: i64) {
-        self.evicted.add(kind, 1);
-        self.gaps.evicted(kind, time_ns);
+        note_eviction(&mut self.evicted, &mut self.gaps, kind, time_ns);
+    }
+
+    /// Evicts the oldest records of the kinds kept whole while `over(table length, oldest
+    /// time)` says so; how many.
+    fn evict_kind_tables(&mut self, over: impl Fn(usize, i64) -> bool) -> u64 {
+        let (evicted, gaps) = (&mut self.evicted, &mut self.gaps);
+        self.kind_tables
+            .evict(&mut self.names, over, |kind, time_ns| {
+                note_eviction(evicted, gaps, kind, time_ns)
+            })
     }
 
     fn pop_connection(&mut self) {
@@ -330,13 +333,6 @@ impl Store {
                 self.names.owners.release(owner);
             }
             self.names.kernel_names.release(r.reason);
-        }
-    }
-
-    fn pop_retransmit(&mut self) {
-        if let Some(r) = self.retransmits.pop_front() {
-            self.evicted(Kind::Retransmit, r.time_ns);
-            r.release(&mut self.names);
         }
     }
 
@@ -377,9 +373,9 @@ impl Store {
         &self.lookups
     }
 
-    /// TCP retransmissions.
-    pub fn retransmits(&self) -> &Table<StoredRetransmit> {
-        &self.retransmits
+    /// The records of a kind kept whole.
+    pub fn kind_table<R: InKindTables>(&self) -> &Table<R> {
+        R::table(&self.kind_tables)
     }
 
     /// A looked-up host name.
@@ -503,15 +499,20 @@ impl Store {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,
             dns_lookups: self.lookups.len() as u64,
-            retransmits: self.retransmits.len() as u64,
             evicted_connections: self.evicted.connection,
             evicted_drops: self.evicted.packet_drop,
             evicted_dns_lookups: self.evicted.dns,
-            evicted_retransmits: self.evicted.retransmit,
+            kinds: self.kind_tables.stats(&self.evicted),
             interned_values: interned as u64,
             unmatched_outcomes: self.outcomes.unmatched,
             ambiguous_drop_owners: self.orphans.ambiguous(),
             ..self.stats
         }
     }
+}
+
+/// Counts an evicted record of `kind` and time `time_ns`, and tells the gaps.
+fn note_eviction(evicted: &mut KindCounts, gaps: &mut Gaps, kind: Kind, time_ns: i64) {
+    evicted.add(kind, 1);
+    gaps.evicted(kind, time_ns);
 }

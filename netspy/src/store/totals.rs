@@ -12,7 +12,10 @@
 use std::{collections::VecDeque, sync::Arc};
 
 use super::{Map, SocketKinds};
-use crate::events::{TcpResult, errno_name};
+use crate::{
+    events::{Kind, TcpResult, errno_name},
+    kinds::KindTables,
+};
 
 /// How often the slots go to the most active names, ns.
 pub const PERIOD_NS: i64 = 60_000_000_000;
@@ -47,16 +50,27 @@ struct Counts {
     results: [u64; 5],
     /// Drops by reason code.
     drops: Vec<(u32, u64)>,
-    /// TCP retransmissions by the socket's state.
-    retransmits: Vec<(&'static str, u64)>,
-    /// Their segments by the socket's state.
-    retransmitted_segments: Vec<(&'static str, u64)>,
+    /// Counts of the kinds kept whole, by kind, family index and label value.
+    kinds: Vec<((Kind, usize, &'static str), u64)>,
 }
 
 fn bump<K: PartialEq>(counts: &mut Vec<(K, u64)>, key: K, n: u64) {
     match counts.iter_mut().find(|(k, _)| *k == key) {
         Some((_, count)) => *count += n,
         None => counts.push((key, n)),
+    }
+}
+
+/// Counts one event of a kind kept whole in its families ([`crate::store::KindRecord`]).
+pub struct FamilyCounter<'a> {
+    kind: Kind,
+    counts: &'a mut Counts,
+}
+
+impl FamilyCounter<'_> {
+    /// Adds `n` to the family at `family` in the kind's list, under label value `label`.
+    pub fn add(&mut self, family: usize, label: &'static str, n: u64) {
+        bump(&mut self.counts.kinds, (self.kind, family, label), n);
     }
 }
 
@@ -181,16 +195,11 @@ impl Totals {
         bump(&mut self.counts(name, n).drops, code, n);
     }
 
-    /// A TCP retransmission of `segments` segments of a socket in `state` owned by `name`.
-    pub fn retransmit(&mut self, name: Option<&Arc<str>>, state: &'static str, segments: u16) {
-        let counts = self.counts(name, 1);
-        bump(&mut counts.retransmits, state, 1);
-        if segments > 0 {
-            bump(
-                &mut counts.retransmitted_segments,
-                state,
-                u64::from(segments),
-            );
+    /// An event of a kind kept whole, owned by `name`: its counter, for its families.
+    pub fn kind_event(&mut self, name: Option<&Arc<str>>, kind: Kind) -> FamilyCounter<'_> {
+        FamilyCounter {
+            kind,
+            counts: self.counts(name, 1),
         }
     }
 
@@ -279,8 +288,7 @@ impl Totals {
         let mut failed_calls = Map::<(Arc<str>, String), u64>::default();
         let mut tcp_results = Map::<(Arc<str>, &'static str), u64>::default();
         let mut drops = Map::<(Arc<str>, Arc<str>), u64>::default();
-        let mut retransmits = Map::<(Arc<str>, &'static str), u64>::default();
-        let mut retransmitted_segments = Map::<(Arc<str>, &'static str), u64>::default();
+        let mut by_family = Map::<(Kind, usize), Map<(Arc<str>, &'static str), u64>>::default();
         for (name, counts) in named {
             for &(kind, n) in &counts.connects {
                 let protocol = kinds.get(kind).protocol_label();
@@ -297,12 +305,11 @@ impl Totals {
                         .or_default() += n;
                 }
             }
-            for &(state, n) in &counts.retransmits {
-                *retransmits.entry((name.clone(), state)).or_default() += n;
-            }
-            for &(state, n) in &counts.retransmitted_segments {
-                *retransmitted_segments
-                    .entry((name.clone(), state))
+            for &((kind, family, label), n) in &counts.kinds {
+                *by_family
+                    .entry((kind, family))
+                    .or_default()
+                    .entry((name.clone(), label))
                     .or_default() += n;
             }
             for &(code, n) in &counts.drops {
@@ -314,53 +321,44 @@ impl Totals {
                 *drops.entry((name.clone(), reason)).or_default() += n;
             }
         }
-        TotalsSnapshot {
-            families: vec![
-                Family::of(
-                    "connect_attempts",
-                    "connect() calls seen, by process (process name, `(other processes)` for \
+        let mut families = vec![
+            Family::of(
+                "connect_attempts",
+                "connect() calls seen, by process (process name, `(other processes)` for \
                      names without a series of their own) and protocol",
-                    "protocol",
-                    connects,
-                ),
-                Family::of(
-                    "connect_failed_calls",
-                    "connect() calls that returned an error (EINPROGRESS is not one), by \
+                "protocol",
+                connects,
+            ),
+            Family::of(
+                "connect_failed_calls",
+                "connect() calls that returned an error (EINPROGRESS is not one), by \
                      process and errno",
-                    "errno",
-                    failed_calls,
-                ),
-                Family::of(
-                    "tcp_connect_results",
-                    "How TCP connects ended (established, refused, timed_out, failed, \
+                "errno",
+                failed_calls,
+            ),
+            Family::of(
+                "tcp_connect_results",
+                "How TCP connects ended (established, refused, timed_out, failed, \
                      aborted), by process (`(no process known)` when the connect was not seen)",
-                    "result",
-                    tcp_results,
-                ),
-                Family::of(
-                    "packet_drops",
-                    "Packets the kernel dropped, by reason and owning process (`(no process \
+                "result",
+                tcp_results,
+            ),
+            Family::of(
+                "packet_drops",
+                "Packets the kernel dropped, by reason and owning process (`(no process \
                      known)` when none owned it); exact, sampled-out drops included",
-                    "reason",
-                    drops,
-                ),
-                Family::of(
-                    "tcp_retransmits",
-                    "TCP retransmissions (resends: a TSO/GSO buffer resent as one counts once), \
-                     by owning process (`(no process known)` when netspy did not see the socket \
-                     made) and the socket's state (SYN_SENT: a connect's SYN had no answer; \
-                     NEW_SYN_RECV: a listener's SYN-ACK)",
-                    "state",
-                    retransmits,
-                ),
-                Family::of(
-                    "tcp_retransmitted_segments",
-                    "TCP segments sent again (what the kernel's TcpRetransSegs counts), by \
-                     owning process and the socket's state",
-                    "state",
-                    retransmitted_segments,
-                ),
-            ],
+                "reason",
+                drops,
+            ),
+        ];
+        for (kind, specs) in KindTables::families() {
+            for (i, spec) in specs.iter().enumerate() {
+                let counts = by_family.remove(&(kind, i)).unwrap_or_default();
+                families.push(Family::of(spec.name, spec.help, spec.label, counts));
+            }
+        }
+        TotalsSnapshot {
+            families,
             latency: TcpResult::ALL
                 .iter()
                 .zip(&self.latency)

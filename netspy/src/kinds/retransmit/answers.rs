@@ -271,7 +271,10 @@ impl Query {
         let scope = req.scope().resolve(&store, Some(DEFAULT_WINDOW_SECONDS))?;
         let mut owners: HashMap<Option<Sym>, (Tally, HashMap<FlowKey, Tally>)> = HashMap::new();
         let mut total = Tally::default();
-        for r in store.retransmits().select(&scope.selection) {
+        for r in store
+            .kind_table::<StoredRetransmit>()
+            .select(&scope.selection)
+        {
             total.add(r);
             let (tally, flows) = owners.entry(r.owner).or_default();
             tally.add(r);
@@ -378,7 +381,7 @@ impl Listed for StoredRetransmit {
     type View = RetransmitView;
 
     fn table(store: &Store) -> &Table<Self> {
-        store.retransmits()
+        store.kind_table::<StoredRetransmit>()
     }
 
     fn view(&self, store: &Store) -> RetransmitView {

@@ -3,7 +3,7 @@
 use super::TcpRetransmit;
 use crate::{
     events::nanos,
-    store::{Endpoint, Names, Record, Sym},
+    store::{Endpoint, FamilyCounter, FamilySpec, KindRecord, Names, Record, Sym},
 };
 
 /// One TCP segment sent again: 32 bytes.
@@ -38,9 +38,27 @@ impl Record for StoredRetransmit {
     }
 }
 
-impl StoredRetransmit {
-    /// The record of `r`, its owner and addresses interned in `names`.
-    pub fn new(r: &TcpRetransmit, names: &mut Names) -> Self {
+impl KindRecord for StoredRetransmit {
+    type Event = TcpRetransmit;
+
+    const FAMILIES: &'static [FamilySpec] = &[
+        FamilySpec {
+            name: "tcp_retransmits",
+            help: "TCP retransmissions (resends: a TSO/GSO buffer resent as one counts once), \
+                   by owning process (`(no process known)` when netspy did not see the socket \
+                   made) and the socket's state (SYN_SENT: a connect's SYN had no answer; \
+                   NEW_SYN_RECV: a listener's SYN-ACK)",
+            label: "state",
+        },
+        FamilySpec {
+            name: "tcp_retransmitted_segments",
+            help: "TCP segments sent again (what the kernel's TcpRetransSegs counts), by \
+                   owning process and the socket's state",
+            label: "state",
+        },
+    ];
+
+    fn new(r: &TcpRetransmit, names: &mut Names) -> Self {
         Self {
             time_ns: nanos(r.time),
             owner: r.process.as_ref().and_then(|p| names.owner(p)),
@@ -53,13 +71,20 @@ impl StoredRetransmit {
         }
     }
 
-    /// Gives back what the record interned (it is evicted).
-    pub fn release(&self, names: &mut Names) {
+    fn release(&self, names: &mut Names) {
         if let Some(owner) = self.owner {
             names.release_owner(owner);
         }
         for e in [self.source, self.destination].into_iter().flatten() {
             names.release_endpoint(e);
+        }
+    }
+
+    fn count(r: &TcpRetransmit, counter: &mut FamilyCounter<'_>) {
+        let state = r.state_name.unwrap_or("?");
+        counter.add(0, state, 1);
+        if r.segments > 0 {
+            counter.add(1, state, u64::from(r.segments));
         }
     }
 }
