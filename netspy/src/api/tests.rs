@@ -330,7 +330,7 @@ async fn metrics_name_every_probe_of_the_table() {
     let response = answer(&api, Method::GET, "/metrics", "localhost", Body::empty()).await;
     assert_eq!(response.status(), 200);
     let text = text(response).await;
-    for probe in crate::probes::PROBES {
+    for probe in crate::probes::PROBES.iter() {
         let line = format!(
             "netspy_probe_attached{{probe=\"{0}\",hook=\"stand-in:{0}\"}} 1",
             probe.name

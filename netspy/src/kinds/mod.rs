@@ -11,8 +11,12 @@ use crate::{
         ConnectionEvent, DnsLookup, PacketDrop, TcpOutcome, connect_record, event_kinds,
         wire_record,
     },
+    probes::ProbeSpec,
     store::kind_tables,
 };
+
+/// The probes of the kinds kept whole.
+pub const PROBES: &[ProbeSpec] = &[retransmit::PROBE];
 
 event_kinds! {
     /// `connect(2)` calls (`ConnectEvent`, `UnixConnectEvent`).

@@ -21,28 +21,38 @@ use crate::error_chain::error_chain;
 
 /// One way to attach one program.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Attachment {
+pub enum Attachment {
     /// A classic tracepoint `category/name`.
     Classic {
+        /// The eBPF program's name.
         program: &'static str,
+        /// The tracepoint's category (`syscalls`, `tcp`).
         category: &'static str,
+        /// The tracepoint's name.
         name: &'static str,
     },
     /// A raw tracepoint.
     Raw {
+        /// The eBPF program's name.
         program: &'static str,
+        /// The tracepoint's name.
         name: &'static str,
     },
     /// A BTF-typed tracepoint (`tp_btf`): typed arguments, plain loads.
     Btf {
+        /// The eBPF program's name.
         program: &'static str,
+        /// The tracepoint's name.
         name: &'static str,
     },
     /// A uprobe (or, with `ret`, a uretprobe) on a function of the C library, set in
     /// every C library that processes map ([`libraries::mapped`]).
     CLibrary {
+        /// The eBPF program's name.
         program: &'static str,
+        /// The function.
         symbol: &'static str,
+        /// On its return rather than its entry.
         ret: bool,
     },
 }
@@ -171,7 +181,7 @@ fn program_mut<'a>(
 
 /// A hook: one or more attachments that only work together (connect needs enter and exit).
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Hook {
+pub struct Hook {
     /// Attached in this order.
     pub attachments: &'static [Attachment],
     /// Why the running kernel cannot use this hook (a kernel fact it needs is missing).
@@ -179,7 +189,7 @@ pub(super) struct Hook {
 }
 
 /// A hook that needs nothing beyond what every probe needs.
-pub(super) fn always(_: &Config) -> Option<&'static str> {
+pub fn always(_: &Config) -> Option<&'static str> {
     None
 }
 

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::{
     attach::{ProbeStatus, Refusal, known_hooks},
     options::{DEFAULT_DROP_EVENT_RATE, ProbeOptions, RingWakeup},
-    specs::{PROBES, ProbeSpec},
+    specs::{Attachment, Hook, PROBES, ProbeSpec, always},
     streams::EventStreams,
 };
 use self::{
@@ -208,7 +208,7 @@ impl Probes {
     /// Each probe's description beside how it is attached.
     pub fn described(&self) -> impl Iterator<Item = (&'static ProbeSpec, &ProbeStatus)> {
         // `attach_all` makes one status per probe, in table order.
-        PROBES.iter().zip(&self.status)
+        PROBES.iter().copied().zip(&self.status)
     }
 
     /// Current counters: received (userspace) and lost (kernel, summed over CPUs).

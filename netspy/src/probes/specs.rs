@@ -3,12 +3,14 @@
 //! counters. Attaching (`attach.rs`), reading (`reader.rs`), `/health`, `/api/programs` and
 //! `/metrics` all work from this table.
 
+use std::sync::LazyLock;
+
 use netspy_common::{
     config::{ABSENT, Config},
     counters,
 };
 
-use super::attach::{Attachment, Hook, always};
+pub use super::attach::{Attachment, Hook, always};
 use crate::events::Kind;
 
 /// One probe.
@@ -19,18 +21,28 @@ pub struct ProbeSpec {
     /// What it watches, for people (`/api/programs`).
     pub description: &'static str,
     /// The hooks to try, best first: the first that attaches wins.
-    pub(super) hooks: &'static [Hook],
+    pub hooks: &'static [Hook],
     /// The kind of events it delivers; None for a probe that only feeds kernel maps.
     pub delivers: Option<Kind>,
     /// Its ring buffer map, when it has one of its own.
-    pub(super) ring: Option<&'static str>,
+    pub ring: Option<&'static str>,
     /// The `COUNTERS` indexes of its events lost in the kernel (ring full, a call not
     /// remembered).
-    pub(super) lost: &'static [u32],
+    pub lost: &'static [u32],
 }
 
-/// Every probe, in the order they attach and are listed.
-pub const PROBES: &[ProbeSpec] = &[
+/// Every probe, in the order they attach and are listed: those of the kinds still in the
+/// layers, those of the kinds kept whole (`crate::kinds::PROBES`), then the socket owners'.
+pub static PROBES: LazyLock<Vec<&'static ProbeSpec>> = LazyLock::new(|| {
+    LAYER_PROBES
+        .iter()
+        .chain(crate::kinds::PROBES)
+        .chain([&SOCKET_OWNERS])
+        .collect()
+});
+
+/// The probes of the kinds that still sit in the layers' files.
+const LAYER_PROBES: &[ProbeSpec] = &[
     ProbeSpec {
         name: "connect",
         description: "connect(2) calls: destination, socket type and protocol, result",
@@ -129,40 +141,6 @@ pub const PROBES: &[ProbeSpec] = &[
         ],
     },
     ProbeSpec {
-        name: "retransmit",
-        description: "TCP segments sent again (timeouts, SYNs included, fast retransmits, tail loss probes; a listener's SYN-ACKs with the first hook) with their 4-tuple, state and owner",
-        delivers: Some(Kind::Retransmit),
-        ring: Some("RETRANSMIT_EVENTS"),
-        lost: &[counters::LOST_RETRANSMIT],
-        hooks: &[
-            Hook {
-                attachments: &[
-                    Attachment::Btf {
-                        program: "tcp_retransmit_skb_btf",
-                        name: "tcp_retransmit_skb",
-                    },
-                    Attachment::Btf {
-                        program: "tcp_retransmit_synack_btf",
-                        name: "tcp_retransmit_synack",
-                    },
-                ],
-                unusable: sock_unknown,
-            },
-            Hook {
-                attachments: &[Attachment::Classic {
-                    program: "tcp_retransmit_skb",
-                    category: "tcp",
-                    name: "tcp_retransmit_skb",
-                }],
-                unusable: |c| {
-                    sock_unknown(c).or((c.tp_retransmit_skaddr == ABSENT).then_some(
-                        "the record of tcp/tcp_retransmit_skb is not as netspy reads it (see the log)",
-                    ))
-                },
-            },
-        ],
-    },
-    ProbeSpec {
         name: "dns",
         description: "host-name lookups (getaddrinfo in the C library): name, answers or error, latency; they name later connections to their answers",
         delivers: Some(Kind::Dns),
@@ -187,25 +165,27 @@ pub const PROBES: &[ProbeSpec] = &[
             unusable: always,
         }],
     },
-    ProbeSpec {
-        name: "socket_owners",
-        description: "owners of sockets at socket(), bind() and accept(), so drops on sockets that never connect are attributed (no events of its own)",
-        delivers: None,
-        ring: None,
-        lost: &[],
-        hooks: &[
-            Hook {
-                attachments: &[SOCKET, BIND, ACCEPT4, ACCEPT],
-                unusable: always,
-            },
-            // Some architectures have only accept4 as a syscall.
-            Hook {
-                attachments: &[SOCKET, BIND, ACCEPT4],
-                unusable: always,
-            },
-        ],
-    },
 ];
+
+/// Owners of sockets that never connect.
+const SOCKET_OWNERS: ProbeSpec = ProbeSpec {
+    name: "socket_owners",
+    description: "owners of sockets at socket(), bind() and accept(), so drops on sockets that never connect are attributed (no events of its own)",
+    delivers: None,
+    ring: None,
+    lost: &[],
+    hooks: &[
+        Hook {
+            attachments: &[SOCKET, BIND, ACCEPT4, ACCEPT],
+            unusable: always,
+        },
+        // Some architectures have only accept4 as a syscall.
+        Hook {
+            attachments: &[SOCKET, BIND, ACCEPT4],
+            unusable: always,
+        },
+    ],
+};
 
 const SOCKET: Attachment = Attachment::Classic {
     program: "sys_exit_socket",
@@ -227,12 +207,6 @@ const ACCEPT: Attachment = Attachment::Classic {
     category: "syscalls",
     name: "sys_exit_accept",
 };
-
-/// Why no retransmission hook can work: the 4-tuple and state are read from the socket.
-fn sock_unknown(c: &Config) -> Option<&'static str> {
-    (c.sock_addrs == ABSENT)
-        .then_some("this kernel's sock_common is not laid out as netspy reads it (see the log)")
-}
 
 /// Why no drop hook can work: the packet's headers are found through `struct sk_buff`.
 fn skb_unknown(c: &Config) -> Option<&'static str> {

@@ -104,7 +104,7 @@ impl super::ProbeSource for AttachedProbes {
     )> {
         crate::probes::PROBES
             .iter()
-            .map(|spec| {
+            .map(|&spec| {
                 let hook = format!("stand-in:{}", spec.name);
                 let status = match self.refused.contains(&spec.name) {
                     false => crate::probes::ProbeStatus {

@@ -5,12 +5,14 @@
 
 mod answers;
 mod event;
+mod probe;
 mod record;
 mod text;
 
 pub use self::{
     answers::{RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView},
     event::TcpRetransmit,
+    probe::PROBE,
     record::StoredRetransmit,
     text::{retransmit_list, retransmit_summary},
 };
