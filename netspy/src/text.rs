@@ -53,6 +53,14 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Who an event belongs to: `curl(4312)`, or `unattributed`.
+pub fn event_owner(process: Option<&crate::events::Process>) -> String {
+    match process {
+        Some(p) => owner(&p.process_name, &p.command, p.pid, true),
+        None => "unattributed".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

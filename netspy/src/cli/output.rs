@@ -7,10 +7,9 @@ use std::io::{self, Write};
 use chrono::Local;
 
 use crate::{
-    events::{ConnectionEvent, DnsLookup, Event, PacketDrop, Process, TcpOutcome, TcpResult},
-    kinds::retransmit::TcpRetransmit,
-    query::EventView,
-    text::escape,
+    events::{ConnectionEvent, DnsLookup, Event, PacketDrop, TcpOutcome, TcpResult},
+    query::{ConnectionView, DnsView, DropView, EventView},
+    text::{escape, event_owner},
 };
 
 /// Output style.
@@ -49,7 +48,7 @@ impl Printer {
     /// Prints one event of a daemon's stream (its JSON as `/api/events` gives it).
     pub fn print_view(&mut self, view: &EventView) -> anyhow::Result<bool> {
         let line = match self.format {
-            Format::Text => ViewLine(view).to_string(),
+            Format::Text => view.to_string(),
             Format::Json => serde_json::to_string(view)?,
         };
         self.write(&line)
@@ -117,116 +116,82 @@ impl std::fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} ",
-            self.0.time().with_timezone(&Local).format("%H:%M:%S")
-        )?;
-        match self.0 {
-            Event::Connection(e) => connection(f, e),
-            Event::TcpOutcome(e) => outcome(f, e),
-            Event::PacketDrop(e) => packet_drop(f, e),
-            Event::Dns(e) => lookup(f, e),
-            Event::Retransmit(e) => retransmit(f, e),
-        }
+            "{} {}",
+            self.0.time().with_timezone(&Local).format("%H:%M:%S"),
+            self.0
+        )
     }
 }
 
-/// The one-line text form of a stored event: a connect with its TCP result, or a drop.
-pub struct ViewLine<'a>(pub &'a EventView);
-
-impl std::fmt::Display for ViewLine<'_> {
+impl std::fmt::Display for ConnectionView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            EventView::Connection(c) => {
-                let time = c.time.with_timezone(&Local).format("%H:%M:%S");
-                let result = call_result(c.error.as_deref(), i64::from(c.return_code));
-                write!(
-                    f,
-                    "{time} {} connect {} {}",
-                    crate::text::owner(&c.process_name, &c.command, c.pid, true),
-                    c.protocol,
-                    escape(&c.destination),
-                )?;
-                if let Some(name) = &c.destination_name {
-                    write!(f, " ({})", escape(name))?;
-                }
-                write!(f, " {result}")?;
-                if let Some(outcome) = &c.outcome {
-                    write!(f, " {}", outcome.describe())?;
-                    if let (Some(error), false) =
-                        (&c.outcome_error, *outcome == TcpResult::Established)
-                    {
-                        write!(f, " ({error})")?;
-                    }
-                }
-                match c.latency_ms {
-                    Some(ms) => write!(f, " {ms:.1}ms"),
-                    None => Ok(()),
-                }
+        let time = self.time.with_timezone(&Local).format("%H:%M:%S");
+        let result = call_result(self.error.as_deref(), i64::from(self.return_code));
+        write!(
+            f,
+            "{time} {} connect {} {}",
+            crate::text::owner(&self.process_name, &self.command, self.pid, true),
+            self.protocol,
+            escape(&self.destination),
+        )?;
+        if let Some(name) = &self.destination_name {
+            write!(f, " ({})", escape(name))?;
+        }
+        write!(f, " {result}")?;
+        if let Some(outcome) = &self.outcome {
+            write!(f, " {}", outcome.describe())?;
+            if let (Some(error), false) = (&self.outcome_error, *outcome == TcpResult::Established)
+            {
+                write!(f, " ({error})")?;
             }
-            EventView::PacketDrop(d) => {
-                let time = d.time.with_timezone(&Local).format("%H:%M:%S");
-                let who = match d.attributed {
-                    true => crate::text::owner(&d.process_name, &d.command, d.pid, true),
-                    false => "unattributed".to_owned(),
-                };
-                write!(f, "{time} {who} drop {}", d.drop_reason)?;
-                let endpoint = |ip: &str, port: Option<u16>| match (ip.parse(), port) {
-                    (Ok(ip), Some(port)) => std::net::SocketAddr::new(ip, port).to_string(),
-                    _ => ip.to_owned(),
-                };
-                match d.source_ip.is_empty() {
-                    false => write!(
-                        f,
-                        " {} {} -> {}",
-                        d.protocol,
-                        endpoint(&d.source_ip, d.source_port),
-                        endpoint(&d.destination_ip, d.destination_port)
-                    )?,
-                    true => write!(f, " ethertype {:#06x}", d.ethertype)?,
-                }
-                write!(f, " at {}", d.location)
-            }
-            EventView::Dns(l) => {
-                let time = l.time.with_timezone(&Local).format("%H:%M:%S");
-                let who = crate::text::owner(&l.process_name, &l.command, l.pid, true);
-                write!(f, "{time} ")?;
-                lookup_line(
-                    f,
-                    &who,
-                    &l.name,
-                    l.error.as_deref(),
-                    &l.answers,
-                    l.more_answers,
-                )?;
-                write!(f, " {:.1}ms", l.latency_ms)
-            }
-            EventView::Retransmit(r) => {
-                let time = r.time.with_timezone(&Local).format("%H:%M:%S");
-                let who = match r.pid {
-                    0 => "unattributed".to_owned(),
-                    pid => crate::text::owner(&r.process_name, &r.command, pid, true),
-                };
-                let endpoint = |ip: &str, port: u16| match ip.parse() {
-                    Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
-                    Err(_) => format!("{ip}:{port}"),
-                };
-                write!(
-                    f,
-                    "{time} {who} retransmit TCP {} -> {} {}{}",
-                    endpoint(&r.source_ip, r.source_port),
-                    endpoint(&r.destination_ip, r.destination_port),
-                    r.state,
-                    segments(r.segments)
-                )
-            }
+        }
+        match self.latency_ms {
+            Some(ms) => write!(f, " {ms:.1}ms"),
+            None => Ok(()),
         }
     }
 }
 
-fn who(process: Option<&Process>) -> String {
-    match process {
-        Some(p) => crate::text::owner(&p.process_name, &p.command, p.pid, true),
-        None => "unattributed".to_owned(),
+impl std::fmt::Display for DropView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = self.time.with_timezone(&Local).format("%H:%M:%S");
+        let who = match self.attributed {
+            true => crate::text::owner(&self.process_name, &self.command, self.pid, true),
+            false => "unattributed".to_owned(),
+        };
+        write!(f, "{time} {who} drop {}", self.drop_reason)?;
+        let endpoint = |ip: &str, port: Option<u16>| match (ip.parse(), port) {
+            (Ok(ip), Some(port)) => std::net::SocketAddr::new(ip, port).to_string(),
+            _ => ip.to_owned(),
+        };
+        match self.source_ip.is_empty() {
+            false => write!(
+                f,
+                " {} {} -> {}",
+                self.protocol,
+                endpoint(&self.source_ip, self.source_port),
+                endpoint(&self.destination_ip, self.destination_port)
+            )?,
+            true => write!(f, " ethertype {:#06x}", self.ethertype)?,
+        }
+        write!(f, " at {}", self.location)
+    }
+}
+
+impl std::fmt::Display for DnsView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = self.time.with_timezone(&Local).format("%H:%M:%S");
+        let who = crate::text::owner(&self.process_name, &self.command, self.pid, true);
+        write!(f, "{time} ")?;
+        lookup_line(
+            f,
+            &who,
+            &self.name,
+            self.error.as_deref(),
+            &self.answers,
+            self.more_answers,
+        )?;
+        write!(f, " {:.1}ms", self.latency_ms)
     }
 }
 
@@ -243,37 +208,41 @@ fn millis(ns: u64) -> String {
     format!("{:.1}ms", ns as f64 / 1e6)
 }
 
-fn connection(f: &mut std::fmt::Formatter<'_>, e: &ConnectionEvent) -> std::fmt::Result {
-    let result = call_result(e.error.as_deref(), e.return_code);
-    write!(
-        f,
-        "{} connect {} {}",
-        who(Some(&e.process)),
-        e.protocol,
-        escape(&e.destination.to_string()),
-    )?;
-    if let Some(name) = &e.destination_name {
-        write!(f, " ({})", escape(name))?;
-    }
-    write!(f, " {result}")?;
-    match e.syscall_ns {
-        Some(ns) => write!(f, " {}", millis(ns)),
-        None => Ok(()),
+impl std::fmt::Display for ConnectionEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let result = call_result(self.error.as_deref(), self.return_code);
+        write!(
+            f,
+            "{} connect {} {}",
+            event_owner(Some(&self.process)),
+            self.protocol,
+            escape(&self.destination.to_string()),
+        )?;
+        if let Some(name) = &self.destination_name {
+            write!(f, " ({})", escape(name))?;
+        }
+        write!(f, " {result}")?;
+        match self.syscall_ns {
+            Some(ns) => write!(f, " {}", millis(ns)),
+            None => Ok(()),
+        }
     }
 }
 
 /// `curl(4312) lookup example.com -> 93.184.216.34, 2606:2800::1 1.5ms`, or the error.
-fn lookup(f: &mut std::fmt::Formatter<'_>, e: &DnsLookup) -> std::fmt::Result {
-    let answers: Vec<String> = e.answers.iter().map(ToString::to_string).collect();
-    lookup_line(
-        f,
-        &who(Some(&e.process)),
-        &e.name,
-        e.error,
-        &answers,
-        e.more_answers,
-    )?;
-    write!(f, " {}", millis(e.latency_ns))
+impl std::fmt::Display for DnsLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let answers: Vec<String> = self.answers.iter().map(ToString::to_string).collect();
+        lookup_line(
+            f,
+            &event_owner(Some(&self.process)),
+            &self.name,
+            self.error,
+            &answers,
+            self.more_answers,
+        )?;
+        write!(f, " {}", millis(self.latency_ns))
+    }
 }
 
 /// A lookup without its time: who, the name, and the answers (with how many more) or the
@@ -300,73 +269,60 @@ fn lookup_line(
     }
 }
 
-fn outcome(f: &mut std::fmt::Formatter<'_>, e: &TcpOutcome) -> std::fmt::Result {
-    write!(
-        f,
-        "{} TCP {} -> {} {}",
-        who(e.process.as_ref()),
-        e.source,
-        e.destination,
-        e.result.describe()
-    )?;
-    if let (Some(error), false) = (&e.error, e.result == TcpResult::Established) {
-        write!(f, " ({error})")?;
-    }
-    if let Some(ns) = e.latency_ns {
-        write!(f, " {}", millis(ns))?;
-    }
-    Ok(())
-}
-
-/// `curl(4312) retransmit TCP 10.0.0.1:40000 -> 10.0.0.2:443 SYN_SENT`.
-fn retransmit(f: &mut std::fmt::Formatter<'_>, e: &TcpRetransmit) -> std::fmt::Result {
-    write!(
-        f,
-        "{} retransmit TCP {} -> {} {}{}",
-        who(e.process.as_ref()),
-        e.source,
-        e.destination,
-        e.state_name.unwrap_or("?"),
-        segments(e.segments)
-    )
-}
-
-/// A resend of several segments (a TSO/GSO buffer) says how many.
-fn segments(n: u16) -> String {
-    match n > 1 {
-        true => format!(" ({n} segments)"),
-        false => String::new(),
-    }
-}
-
-fn packet_drop(f: &mut std::fmt::Formatter<'_>, e: &PacketDrop) -> std::fmt::Result {
-    write!(f, "{} drop {}", who(e.process.as_ref()), e.drop_reason)?;
-    match (&e.protocol, e.source_ip, e.destination_ip) {
-        (Some(proto), Some(src), Some(dst)) => {
-            // SocketAddr brackets IPv6 ([::1]:53); without ports the bare address is clearer.
-            let endpoint = |ip: std::net::IpAddr, port: Option<u16>| match port {
-                Some(port) => std::net::SocketAddr::new(ip, port).to_string(),
-                None => ip.to_string(),
-            };
-            write!(
-                f,
-                " {proto} {} -> {}",
-                endpoint(src, e.source_port),
-                endpoint(dst, e.destination_port)
-            )?;
+impl std::fmt::Display for TcpOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} TCP {} -> {} {}",
+            event_owner(self.process.as_ref()),
+            self.source,
+            self.destination,
+            self.result.describe()
+        )?;
+        if let (Some(error), false) = (&self.error, self.result == TcpResult::Established) {
+            write!(f, " ({error})")?;
         }
-        _ => write!(f, " ethertype {:#06x}", e.ethertype)?,
+        if let Some(ns) = self.latency_ns {
+            write!(f, " {}", millis(ns))?;
+        }
+        Ok(())
     }
-    write!(f, " at {}", e.location)
+}
+
+impl std::fmt::Display for PacketDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} drop {}",
+            event_owner(self.process.as_ref()),
+            self.drop_reason
+        )?;
+        match (&self.protocol, self.source_ip, self.destination_ip) {
+            (Some(proto), Some(src), Some(dst)) => {
+                // SocketAddr brackets IPv6 ([::1]:53); without ports the bare address is clearer.
+                let endpoint = |ip: std::net::IpAddr, port: Option<u16>| match port {
+                    Some(port) => std::net::SocketAddr::new(ip, port).to_string(),
+                    None => ip.to_string(),
+                };
+                write!(
+                    f,
+                    " {proto} {} -> {}",
+                    endpoint(src, self.source_port),
+                    endpoint(dst, self.destination_port)
+                )?;
+            }
+            _ => write!(f, " ethertype {:#06x}", self.ethertype)?,
+        }
+        write!(f, " at {}", self.location)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::events::Destination;
+    use crate::events::{Destination, Process};
 
     fn process() -> Process {
         Process::curl()

@@ -58,6 +58,15 @@ macro_rules! event_kinds {
             }
         })+
 
+        /// The event's one line of text (`netspy trace`), after its time.
+        impl std::fmt::Display for Event {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $(Self::$variant(e) => std::fmt::Display::fmt(e, f),)+
+                }
+            }
+        }
+
         impl Event {
             /// The process the event belongs to, if known (drops may be unattributed).
             pub fn process(&self) -> Option<&$crate::events::Process> {

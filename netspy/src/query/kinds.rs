@@ -188,6 +188,15 @@ macro_rules! event_kinds {
             }
         )*
 
+        /// The event's one line of text (`netspy stream`).
+        impl std::fmt::Display for EventView {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $(Self::$variant(v) => std::fmt::Display::fmt(v, f),)*
+                }
+            }
+        }
+
         impl EventView {
             /// When it happened, ns since the epoch.
             pub(super) fn timestamp(&self) -> i64 {

@@ -2,11 +2,14 @@
 
 use std::fmt::Write as _;
 
-use super::{RetransmitList, RetransmitSummary};
+use chrono::Local;
+
+use super::{RetransmitList, RetransmitSummary, RetransmitView, TcpRetransmit};
 use crate::mcp::format::{
     capitalized, clock, collapse, ended, endpoint, plural, push_more, push_note, push_repeated,
     subject, who, window,
 };
+use crate::text::event_owner;
 
 /// What a count of retransmissions held: ` (905 segments, 1 SYN)`, ` (2 SYN-ACKs)`, the
 /// segments only when resends held several (TSO/GSO), empty when there is nothing to add.
@@ -144,6 +147,53 @@ pub fn retransmit_list(list: &RetransmitList) -> String {
         "more retransmissions",
     );
     ended(&text, coverage, "retransmission events")
+}
+
+/// The stream's line (`netspy stream`): the trace line of a stored retransmission.
+impl std::fmt::Display for RetransmitView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = self.time.with_timezone(&Local).format("%H:%M:%S");
+        let who = match self.pid {
+            0 => "unattributed".to_owned(),
+            pid => crate::text::owner(&self.process_name, &self.command, pid, true),
+        };
+        let endpoint = |ip: &str, port: u16| match ip.parse() {
+            Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+            Err(_) => format!("{ip}:{port}"),
+        };
+        write!(
+            f,
+            "{time} {who} retransmit TCP {} -> {} {}{}",
+            endpoint(&self.source_ip, self.source_port),
+            endpoint(&self.destination_ip, self.destination_port),
+            self.state,
+            segments(self.segments)
+        )
+    }
+}
+
+/// The trace line, after its time: `curl(4312) retransmit TCP 10.0.0.1:40000 ->
+/// 10.0.0.2:443 SYN_SENT`.
+impl std::fmt::Display for TcpRetransmit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} retransmit TCP {} -> {} {}{}",
+            event_owner(self.process.as_ref()),
+            self.source,
+            self.destination,
+            self.state_name.unwrap_or("?"),
+            segments(self.segments)
+        )
+    }
+}
+
+/// A resend of several segments (a TSO/GSO buffer) says how many.
+fn segments(n: u16) -> String {
+    match n > 1 {
+        true => format!(" ({n} segments)"),
+        false => String::new(),
+    }
 }
 
 #[cfg(test)]
