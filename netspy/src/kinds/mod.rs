@@ -12,11 +12,20 @@ use crate::{
         wire_record,
     },
     probes::ProbeSpec,
-    store::kind_tables,
+    query::{
+        ConnectionView, DnsView, DropView, EachQuestion, ListConnections, ListDrops, ListLookups,
+        answered_kinds,
+    },
+    store::{StoredConnection, StoredDrop, StoredLookup, kind_tables},
 };
 
 /// The probes of the kinds kept whole.
 pub const PROBES: &[ProbeSpec] = &[retransmit::PROBE];
+
+/// Does `each` for the questions of the kinds kept whole, in the order the API lists them.
+pub(crate) fn each_question(each: &mut impl EachQuestion) {
+    retransmit::each_question(each);
+}
 
 event_kinds! {
     /// `connect(2)` calls (`ConnectEvent`, `UnixConnectEvent`).
@@ -34,4 +43,20 @@ event_kinds! {
 kind_tables! {
     /// TCP retransmissions.
     Retransmit: retransmit::StoredRetransmit => (retransmits, evicted_retransmits),
+}
+
+answered_kinds! {
+    /// Connect attempts.
+    Connection = "connection": ConnectionView, StoredConnection, ListConnections,
+        streamed: true, searched by default: true;
+    /// Packet drops.
+    PacketDrop = "packet_drop": DropView, StoredDrop, ListDrops,
+        streamed: true, searched by default: true;
+    /// Host-name lookups (`getaddrinfo`), whose answers name the connections that follow.
+    Dns = "dns": DnsView, StoredLookup, ListLookups,
+        streamed: false, searched by default: false;
+    /// TCP retransmissions.
+    Retransmit = "retransmit": retransmit::RetransmitView, retransmit::StoredRetransmit,
+        retransmit::ListRetransmits,
+        streamed: true, searched by default: false;
 }

@@ -20,11 +20,13 @@ use crate::{
     insights::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
-    kinds::retransmit::{self, RetransmitList, RetransmitSummary},
+    kinds::retransmit::{
+        self, ListRetransmits, RetransmitList, RetransmitSummary, SummarizeRetransmits,
+    },
     query::{
         Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DnsList, DropList,
-        DropSummary, ListConnections, ListDrops, ListLookups, ListRetransmits,
-        SummarizeConnections, SummarizeDrops, SummarizeRetransmits, Telemetry,
+        DropSummary, ListConnections, ListDrops, ListLookups, SummarizeConnections, SummarizeDrops,
+        Telemetry,
     },
 };
 

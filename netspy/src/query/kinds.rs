@@ -1,23 +1,14 @@
-//! The kinds of events the history answers for, each declared once here: its name, its
-//! view, its list question, whether the stream carries it and whether a search without a
-//! `type` includes it. How its stored records are read ([`Listed`]) sits beside its answers;
-//! `/api/events`, `/api/stream` and the stream's client read every kind through this file.
+//! How the history answers for each kind of event: [`answered_kinds!`] (invoked once, in
+//! `crate::kinds`) declares each kind's name, view, list question, whether the stream carries
+//! it and whether a search without a `type` includes it. How its stored records are read
+//! ([`Listed`]) sits beside its answers; `/api/events`, `/api/stream` and the stream's client
+//! read every kind through this file.
 
 use std::ops::Range;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::{
-    ConnectionView, DnsView, DropView, ListConnections, ListDrops, ListLookups, ListRetransmits,
-    OutcomeFilter, QueryError, Question, drops::routine_reasons,
-};
-use crate::{
-    kinds::retransmit::{RetransmitView, StoredRetransmit},
-    store::{
-        Outcome, Record, Selection, Store, StoredConnection, StoredDrop, StoredLookup, Sym, Table,
-    },
-};
+use super::{OutcomeFilter, QueryError, drops::routine_reasons};
+pub use crate::kinds::{EventKind, EventView};
+use crate::store::{Outcome, Record, Selection, Store, Sym, Table};
 
 /// What a question asks of every kind beyond its scope.
 #[derive(Debug, Default)]
@@ -79,7 +70,7 @@ pub(crate) struct Newest<V> {
 
 impl<V: Into<EventView>> Newest<V> {
     /// The same with each view as an event of any kind.
-    fn into_events(self) -> Newest<EventView> {
+    pub(crate) fn into_events(self) -> Newest<EventView> {
         Newest {
             views: self.views.into_iter().map(Into::into).collect(),
             matched: self.matched,
@@ -126,7 +117,7 @@ pub(crate) fn newest<R: Listed>(
 
 /// Records of kind `R` with sequence numbers in `seqs`, in `selection`, that the filters
 /// keep, each with its sequence number.
-fn numbered<R: Listed>(
+pub(crate) fn numbered<R: Listed>(
     store: &Store,
     selection: &Selection,
     seqs: Range<u64>,
@@ -144,7 +135,7 @@ where
 
 /// A kind's table: its first and end sequence numbers, and the end of the records stored
 /// before `cutoff`.
-fn bounds_of<R: Listed>(store: &Store, cutoff: i64) -> (u64, u64, u64) {
+pub(crate) fn bounds_of<R: Listed>(store: &Store, cutoff: i64) -> (u64, u64, u64) {
     let table = R::table(store);
     (
         table.first_seq(),
@@ -153,15 +144,27 @@ fn bounds_of<R: Listed>(store: &Store, cutoff: i64) -> (u64, u64, u64) {
     )
 }
 
-/// Declares the kinds: [`EventKind`], [`EventView`] and what reads each.
-macro_rules! event_kinds {
+/// Declares the kinds the history answers for (see `crate::kinds`, which invokes it once):
+/// [`EventKind`], [`EventView`] and what reads each. Each entry: the kind's doc, its
+/// `Variant = "name"`, its view, its record ([`Listed`]), its list question, whether the
+/// stream carries it and whether a search without a `type` includes it.
+macro_rules! answered_kinds {
     ($(
         $(#[$doc:meta])*
-        $variant:ident = $name:literal: $view:ident, $record:ty, $list:ty,
+        $variant:ident = $name:literal: $view:ty, $record:ty, $list:ty,
             streamed: $streamed:literal, searched by default: $default:literal;
     )*) => {
         /// Kinds of events.
-        #[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            serde::Deserialize,
+            serde::Serialize,
+            schemars::JsonSchema,
+            PartialEq,
+            Eq,
+        )]
         pub enum EventKind {
             $(
                 $(#[$doc])*
@@ -171,7 +174,14 @@ macro_rules! event_kinds {
         }
 
         /// One event of any kind (each carries its `type`).
-        #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+        #[derive(
+            Clone,
+            Debug,
+            serde::Serialize,
+            serde::Deserialize,
+            schemars::JsonSchema,
+            PartialEq,
+        )]
         #[serde(untagged)]
         pub enum EventView {
             $(
@@ -199,7 +209,7 @@ macro_rules! event_kinds {
 
         impl EventView {
             /// When it happened, ns since the epoch.
-            pub(super) fn timestamp(&self) -> i64 {
+            pub(crate) fn timestamp(&self) -> i64 {
                 match self {
                     $(Self::$variant(v) => v.timestamp,)*
                 }
@@ -240,23 +250,23 @@ macro_rules! event_kinds {
             }
 
             /// Whether a search without a `type` includes it.
-            pub(super) fn searched_by_default(self) -> bool {
+            pub(crate) fn searched_by_default(self) -> bool {
                 match self {
                     $(Self::$variant => $default,)*
                 }
             }
 
             /// Where its list is served.
-            pub(super) fn list_path(self) -> &'static str {
+            pub(crate) fn list_path(self) -> &'static str {
                 match self {
-                    $(Self::$variant => <$list as Question>::PATH,)*
+                    $(Self::$variant => <$list as $crate::query::Question>::PATH,)*
                 }
             }
 
             /// Whether it has a TCP result to filter by.
-            pub(super) fn has_tcp_result(self) -> bool {
+            pub(crate) fn has_tcp_result(self) -> bool {
                 match self {
-                    $(Self::$variant => <$record as Listed>::HAS_TCP_RESULT,)*
+                    $(Self::$variant => <$record as $crate::query::Listed>::HAS_TCP_RESULT,)*
                 }
             }
 
@@ -267,57 +277,44 @@ macro_rules! event_kinds {
                 }
             }
 
-            /// Its most recent records in a selection (see [`newest`]).
-            pub(super) fn newest(
+            /// Its most recent records in a selection (see [`crate::query::newest`]).
+            pub(crate) fn newest(
                 self,
-                store: &Store,
-                selection: &Selection,
+                store: &$crate::store::Store,
+                selection: &$crate::store::Selection,
                 limit: usize,
-                filters: &Filters,
-            ) -> Newest<EventView> {
+                filters: &$crate::query::Filters,
+            ) -> $crate::query::Newest<EventView> {
                 match self {
-                    $(Self::$variant => newest::<$record>(store, selection, limit, filters).into_events(),)*
+                    $(Self::$variant => $crate::query::newest::<$record>(store, selection, limit, filters).into_events(),)*
                 }
             }
 
-            /// Its records with sequence numbers in `seqs` (see [`numbered`]).
-            pub(super) fn numbered(
+            /// Its records with sequence numbers in `seqs` (see [`crate::query::numbered`]).
+            pub(crate) fn numbered(
                 self,
-                store: &Store,
-                selection: &Selection,
-                seqs: Range<u64>,
-                filters: &Filters,
+                store: &$crate::store::Store,
+                selection: &$crate::store::Selection,
+                seqs: std::ops::Range<u64>,
+                filters: &$crate::query::Filters,
             ) -> Vec<(u64, EventView)> {
                 match self {
-                    $(Self::$variant => numbered::<$record>(store, selection, seqs, filters),)*
+                    $(Self::$variant => $crate::query::numbered::<$record>(store, selection, seqs, filters),)*
                 }
             }
 
             /// Its table's first and end sequence numbers, and the end of the records
             /// stored before `cutoff`.
-            pub(super) fn bounds(self, store: &Store, cutoff: i64) -> (u64, u64, u64) {
+            pub(crate) fn bounds(self, store: &$crate::store::Store, cutoff: i64) -> (u64, u64, u64) {
                 match self {
-                    $(Self::$variant => bounds_of::<$record>(store, cutoff),)*
+                    $(Self::$variant => $crate::query::bounds_of::<$record>(store, cutoff),)*
                 }
             }
         }
     };
 }
 
-event_kinds! {
-    /// Connect attempts.
-    Connection = "connection": ConnectionView, StoredConnection, ListConnections,
-        streamed: true, searched by default: true;
-    /// Packet drops.
-    PacketDrop = "packet_drop": DropView, StoredDrop, ListDrops,
-        streamed: true, searched by default: true;
-    /// Host-name lookups (`getaddrinfo`), whose answers name the connections that follow.
-    Dns = "dns": DnsView, StoredLookup, ListLookups,
-        streamed: false, searched by default: false;
-    /// TCP retransmissions.
-    Retransmit = "retransmit": RetransmitView, StoredRetransmit, ListRetransmits,
-        streamed: true, searched by default: false;
-}
+pub(crate) use answered_kinds;
 
 impl EventKind {
     /// Whether a search with this `type` and `outcome` filter wants this kind.

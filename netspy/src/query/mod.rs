@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub(crate) use self::kinds::{Filters, Listed, Newest, newest};
 pub use self::{
     analysis::{Analysis, Count, Latency, NONE},
     cgroup::CgroupView,
@@ -37,14 +36,17 @@ pub use self::{
     kinds::{EventKind, EventView},
     questions::{
         AnalyzePatterns, EachQuestion, HEALTH_PATH, ListConnections, ListDrops, ListLookups,
-        ListRetransmits, Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops,
-        SummarizeRetransmits, each_question,
+        Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops, each_question,
     },
     request::{EventsRequest, ListRequest, OutcomeFilter, Scope, StreamRequest, SummaryRequest},
     scope::{FieldNames, MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter, check_limit},
     status::{EventCounters, Health, ProbeSource, ProbeState, ProgramInfo, Programs, Status},
     stream::{Cursor, HOLD_NS, StreamStep},
     telemetry::{Telemetry, TelemetryError},
+};
+pub(crate) use self::{
+    kinds::{Filters, Listed, Newest, answered_kinds, bounds_of, newest, numbered},
+    questions::questions,
 };
 pub use crate::store::OutcomeCounts;
 use crate::{events::Event, store::Store};

@@ -13,7 +13,6 @@ use super::{
     EventsRequest, FieldNames, ListRequest, Query, QueryError, Scope, SummaryRequest, Telemetry,
     TelemetryError, check_limit,
 };
-use crate::kinds::retransmit::{RetransmitList, RetransmitSummary};
 
 /// Path of the daemon's health (not a data question: it answers before the probes attach).
 pub const HEALTH_PATH: &str = "/health";
@@ -67,10 +66,12 @@ pub trait EachQuestion {
     fn question<Q: Question>(&mut self);
 }
 
-/// Declares each question: a unit type, its path, request, answer, answering method and
-/// (optionally) its stand-in; the API's one-line summary and group; and [`each_question`].
+/// Declares questions: for each a unit type, its path, request, answer, answering method and
+/// (optionally) its stand-in, the API's one-line summary and group; and `$each`, which does
+/// something for each of them in order (the layers' questions here, a kind's in its
+/// answers; [`each_question`] does every one).
 macro_rules! questions {
-    ($(
+    (each: $each:ident; $(
         $(#[$meta:meta])*
         $name:ident: $path:literal, $request:ty => $answer:ty, $method:ident
             $(, stand_in: $stand_in:path)?;
@@ -81,36 +82,51 @@ macro_rules! questions {
             #[derive(Clone, Copy, Debug)]
             pub struct $name;
 
-            impl Question for $name {
+            impl $crate::query::Question for $name {
                 const PATH: &'static str = $path;
                 const SUMMARY: &'static str = $summary;
                 const TAG: &'static str = $tag;
                 type Request = $request;
                 type Answer = $answer;
 
-                fn answer(query: &Query, req: &$request) -> Result<$answer, QueryError> {
+                fn answer(
+                    query: &$crate::query::Query,
+                    req: &$request,
+                ) -> Result<$answer, $crate::query::QueryError> {
                     query.$method(req)
                 }
 
                 $(
-                    fn stand_in<T: Telemetry>(
+                    fn stand_in<T: $crate::query::Telemetry>(
                         telemetry: &T,
                         req: &$request,
-                    ) -> impl Future<Output = Option<Result<$answer, TelemetryError>>> + Send {
+                    ) -> impl std::future::Future<
+                        Output = Option<Result<$answer, $crate::query::TelemetryError>>,
+                    > + Send {
                         $stand_in(telemetry, req)
                     }
                 )?
             }
         )*
 
-        /// Does `each` for every question, in the order the API lists them.
-        pub fn each_question(each: &mut impl EachQuestion) {
+        /// Does `each` for each of these questions, in order.
+        pub(crate) fn $each(each: &mut impl $crate::query::EachQuestion) {
             $(each.question::<$name>();)*
         }
     };
 }
 
+pub(crate) use questions;
+
+/// Does `each` for every question, in the order the API lists them: the layers' questions,
+/// then those of the kinds kept whole.
+pub fn each_question(each: &mut impl EachQuestion) {
+    each_layer_question(each);
+    crate::kinds::each_question(each);
+}
+
 questions! {
+    each: each_layer_question;
     /// Events of every kind by type, process, window and outcome.
     SearchEvents: "/api/events", EventsRequest => EventsAnswer, events;
         summary: "Search events by type, pid, process name, time window and outcome", in "events";
@@ -133,12 +149,6 @@ questions! {
     /// The most recent host-name lookups.
     ListLookups: "/api/list-dns", ListRequest => DnsList, list_dns;
         summary: "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid", in "dns";
-    /// TCP retransmissions over a window, by process and connection.
-    SummarizeRetransmits: "/api/retransmit-summary", SummaryRequest => RetransmitSummary, retransmit_summary;
-        summary: "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)", in "retransmits";
-    /// The most recent TCP retransmissions.
-    ListRetransmits: "/api/list-retransmits", ListRequest => RetransmitList, list_retransmits;
-        summary: "The most recent TCP retransmissions, grouped by owning pid", in "retransmits";
 }
 
 /// How many connect events are listed to compute an analysis a server does not serve

@@ -337,7 +337,7 @@ mod tests {
         events::Kind,
         probes::PROBES,
         query::{
-            ListConnections, QueryError, SummarizeRetransmits, Telemetry, TelemetryError,
+            ListConnections, QueryError, Telemetry, TelemetryError,
             fixtures::{AttachedProbes, query_over, ready_query},
         },
     };
@@ -400,7 +400,7 @@ mod tests {
         assert_eq!(starting.health().status, "starting");
         let ready = ready_query();
         let summary = ready
-            .ask::<SummarizeRetransmits>(Default::default())
+            .ask::<crate::kinds::retransmit::SummarizeRetransmits>(Default::default())
             .await
             .unwrap();
         assert_eq!(summary.count, 0);

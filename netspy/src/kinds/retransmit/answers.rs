@@ -16,10 +16,20 @@ use crate::{
     events::{Kind, tcp_state_name},
     query::{
         CgroupView, Coverage, DEFAULT_WINDOW_SECONDS, EventKind, Filters, ListRequest, Listed,
-        Newest, Query, QueryError, SummaryRequest, by_pid, newest,
+        Newest, Query, QueryError, SummaryRequest, by_pid, newest, questions,
     },
     store::{Endpoint, Store, Sym, Table},
 };
+
+questions! {
+    each: each_question;
+    /// TCP retransmissions over a window, by process and connection.
+    SummarizeRetransmits: "/api/retransmit-summary", SummaryRequest => RetransmitSummary, retransmit_summary;
+        summary: "TCP retransmissions over a window, by process and connection (SYNs sent again counted apart)", in "retransmits";
+    /// The most recent TCP retransmissions.
+    ListRetransmits: "/api/list-retransmits", ListRequest => RetransmitList, list_retransmits;
+        summary: "The most recent TCP retransmissions, grouped by owning pid", in "retransmits";
+}
 
 /// At most this many processes in a summary, the ones with most retransmissions.
 const MAX_OWNERS: usize = 20;

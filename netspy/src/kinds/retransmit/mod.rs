@@ -9,8 +9,12 @@ mod probe;
 mod record;
 mod text;
 
+pub(crate) use self::answers::each_question;
 pub use self::{
-    answers::{RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary, RetransmitView},
+    answers::{
+        ListRetransmits, RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary,
+        RetransmitView, SummarizeRetransmits,
+    },
     event::TcpRetransmit,
     probe::PROBE,
     record::StoredRetransmit,
