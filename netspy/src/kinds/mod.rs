@@ -6,15 +6,18 @@
 
 pub mod retransmit;
 
+use rmcp::handler::server::router::tool::ToolRouter;
+
 use crate::{
     events::{
         ConnectionEvent, DnsLookup, PacketDrop, TcpOutcome, connect_record, event_kinds,
         wire_record,
     },
+    mcp::NetspyMcp,
     probes::ProbeSpec,
     query::{
         ConnectionView, DnsView, DropView, EachQuestion, ListConnections, ListDrops, ListLookups,
-        answered_kinds,
+        Telemetry, answered_kinds,
     },
     store::{StoredConnection, StoredDrop, StoredLookup, kind_tables},
 };
@@ -25,6 +28,23 @@ pub const PROBES: &[ProbeSpec] = &[retransmit::PROBE];
 /// Does `each` for the questions of the kinds kept whole, in the order the API lists them.
 pub(crate) fn each_question(each: &mut impl EachQuestion) {
     retransmit::each_question(each);
+}
+
+/// The MCP tools of the kinds kept whole.
+pub(crate) fn tool_router<T: Telemetry>() -> ToolRouter<NetspyMcp<T>> {
+    NetspyMcp::retransmit_tools()
+}
+
+/// The names of those tools, each kind's in order (`--tool` lists them after the layers').
+pub const TOOL_NAMES: &[&[&str]] = &[retransmit::TOOLS];
+
+/// The text answer of one of those tools (for the AI analyst), None for another tool.
+pub(crate) async fn execute<T: Telemetry>(
+    mcp: &NetspyMcp<T>,
+    name: &str,
+    arguments: serde_json::Value,
+) -> Option<Result<String, String>> {
+    retransmit::execute(mcp, name, arguments).await
 }
 
 event_kinds! {

@@ -13,6 +13,7 @@ mod sse;
 pub mod stdio;
 mod tools;
 
+pub(crate) use self::tools::{Answer, parse, respond};
 pub use self::{
     args::{ContextualArgs, InsightsArgs, ListArgs, MAX_QUESTION, MAX_SUMMARY_TEXT, WindowArgs},
     http::{SessionLimits, router},

@@ -20,9 +20,6 @@ use crate::{
     insights::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
-    kinds::retransmit::{
-        self, ListRetransmits, RetransmitList, RetransmitSummary, SummarizeRetransmits,
-    },
     query::{
         Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DnsList, DropList,
         DropSummary, ListConnections, ListDrops, ListLookups, SummarizeConnections, SummarizeDrops,
@@ -32,18 +29,56 @@ use crate::{
 
 /// Every tool, for the CLI's `--tool` (checked and completed by clap); a test keeps it
 /// equal to the router's list.
-pub const TOOL_NAMES: [&str; 10] = [
+pub const TOOL_NAMES: [&str; tool_count()] = tool_names();
+
+/// The tools of the layers' data, before the kinds' tools.
+const DATA_TOOLS: &[&str] = &[
     "get_network_summary",
     "list_connections",
     "analyze_patterns",
     "get_packet_drop_summary",
     "list_packet_drops",
     "list_dns_lookups",
-    "get_retransmit_summary",
-    "list_retransmits",
-    "ai_insights",
-    "contextual_analysis",
 ];
+
+/// The AI tools, after every data tool.
+const AI_TOOLS: &[&str] = &["ai_insights", "contextual_analysis"];
+
+/// How many tools there are.
+const fn tool_count() -> usize {
+    let (mut n, mut k) = (DATA_TOOLS.len() + AI_TOOLS.len(), 0);
+    while k < crate::kinds::TOOL_NAMES.len() {
+        n += crate::kinds::TOOL_NAMES[k].len();
+        k += 1;
+    }
+    n
+}
+
+/// The layers' data tools, the kinds' (each kind's in order), then the AI tools.
+const fn tool_names() -> [&'static str; tool_count()] {
+    let mut names = [""; tool_count()];
+    let mut n = 0;
+    let mut i = 0;
+    while i < DATA_TOOLS.len() {
+        names[n] = DATA_TOOLS[i];
+        (n, i) = (n + 1, i + 1);
+    }
+    let mut k = 0;
+    while k < crate::kinds::TOOL_NAMES.len() {
+        let mut i = 0;
+        while i < crate::kinds::TOOL_NAMES[k].len() {
+            names[n] = crate::kinds::TOOL_NAMES[k][i];
+            (n, i) = (n + 1, i + 1);
+        }
+        k += 1;
+    }
+    let mut i = 0;
+    while i < AI_TOOLS.len() {
+        names[n] = AI_TOOLS[i];
+        (n, i) = (n + 1, i + 1);
+    }
+    names
+}
 
 /// The MCP server over any [`Telemetry`] (in-process in the daemon, REST elsewhere).
 #[derive(Clone)]
@@ -72,10 +107,10 @@ impl<T: Telemetry> NetspyMcp<T> {
 }
 
 /// A tool's answer: text for people, the typed answer for programs; or why it failed.
-type Answer<A> = Result<(String, A), String>;
+pub(crate) type Answer<A> = Result<(String, A), String>;
 
 /// The MCP result of an answer.
-fn respond<A: Serialize>(answer: Answer<A>) -> Result<CallToolResult, ErrorData> {
+pub(crate) fn respond<A: Serialize>(answer: Answer<A>) -> Result<CallToolResult, ErrorData> {
     match answer {
         Ok((text, structured)) => {
             let value = serde_json::to_value(&structured).map_err(|e| {
@@ -92,6 +127,11 @@ fn respond<A: Serialize>(answer: Answer<A>) -> Result<CallToolResult, ErrorData>
 
 /// The one implementation of each data tool, shared by MCP and the AI analyst.
 impl<T: Telemetry> NetspyMcp<T> {
+    /// Where the answers come from.
+    pub(crate) fn telemetry(&self) -> &T {
+        &self.telemetry
+    }
+
     /// The connection summary; its text also tells the drops of the same window.
     async fn network_summary(&self, args: &WindowArgs) -> Answer<ConnectionSummary> {
         let request = args.request()?;
@@ -159,27 +199,6 @@ impl<T: Telemetry> NetspyMcp<T> {
             .await
             .map_err(|e| e.to_string())?;
         Ok((format::dns_list(&list), list))
-    }
-
-    async fn retransmits(&self, args: &WindowArgs) -> Answer<RetransmitSummary> {
-        let s = self
-            .telemetry
-            .ask::<SummarizeRetransmits>(args.request()?)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((
-            retransmit::retransmit_summary(&s, args.pid, args.process_name.as_deref()),
-            s,
-        ))
-    }
-
-    async fn retransmit_list(&self, args: &ListArgs) -> Answer<RetransmitList> {
-        let list = self
-            .telemetry
-            .ask::<ListRetransmits>(args.request()?)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((retransmit::retransmit_list(&list), list))
     }
 
     /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is
@@ -295,32 +314,6 @@ impl<T: Telemetry> NetspyMcp<T> {
         respond(self.lookups(&args).await)
     }
 
-    /// Count TCP retransmissions.
-    #[tool(
-        description = "Count the TCP retransmissions (each a resend by the kernel, and the segments it held) of a process or of all processes over the last `duration` seconds (default 60), by process and connection (local and remote address and port), with SYNs and a listener's SYN-ACKs sent again counted apart: a SYN sent again is a connect that had no answer yet (a peer or firewall that drops it), a SYN-ACK sent again a handshake its client left unanswered; data sent again on an established connection is packet loss or a slow peer on that path.",
-        annotations(title = "Retransmit summary", read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<RetransmitSummary>()
-    )]
-    async fn get_retransmit_summary(
-        &self,
-        Parameters(args): Parameters<WindowArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        respond(self.retransmits(&args).await)
-    }
-
-    /// List recent TCP retransmissions.
-    #[tool(
-        description = "List the most recent TCP retransmissions (up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): time, owning process, local and remote address and port, the socket's TCP state (SYN_SENT: a connect's SYN sent again; NEW_SYN_RECV: a listener's SYN-ACK sent again; ESTABLISHED: data) and the segments each resend held. The text gives each process, connection and state once, with how many times it was resent.",
-        annotations(title = "List retransmits", read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<RetransmitList>()
-    )]
-    async fn list_retransmits(
-        &self,
-        Parameters(args): Parameters<ListArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        respond(self.retransmit_list(&args).await)
-    }
-
     /// AI analysis of a text.
     #[tool(
         description = "Ask an AI model (any OpenAI-compatible endpoint) to analyse network telemetry text: what is normal, what is suspicious, what to check next. Without a configured endpoint, says how to configure one and gives the local pattern analysis.",
@@ -376,14 +369,14 @@ impl<T: Telemetry> NetspyMcp<T> {
     }
 }
 
-fn parse<A: DeserializeOwned>(arguments: Value) -> Result<A, String> {
+pub(crate) fn parse<A: DeserializeOwned>(arguments: Value) -> Result<A, String> {
     serde_json::from_value(arguments).map_err(|e| format!("invalid arguments: {e}"))
 }
 
 impl<T: Telemetry> NetspyMcp<T> {
     /// The tools, with schemas every client takes (`schema.rs`).
     fn tools() -> ToolRouter<Self> {
-        let mut router = Self::tool_router();
+        let mut router = Self::tool_router() + crate::kinds::tool_router();
         for route in router.map.values_mut() {
             let tool = &mut route.attr;
             super::schema::make_portable(Arc::make_mut(&mut tool.input_schema));
@@ -423,9 +416,10 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
             "get_packet_drop_summary" => Ok(self.drop_summary(&parse(arguments)?).await?.0),
             "list_packet_drops" => Ok(self.drops(&parse(arguments)?).await?.0),
             "list_dns_lookups" => Ok(self.lookups(&parse(arguments)?).await?.0),
-            "get_retransmit_summary" => Ok(self.retransmits(&parse(arguments)?).await?.0),
-            "list_retransmits" => Ok(self.retransmit_list(&parse(arguments)?).await?.0),
-            other => Err(format!("{other:?} is not an available tool")),
+            other => match crate::kinds::execute(self, other, arguments).await {
+                Some(text) => text,
+                None => Err(format!("{other:?} is not an available tool")),
+            },
         }
     }
 }
@@ -453,5 +447,22 @@ mod tests {
         let mut names = TOOL_NAMES.map(str::to_owned).to_vec();
         names.sort_unstable();
         assert_eq!(listed, names);
+    }
+
+    #[tokio::test]
+    async fn the_analyst_can_run_every_tool_it_is_offered() {
+        // A daemon that is not there: each tool runs and fails to reach it.
+        let client = Client::new("http://127.0.0.1:9", None).unwrap();
+        let mcp = NetspyMcp::new(client);
+        let offered = mcp.specs();
+        assert!(offered.iter().any(|t| t.name == "list_retransmits"));
+        for tool in offered {
+            let answer = mcp.execute(&tool.name, serde_json::json!({})).await;
+            assert!(
+                matches!(&answer, Err(e) if !e.contains("not an available tool")),
+                "{}: {answer:?}",
+                tool.name
+            );
+        }
     }
 }

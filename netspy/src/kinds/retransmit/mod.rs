@@ -8,8 +8,9 @@ mod event;
 mod probe;
 mod record;
 mod text;
+mod tools;
 
-pub(crate) use self::answers::each_question;
+pub(crate) use self::{answers::each_question, tools::execute};
 pub use self::{
     answers::{
         ListRetransmits, RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary,
@@ -19,4 +20,5 @@ pub use self::{
     probe::PROBE,
     record::StoredRetransmit,
     text::{retransmit_list, retransmit_summary},
+    tools::TOOLS,
 };
