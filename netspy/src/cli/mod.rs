@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+pub(crate) use self::tool::{ListFlags, ScopeFlags};
 pub use self::{
     output::Line,
     repl::PROMPT,

@@ -48,10 +48,9 @@ enum Interactive {
     Droplist(ListFlags),
     /// Recent host-name lookups (DNS), with their answers or errors.
     Dnslist(ListFlags),
-    /// TCP retransmissions by process and connection.
-    Retransmits(ScopeFlags),
-    /// Recent TCP retransmissions, each connection and state once with its count.
-    Retransmitlist(ListFlags),
+    /// The commands of the kinds kept whole.
+    #[command(flatten)]
+    Kind(crate::kinds::Command),
     /// AI insights on a text: insights "curl made 50 connections to 10.0.0.5".
     Insights {
         /// The text to analyse.
@@ -320,8 +319,7 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         Interactive::Dropsummary(w) => ("get_packet_drop_summary", window(w)),
         Interactive::Droplist(l) => ("list_packet_drops", list(l)),
         Interactive::Dnslist(l) => ("list_dns_lookups", list(l)),
-        Interactive::Retransmits(w) => ("get_retransmit_summary", window(w)),
-        Interactive::Retransmitlist(l) => ("list_retransmits", list(l)),
+        Interactive::Kind(command) => command.tool(),
         Interactive::Insights { text } => (
             "ai_insights",
             ToolFlags {

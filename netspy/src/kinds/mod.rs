@@ -9,6 +9,7 @@ pub mod retransmit;
 use rmcp::handler::server::router::tool::ToolRouter;
 
 use crate::{
+    cli::ToolFlags,
     events::{
         ConnectionEvent, DnsLookup, PacketDrop, TcpOutcome, connect_record, event_kinds,
         wire_record,
@@ -28,6 +29,23 @@ pub const PROBES: &[ProbeSpec] = &[retransmit::PROBE];
 /// Does `each` for the questions of the kinds kept whole, in the order the API lists them.
 pub(crate) fn each_question(each: &mut impl EachQuestion) {
     retransmit::each_question(each);
+}
+
+/// The commands of the kinds kept whole at the `netspy-mcp>` prompt.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// TCP retransmissions.
+    #[command(flatten)]
+    Retransmit(retransmit::Command),
+}
+
+impl Command {
+    /// The tool it calls, with its flags.
+    pub fn tool(&self) -> (&'static str, ToolFlags) {
+        match self {
+            Self::Retransmit(command) => command.tool(),
+        }
+    }
 }
 
 /// The MCP tools of the kinds kept whole.

@@ -4,6 +4,7 @@
 //! `/metrics`.
 
 mod answers;
+mod commands;
 mod event;
 mod probe;
 mod record;
@@ -16,6 +17,7 @@ pub use self::{
         ListRetransmits, RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary,
         RetransmitView, SummarizeRetransmits,
     },
+    commands::Command,
     event::TcpRetransmit,
     probe::PROBE,
     record::StoredRetransmit,
