@@ -53,4 +53,5 @@ pub mod index {
     pub const RETRANSMIT: u32 = 3;
     /// Number of rings.
     pub const COUNT: u32 = 4;
+    const _: () = assert!(COUNT <= crate::counters::MAX_RINGS);
 }

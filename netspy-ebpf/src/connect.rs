@@ -142,7 +142,7 @@ fn emit(
 ) -> Result<(), Failure> {
     let now = now_ns();
     let Some(mut entry) = CONNECT_EVENTS.reserve::<ConnectEvent>(0) else {
-        return Err(Failure(counters::LOST_CONNECT));
+        return Err(Failure(counters::lost(ring::CONNECT)));
     };
     // Submitted or discarded below on every path (no `?` past this point).
     let ev = zeroed(&mut entry);
@@ -219,7 +219,7 @@ fn read_socket_addresses(ev: &mut ConnectEvent) {
 fn emit_unix(ev: &ConnectEvent, uaddr: u64, addrlen: u64) -> Result<(), Failure> {
     let flags = wakeup_flags(ring::CONNECT);
     let Some(mut entry) = CONNECT_EVENTS.reserve::<UnixConnectEvent>(0) else {
-        return Err(Failure(counters::LOST_CONNECT));
+        return Err(Failure(counters::lost(ring::CONNECT)));
     };
     let record = entry.as_mut_ptr();
     // SAFETY: `record` points at a reserved, writable UnixConnectEvent; every field is

@@ -125,7 +125,7 @@ fn handle_drop(
     let ethertype: u16 = read_kernel(skb + config(|c| &c.skb_protocol) as u64)?;
     // Built in place in the ring: no copy, and no 144-byte record on the 512-byte stack.
     let Some(mut entry) = DROP_EVENTS.reserve::<DropEvent>(0) else {
-        return Err(Failure(counters::LOST_DROP));
+        return Err(Failure(counters::lost(ring::DROP)));
     };
     // Submitted or discarded below on every path.
     let ev = zeroed(&mut entry);

@@ -116,5 +116,5 @@ fn resent(owner_sk: u64, sk: u64, segments: u16) -> Result<(), Failure> {
     }
     RETRANSMIT_EVENTS
         .output::<RetransmitEvent>(&ev, wakeup_flags(ring::index::RETRANSMIT))
-        .map_err(|_| Failure(counters::LOST_RETRANSMIT))
+        .map_err(|_| Failure(counters::lost(ring::index::RETRANSMIT)))
 }

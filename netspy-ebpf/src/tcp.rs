@@ -103,5 +103,5 @@ fn emit_outcome(
     }
     TCP_EVENTS
         .output::<TcpOutcomeEvent>(&ev, wakeup_flags(ring::TCP))
-        .map_err(|_| Failure(counters::LOST_TCP))
+        .map_err(|_| Failure(counters::lost(ring::TCP)))
 }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use netspy_common::{
     config::{ABSENT, Config},
-    counters,
+    counters, ring,
 };
 
 pub use super::attach::{Attachment, Hook, always};
@@ -48,7 +48,7 @@ const LAYER_PROBES: &[ProbeSpec] = &[
         description: "connect(2) calls: destination, socket type and protocol, result",
         delivers: Some(Kind::Connection),
         ring: Some("CONNECT_EVENTS"),
-        lost: &[counters::LOST_CONNECT],
+        lost: &[counters::lost(ring::index::CONNECT)],
         hooks: &[
             // One program when the call returns, its arguments from the saved registers.
             Hook {
@@ -84,7 +84,7 @@ const LAYER_PROBES: &[ProbeSpec] = &[
         description: "TCP connect results (established, refused, timed out) and latency",
         delivers: Some(Kind::TcpOutcome),
         ring: Some("TCP_EVENTS"),
-        lost: &[counters::LOST_TCP],
+        lost: &[counters::lost(ring::index::TCP)],
         hooks: &[Hook {
             attachments: &[Attachment::Classic {
                 program: "inet_sock_set_state",
@@ -109,7 +109,7 @@ const LAYER_PROBES: &[ProbeSpec] = &[
         description: "packet drops with the kernel's drop reason, 5-tuple and owner",
         delivers: Some(Kind::PacketDrop),
         ring: Some("DROP_EVENTS"),
-        lost: &[counters::LOST_DROP],
+        lost: &[counters::lost(ring::index::DROP)],
         hooks: &[
             // Typed arguments: no bpf_probe_read_kernel for the tracepoint's fields.
             Hook {

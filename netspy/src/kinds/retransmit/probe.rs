@@ -3,7 +3,7 @@
 
 use netspy_common::{
     config::{ABSENT, Config},
-    counters,
+    counters, ring,
 };
 
 use crate::{
@@ -17,7 +17,7 @@ pub const PROBE: ProbeSpec = ProbeSpec {
     description: "TCP segments sent again (timeouts, SYNs included, fast retransmits, tail loss probes; a listener's SYN-ACKs with the first hook) with their 4-tuple, state and owner",
     delivers: Some(Kind::Retransmit),
     ring: Some("RETRANSMIT_EVENTS"),
-    lost: &[counters::LOST_RETRANSMIT],
+    lost: &[counters::lost(ring::index::RETRANSMIT)],
     hooks: &[
         Hook {
             attachments: &[
