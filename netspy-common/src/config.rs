@@ -201,6 +201,24 @@ pub const ABSENT: u32 = u32::MAX;
 
 const _: () = assert!(size_of::<Config>() == 69 * 4);
 
+impl Config {
+    /// Nothing known yet: every offset and number [`ABSENT`], no process ignored, no limit.
+    /// Userspace starts from it, so a fact nothing learns leaves the hooks that need it
+    /// refused rather than reading at offset 0.
+    pub const UNKNOWN: Self = {
+        // SAFETY: `Config` is repr(C) with u32 fields only and no padding (its size is
+        // asserted above), so any u32 values make a valid `Config`.
+        let mut c: Self = unsafe { core::mem::transmute([ABSENT; size_of::<Config>() / 4]) };
+        c.ignore_tgid = 0;
+        c.self_comm = [0; 4];
+        c.self_exe_ino_low = 0;
+        c.self_exe_ino_high = 0;
+        c.ring_wakeup = 0;
+        c.drop_events_per_window = 0;
+        c
+    };
+}
+
 #[cfg(feature = "user")]
 // SAFETY: repr(C), u32 fields only.
 unsafe impl aya::Pod for Config {}

@@ -6,6 +6,10 @@
 
 pub mod retransmit;
 
+use std::path::Path;
+
+use btf_rs::Btf;
+use netspy_common::config::Config;
 use rmcp::handler::server::router::tool::ToolRouter;
 
 use crate::{
@@ -25,6 +29,10 @@ use crate::{
 
 /// The probes of the kinds kept whole.
 pub const PROBES: &[ProbeSpec] = &[retransmit::PROBE];
+
+/// How each kind kept whole learns what its probe needs to know of the running kernel (its
+/// BTF and tracefs), written into the programs' configuration.
+pub const KERNEL_FACTS: &[fn(&mut Config, &Btf, &Path)] = &[retransmit::learn];
 
 /// Does `each` for the questions of the kinds kept whole, in the order the API lists them.
 pub(crate) fn each_question(each: &mut impl EachQuestion) {

@@ -88,17 +88,7 @@ impl KernelInfo {
                 ("rx_sk", 8, Need::Optional),
             ],
         );
-        let [retransmit_skaddr, retransmit_err] = tracepoint_fields(
-            tracefs,
-            ("tcp", "tcp_retransmit_skb"),
-            [("skaddr", 8, Need::Required), ("err", 4, Need::Optional)],
-        );
         let sock_err = optional_offsets(btf, [("sock", "sk_err")], "no TCP results");
-        let gso_segs = optional_offsets(
-            btf,
-            [("sk_buff", "cb"), ("tcp_skb_cb", "tcp_gso_segs")],
-            "retransmissions carry no segment count",
-        );
         let skb = optional_offsets(
             btf,
             [
@@ -163,13 +153,7 @@ impl KernelInfo {
         let registers = syscall_argument_registers(btf)
             .inspect_err(|e| tracing::info!("connect arguments come from enter + exit: {e}"))
             .ok();
-        let config = Config {
-            ignore_tgid: 0,
-            self_comm: [0; 4],
-            self_exe_ino_low: 0,
-            self_exe_ino_high: 0,
-            ring_wakeup: 0,
-            drop_events_per_window: 0,
+        let mut config = Config {
             reason_not_dropped: reason("SKB_NOT_DROPPED_YET"),
             reason_consumed: reason("SKB_CONSUMED"),
             task_pid: off("task_struct", "pid")?,
@@ -215,9 +199,6 @@ impl KernelInfo {
             tp_drop_location: drop_location,
             tp_drop_reason: drop_reason,
             tp_drop_rx_sk: drop_rx_sk,
-            tp_retransmit_skaddr: retransmit_skaddr,
-            tp_retransmit_err: retransmit_err,
-            skb_tcp_gso_segs: gso_segs.map_or(ABSENT, |[cb, segs]| cb + segs),
             sock_addrs: sock_addrs.map_or(ABSENT, |(v4, _)| v4),
             sock_v6_addrs: sock_addrs.and_then(|(_, v6)| v6).unwrap_or(ABSENT),
             sock_socket: socket_identity.map_or(ABSENT, |(s, _, _)| s),
@@ -237,7 +218,12 @@ impl KernelInfo {
             nr_sendto: libc_number(nix::libc::SYS_sendto),
             nr_sendmsg: libc_number(nix::libc::SYS_sendmsg),
             nr_sendmmsg: libc_number(nix::libc::SYS_sendmmsg),
+            // The filters are the caller's; what the kinds kept whole read, theirs.
+            ..Config::UNKNOWN
         };
+        for learn in crate::kinds::KERNEL_FACTS {
+            learn(&mut config, btf, tracefs);
+        }
         let drop_reasons = reasons
             .into_iter()
             .map(|(value, name)| {
@@ -254,7 +240,7 @@ impl KernelInfo {
 
 /// Whether a tracepoint field must be there for the record to be read at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Need {
+pub(crate) enum Need {
     /// Without it, no field of the record is used.
     Required,
     /// Newer kernels add it; absent, its offset is [`ABSENT`].
@@ -265,7 +251,7 @@ enum Need {
 /// `category/name`. When the tracepoint is missing, or a field is missing or of another
 /// size than the programs read (an optional one only when present), every offset is
 /// [`ABSENT`] and the reason is logged: the hooks that read the record are then refused.
-fn tracepoint_fields<const N: usize>(
+pub(crate) fn tracepoint_fields<const N: usize>(
     tracefs: &Path,
     (category, name): (&str, &str),
     fields: [(&str, u32, Need); N],
@@ -289,7 +275,7 @@ fn tracepoint_fields<const N: usize>(
 
 /// The offsets of a group of members that a refinement needs together, or None (with a
 /// warning saying what goes `without` them) when this kernel's BTF lacks any of them.
-fn optional_offsets<const N: usize>(
+pub(crate) fn optional_offsets<const N: usize>(
     btf: &Btf,
     members: [(&str, &str); N],
     without: &str,
@@ -495,6 +481,11 @@ mod tests {
     fn a_modern_kernel_gives_every_offset_including_those_inside_anonymous_members() {
         let info = read("modern.btf", "tracefs-6.18").expect("everything is there");
         let c = info.config;
+        // Nothing is left unknown: every fact is learnt, the kinds' included.
+        // SAFETY: `Config` is repr(C) of u32s only, its size asserted in netspy-common.
+        let words: [u32; size_of::<Config>() / 4] = unsafe { std::mem::transmute(c) };
+        let unknown: Vec<usize> = (0..words.len()).filter(|&i| words[i] == ABSENT).collect();
+        assert_eq!(unknown, Vec::<usize>::new(), "word indexes left ABSENT");
         let task = (
             c.task_pid,
             c.task_tgid,

@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::kernel_info::{Need, optional_offsets, tracepoint_fields};
 pub use self::{
     attach::{ProbeStatus, Refusal, known_hooks},
     options::{DEFAULT_DROP_EVENT_RATE, ProbeOptions, RingWakeup},

@@ -6,6 +6,7 @@
 mod answers;
 mod commands;
 mod event;
+mod facts;
 mod probe;
 mod record;
 mod text;
@@ -19,6 +20,7 @@ pub use self::{
     },
     commands::Command,
     event::TcpRetransmit,
+    facts::learn,
     probe::PROBE,
     record::StoredRetransmit,
     text::{retransmit_list, retransmit_summary},
