@@ -1,10 +1,11 @@
-//! The event kinds, registered here once each. A kind kept whole in a directory of its own
-//! (`retransmit/`: its event decoded from the kernel's wire struct, its record in the
-//! history, its answers and their text) is one line below; the layers (`events`, `store`,
-//! `query`, `mcp`) hold what every kind shares and take a kind's pieces from its directory.
-//! The kinds built before that still sit in the layers' files.
-
-pub mod retransmit;
+//! The event kinds, registered here. A kind kept whole has a directory of its own
+//! (`retransmit/`: its probe and kernel facts, its event decoded from the kernel's wire
+//! struct, its record in the history, its questions and answers, their text, its MCP tools
+//! and prompt commands) and a line in each table below: `kept_whole!`, [`event_kinds!`]
+//! (its event), [`kind_tables!`] (its history) and [`answered_kinds!`] (its place in
+//! `/api/events` and `/api/stream`). The layers (`events`, `store`, `query`, `mcp`, `cli`)
+//! hold what every kind shares and take a kind's pieces from here. The kinds built before
+//! retransmissions still sit in the layers' files.
 
 use std::path::Path;
 
@@ -27,50 +28,77 @@ use crate::{
     store::{StoredConnection, StoredDrop, StoredLookup, kind_tables},
 };
 
-/// The probes of the kinds kept whole.
-pub const PROBES: &[ProbeSpec] = &[retransmit::PROBE];
+/// Declares the kinds kept whole, each by its module (`retransmit`) and its variant in
+/// [`Kind`] (`Retransmit`): the module, and the lists the layers read of every such kind:
+/// its probe, how it learns its kernel facts, its questions, its prompt commands and its MCP
+/// tools. Each module gives `PROBE`, `learn`, `each_question`, `Command`, `tool_router`,
+/// `TOOLS` and `execute`.
+macro_rules! kept_whole {
+    ($($kind:ident: $variant:ident,)+) => {
+        $(pub mod $kind;)+
 
-/// How each kind kept whole learns what its probe needs to know of the running kernel (its
-/// BTF and tracefs), written into the programs' configuration.
-pub const KERNEL_FACTS: &[fn(&mut Config, &Btf, &Path)] = &[retransmit::learn];
+        /// The probes of the kinds kept whole.
+        pub const PROBES: &[ProbeSpec] = &[$($kind::PROBE),+];
 
-/// Does `each` for the questions of the kinds kept whole, in the order the API lists them.
-pub(crate) fn each_question(each: &mut impl EachQuestion) {
-    retransmit::each_question(each);
-}
+        /// How each kind kept whole learns what its probe needs to know of the running
+        /// kernel (its BTF and tracefs), written into the programs' configuration.
+        pub const KERNEL_FACTS: &[fn(&mut Config, &Btf, &Path)] = &[$($kind::learn),+];
 
-/// The commands of the kinds kept whole at the `netspy-mcp>` prompt.
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// TCP retransmissions.
-    #[command(flatten)]
-    Retransmit(retransmit::Command),
-}
-
-impl Command {
-    /// The tool it calls, with its flags.
-    pub fn tool(&self) -> (&'static str, ToolFlags) {
-        match self {
-            Self::Retransmit(command) => command.tool(),
+        /// Does `each` for the questions of the kinds kept whole, in the order the API
+        /// lists them.
+        pub(crate) fn each_question(each: &mut impl EachQuestion) {
+            $($kind::each_question(each);)+
         }
-    }
+
+        /// The commands of the kinds kept whole at the `netspy-mcp>` prompt.
+        #[derive(Debug, clap::Subcommand)]
+        pub enum Command {
+            $(
+                #[doc = concat!("The commands of `", stringify!($kind), "`.")]
+                #[command(flatten)]
+                $variant($kind::Command),
+            )+
+        }
+
+        impl Command {
+            /// The tool it calls, with its flags.
+            pub fn tool(&self) -> (&'static str, ToolFlags) {
+                match self {
+                    $(Self::$variant(command) => command.tool(),)+
+                }
+            }
+        }
+
+        /// The MCP tools of the kinds kept whole.
+        pub(crate) fn tool_router<T: Telemetry>() -> ToolRouter<NetspyMcp<T>> {
+            let mut router = ToolRouter::new();
+            $(router += $kind::tool_router();)+
+            router
+        }
+
+        /// The names of those tools, each kind's in order (`--tool` lists them after the
+        /// layers').
+        pub const TOOL_NAMES: &[&[&str]] = &[$($kind::TOOLS),+];
+
+        /// The text answer of one of those tools (for the AI analyst), None for another
+        /// tool.
+        pub(crate) async fn execute<T: Telemetry>(
+            mcp: &NetspyMcp<T>,
+            name: &str,
+            arguments: serde_json::Value,
+        ) -> Option<Result<String, String>> {
+            $(
+                if $kind::TOOLS.contains(&name) {
+                    return $kind::execute(mcp, name, arguments).await;
+                }
+            )+
+            None
+        }
+    };
 }
 
-/// The MCP tools of the kinds kept whole.
-pub(crate) fn tool_router<T: Telemetry>() -> ToolRouter<NetspyMcp<T>> {
-    NetspyMcp::retransmit_tools()
-}
-
-/// The names of those tools, each kind's in order (`--tool` lists them after the layers').
-pub const TOOL_NAMES: &[&[&str]] = &[retransmit::TOOLS];
-
-/// The text answer of one of those tools (for the AI analyst), None for another tool.
-pub(crate) async fn execute<T: Telemetry>(
-    mcp: &NetspyMcp<T>,
-    name: &str,
-    arguments: serde_json::Value,
-) -> Option<Result<String, String>> {
-    retransmit::execute(mcp, name, arguments).await
+kept_whole! {
+    retransmit: Retransmit,
 }
 
 event_kinds! {

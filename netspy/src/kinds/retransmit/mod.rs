@@ -12,7 +12,10 @@ mod record;
 mod text;
 mod tools;
 
-pub(crate) use self::{answers::each_question, tools::execute};
+pub(crate) use self::{
+    answers::each_question,
+    tools::{execute, tool_router},
+};
 pub use self::{
     answers::{
         ListRetransmits, RetransmitFlow, RetransmitList, RetransmitOwner, RetransmitSummary,

@@ -3,7 +3,9 @@
 
 use rmcp::{
     ErrorData,
-    handler::server::{common::schema_for_output, wrapper::Parameters},
+    handler::server::{
+        common::schema_for_output, router::tool::ToolRouter, wrapper::Parameters,
+    },
     model::CallToolResult,
     tool, tool_router,
 };
@@ -71,6 +73,11 @@ impl<T: Telemetry> NetspyMcp<T> {
     ) -> Result<CallToolResult, ErrorData> {
         respond(self.retransmit_list(&args).await)
     }
+}
+
+/// The kind's tools, for the server's router.
+pub(crate) fn tool_router<T: Telemetry>() -> ToolRouter<NetspyMcp<T>> {
+    NetspyMcp::retransmit_tools()
 }
 
 /// The text answer of one of the kind's tools (for the AI analyst), None for another tool.
