@@ -5,8 +5,10 @@
 /// At most this many ring buffers (`ring::index`).
 pub const MAX_RINGS: u32 = 8;
 
-/// Events lost because ring `ring` (a `ring::index`) was full.
+/// Events lost because ring `ring` (a `ring::index`) was full (lookups lost in the connects'
+/// ring are counted apart, in [`LOST_DNS`]).
 pub const fn lost(ring: u32) -> u32 {
+    assert!(ring < MAX_RINGS, "a ring index past MAX_RINGS");
     ring
 }
 

@@ -41,7 +41,8 @@ pub mod bytes {
     pub const RETRANSMIT: u32 = 4 << 20;
 }
 
-/// Index of each ring in the per-CPU wakeup counters.
+/// Index of each ring: in the per-CPU wakeup counters, and of its loss counter
+/// (`counters::lost`).
 pub mod index {
     /// Connect events.
     pub const CONNECT: u32 = 0;

@@ -1,5 +1,6 @@
-//! Domain events: the kernel's wire structs decoded once, here, into typed values that the
-//! rest of netspy (trace output, store, API) works with.
+//! Domain events: the kernel's wire structs decoded once into typed values that the rest of
+//! netspy (trace output, store, API) works with: here for the layers' kinds, in its
+//! `event.rs` for a kind kept whole, each through its entry in [`event_kinds!`].
 //!
 //! Decoding is pure: bytes plus the kernel's names ([`KernelNames`]) in, an [`Event`] out.
 

@@ -102,20 +102,20 @@ kept_whole! {
 }
 
 event_kinds! {
-    /// `connect(2)` calls (`ConnectEvent`, `UnixConnectEvent`).
+    /// `connect(2)` calls.
     Connection(connection): ConnectionEvent => connect_record,
-    /// TCP connect results: established, refused, timed out (`TcpOutcomeEvent`).
+    /// TCP connect results: established, refused, timed out.
     TcpOutcome(tcp_outcome): TcpOutcome => wire_record::<TcpOutcome>,
-    /// Packet drops (`DropEvent`).
+    /// Packet drops.
     PacketDrop(packet_drop): PacketDrop => wire_record::<PacketDrop>,
-    /// Host-name lookups (`DnsEvent`, carried by the connects' ring).
+    /// Host-name lookups.
     Dns(dns): DnsLookup => connect_record,
-    /// TCP segments sent again (`RetransmitEvent`).
+    /// TCP retransmissions.
     Retransmit(retransmit): retransmit::TcpRetransmit => wire_record::<retransmit::TcpRetransmit>,
 }
 
 kind_tables! {
-    /// TCP retransmissions.
+    /// TCP retransmissions
     Retransmit: retransmit::StoredRetransmit => (retransmits, evicted_retransmits),
 }
 

@@ -235,7 +235,7 @@ pub struct Refusal {
 /// How one probe is attached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProbeStatus {
-    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `retransmit`, `dns`, `socket_owners`.
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `dns`, `retransmit`, `socket_owners`.
     pub name: String,
     /// The hook in use, None when every hook was refused.
     pub hook: Option<String>,

@@ -1,7 +1,8 @@
 //! Every probe described once: its name, what it watches, its hooks in fallback order (with
 //! the kernel facts each needs), the events it delivers, its ring buffer and its loss
-//! counters. Attaching (`attach.rs`), reading (`reader.rs`), `/health`, `/api/programs` and
-//! `/metrics` all work from this table.
+//! counters. The layers' probes are described here, a kind kept whole's in its `probe.rs`;
+//! attaching (`attach.rs`), reading (`reader.rs`), `/health`, `/api/programs` and
+//! `/metrics` all work from [`PROBES`], which lists them all.
 
 use std::sync::LazyLock;
 

@@ -47,7 +47,6 @@ impl Coverage {
         let stats = store.stats();
         let evicted = stats
             .by_kind()
-            .into_iter()
             .find_map(|(k, kept)| (k == kind).then_some(kept.evicted))
             .unwrap_or(0);
         let results = match kind {

@@ -1,7 +1,8 @@
 //! The data questions, each written once: its REST path, its request and answer types, the
 //! query-layer method that answers it, and its line in the API docs. The REST route table,
-//! the OpenAPI document, the REST client and the MCP tools all take them from here, so a new
-//! question is one entry below.
+//! the OpenAPI document, the REST client and the MCP tools all take them from [`Question`], so
+//! a new question is one `questions!` entry: below for the layers' questions, in its kind's
+//! `answers.rs` for a kind kept whole ([`each_question`] walks both).
 
 use std::future::Future;
 

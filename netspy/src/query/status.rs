@@ -217,7 +217,7 @@ pub struct Programs {
 /// A probe as the original API described programs.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 pub struct ProgramInfo {
-    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `retransmit`, `dns`, `socket_owners`.
+    /// Probe name: `connect`, `tcp_outcome`, `packet_drop`, `dns`, `retransmit`, `socket_owners`.
     pub name: String,
     /// What it watches.
     pub description: String,

@@ -31,11 +31,12 @@ pub trait KindRecord: Record + Sized {
     fn count(_event: &Self::Event, _counter: &mut FamilyCounter<'_>) {}
 }
 
-/// Declares the tables of the kinds kept whole (see `crate::kinds`): each entry is
+/// Declares the tables of the kinds kept whole (see `crate::kinds`): each entry is a doc
+/// naming the kind's records (" held." and " evicted" follow it), then
 /// `Variant: RecordType => (held, evicted)`, the kind's [`Kind`] and `Event` variant, its
 /// [`KindRecord`] and the names of its counts in the store's statistics.
 macro_rules! kind_tables {
-    ($($(#[doc = $doc:literal])+ $variant:ident: $record:ty => ($held:ident, $evicted:ident),)*) => {
+    ($(#[doc = $doc:literal] $variant:ident: $record:ty => ($held:ident, $evicted:ident),)*) => {
         /// The tables of the kinds kept whole.
         pub struct KindTables {
             $($held: $crate::store::Table<$record>,)*
@@ -67,12 +68,10 @@ macro_rules! kind_tables {
         )]
         pub struct KindTableStats {
             $(
-                $(#[doc = $doc])+
-                #[doc = "Held."]
+                #[doc = concat!($doc, " held.")]
                 #[serde(default)]
                 pub $held: u64,
-                $(#[doc = $doc])+
-                #[doc = "Evicted, for either cause."]
+                #[doc = concat!($doc, " evicted, for either cause.")]
                 #[serde(default)]
                 pub $evicted: u64,
             )*

@@ -404,3 +404,68 @@ fn totals_count_every_event_through_eviction_and_late_attribution() {
     assert_eq!(totals.latency.len(), 1);
     assert_eq!(totals.latency[0].1.count, 1);
 }
+
+/// A retransmission at `t` by `pid` from 10.0.0.1:`port`.
+fn retransmit(t: i64, pid: u32, port: u16) -> Event {
+    let Event::Retransmit(mut r) = crate::query::fixtures::retransmit(
+        Some("curl"),
+        &format!("10.0.0.1:{port}"),
+        "10.0.0.2:443",
+        false,
+    ) else {
+        unreachable!("the fixture is a retransmission")
+    };
+    r.time = DateTime::from_timestamp_nanos(t);
+    r.process = Some(process(pid, "curl"));
+    Event::Retransmit(r)
+}
+
+#[test]
+fn a_kind_kept_whole_is_evicted_by_count_and_age_and_gives_its_names_back() {
+    use crate::kinds::retransmit::StoredRetransmit;
+    let mut store = Store::new(Limits {
+        max_age: Duration::from_secs(60),
+        max_events: 2,
+        ..Limits::default()
+    });
+    let interned = store.stats().interned_values;
+    store.ingest(retransmit(T0, 1, 40001));
+    store.ingest(retransmit(T0 + 1, 2, 40002));
+    store.ingest(retransmit(T0 + 50_000_000_000, 3, 40003));
+    let ports: Vec<u16> = store
+        .kind_table::<StoredRetransmit>()
+        .select(&all())
+        .map(|r| r.sport)
+        .collect();
+    assert_eq!(ports, [40002, 40003], "the oldest goes first");
+    let stats = store.stats();
+    assert_eq!(
+        (stats.kinds.retransmits, stats.kinds.evicted_retransmits),
+        (2, 1)
+    );
+    assert_eq!((stats.evicted_by_count, stats.evicted_by_age), (1, 0));
+    assert!(named(&store, |n| n == "curl").len() == 2, "pid 1 released");
+    store.evict_expired(T0 + 70_000_000_000);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.kinds.retransmits, stats.kinds.evicted_retransmits),
+        (1, 2)
+    );
+    assert_eq!(stats.evicted_by_age, 1);
+    let gaps = store.gaps().of(Kind::Retransmit);
+    assert_eq!(gaps.newest_evicted_ns, Some(T0 + 1));
+    store.evict_expired(T0 + 200_000_000_000);
+    assert_eq!(
+        store.stats().interned_values,
+        interned,
+        "every owner and address given back"
+    );
+    let held: Vec<_> = store.stats().by_kind().collect();
+    assert!(held.contains(&(
+        Kind::Retransmit,
+        Kept {
+            held: 0,
+            evicted: 3
+        }
+    )));
+}

@@ -1,6 +1,7 @@
 //! The tools' text answers, in the original netspy's sentences and line formats (the CLI
-//! prints exactly these): each kind's answers in a file of their own, the phrases they share
-//! (who, windows, counts, what the answer could not see) here.
+//! prints exactly these): each of the layers' kinds' answers in a file of their own (a kind
+//! kept whole has them in its `text.rs`), the phrases they all share (who, windows, counts,
+//! what the answer could not see) here.
 
 mod analysis;
 mod connections;
