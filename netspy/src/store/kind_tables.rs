@@ -96,14 +96,14 @@ macro_rules! kind_tables {
                 }
             }
 
-            /// Keeps `event` when it is of a kind kept whole, counting it in `totals`;
-            /// gives back any other.
+            /// Keeps `event` of a kind kept whole, counting it in `totals` (the store keeps
+            /// the layers' kinds itself and never hands them here).
             pub fn keep(
                 &mut self,
                 event: $crate::events::Event,
                 names: &mut $crate::store::Names,
                 totals: &mut $crate::store::Totals,
-            ) -> Option<$crate::events::Event> {
+            ) {
                 match event {
                     $($crate::events::Event::$variant(e) => {
                         let owner = $crate::events::Happened::process(&e).map(|p| &p.process_name);
@@ -113,10 +113,9 @@ macro_rules! kind_tables {
                         );
                         let record = <$record as $crate::store::KindRecord>::new(&e, names);
                         self.$held.push(record);
-                        None
                     })*
                     #[allow(unreachable_patterns)]
-                    other => Some(other),
+                    _ => {}
                 }
             }
 

@@ -203,20 +203,16 @@ impl Store {
 
     /// Adds one event.
     pub fn ingest(&mut self, event: Event) {
-        let Some(event) = self
-            .kind_tables
-            .keep(event, &mut self.names, &mut self.totals)
-        else {
-            self.enforce_count();
-            return;
-        };
         match event {
             Event::Connection(c) => self.add_connection(c),
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
             Event::Dns(l) => self.add_lookup(l),
-            // The kinds kept whole, kept above.
-            _ => {}
+            kept_whole => {
+                self.kind_tables
+                    .keep(kept_whole, &mut self.names, &mut self.totals);
+                self.enforce_count();
+            }
         }
     }
 
