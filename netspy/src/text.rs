@@ -61,6 +61,11 @@ pub fn event_owner(process: Option<&crate::events::Process>) -> String {
     }
 }
 
+/// A duration in nanoseconds as an event line shows it: `1.5ms`.
+pub fn millis(ns: u64) -> String {
+    format!("{:.1}ms", ns as f64 / 1e6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

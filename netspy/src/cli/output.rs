@@ -7,9 +7,9 @@ use std::io::{self, Write};
 use chrono::Local;
 
 use crate::{
-    events::{ConnectionEvent, DnsLookup, Event, PacketDrop, TcpOutcome, TcpResult},
-    query::{ConnectionView, DnsView, DropView, EventView},
-    text::{escape, event_owner},
+    events::{ConnectionEvent, Event, PacketDrop, TcpOutcome, TcpResult},
+    query::{ConnectionView, DropView, EventView},
+    text::{escape, event_owner, millis},
 };
 
 /// Output style.
@@ -178,23 +178,6 @@ impl std::fmt::Display for DropView {
     }
 }
 
-impl std::fmt::Display for DnsView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let time = self.time.with_timezone(&Local).format("%H:%M:%S");
-        let who = crate::text::owner(&self.process_name, &self.command, self.pid, true);
-        write!(f, "{time} ")?;
-        lookup_line(
-            f,
-            &who,
-            &self.name,
-            self.error.as_deref(),
-            &self.answers,
-            self.more_answers,
-        )?;
-        write!(f, " {:.1}ms", self.latency_ms)
-    }
-}
-
 /// What a `connect` call returned: `ok`, its errno's name, or the number.
 fn call_result(error: Option<&str>, return_code: i64) -> String {
     match (error, return_code) {
@@ -202,10 +185,6 @@ fn call_result(error: Option<&str>, return_code: i64) -> String {
         (Some(name), _) => name.to_owned(),
         (None, code) => format!("error {code}"),
     }
-}
-
-fn millis(ns: u64) -> String {
-    format!("{:.1}ms", ns as f64 / 1e6)
 }
 
 impl std::fmt::Display for ConnectionEvent {
@@ -225,46 +204,6 @@ impl std::fmt::Display for ConnectionEvent {
         match self.syscall_ns {
             Some(ns) => write!(f, " {}", millis(ns)),
             None => Ok(()),
-        }
-    }
-}
-
-/// `curl(4312) lookup example.com -> 93.184.216.34, 2606:2800::1 1.5ms`, or the error.
-impl std::fmt::Display for DnsLookup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let answers: Vec<String> = self.answers.iter().map(ToString::to_string).collect();
-        lookup_line(
-            f,
-            &event_owner(Some(&self.process)),
-            &self.name,
-            self.error,
-            &answers,
-            self.more_answers,
-        )?;
-        write!(f, " {}", millis(self.latency_ns))
-    }
-}
-
-/// A lookup without its time: who, the name, and the answers (with how many more) or the
-/// error; for live events and stored ones alike.
-fn lookup_line(
-    f: &mut std::fmt::Formatter<'_>,
-    who: &str,
-    name: &str,
-    error: Option<&str>,
-    answers: &[impl AsRef<str>],
-    more: u32,
-) -> std::fmt::Result {
-    write!(f, "{who} lookup {}", escape(name))?;
-    match error {
-        Some(error) => write!(f, " {error}"),
-        None => {
-            let answers: Vec<&str> = answers.iter().map(AsRef::as_ref).collect();
-            write!(f, " -> {}", answers.join(", "))?;
-            if more > 0 {
-                write!(f, " (+{more})")?;
-            }
-            Ok(())
         }
     }
 }

@@ -46,8 +46,6 @@ enum Interactive {
     Dropsummary(ScopeFlags),
     /// Recent packet drops.
     Droplist(ListFlags),
-    /// Recent host-name lookups (DNS), with their answers or errors.
-    Dnslist(ListFlags),
     /// The commands of the kinds kept whole.
     #[command(flatten)]
     Kind(crate::kinds::Command),
@@ -318,7 +316,6 @@ fn execute(runtime: &Runtime, session: &Session, line: &str) -> bool {
         Interactive::Analyze(w) => ("analyze_patterns", window(w)),
         Interactive::Dropsummary(w) => ("get_packet_drop_summary", window(w)),
         Interactive::Droplist(l) => ("list_packet_drops", list(l)),
-        Interactive::Dnslist(l) => ("list_dns_lookups", list(l)),
         Interactive::Kind(command) => command.tool(),
         Interactive::Insights { text } => (
             "ai_insights",

@@ -6,7 +6,6 @@
 
 mod clock;
 mod connect;
-mod dns;
 mod drop;
 mod names;
 mod sampled;
@@ -19,12 +18,13 @@ use chrono::{DateTime, Utc};
 use netspy_common::{connect::UnixConnectEvent, dns::DnsEvent};
 use serde::Serialize;
 
+use crate::kinds::dns::DnsLookup;
+
 pub use crate::kinds::{Event, Kind, KindCounts};
 
 pub use self::{
     clock::BootClock,
     connect::{ConnectionEvent, Destination},
-    dns::{DnsLookup, eai_name},
     drop::PacketDrop,
     names::{errno_name, protocol_name, socket_type_name, tcp_state_name},
     sampled::{SampledCount, SampledDrops},
@@ -103,6 +103,29 @@ macro_rules! event_kinds {
         impl Kind {
             /// Every kind, in the order they are listed.
             pub const ALL: [Self; [$(Self::$variant),+].len()] = [$(Self::$variant),+];
+
+            /// Whether `parts` name every kind exactly once (for compile-time checks that
+            /// every kind has one place).
+            pub const fn each_once(parts: &[&[Self]]) -> bool {
+                let mut seen = [0u8; Self::ALL.len()];
+                let mut p = 0;
+                while p < parts.len() {
+                    let mut k = 0;
+                    while k < parts[p].len() {
+                        seen[parts[p][k] as usize] += 1;
+                        k += 1;
+                    }
+                    p += 1;
+                }
+                let mut i = 0;
+                while i < seen.len() {
+                    if seen[i] != 1 {
+                        return false;
+                    }
+                    i += 1;
+                }
+                true
+            }
 
             /// The kind's name in the API and the metrics' `kind` label.
             pub fn name(self) -> &'static str {
@@ -195,7 +218,7 @@ pub(crate) fn connect_record(
 ) -> Result<Event, DecodeError> {
     Ok(match kind {
         _ if bytes.len() == size_of::<DnsEvent>() => {
-            Event::Dns(DnsLookup::decode(&read_wire(kind, bytes)?, names))
+            Event::Dns(DnsLookup::from_wire(&read_wire(kind, bytes)?, names))
         }
         Kind::Dns => {
             return Err(DecodeError {
@@ -337,7 +360,7 @@ fn read_wire<T: aya::Pod>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
 }
 
 /// A NUL-terminated (or full) byte string as UTF-8, lossy.
-fn c_string(bytes: &[u8]) -> String {
+pub(crate) fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }

@@ -1,11 +1,11 @@
 //! The event kinds, registered here. A kind kept whole has a directory of its own
-//! (`retransmit/`: its probe and kernel facts, its event decoded from the kernel's wire
+//! (`dns/`, `retransmit/`: its probe and kernel facts, its event decoded from the kernel's wire
 //! struct, its record in the history, its questions and answers, their text, its MCP tools
 //! and prompt commands) and a line in each table below: `kept_whole!`, [`event_kinds!`]
 //! (its event), [`kind_tables!`] (its history) and [`answered_kinds!`] (its place in
 //! `/api/events` and `/api/stream`). The layers (`events`, `store`, `query`, `mcp`, `cli`)
-//! hold what every kind shares and take a kind's pieces from here. The kinds built before
-//! retransmissions still sit in the layers' files.
+//! hold what every kind shares and take a kind's pieces from here. The kinds joined to one
+//! another (connects, their TCP outcomes, drops) still sit in the layers' files.
 
 use std::path::Path;
 
@@ -15,17 +15,14 @@ use rmcp::handler::server::router::tool::ToolRouter;
 
 use crate::{
     cli::ToolFlags,
-    events::{
-        ConnectionEvent, DnsLookup, PacketDrop, TcpOutcome, connect_record, event_kinds,
-        wire_record,
-    },
+    events::{ConnectionEvent, PacketDrop, TcpOutcome, connect_record, event_kinds, wire_record},
     mcp::NetspyMcp,
     probes::ProbeSpec,
     query::{
-        ConnectionView, DnsView, DropView, EachQuestion, ListConnections, ListDrops, ListLookups,
-        Telemetry, answered_kinds,
+        ConnectionView, DropView, EachQuestion, ListConnections, ListDrops, Telemetry,
+        answered_kinds,
     },
-    store::{StoredConnection, StoredDrop, StoredLookup, kind_tables},
+    store::{StoredConnection, StoredDrop, kind_tables},
 };
 
 /// Declares the kinds kept whole, each by its module (`retransmit`) and its variant in
@@ -98,6 +95,7 @@ macro_rules! kept_whole {
 }
 
 kept_whole! {
+    dns: Dns,
     retransmit: Retransmit,
 }
 
@@ -109,12 +107,14 @@ event_kinds! {
     /// Packet drops.
     PacketDrop(packet_drop): PacketDrop => wire_record::<PacketDrop>,
     /// Host-name lookups.
-    Dns(dns): DnsLookup => connect_record,
+    Dns(dns): dns::DnsLookup => connect_record,
     /// TCP retransmissions.
     Retransmit(retransmit): retransmit::TcpRetransmit => wire_record::<retransmit::TcpRetransmit>,
 }
 
 kind_tables! {
+    /// Host-name lookups
+    Dns: dns::StoredLookup => (dns_lookups, evicted_dns_lookups),
     /// TCP retransmissions
     Retransmit: retransmit::StoredRetransmit => (retransmits, evicted_retransmits),
 }
@@ -127,7 +127,7 @@ answered_kinds! {
     PacketDrop = "packet_drop": DropView, StoredDrop, ListDrops,
         streamed: true, searched by default: true;
     /// Host-name lookups (`getaddrinfo`), whose answers name the connections that follow.
-    Dns = "dns": DnsView, StoredLookup, ListLookups,
+    Dns = "dns": dns::DnsView, dns::StoredLookup, dns::ListLookups,
         streamed: false, searched by default: false;
     /// TCP retransmissions.
     Retransmit = "retransmit": retransmit::RetransmitView, retransmit::StoredRetransmit,

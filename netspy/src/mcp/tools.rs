@@ -21,9 +21,8 @@ use crate::{
         Focus, HOW_TO_CONFIGURE, Insights, InsightsAnswer, InsightsError, ToolExecutor, ToolSpec,
     },
     query::{
-        Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DnsList, DropList,
-        DropSummary, ListConnections, ListDrops, ListLookups, SummarizeConnections, SummarizeDrops,
-        Telemetry,
+        Analysis, AnalyzePatterns, ConnectionList, ConnectionSummary, DropList, DropSummary,
+        ListConnections, ListDrops, SummarizeConnections, SummarizeDrops, Telemetry,
     },
 };
 
@@ -38,7 +37,6 @@ const DATA_TOOLS: &[&str] = &[
     "analyze_patterns",
     "get_packet_drop_summary",
     "list_packet_drops",
-    "list_dns_lookups",
 ];
 
 /// The AI tools, after every data tool.
@@ -192,15 +190,6 @@ impl<T: Telemetry> NetspyMcp<T> {
         Ok((format::drop_list(&list), list))
     }
 
-    async fn lookups(&self, args: &ListArgs) -> Answer<DnsList> {
-        let list = self
-            .telemetry
-            .ask::<ListLookups>(args.request()?)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((format::dns_list(&list), list))
-    }
-
     /// The AI's answer to `ask`, or the local analysis of `window` when no AI endpoint is
     /// configured or it failed.
     async fn with_ai<'s, Fut>(
@@ -299,19 +288,6 @@ impl<T: Telemetry> NetspyMcp<T> {
         Parameters(args): Parameters<ListArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         respond(self.drops(&args).await)
-    }
-
-    /// List recent host-name lookups.
-    #[tool(
-        description = "List the most recent host-name lookups (getaddrinfo in the C library; up to `max_events`, default 100) of a process or of all processes over the last `duration` seconds (default 60): the name asked for, the addresses answered or the error (EAI_NONAME: no such host, EAI_AGAIN: the resolver did not answer in time), and how long the lookup took. Connections to an answer carry the name (destination_name). Programs with their own resolver (Go, static binaries) are not seen.",
-        annotations(title = "List DNS lookups", read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<DnsList>()
-    )]
-    async fn list_dns_lookups(
-        &self,
-        Parameters(args): Parameters<ListArgs>,
-    ) -> Result<CallToolResult, ErrorData> {
-        respond(self.lookups(&args).await)
     }
 
     /// AI analysis of a text.
@@ -415,7 +391,6 @@ impl<T: Telemetry> ToolExecutor for NetspyMcp<T> {
             "analyze_patterns" => Ok(self.patterns(&parse(arguments)?).await?.0),
             "get_packet_drop_summary" => Ok(self.drop_summary(&parse(arguments)?).await?.0),
             "list_packet_drops" => Ok(self.drops(&parse(arguments)?).await?.0),
-            "list_dns_lookups" => Ok(self.lookups(&parse(arguments)?).await?.0),
             other => match crate::kinds::execute(self, other, arguments).await {
                 Some(text) => text,
                 None => Err(format!("{other:?} is not an available tool")),

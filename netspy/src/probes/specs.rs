@@ -141,31 +141,6 @@ const LAYER_PROBES: &[ProbeSpec] = &[
             },
         ],
     },
-    ProbeSpec {
-        name: "dns",
-        description: "host-name lookups (getaddrinfo in the C library): name, answers or error, latency; they name later connections to their answers",
-        delivers: Some(Kind::Dns),
-        // In the connects' ring: read in order, a lookup comes before the connects to its
-        // answers.
-        ring: None,
-        // A lookup whose call was not remembered has no event either.
-        lost: &[counters::LOST_DNS, counters::DNS_PENDING_FULL],
-        hooks: &[Hook {
-            attachments: &[
-                Attachment::CLibrary {
-                    program: "getaddrinfo_in",
-                    symbol: "getaddrinfo",
-                    ret: false,
-                },
-                Attachment::CLibrary {
-                    program: "getaddrinfo_ret",
-                    symbol: "getaddrinfo",
-                    ret: true,
-                },
-            ],
-            unusable: always,
-        }],
-    },
 ];
 
 /// Owners of sockets that never connect.

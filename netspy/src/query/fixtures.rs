@@ -3,7 +3,8 @@
 use chrono::DateTime;
 
 use crate::{
-    events::{ConnectionEvent, Destination, DnsLookup, Event, Process},
+    events::{ConnectionEvent, Destination, Event, Process},
+    kinds::dns::DnsLookup,
     kinds::retransmit::TcpRetransmit,
 };
 

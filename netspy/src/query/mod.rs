@@ -6,7 +6,6 @@ mod analysis;
 mod cgroup;
 mod connections;
 mod coverage;
-mod dns;
 mod drops;
 mod events;
 #[cfg(test)]
@@ -29,14 +28,13 @@ pub use self::{
     cgroup::CgroupView,
     connections::{ConnectionList, ConnectionSummary, ConnectionView},
     coverage::Coverage,
-    dns::{DnsList, DnsView},
     drops::{DropList, DropSummary, DropView, ReasonCount, category, is_routine},
     events::{EventsAnswer, EventsFilters},
     gate::{Gate, QueryLimits, RETRY_AFTER_SECONDS, ShedReason},
     kinds::{EventKind, EventView},
     questions::{
-        AnalyzePatterns, EachQuestion, HEALTH_PATH, ListConnections, ListDrops, ListLookups,
-        Question, Scoped, SearchEvents, SummarizeConnections, SummarizeDrops, each_question,
+        AnalyzePatterns, EachQuestion, HEALTH_PATH, ListConnections, ListDrops, Question, Scoped,
+        SearchEvents, SummarizeConnections, SummarizeDrops, each_question,
     },
     request::{EventsRequest, ListRequest, OutcomeFilter, Scope, StreamRequest, SummaryRequest},
     scope::{FieldNames, MAX_DURATION_SECONDS, MAX_NAME_CHARS, NameFilter, check_limit},

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    Analysis, ConnectionList, ConnectionSummary, DnsList, DropList, DropSummary, EventsAnswer,
+    Analysis, ConnectionList, ConnectionSummary, DropList, DropSummary, EventsAnswer,
     EventsRequest, FieldNames, ListRequest, Query, QueryError, Scope, SummaryRequest, Telemetry,
     TelemetryError, check_limit,
 };
@@ -147,9 +147,6 @@ questions! {
     /// The most recent packet drops.
     ListDrops: "/api/list-packet-drops", ListRequest => DropList, list_drops;
         summary: "The most recent packet drops, grouped by owning pid (routine drops only on request)", in "packet_drops";
-    /// The most recent host-name lookups.
-    ListLookups: "/api/list-dns", ListRequest => DnsList, list_dns;
-        summary: "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid", in "dns";
 }
 
 /// How many connect events are listed to compute an analysis a server does not serve

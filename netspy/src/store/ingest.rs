@@ -2,13 +2,13 @@
 //! connects, and drops that lost their socket given to their sender.
 
 use super::{
-    Endpoint, Outcome, SocketKind, Started, Store, StoredConnection, StoredDrop, StoredLookup,
-    StoredSampled, Sym, records::protocol_code,
+    Endpoint, Outcome, SocketKind, Started, Store, StoredConnection, StoredDrop, StoredSampled,
+    Sym, records::protocol_code,
 };
 use crate::correlate::{JoinKey, is_orphan};
 /// `connect` on a non-blocking socket: the handshake goes on, the call did not fail.
 use crate::events::{
-    ConnectionEvent, Destination, DnsLookup, PacketDrop, Process, SampledDrops, TcpOutcome, nanos,
+    ConnectionEvent, Destination, PacketDrop, Process, SampledDrops, TcpOutcome, nanos,
 };
 
 impl Store {
@@ -86,31 +86,6 @@ impl Store {
                 .intern(Endpoint::Unix(path.as_str().into())),
             (Destination::Other { .. }, _) => None,
         }
-    }
-
-    pub(super) fn add_lookup(&mut self, l: DnsLookup) {
-        let Some(owner) = self.names.owners.intern(&l.process) else {
-            return;
-        };
-        let Some(name) = self.names.host_names.intern(l.name) else {
-            self.names.owners.release(owner);
-            return;
-        };
-        let answers = match l.answers.is_empty() {
-            true => None,
-            false => self.names.answer_lists.intern(l.answers.into()),
-        };
-        self.lookups.push(StoredLookup {
-            time_ns: nanos(l.time),
-            owner,
-            name,
-            answers,
-            latency_us: u32::try_from(l.latency_ns / 1000).unwrap_or(u32::MAX),
-            more_answers: u8::try_from(l.more_answers).unwrap_or(u8::MAX),
-            return_code: i8::try_from(l.return_code).unwrap_or(i8::MIN),
-            name_cut: l.name_cut,
-        });
-        self.enforce_count();
     }
 
     pub(super) fn add_outcome(&mut self, outcome: TcpOutcome) {

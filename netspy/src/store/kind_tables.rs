@@ -23,8 +23,9 @@ pub trait KindRecord: Record + Sized {
     /// Its per-process counter families in `/metrics`, counted since start.
     const FAMILIES: &'static [FamilySpec] = &[];
 
-    /// The record of `event`, its symbols taken from `names`.
-    fn new(event: &Self::Event, names: &mut Names) -> Self;
+    /// The record of `event`, its symbols taken from `names`; None when a symbol it cannot
+    /// go without could not be had (4 billion live), and the event is not kept.
+    fn new(event: &Self::Event, names: &mut Names) -> Option<Self>;
     /// Gives back what the record took from `names` (it is evicted).
     fn release(&self, names: &mut Names);
     /// Counts `event` in the kind's families.
@@ -89,6 +90,9 @@ macro_rules! kind_tables {
         }
 
         impl KindTables {
+            /// The kinds kept here.
+            pub const KINDS: &'static [$crate::events::Kind] = &[$($crate::events::Kind::$variant),*];
+
             /// Empty tables of at most `max` records each.
             pub fn new(max: usize) -> Self {
                 Self {
@@ -106,13 +110,19 @@ macro_rules! kind_tables {
             ) {
                 match event {
                     $($crate::events::Event::$variant(e) => {
-                        let owner = $crate::events::Happened::process(&e).map(|p| &p.process_name);
-                        <$record as $crate::store::KindRecord>::count(
-                            &e,
-                            &mut totals.kind_event(owner, $crate::events::Kind::$variant),
-                        );
-                        let record = <$record as $crate::store::KindRecord>::new(&e, names);
-                        self.$held.push(record);
+                        // A kind without families counts nothing, and takes no place among
+                        // the processes `/metrics` names.
+                        if !<$record as $crate::store::KindRecord>::FAMILIES.is_empty() {
+                            let owner = $crate::events::Happened::process(&e)
+                                .map(|p| &p.process_name);
+                            <$record as $crate::store::KindRecord>::count(
+                                &e,
+                                &mut totals.kind_event(owner, $crate::events::Kind::$variant),
+                            );
+                        }
+                        if let Some(record) = <$record as $crate::store::KindRecord>::new(&e, names) {
+                            self.$held.push(record);
+                        }
                     })*
                     #[allow(unreachable_patterns)]
                     _ => {}

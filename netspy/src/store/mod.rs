@@ -40,7 +40,7 @@ pub use self::{
     names::Names,
     owners::{NameMatch, Owner, OwnerFilter, ProcessKey, Started},
     records::{
-        Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredLookup, StoredSampled,
+        Endpoint, Outcome, SocketKind, StoredConnection, StoredDrop, StoredSampled,
         protocol_of_code,
     },
     resolved::Resolve,
@@ -88,9 +88,6 @@ pub struct StoreStats {
     pub connections: u64,
     /// Drop events held.
     pub drops: u64,
-    /// Host-name lookups held.
-    #[serde(default)]
-    pub dns_lookups: u64,
     /// Events evicted because they were older than the retention.
     pub evicted_by_age: u64,
     /// Events evicted because the count limit was reached.
@@ -101,9 +98,6 @@ pub struct StoreStats {
     /// Drop events evicted, for either cause.
     #[serde(default)]
     pub evicted_drops: u64,
-    /// Host-name lookups evicted, for either cause.
-    #[serde(default)]
-    pub evicted_dns_lookups: u64,
     /// Records of the kinds kept whole, held and evicted.
     #[serde(flatten)]
     pub kinds: KindTableStats,
@@ -137,12 +131,21 @@ impl StoreStats {
                 kept(self.connections, self.evicted_connections),
             ),
             (Kind::PacketDrop, kept(self.drops, self.evicted_drops)),
-            (Kind::Dns, kept(self.dns_lookups, self.evicted_dns_lookups)),
         ]
         .into_iter()
         .chain(self.kinds.by_kind())
     }
 }
+
+/// The kinds [`Store::ingest`] keeps in the store's own tables, joined to one another.
+const LAYER_KINDS: [Kind; 3] = [Kind::Connection, Kind::TcpOutcome, Kind::PacketDrop];
+
+// Every kind has one place in the history: a kind in `event_kinds!` that is neither here nor
+// in `kind_tables!` (or is in both) stops the build.
+const _: () = assert!(
+    Kind::each_once(&[&LAYER_KINDS, KindTables::KINDS]),
+    "a kind is missing from kind_tables! in kinds/mod.rs, or is in it twice"
+);
 
 /// The history.
 pub struct Store {
@@ -151,7 +154,6 @@ pub struct Store {
     connection_tallies: Rollup,
     drops: Table<StoredDrop>,
     sampled: Table<StoredSampled>,
-    lookups: Table<StoredLookup>,
     kind_tables: KindTables,
     names: Names,
     kinds: SocketKinds,
@@ -173,7 +175,6 @@ impl Store {
             connection_tallies: Rollup::default(),
             drops: Table::new(limits.max_events),
             sampled: Table::new(limits.max_events),
-            lookups: Table::new(limits.max_events),
             kind_tables: KindTables::new(limits.max_events),
             names: Names::default(),
             kinds: SocketKinds::default(),
@@ -201,13 +202,13 @@ impl Store {
         self.limits
     }
 
-    /// Adds one event.
+    /// Adds one event: the kinds in [`LAYER_KINDS`] to the store's own tables, every other
+    /// kind to its table in [`KindTables`].
     pub fn ingest(&mut self, event: Event) {
         match event {
             Event::Connection(c) => self.add_connection(c),
             Event::TcpOutcome(o) => self.add_outcome(o),
             Event::PacketDrop(d) => self.add_drop(d),
-            Event::Dns(l) => self.add_lookup(l),
             kept_whole => {
                 self.kind_tables
                     .keep(kept_whole, &mut self.names, &mut self.totals);
@@ -229,10 +230,6 @@ impl Store {
         while self.sampled.len() > self.limits.max_events {
             self.pop_sampled();
         }
-        while self.lookups.len() > self.limits.max_events {
-            self.pop_lookup();
-            self.stats.evicted_by_count += 1;
-        }
         let max = self.limits.max_events;
         self.stats.evicted_by_count += self.evict_kind_tables(|len, _| len > max);
     }
@@ -252,10 +249,6 @@ impl Store {
         }
         while self.sampled.front().is_some_and(|r| r.time_ns < cutoff) {
             self.pop_sampled();
-        }
-        while self.lookups.front().is_some_and(|r| r.time_ns < cutoff) {
-            self.pop_lookup();
-            self.stats.evicted_by_age += 1;
         }
         self.stats.evicted_by_age += self.evict_kind_tables(|_, time_ns| time_ns < cutoff);
         let connections = &self.connections;
@@ -332,17 +325,6 @@ impl Store {
         }
     }
 
-    fn pop_lookup(&mut self) {
-        if let Some(r) = self.lookups.pop_front() {
-            self.evicted(Kind::Dns, r.time_ns);
-            self.names.owners.release(r.owner);
-            self.names.host_names.release(r.name);
-            if let Some(answers) = r.answers {
-                self.names.answer_lists.release(answers);
-            }
-        }
-    }
-
     /// Counts since the start by process, which eviction does not touch (for `/metrics`).
     pub fn totals(&self) -> TotalsSnapshot {
         self.totals.snapshot(&self.kinds)
@@ -362,11 +344,6 @@ impl Store {
     /// Drop records.
     pub fn drops(&self) -> &Table<StoredDrop> {
         &self.drops
-    }
-
-    /// Host-name lookups.
-    pub fn lookups(&self) -> &Table<StoredLookup> {
-        &self.lookups
     }
 
     /// The records of a kind kept whole.
@@ -494,10 +471,8 @@ impl Store {
         StoreStats {
             connections: self.connections.len() as u64,
             drops: self.drops.len() as u64,
-            dns_lookups: self.lookups.len() as u64,
             evicted_connections: self.evicted.connection,
             evicted_drops: self.evicted.packet_drop,
-            evicted_dns_lookups: self.evicted.dns,
             kinds: self.kind_tables.stats(&self.evicted),
             interned_values: interned as u64,
             unmatched_outcomes: self.outcomes.unmatched,

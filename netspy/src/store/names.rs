@@ -28,6 +28,16 @@ impl Names {
         self.endpoints.intern(endpoint)
     }
 
+    /// The symbol of a host name, None only if 4 billion are live.
+    pub fn host_name(&mut self, name: Arc<str>) -> Option<Sym> {
+        self.host_names.intern(name)
+    }
+
+    /// The symbol of a lookup's answers, None only if 4 billion are live.
+    pub fn answer_list(&mut self, answers: Arc<[std::net::IpAddr]>) -> Option<Sym> {
+        self.answer_lists.intern(answers)
+    }
+
     /// An evicted record's owner is no longer used by it.
     pub fn release_owner(&mut self, sym: Sym) {
         self.owners.release(sym);
@@ -36,6 +46,16 @@ impl Names {
     /// An evicted record's address is no longer used by it.
     pub fn release_endpoint(&mut self, sym: Sym) {
         self.endpoints.release(sym);
+    }
+
+    /// An evicted record's host name is no longer used by it.
+    pub fn release_host_name(&mut self, sym: Sym) {
+        self.host_names.release(sym);
+    }
+
+    /// An evicted record's answers are no longer used by it.
+    pub fn release_answer_list(&mut self, sym: Sym) {
+        self.answer_lists.release(sym);
     }
 
     /// Distinct values held.

@@ -242,38 +242,6 @@ impl Record for StoredDrop {
     }
 }
 
-/// One host-name lookup: 32 bytes.
-#[derive(Clone, Debug)]
-pub struct StoredLookup {
-    /// Wall-clock ns since the epoch when the call returned.
-    pub time_ns: i64,
-    /// Who looked up.
-    pub owner: Sym,
-    /// The name asked for.
-    pub name: Sym,
-    /// The distinct addresses answered, None when there were none.
-    pub answers: Option<Sym>,
-    /// Time inside the call, microseconds.
-    pub latency_us: u32,
-    /// Addresses answered beyond those kept (at most 255 counted).
-    pub more_answers: u8,
-    /// What the call returned: 0 or an `EAI_*` code (the C libraries' are -1 to -12).
-    pub return_code: i8,
-    /// The name was cut.
-    pub name_cut: bool,
-}
-
-const _: () = assert!(size_of::<StoredLookup>() == 32);
-
-impl Record for StoredLookup {
-    fn time_ns(&self) -> i64 {
-        self.time_ns
-    }
-    fn owner(&self) -> Option<Sym> {
-        Some(self.owner)
-    }
-}
-
 /// Drops of one reason and owner that the kernel counted without full events, in one
 /// collection interval.
 #[derive(Clone, Debug)]

@@ -58,8 +58,8 @@ impl KindRecord for StoredRetransmit {
         },
     ];
 
-    fn new(r: &TcpRetransmit, names: &mut Names) -> Self {
-        Self {
+    fn new(r: &TcpRetransmit, names: &mut Names) -> Option<Self> {
+        Some(Self {
             time_ns: nanos(r.time),
             owner: r.process.as_ref().and_then(|p| names.owner(p)),
             source: names.endpoint(Endpoint::Ip(r.source.ip())),
@@ -68,7 +68,7 @@ impl KindRecord for StoredRetransmit {
             dport: r.destination.port(),
             state: r.state,
             segments: r.segments,
-        }
+        })
     }
 
     fn release(&self, names: &mut Names) {

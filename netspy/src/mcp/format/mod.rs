@@ -5,7 +5,6 @@
 
 mod analysis;
 mod connections;
-mod dns;
 mod drops;
 
 use chrono::{DateTime, Local, Utc};
@@ -18,7 +17,6 @@ use crate::{
 pub use self::{
     analysis::analysis,
     connections::{connection_list, network_summary},
-    dns::dns_list,
     drops::{drop_list, drop_summary},
 };
 

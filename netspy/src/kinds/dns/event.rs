@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use netspy_common::dns::{DnsEvent, dns_flags};
 use serde::Serialize;
 
-use super::{KernelNames, Process, c_string, ip_addr};
+use crate::events::{FromWire, Happened, KernelNames, Process, c_string, ip_addr};
 
 /// One `getaddrinfo` call for a host name, and what it answered.
 #[derive(Clone, Debug, Serialize)]
@@ -33,7 +33,7 @@ pub struct DnsLookup {
     pub latency_ns: u64,
 }
 
-impl super::Happened for DnsLookup {
+impl Happened for DnsLookup {
     fn time(&self) -> DateTime<Utc> {
         self.time
     }
@@ -42,9 +42,10 @@ impl super::Happened for DnsLookup {
     }
 }
 
-impl DnsLookup {
-    /// Decodes the wire record.
-    pub(super) fn decode(wire: &DnsEvent, names: &KernelNames) -> Self {
+impl FromWire for DnsLookup {
+    type Wire = DnsEvent;
+
+    fn from_wire(wire: &DnsEvent, names: &KernelNames) -> Self {
         let count = usize::from(wire.answers).min(wire.addrs.len());
         let answers = wire.families[..count]
             .iter()
@@ -113,7 +114,7 @@ mod tests {
         wire.addrs[0][..4].copy_from_slice(&[93, 184, 216, 34]);
         wire.families[1] = netspy_common::family::INET6;
         wire.addrs[1] = std::net::Ipv6Addr::LOCALHOST.octets();
-        let lookup = DnsLookup::decode(&wire, &KernelNames::default());
+        let lookup = DnsLookup::from_wire(&wire, &KernelNames::default());
         assert_eq!(&*lookup.name, "example.com");
         assert_eq!(
             lookup.answers,

@@ -7,17 +7,22 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::events::Kind;
-
-use super::{
-    CgroupView, DEFAULT_WINDOW_SECONDS, ListRequest, Query, QueryError,
-    coverage::Coverage,
-    kinds::{EventKind, Filters, Listed, Newest, newest},
-};
+use super::{StoredLookup, eai_name};
 use crate::{
-    events::eai_name,
-    store::{Store, StoredLookup, Table},
+    events::Kind,
+    query::{
+        CgroupView, Coverage, DEFAULT_WINDOW_SECONDS, EventKind, Filters, ListRequest, Listed,
+        Newest, Query, QueryError, by_pid, newest, questions,
+    },
+    store::{Store, Table},
 };
+
+questions! {
+    each: each_question;
+    /// The most recent host-name lookups.
+    ListLookups: "/api/list-dns", ListRequest => DnsList, list_dns;
+        summary: "The most recent host-name lookups (getaddrinfo), with their answers or errors, grouped by pid", in "dns";
+}
 
 /// Recent host-name lookups grouped by process id.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -124,7 +129,7 @@ impl Listed for StoredLookup {
     type View = DnsView;
 
     fn table(store: &Store) -> &Table<Self> {
-        store.lookups()
+        store.kind_table::<StoredLookup>()
     }
 
     fn view(&self, store: &Store) -> DnsView {
@@ -141,12 +146,12 @@ impl Query {
         let Newest { views, matched, .. } =
             newest::<StoredLookup>(&store, &scope.selection, limit, &Filters::default());
         let failed = store
-            .lookups()
+            .kind_table::<StoredLookup>()
             .select(&scope.selection)
             .filter(|r| r.return_code != 0)
             .count() as u64;
         let total_events = views.len();
-        let events_by_pid = super::by_pid(views, |v| v.pid);
+        let events_by_pid = by_pid(views, |v| v.pid);
         let now = Utc::now();
         Ok(DnsList {
             total_events,
