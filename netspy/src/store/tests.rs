@@ -469,3 +469,34 @@ fn a_kind_kept_whole_is_evicted_by_count_and_age_and_gives_its_names_back() {
         }
     )));
 }
+
+#[test]
+fn lookups_are_kept_whole_and_give_their_names_and_answers_back() {
+    use crate::{kinds::dns::StoredLookup, query::fixtures::dns_lookup};
+    let mut store = Store::new(Limits {
+        max_age: Duration::from_secs(60),
+        max_events: 1,
+        ..Limits::default()
+    });
+    let interned = store.stats().interned_values;
+    store.ingest(dns_lookup("a.example", &["10.0.0.1", "10.0.0.2"]));
+    store.ingest(dns_lookup("b.example", &[]));
+    let held: Vec<_> = store
+        .kind_table::<StoredLookup>()
+        .select(&all())
+        .map(|r| (store.host_name(r.name), r.return_code))
+        .collect();
+    assert_eq!(held, [("b.example".into(), -2)], "the oldest goes first");
+    let stats = store.stats();
+    assert_eq!(
+        (stats.kinds.dns_lookups, stats.kinds.evicted_dns_lookups),
+        (1, 1)
+    );
+    assert_eq!(stats.evicted_by_count, 1);
+    store.evict_expired(crate::events::nanos(chrono::Utc::now()) + 120_000_000_000);
+    assert_eq!(
+        store.stats().interned_values,
+        interned,
+        "every owner, name and answer list given back"
+    );
+}
