@@ -7,7 +7,7 @@
 /// Every offset and filter the kernel programs need. An offset of [`ABSENT`] means the field
 /// does not exist on this kernel and the program must do without it.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Process id whose events are ignored (netspy itself), 0 = none.
     pub ignore_tgid: u32,

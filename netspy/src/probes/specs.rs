@@ -237,7 +237,8 @@ mod tests {
                 .collect()
         };
         // Every offset known (0 is an offset, not ABSENT).
-        let known = Config::default();
+        // SAFETY: Config is repr(C) u32 fields only; all zeros is a valid value.
+        let known: Config = unsafe { std::mem::zeroed() };
         assert!(refused(&known).is_empty());
         let no_state = Config {
             tp_state_skaddr: ABSENT,
